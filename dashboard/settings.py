@@ -1,0 +1,218 @@
+"""One settings object for every process: argument > environment > default, validated at start-up.
+
+Every setting has an environment variable (12-factor). A bad value raises `SettingsError` naming the
+variable and what was wrong, before any thread or connection starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+BUILTIN_TRIALS = ("streetcav", "droneport", "mark")
+_TRIAL_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names the environment variable."""
+
+
+@dataclass(frozen=True)
+class MqttUrl:
+    """Where the broker is: parsed from `mqtt://user:pass@host:port` (`mqtts://` for TLS)."""
+
+    host: str
+    port: int
+    tls: bool
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def parse(cls, url: str, name: str = "MQTT_URL") -> MqttUrl:
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts"):
+            raise SettingsError(f"{name}: scheme must be mqtt:// or mqtts://, got {parts.scheme!r}")
+        if not parts.hostname:
+            raise SettingsError(f"{name}: no host in {redact_url(url)!r}")
+        try:
+            port = parts.port
+        except ValueError as exc:
+            raise SettingsError(f"{name}: {exc}") from None
+        tls = parts.scheme == "mqtts"
+        return cls(
+            host=parts.hostname,
+            port=port or (8883 if tls else 1883),
+            tls=tls,
+            username=parts.username or None,
+            password=parts.password or None,
+        )
+
+    def url(self) -> str:
+        """The URL again, password included: for handing to a child process, never for logs."""
+        auth = ""
+        if self.username:
+            auth = self.username + (f":{self.password}" if self.password else "") + "@"
+        return f"{'mqtts' if self.tls else 'mqtt'}://{auth}{self.host}:{self.port}"
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by `***`, safe to log."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of the product. Build with `load_settings()`; tests pass overrides."""
+
+    database_url: str = "sqlite:///mk_control.db"
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    mqtt_client_id: str = "mk-bridge"
+    mqtt_protocol: str = "5"  # "5" or "3.1.1"; the embedded demo broker speaks 3.1.1 only
+    mqtt_share_group: str = ""  # run several bridges as one $share/<group>/ subscription
+    mqtt_topic_root: str = "mk"
+    mqtt_session_expiry_s: int = 86_400  # broker keeps our session (and unacked messages) a day
+    mqtt_keepalive_s: int = 30
+    mqtt_ca_file: str = ""
+    mqtt_cert_file: str = ""
+    mqtt_key_file: str = ""
+    extra_trials: tuple[str, ...] = ()
+    max_payload_bytes: int = 65_536
+    max_future_skew_s: float = 300.0
+    queue_max: int = 20_000
+    batch_max: int = 2_000
+    batch_wait_ms: int = 50
+    stats_interval_s: float = 5.0
+    retention_days: int = 30
+    web_host: str = "127.0.0.1"
+    web_port: int = 8050
+    map_tile_url: str = ""
+    log_level: str = "INFO"
+
+    # (field, environment variable); DATABASE_URL and MQTT_URL keep their conventional names.
+    ENV = {
+        "database_url": "DATABASE_URL",
+        "mqtt_url": "MQTT_URL",
+        "mqtt_client_id": "MK_MQTT_CLIENT_ID",
+        "mqtt_protocol": "MK_MQTT_PROTOCOL",
+        "mqtt_share_group": "MK_MQTT_SHARE_GROUP",
+        "mqtt_topic_root": "MK_MQTT_TOPIC_ROOT",
+        "mqtt_session_expiry_s": "MK_MQTT_SESSION_EXPIRY_S",
+        "mqtt_keepalive_s": "MK_MQTT_KEEPALIVE_S",
+        "mqtt_ca_file": "MK_MQTT_CA_FILE",
+        "mqtt_cert_file": "MK_MQTT_CERT_FILE",
+        "mqtt_key_file": "MK_MQTT_KEY_FILE",
+        "extra_trials": "MK_EXTRA_TRIALS",
+        "max_payload_bytes": "MK_MAX_PAYLOAD_BYTES",
+        "max_future_skew_s": "MK_MAX_FUTURE_SKEW_S",
+        "queue_max": "MK_QUEUE_MAX",
+        "batch_max": "MK_BATCH_MAX",
+        "batch_wait_ms": "MK_BATCH_WAIT_MS",
+        "stats_interval_s": "MK_STATS_INTERVAL_S",
+        "retention_days": "MK_RETENTION_DAYS",
+        "web_host": "MK_WEB_HOST",
+        "web_port": "MK_WEB_PORT",
+        "map_tile_url": "MK_MAP_TILE_URL",
+        "log_level": "MK_LOG_LEVEL",
+    }
+
+    @property
+    def trials(self) -> tuple[str, ...]:
+        return BUILTIN_TRIALS + tuple(t for t in self.extra_trials if t not in BUILTIN_TRIALS)
+
+    @property
+    def mqtt(self) -> MqttUrl:
+        return MqttUrl.parse(self.mqtt_url)
+
+    def redacted(self) -> dict[str, Any]:
+        """Every setting, secrets masked: what start-up logs print."""
+        out = dataclasses.asdict(self)
+        out["database_url"] = redact_url(self.database_url)
+        out["mqtt_url"] = redact_url(self.mqtt_url)
+        return out
+
+    def validate(self) -> Settings:
+        """Raise `SettingsError` naming the first bad setting; return self when all are good."""
+        env = self.ENV
+        if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", self.database_url):
+            raise SettingsError(
+                f"{env['database_url']}: must start with sqlite:// or postgresql://, "
+                f"got {redact_url(self.database_url)!r}"
+            )
+        MqttUrl.parse(self.mqtt_url, env["mqtt_url"])
+        if self.mqtt_protocol not in ("5", "3.1.1"):
+            raise SettingsError(f"{env['mqtt_protocol']}: must be 5 or 3.1.1, got {self.mqtt_protocol!r}")
+        if not re.match(r"^[A-Za-z0-9_-]{1,64}$", self.mqtt_client_id):
+            raise SettingsError(f"{env['mqtt_client_id']}: 1-64 of A-Z a-z 0-9 _ -, got {self.mqtt_client_id!r}")
+        if self.mqtt_share_group and not re.match(r"^[A-Za-z0-9_-]{1,64}$", self.mqtt_share_group):
+            raise SettingsError(f"{env['mqtt_share_group']}: 1-64 of A-Z a-z 0-9 _ -")
+        if self.mqtt_share_group and self.mqtt_protocol != "5":
+            raise SettingsError(f"{env['mqtt_share_group']}: shared subscriptions need MK_MQTT_PROTOCOL=5")
+        if not re.match(r"^[A-Za-z0-9_-]+$", self.mqtt_topic_root):
+            raise SettingsError(f"{env['mqtt_topic_root']}: one topic level of A-Z a-z 0-9 _ -")
+        for name in ("mqtt_ca_file", "mqtt_cert_file", "mqtt_key_file"):
+            path = getattr(self, name)
+            if path and not os.path.isfile(path):
+                raise SettingsError(f"{env[name]}: no such file {path!r}")
+        if bool(self.mqtt_cert_file) != bool(self.mqtt_key_file):
+            raise SettingsError(f"{env['mqtt_cert_file']}/{env['mqtt_key_file']}: give both or neither")
+        for trial in self.extra_trials:
+            if not _TRIAL_NAME.match(trial):
+                raise SettingsError(f"{env['extra_trials']}: bad trial name {trial!r} (a-z 0-9 _ -)")
+        positive = (
+            "mqtt_session_expiry_s", "mqtt_keepalive_s", "max_payload_bytes", "max_future_skew_s",
+            "queue_max", "batch_max", "batch_wait_ms", "stats_interval_s", "retention_days", "web_port",
+        )
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{env[name]}: must be greater than 0, got {getattr(self, name)}")
+        if self.batch_max > self.queue_max:
+            raise SettingsError(f"{env['batch_max']}: must not exceed {env['queue_max']} ({self.queue_max})")
+        if self.web_port > 65535:
+            raise SettingsError(f"{env['web_port']}: must be a TCP port (1-65535), got {self.web_port}")
+        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise SettingsError(f"{env['log_level']}: one of DEBUG INFO WARNING ERROR, got {self.log_level!r}")
+        return self
+
+
+def _convert(name: str, raw: str, kind: Any) -> Any:
+    var = Settings.ENV[name]
+    if kind is int or kind == "int":
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"{var}: must be a whole number, got {raw!r}") from None
+    if kind is float or kind == "float":
+        try:
+            return float(raw)
+        except ValueError:
+            raise SettingsError(f"{var}: must be a number, got {raw!r}") from None
+    if kind in (tuple[str, ...], "tuple[str, ...]"):
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    return raw
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from keyword overrides, then the environment, then defaults; validated."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(Settings):
+        var = Settings.ENV.get(f.name)
+        if var and var in environ and environ[var] != "":
+            values[f.name] = _convert(f.name, environ[var], f.type)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    unknown = set(values) - {f.name for f in dataclasses.fields(Settings)}
+    if unknown:
+        raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    return Settings(**values).validate()
