@@ -1,0 +1,153 @@
+"""The bridge: MQTT in, store out. The network thread decodes, validates and enqueues; nothing more."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from functools import partial
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.packettypes import PacketTypes
+
+from dashboard.settings import Settings
+from dashboard.store.engine import ensure_schema, make_engine
+from mqtt_bridge.connection import ClientOptions, new_client
+from mqtt_bridge.errors import Rejected
+from mqtt_bridge.messages import DeadLetter, decode
+from mqtt_bridge.topics import subscription_filter
+from mqtt_bridge.writer import BatchWriter, Counters, Item
+
+log = logging.getLogger(__name__)
+
+QOS = 1
+# MQTT 5 Receive Maximum is capped at 65535 by the protocol.
+RECEIVE_MAXIMUM_CAP = 65_535
+
+ClientFactory = Callable[[ClientOptions], mqtt.Client]
+
+
+def _default_factory(options: ClientOptions) -> mqtt.Client:
+    return new_client(options, manual_ack=True, clean=False)
+
+
+def _topic_text(msg: mqtt.MQTTMessage) -> str:
+    """The topic as text even when a broker passed on bytes that are not UTF-8."""
+    raw = msg._topic  # paho's `topic` property raises on invalid UTF-8
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+
+
+class Bridge:
+    """Owns one paho client and one writer thread. `start()`, then `stop()` (or `run_forever()`)."""
+
+    def __init__(self, settings: Settings, client_factory: ClientFactory = _default_factory,
+                 clock: Callable[[], float] = time.time):
+        self.settings = settings
+        self.clock = clock
+        self.engine = make_engine(settings.database_url)
+        self.counters = Counters()
+        self.writer = BatchWriter(
+            self.engine,
+            worker=settings.mqtt_client_id,
+            batch_max=settings.batch_max,
+            batch_wait_s=settings.batch_wait_ms / 1000.0,
+            queue_max=settings.queue_max,
+            stats_interval_s=settings.stats_interval_s,
+            retention_days=settings.retention_days,
+            counters=self.counters,
+            clock=clock,
+        )
+        self.options = ClientOptions.from_settings(settings)
+        self.client = client_factory(self.options)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self._accepting = True
+        self._trials = frozenset(settings.trials)
+        self._stopped = threading.Event()
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        ensure_schema(self.engine)
+        self.writer.start()
+        broker = self.options.broker
+        kwargs = {}
+        if self.options.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self.settings.mqtt_session_expiry_s
+            # The broker sends no more unacknowledged messages than our queue can hold.
+            props.ReceiveMaximum = min(self.settings.queue_max, RECEIVE_MAXIMUM_CAP)
+            kwargs = {"clean_start": False, "properties": props}
+        log.info("connecting to %s:%d as %s (MQTT %s)", broker.host, broker.port, self.options.client_id,
+                 self.options.protocol)
+        self.client.connect_async(broker.host, broker.port, self.options.keepalive_s, **kwargs)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        """Flush: stop taking messages, commit and ack what is queued, then disconnect."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self._accepting = False
+        self.writer.stop()
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.engine.dispose()
+        log.info("bridge stopped: stored=%d duplicates=%d rejected=%d", self.counters.stored,
+                 self.counters.duplicates, self.counters.rejected)
+
+    def run_until(self, stop_event: threading.Event) -> None:
+        self.start()
+        while not stop_event.wait(0.5):
+            if not self.writer.alive:
+                log.error("writer thread died; stopping the bridge")
+                break
+        self.stop()
+
+    # --- paho callbacks (network thread): never raise ----------------------------------------------
+    def _on_connect(self, client, _userdata, _flags, reason_code, _properties) -> None:
+        if reason_code.is_failure:
+            log.error("broker refused the connection: %s", reason_code)
+            return
+        self.counters.connected = True
+        topic = subscription_filter(self.settings.mqtt_topic_root, self.settings.mqtt_share_group)
+        client.subscribe(topic, qos=QOS)
+        log.info("connected; subscribed to %s", topic)
+
+    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
+        self.counters.connected = False
+        if not self._stopped.is_set():
+            log.warning("disconnected from broker (%s); reconnecting with backoff", reason_code)
+
+    def _on_message(self, client, _userdata, msg: mqtt.MQTTMessage) -> None:
+        if not self._accepting:
+            return  # not acknowledged: the broker redelivers it to the next session
+        try:
+            self.counters.received += 1
+            received_at = self.clock()
+            topic = _topic_text(msg)
+            payload = msg.payload
+            try:
+                record = decode(
+                    topic,
+                    payload,
+                    received_at=received_at,
+                    root=self.settings.mqtt_topic_root,
+                    trials=self._trials,
+                    max_payload_bytes=self.settings.max_payload_bytes,
+                    max_future_skew_s=self.settings.max_future_skew_s,
+                )
+            except Rejected as exc:
+                record = DeadLetter.of(topic, payload, exc, received_at)
+            ack = partial(client.ack, msg.mid, msg.qos) if msg.qos > 0 else None
+            self.writer.submit(Item(record, ack))
+        except Exception:  # an exception here would kill paho's loop thread
+            log.exception("unexpected error handling a message on %r", _topic_text(msg)[:200])
+            try:
+                bug = Rejected("internal_error", "the bridge failed to process this message; see its log")
+                self.writer.submit(Item(DeadLetter.of(_topic_text(msg), msg.payload, bug, self.clock()),
+                                        partial(client.ack, msg.mid, msg.qos) if msg.qos > 0 else None))
+            except Exception:
+                log.exception("could not dead-letter a failed message")

@@ -1,0 +1,202 @@
+"""The writer thread: batches from a bounded queue, one transaction per batch, acks after commit.
+
+The network thread only enqueues. Acknowledging an MQTT message only after its batch commits is what
+makes "nothing lost" hold across a crash: an unacknowledged message is redelivered by the broker.
+When the database fails, the batch is retried with backoff and nothing is acked; the queue fills,
+`submit` blocks the network thread, and the broker holds the rest (bounded memory here).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from dashboard.store import ingest, maintenance
+from mqtt_bridge.messages import DeadLetter, Message
+
+log = logging.getLogger(__name__)
+
+# Backoff when a commit fails: quick first retry for a transient lock, capped so that a database
+# that comes back is noticed within seconds.
+RETRY_MIN_S = 0.2
+RETRY_MAX_S = 5.0
+# Retention runs this often, in slices small enough not to hold the write lock for long.
+PURGE_EVERY_S = 3600.0
+
+Ack = Callable[[], None]
+
+
+@dataclass
+class Counters:
+    """What the bridge has done since start; each field is written by one thread only."""
+
+    started_at: float = field(default_factory=time.time)
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    batches: int = 0
+    db_errors: int = 0
+    purged: int = 0
+    commit_lag_ms: float = 0.0
+    connected: bool = False
+    rejected_by_code: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One received message on its way to the store, with what acknowledges it to the broker."""
+
+    record: Message | DeadLetter
+    ack: Ack | None
+
+
+class BatchWriter:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        worker: str,
+        batch_max: int,
+        batch_wait_s: float,
+        queue_max: int,
+        stats_interval_s: float,
+        retention_days: int,
+        counters: Counters | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.engine = engine
+        self.worker = worker
+        self.batch_max = batch_max
+        self.batch_wait_s = batch_wait_s
+        self.stats_interval_s = stats_interval_s
+        self.retention_days = retention_days
+        self.counters = counters or Counters()
+        self.clock = clock
+        self.queue: queue.Queue[Item] = queue.Queue(maxsize=queue_max)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"writer-{worker}", daemon=True)
+        self._next_stats = 0.0
+        self._next_purge = clock() + 60.0  # not during start-up, when a backlog is being drained
+
+    # --- called from other threads -------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, item: Item) -> None:
+        """Enqueue; blocks while the queue is full, which is the backpressure on the network thread."""
+        while True:
+            try:
+                self.queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                if self._stop.is_set():
+                    return  # stopping: not acked, so the broker redelivers it later
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Write and acknowledge everything queued, then stop the thread."""
+        self._stop.set()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.error("writer did not finish within %.0f s; unacknowledged messages will be redelivered", timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    # --- the writer thread ----------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            while True:
+                batch = self._collect()
+                if batch:
+                    self._commit_with_retry(batch)
+                now = self.clock()
+                if now >= self._next_stats:
+                    self._publish_stats(now)
+                if now >= self._next_purge:
+                    self._purge(now)
+                if self._stop.is_set() and self.queue.empty():
+                    break
+            self._publish_stats(self.clock())
+        except Exception:  # a bug here must be loud: stop the bridge rather than ack nothing silently
+            log.exception("writer thread failed")
+            raise
+
+    def _collect(self) -> list[Item]:
+        """Up to `batch_max` items, waiting at most `batch_wait_s` after the first one."""
+        try:
+            first = self.queue.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.batch_wait_s
+        while len(batch) < self.batch_max:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(self.queue.get(timeout=remaining) if remaining > 0 else self.queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _commit_with_retry(self, batch: Sequence[Item]) -> None:
+        messages = [i.record for i in batch if isinstance(i.record, Message)]
+        rejected = [i.record for i in batch if isinstance(i.record, DeadLetter)]
+        delay = RETRY_MIN_S
+        while True:
+            try:
+                with self.engine.begin() as conn:
+                    result = ingest.write_batch(conn, messages, rejected, self.clock())
+                break
+            except Exception as exc:  # the database is down or locked: keep the batch, ack nothing
+                self.counters.db_errors += 1
+                log.warning("commit of %d messages failed (%s); retrying in %.1f s", len(batch),
+                            str(exc).splitlines()[0][:200], delay)
+                time.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+        committed = self.clock()
+        c = self.counters
+        c.stored += result.stored
+        c.duplicates += result.duplicates
+        c.rejected += result.rejected
+        for d in rejected:
+            c.rejected_by_code[d.code] = c.rejected_by_code.get(d.code, 0) + 1
+        c.batches += 1
+        c.commit_lag_ms = (committed - min(i.record.received_at for i in batch)) * 1000.0
+        for item in batch:
+            if item.ack is not None:
+                try:
+                    item.ack()
+                except Exception:  # a lost connection: the broker redelivers; dedup keeps one copy
+                    log.warning("ack failed; the message will be redelivered", exc_info=True)
+
+    def _publish_stats(self, now: float) -> None:
+        self._next_stats = now + self.stats_interval_s
+        c = self.counters
+        log.info(
+            "received=%d stored=%d duplicates=%d rejected=%d queue=%d lag_ms=%.0f db_errors=%d",
+            c.received, c.stored, c.duplicates, c.rejected, self.queue.qsize(), c.commit_lag_ms, c.db_errors,
+        )
+        try:
+            with self.engine.begin() as conn:
+                maintenance.save_stats(conn, self.worker, c, self.queue.qsize(), now)
+        except Exception as exc:
+            log.warning("could not save bridge counters: %s", str(exc).splitlines()[0][:200])
+
+    def _purge(self, now: float) -> None:
+        """Delete one slice of expired rows; come back soon while there is more to delete."""
+        self._next_purge = now + PURGE_EVERY_S
+        try:
+            deleted, more = maintenance.purge_slice(self.engine, now - self.retention_days * 86400.0)
+        except Exception as exc:
+            log.warning("retention purge failed: %s", str(exc).splitlines()[0][:200])
+            return
+        self.counters.purged += deleted
+        if more:
+            self._next_purge = now + 1.0
