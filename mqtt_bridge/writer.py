@@ -30,6 +30,8 @@ RETRY_MAX_S = 5.0
 PURGE_EVERY_S = 3600.0
 
 Ack = Callable[[], None]
+# Called in the writer thread with each committed batch's valid messages (the alert engine's hook).
+AfterCommit = Callable[[Sequence[Message]], None]
 
 
 @dataclass
@@ -70,6 +72,7 @@ class BatchWriter:
         retention_days: int,
         counters: Counters | None = None,
         clock: Callable[[], float] = time.time,
+        after_commit: Sequence[AfterCommit] = (),
     ):
         self.engine = engine
         self.worker = worker
@@ -79,6 +82,7 @@ class BatchWriter:
         self.retention_days = retention_days
         self.counters = counters or Counters()
         self.clock = clock
+        self.after_commit = list(after_commit)
         self.queue: queue.Queue[Item] = queue.Queue(maxsize=queue_max)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"writer-{worker}", daemon=True)
@@ -175,6 +179,11 @@ class BatchWriter:
                     item.ack()
                 except Exception:  # a lost connection: the broker redelivers; dedup keeps one copy
                     log.warning("ack failed; the message will be redelivered", exc_info=True)
+        for hook in self.after_commit:
+            try:
+                hook(messages)
+            except Exception:  # a failing consumer must not stop ingest
+                log.exception("after-commit hook %r failed", hook)
 
     def _publish_stats(self, now: float) -> None:
         self._next_stats = now + self.stats_interval_s
