@@ -99,6 +99,17 @@ class Settings:
     web_port: int = 8050
     map_tile_url: str = ""
     log_level: str = "INFO"
+    # Pages. One tick is one shared snapshot read from the store, whatever the number of screens.
+    tick_s: float = 1.0
+    # "trial=seconds": an asset silent longer than this is grey and listed as "link lost".
+    # Shuttles and drones report every second or two; cells every ten or so.
+    stale_after: tuple[str, ...] = ("streetcav=15", "droneport=10", "mark=60")
+    stale_default_s: float = 60.0  # trials added by configuration
+    kiosk_delay_s: float = 120.0  # public positions are at least this old
+    kiosk_coarsen_m: float = 300.0  # and snapped to a grid this coarse
+    kiosk_rotate_s: float = 8.0  # attract mode shows each trial this long
+    kiosk_idle_s: float = 45.0  # a touched kiosk returns to attract mode after this much idle
+    kpi_rollup_after_days: int = 2  # KPI ranges longer than this read daily roll-ups for full days
 
     # (field, environment variable); DATABASE_URL and MQTT_URL keep their conventional names.
     ENV = {
@@ -125,11 +136,23 @@ class Settings:
         "web_port": "MK_WEB_PORT",
         "map_tile_url": "MK_MAP_TILE_URL",
         "log_level": "MK_LOG_LEVEL",
+        "tick_s": "MK_TICK_S",
+        "stale_after": "MK_STALE_AFTER",
+        "stale_default_s": "MK_STALE_DEFAULT_S",
+        "kiosk_delay_s": "MK_KIOSK_DELAY_S",
+        "kiosk_coarsen_m": "MK_KIOSK_COARSEN_M",
+        "kiosk_rotate_s": "MK_KIOSK_ROTATE_S",
+        "kiosk_idle_s": "MK_KIOSK_IDLE_S",
+        "kpi_rollup_after_days": "MK_KPI_ROLLUP_AFTER_DAYS",
     }
 
     @property
     def trials(self) -> tuple[str, ...]:
         return BUILTIN_TRIALS + tuple(t for t in self.extra_trials if t not in BUILTIN_TRIALS)
+
+    def stale_after_s(self, trial: str) -> float:
+        """Seconds of silence after which an asset of `trial` counts as "link lost"."""
+        return _stale_map(self.stale_after).get(trial, self.stale_default_s)
 
     @property
     def mqtt(self) -> MqttUrl:
@@ -173,6 +196,7 @@ class Settings:
         positive = (
             "mqtt_session_expiry_s", "mqtt_keepalive_s", "max_payload_bytes", "max_future_skew_s",
             "queue_max", "batch_max", "batch_wait_ms", "stats_interval_s", "retention_days", "web_port",
+            "tick_s", "stale_default_s", "kiosk_rotate_s", "kiosk_idle_s", "kpi_rollup_after_days",
         )
         for name in positive:
             if getattr(self, name) <= 0:
@@ -181,9 +205,28 @@ class Settings:
             raise SettingsError(f"{env['batch_max']}: must not exceed {env['queue_max']} ({self.queue_max})")
         if self.web_port > 65535:
             raise SettingsError(f"{env['web_port']}: must be a TCP port (1-65535), got {self.web_port}")
+        for name in ("kiosk_delay_s", "kiosk_coarsen_m"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{env[name]}: must not be negative, got {getattr(self, name)}")
+        _stale_map(self.stale_after)
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise SettingsError(f"{env['log_level']}: one of DEBUG INFO WARNING ERROR, got {self.log_level!r}")
         return self
+
+
+def _stale_map(entries: tuple[str, ...]) -> dict[str, float]:
+    """Parse `("streetcav=15", ...)`; raise `SettingsError` naming MK_STALE_AFTER on a bad entry."""
+    out: dict[str, float] = {}
+    for entry in entries:
+        trial, sep, seconds = entry.partition("=")
+        try:
+            value = float(seconds)
+        except ValueError:
+            value = -1.0
+        if not sep or not _TRIAL_NAME.match(trial.strip()) or value <= 0:
+            raise SettingsError(f"{Settings.ENV['stale_after']}: expected trial=seconds (> 0), got {entry!r}")
+        out[trial.strip()] = value
+    return out
 
 
 def _convert(name: str, raw: str, kind: Any) -> Any:
