@@ -235,9 +235,11 @@ class Fleet:
         return [self._msg(a, "status", {"status": "online"}, self.start, iso, retain=True) for a in self.assets]
 
     def shutdown(self, now: float) -> list[Message]:
-        """Retained `offline` for every asset (silent ones too: they are not online either)."""
+        """Late messages still held back, then retained `offline` for every asset (silent ones too)."""
+        held = [m for _, _, m in sorted(self._held)]
+        self._held.clear()
         iso = _iso(now)
-        return [self._msg(a, "status", {"status": "offline"}, now, iso, retain=True) for a in self.assets]
+        return held + [self._msg(a, "status", {"status": "offline"}, now, iso, retain=True) for a in self.assets]
 
     def tick(self, now: float) -> list[Message]:
         """Every message due at or before `now`, in publish order."""

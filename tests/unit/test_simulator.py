@@ -411,3 +411,13 @@ def test_run_publishes_online_then_offline_and_sets_a_will():
     telemetry = [t for t in topics if t.endswith("/telemetry")]
     assert 20 <= len(telemetry) <= 36  # 3 assets x 20 Hz x 0.5 s, give or take a slot
     assert stats.acked == stats.published == len(fake.published)
+
+
+def test_late_messages_still_held_are_flushed_before_offline_at_shutdown():
+    fleet = Fleet(SimulatorOptions(shuttles=0, drones=0, cells=20, late_share=1.0, late_max_s=30.0), START)
+    held = [m for m in fleet.tick(START + 1.0) if m.topic.endswith("/telemetry")]
+    assert held == []  # every sample is being held back
+    out = fleet.shutdown(START + 1.0)
+    telemetry = [m for m in out if m.topic.endswith("/telemetry")]
+    assert len(telemetry) == fleet.counts["late"] > 0
+    assert all(m.topic.endswith("/status") for m in out[len(telemetry):])
