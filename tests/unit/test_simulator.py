@@ -134,7 +134,7 @@ def bridge_decode(topic: str, payload: bytes, now: float):
 @pytest.fixture(scope="module")
 def hour_of_traffic():
     """Two simulated hours of a small fleet with models at 2x: enough for every kind of event."""
-    opts = SimulatorOptions(shuttles=4, drones=4, cells=14, seed=3, speedup=2.0, ts_format="mixed")
+    opts = SimulatorOptions(shuttles=4, drones=4, cells=4, seed=3, speedup=2.0, ts_format="mixed")
     return list(generate(opts, START, START + 3600))
 
 
@@ -183,7 +183,7 @@ def test_the_story_has_every_kind_of_moment(hour_of_traffic):
 
 
 def test_drone_breaches_and_cell_outages_happen_over_a_long_run():
-    opts = SimulatorOptions(shuttles=0, drones=8, cells=40, seed=5, speedup=20.0)
+    opts = SimulatorOptions(shuttles=0, drones=8, cells=20, seed=5, speedup=20.0)
     types = Counter()
     for topic, payload, _ in generate(opts, START, START + 900):
         if topic.endswith("/event"):
