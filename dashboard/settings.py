@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 BUILTIN_TRIALS = ("streetcav", "droneport", "mark")
+ALERT_SEVERITIES = ("critical", "major", "minor", "warning", "info")
 _TRIAL_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
@@ -58,6 +59,17 @@ class MqttUrl:
         if self.username:
             auth = self.username + (f":{self.password}" if self.password else "") + "@"
         return f"{'mqtts' if self.tls else 'mqtt'}://{auth}{self.host}:{self.port}"
+
+
+def _redact_webhook(url: str) -> str:
+    """Scheme and host only: a chat webhook's secret is usually its path."""
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    return f"{parts.scheme}://{parts.hostname}/***"
 
 
 def redact_url(url: str) -> str:
@@ -110,6 +122,17 @@ class Settings:
     kiosk_rotate_s: float = 8.0  # attract mode shows each trial this long
     kiosk_idle_s: float = 45.0  # a touched kiosk returns to attract mode after this much idle
     kpi_rollup_after_days: int = 2  # KPI ranges longer than this read daily roll-ups for full days
+    # Alerts: "" means the shipped dashboard/alerts/default_rules.toml.
+    alert_rules_path: str = ""
+    alert_sweep_s: float = 1.0  # how often staleness and timed clears are checked
+    # Optional webhook per severity (HTTP POST of JSON); "" sends nothing for that severity.
+    alert_webhook_critical: str = field(default="", repr=False)
+    alert_webhook_major: str = field(default="", repr=False)
+    alert_webhook_minor: str = field(default="", repr=False)
+    alert_webhook_warning: str = field(default="", repr=False)
+    alert_webhook_info: str = field(default="", repr=False)
+    # Who acknowledges until sign-in exists; the feed's name field overrides it per browser.
+    operator_name: str = "operator"
 
     # (field, environment variable); DATABASE_URL and MQTT_URL keep their conventional names.
     ENV = {
@@ -144,6 +167,14 @@ class Settings:
         "kiosk_rotate_s": "MK_KIOSK_ROTATE_S",
         "kiosk_idle_s": "MK_KIOSK_IDLE_S",
         "kpi_rollup_after_days": "MK_KPI_ROLLUP_AFTER_DAYS",
+        "alert_rules_path": "MK_ALERT_RULES",
+        "alert_sweep_s": "MK_ALERT_SWEEP_S",
+        "alert_webhook_critical": "MK_ALERT_WEBHOOK_CRITICAL",
+        "alert_webhook_major": "MK_ALERT_WEBHOOK_MAJOR",
+        "alert_webhook_minor": "MK_ALERT_WEBHOOK_MINOR",
+        "alert_webhook_warning": "MK_ALERT_WEBHOOK_WARNING",
+        "alert_webhook_info": "MK_ALERT_WEBHOOK_INFO",
+        "operator_name": "MK_OPERATOR_NAME",
     }
 
     @property
@@ -155,6 +186,12 @@ class Settings:
         return _stale_map(self.stale_after).get(trial, self.stale_default_s)
 
     @property
+    def alert_webhooks(self) -> dict[str, str]:
+        """Severity -> webhook URL, for the severities that have one."""
+        return {sev: getattr(self, f"alert_webhook_{sev}") for sev in ALERT_SEVERITIES
+                if getattr(self, f"alert_webhook_{sev}")}
+
+    @property
     def mqtt(self) -> MqttUrl:
         return MqttUrl.parse(self.mqtt_url)
 
@@ -163,6 +200,8 @@ class Settings:
         out = dataclasses.asdict(self)
         out["database_url"] = redact_url(self.database_url)
         out["mqtt_url"] = redact_url(self.mqtt_url)
+        for sev in ALERT_SEVERITIES:  # webhook tokens often sit in the path, not the password
+            out[f"alert_webhook_{sev}"] = _redact_webhook(getattr(self, f"alert_webhook_{sev}"))
         return out
 
     def validate(self) -> Settings:
@@ -209,6 +248,16 @@ class Settings:
             if getattr(self, name) < 0:
                 raise SettingsError(f"{env[name]}: must not be negative, got {getattr(self, name)}")
         _stale_map(self.stale_after)
+        if self.alert_rules_path and not os.path.isfile(self.alert_rules_path):
+            raise SettingsError(f"{env['alert_rules_path']}: no such file {self.alert_rules_path!r}")
+        if self.alert_sweep_s <= 0:
+            raise SettingsError(f"{env['alert_sweep_s']}: must be greater than 0, got {self.alert_sweep_s}")
+        for sev in ALERT_SEVERITIES:
+            url = getattr(self, f"alert_webhook_{sev}")
+            if url and urlsplit(url).scheme not in ("http", "https"):
+                raise SettingsError(f"{env[f'alert_webhook_{sev}']}: must be an http:// or https:// URL")
+        if not self.operator_name.strip() or len(self.operator_name) > 64:
+            raise SettingsError(f"{env['operator_name']}: 1-64 characters, got {self.operator_name!r}")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise SettingsError(f"{env['log_level']}: one of DEBUG INFO WARNING ERROR, got {self.log_level!r}")
         return self
