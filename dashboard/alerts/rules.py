@@ -332,8 +332,10 @@ def _rule(table: Any, index: int, lines: _Lines, path: str | None, trials: froze
         both = sorted(set(types) & set(clear_on))
         if both:
             raise c.fail("clear_on", f"{both[0]!r} cannot both raise and clear")
-        return EventRule(**common, types=types, clear_on=clear_on,
-                         clear_after_s=c.number("clear_after_s", None, minimum=1.0))
+        clear_after = c.number("clear_after_s", None, minimum=1.0)
+        if not clear_on and clear_after is None:
+            raise c.fail(None, "an event rule needs 'clear_on' or 'clear_after_s', or its alerts never clear")
+        return EventRule(**common, types=types, clear_on=clear_on, clear_after_s=clear_after)
     if kind == "stale":
         after = c.number("after_s", None, minimum=1.0)
         if after is None:

@@ -158,3 +158,5 @@ TIMESCALE_HYPERTABLE = text(
     "SELECT create_hypertable('telemetry', 'ts', chunk_time_interval => INTERVAL '1 day',"
     " if_not_exists => TRUE, migrate_data => TRUE)"
 )
+
+from dashboard.alerts import store as _alert_tables  # noqa: E402,F401  (alerts, alert_events on `metadata`)
