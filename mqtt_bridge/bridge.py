@@ -12,6 +12,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
 
+from dashboard.alerts import service as alert_service
 from dashboard.settings import Settings
 from dashboard.store.engine import ensure_schema, make_engine
 from mqtt_bridge.connection import ClientOptions, new_client
@@ -59,6 +60,10 @@ class Bridge:
             counters=self.counters,
             clock=clock,
         )
+        # Rules run on each committed batch in the alert engine's own thread; the hook only enqueues.
+        self.alerts = alert_service.from_settings(settings, self.engine, clock=clock,
+                                                  link_up=lambda: self.counters.connected)
+        self.writer.after_commit.append(self.alerts.offer)
         self.options = ClientOptions.from_settings(settings)
         self.client = client_factory(self.options)
         self.client.on_connect = self._on_connect
@@ -71,6 +76,7 @@ class Bridge:
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
         ensure_schema(self.engine)
+        self.alerts.start()
         self.writer.start()
         broker = self.options.broker
         kwargs = {}
@@ -92,6 +98,7 @@ class Bridge:
         self._stopped.set()
         self._accepting = False
         self.writer.stop()
+        self.alerts.stop()
         self.client.disconnect()
         self.client.loop_stop()
         self.engine.dispose()
