@@ -19,7 +19,7 @@ import time
 
 from dashboard.settings import Settings
 
-PARTS = ("ceiling", "sqlite", "postgres", "latency", "latest", "scale", "soak", "indexes")
+PARTS = ("ceiling", "sqlite", "postgres", "latency", "latest", "scale", "soak", "indexes", "alerts")
 DEFAULT_PARTS = tuple(p for p in PARTS if p != "soak")  # soak only when asked: it takes 10 minutes
 DEFAULT_MESSAGES = 200_000  # ~10-20 s per throughput run on 2 cores: long enough to be sustained
 DEFAULT_RATE = 5_000  # offered msg/s for the latency run and the soak (the issue's fixed load)
@@ -119,6 +119,17 @@ def machine(postgres_url: str | None) -> list[str]:
     return lines
 
 
+def _alerts(args, report, progress) -> None:
+    """The alert engine's cost at 10,000 msg/s, in-process (it runs in the bridge's own thread)."""
+    from dashboard.alerts.bench import bench_alert_engine
+
+    r = bench_alert_engine(messages=min(args.messages, 100_000), assets=args.assets)
+    progress(f"  {r.messages:,} messages: {r.us_per_message:.1f} us each, {r.changes} changes")
+    report.add("alerts", "engine CPU at 10k msg/s", f"{r.core_share_at_10k:.0%} of a core", "< 50%",
+               r.core_share_at_10k < 0.5)
+    report.add("alerts", "writer hook per batch", f"{r.hook_us_per_batch:.1f} us", "< 50 us", r.hook_us_per_batch < 50)
+
+
 def main(args, settings: Settings) -> int:
     from dashboard.benchkit.broker import start_broker
     from dashboard.benchkit.databases import postgres_url_default
@@ -142,7 +153,7 @@ def main(args, settings: Settings) -> int:
                 if part in parts:
                     _progress(f"[{part}]")
                     try:
-                        getattr(bench, part)()
+                        _alerts(args, report, _progress) if part == "alerts" else getattr(bench, part)()
                     except Exception as exc:  # one failed part must not hide the others' figures
                         report.add(part, "error", str(exc).splitlines()[0][:120] if str(exc) else repr(exc),
                                    ok=False)
