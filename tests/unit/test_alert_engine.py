@@ -325,3 +325,24 @@ def test_removing_a_rule_clears_its_active_conditions():
     changes = e.set_rules(rules(LINK))
     assert actions(changes) == [(CLEAR, "c1", "sinr")] and changes[0].detail == "rule removed or changed"
     assert e.active_count == 1
+
+
+def test_geofences_with_the_real_trial_areas():
+    from dashboard import geo
+    from dashboard.alerts.geometry import load_geometry
+    from dashboard.alerts.rules import DEFAULT_RULES_PATH, load_rules
+
+    e = AlertEngine(load_rules(DEFAULT_RULES_PATH), geometry=load_geometry())
+    lat, lon, _ = geo.route().point_at(500.0)
+    on_route = [msg("s1", ts=T0 + i, lat=lat, lon=lon, battery_pct=80) for i in range(20)]
+    assert e.process(on_route) == []
+    off_lat, off_lon = geo.offset(lat, lon, 0.0, 200.0)
+    changes = e.process([msg("s1", ts=T0 + 20 + i, lat=off_lat, lon=off_lon) for i in range(11)])
+    assert actions(changes) == [(RAISE, "s1", "streetcav.off-route")]
+
+    corridor = geo.corridors()[0]
+    clat, clon, heading = corridor.path.point_at(corridor.path.length_m / 2)
+    assert e.process([msg("d1", ts=T0, lat=clat, lon=clon, state="airborne")]) == []
+    out_lat, out_lon = geo.offset(clat, clon, heading + 90, corridor.width_m)  # a full width sideways
+    changes = e.process([msg("d1", ts=T0 + i, lat=out_lat, lon=out_lon, state="airborne") for i in range(1, 5)])
+    assert actions(changes) == [(RAISE, "d1", "droneport.outside-corridor")]
