@@ -32,6 +32,8 @@ PURGE_EVERY_S = 3600.0
 Ack = Callable[[], None]
 # Called in the writer thread with each committed batch's valid messages (the alert engine's hook).
 AfterCommit = Callable[[Sequence[Message]], None]
+# Acknowledges a committed batch's items; the bridge gives one that sends all PUBACKs in one write.
+AckBatch = Callable[[Sequence["Item"]], None]
 
 
 @dataclass
@@ -59,6 +61,16 @@ class Item:
     ack: Ack | None
 
 
+def ack_each(batch: Sequence[Item]) -> None:
+    """Acknowledge items one by one (the default when nothing faster is given)."""
+    for item in batch:
+        if item.ack is not None:
+            try:
+                item.ack()
+            except Exception:  # a lost connection: the broker redelivers; dedup keeps one copy
+                log.warning("ack failed; the message will be redelivered", exc_info=True)
+
+
 class BatchWriter:
     def __init__(
         self,
@@ -73,6 +85,7 @@ class BatchWriter:
         counters: Counters | None = None,
         clock: Callable[[], float] = time.time,
         after_commit: Sequence[AfterCommit] = (),
+        ack_batch: AckBatch | None = None,
     ):
         self.engine = engine
         self.worker = worker
@@ -83,6 +96,7 @@ class BatchWriter:
         self.counters = counters or Counters()
         self.clock = clock
         self.after_commit = list(after_commit)
+        self.ack_batch = ack_batch or ack_each
         self.queue: queue.Queue[Item] = queue.Queue(maxsize=queue_max)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"writer-{worker}", daemon=True)
@@ -173,12 +187,10 @@ class BatchWriter:
             c.rejected_by_code[d.code] = c.rejected_by_code.get(d.code, 0) + 1
         c.batches += 1
         c.commit_lag_ms = (committed - min(i.record.received_at for i in batch)) * 1000.0
-        for item in batch:
-            if item.ack is not None:
-                try:
-                    item.ack()
-                except Exception:  # a lost connection: the broker redelivers; dedup keeps one copy
-                    log.warning("ack failed; the message will be redelivered", exc_info=True)
+        try:
+            self.ack_batch(batch)
+        except Exception:  # a lost connection: the broker redelivers; dedup keeps one copy
+            log.warning("acknowledging a batch failed; its messages will be redelivered", exc_info=True)
         for hook in self.after_commit:
             try:
                 hook(messages)
