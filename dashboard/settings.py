@@ -133,6 +133,24 @@ class Settings:
     alert_webhook_info: str = field(default="", repr=False)
     # Who acknowledges until sign-in exists; the feed's name field overrides it per browser.
     operator_name: str = "operator"
+    # Bridge: per-asset token bucket. 10/s is ten times the fastest device; a burst of 600 lets a
+    # device flush ten minutes of 1 Hz store-and-forward; the grace after each (re)connect lets the
+    # bridge drain its own session backlog. Excess is dead-lettered as `rate_limited`. 0 disables.
+    rate_limit_per_asset: float = 10.0
+    rate_burst_per_asset: int = 600
+    rate_limit_grace_s: float = 120.0
+    # Sign-in. A session ends after this long idle (open pages keep it alive) or this long at most
+    # (a shift).
+    session_idle_s: int = 3600
+    session_max_s: int = 43_200
+    cookie_secure: str = "auto"  # auto: Secure when the request came over HTTPS
+    proxy_hops: int = 0  # reverse proxies trusted for X-Forwarded-For/-Proto (0: none)
+    # Failed sign-ins: the first few are free, then each waits longer; this many in the window lock
+    # the account (or, x5, the address) for login_lock_s.
+    login_free_failures: int = 3
+    login_lock_after: int = 10
+    login_window_s: int = 900
+    login_lock_s: int = 900
 
     # (field, environment variable); DATABASE_URL and MQTT_URL keep their conventional names.
     ENV = {
@@ -175,6 +193,17 @@ class Settings:
         "alert_webhook_warning": "MK_ALERT_WEBHOOK_WARNING",
         "alert_webhook_info": "MK_ALERT_WEBHOOK_INFO",
         "operator_name": "MK_OPERATOR_NAME",
+        "rate_limit_per_asset": "MK_RATE_LIMIT_PER_ASSET",
+        "rate_burst_per_asset": "MK_RATE_BURST_PER_ASSET",
+        "rate_limit_grace_s": "MK_RATE_LIMIT_GRACE_S",
+        "session_idle_s": "MK_SESSION_IDLE_S",
+        "session_max_s": "MK_SESSION_MAX_S",
+        "cookie_secure": "MK_COOKIE_SECURE",
+        "proxy_hops": "MK_PROXY_HOPS",
+        "login_free_failures": "MK_LOGIN_FREE_FAILURES",
+        "login_lock_after": "MK_LOGIN_LOCK_AFTER",
+        "login_window_s": "MK_LOGIN_WINDOW_S",
+        "login_lock_s": "MK_LOGIN_LOCK_S",
     }
 
     @property
@@ -236,6 +265,8 @@ class Settings:
             "mqtt_session_expiry_s", "mqtt_keepalive_s", "max_payload_bytes", "max_future_skew_s",
             "queue_max", "batch_max", "batch_wait_ms", "stats_interval_s", "retention_days", "web_port",
             "tick_s", "stale_default_s", "kiosk_rotate_s", "kiosk_idle_s", "kpi_rollup_after_days",
+            "rate_burst_per_asset", "session_idle_s", "session_max_s", "login_lock_after", "login_window_s",
+            "login_lock_s",
         )
         for name in positive:
             if getattr(self, name) <= 0:
@@ -244,7 +275,8 @@ class Settings:
             raise SettingsError(f"{env['batch_max']}: must not exceed {env['queue_max']} ({self.queue_max})")
         if self.web_port > 65535:
             raise SettingsError(f"{env['web_port']}: must be a TCP port (1-65535), got {self.web_port}")
-        for name in ("kiosk_delay_s", "kiosk_coarsen_m"):
+        for name in ("kiosk_delay_s", "kiosk_coarsen_m", "rate_limit_per_asset", "rate_limit_grace_s",
+                     "proxy_hops", "login_free_failures"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{env[name]}: must not be negative, got {getattr(self, name)}")
         _stale_map(self.stale_after)
@@ -258,6 +290,11 @@ class Settings:
                 raise SettingsError(f"{env[f'alert_webhook_{sev}']}: must be an http:// or https:// URL")
         if not self.operator_name.strip() or len(self.operator_name) > 64:
             raise SettingsError(f"{env['operator_name']}: 1-64 characters, got {self.operator_name!r}")
+        if self.cookie_secure not in ("auto", "always", "never"):
+            raise SettingsError(f"{env['cookie_secure']}: one of auto always never, got {self.cookie_secure!r}")
+        if self.login_free_failures >= self.login_lock_after:
+            raise SettingsError(f"{env['login_free_failures']}: must be less than {env['login_lock_after']} "
+                                f"({self.login_lock_after})")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise SettingsError(f"{env['log_level']}: one of DEBUG INFO WARNING ERROR, got {self.log_level!r}")
         return self

@@ -19,6 +19,7 @@ from dashboard.store.engine import ensure_schema, make_engine
 from mqtt_bridge.connection import ClientOptions, new_client
 from mqtt_bridge.errors import Rejected
 from mqtt_bridge.messages import DeadLetter, decode
+from mqtt_bridge.ratelimit import AssetRateLimiter
 from mqtt_bridge.topics import subscription_filter
 from mqtt_bridge.writer import BatchWriter, Counters, Item, ack_each
 
@@ -108,6 +109,7 @@ class Bridge:
         self.client.on_message = self._on_message
         self._accepting = True
         self._trials = frozenset(settings.trials)
+        self.limiter = AssetRateLimiter(settings.rate_limit_per_asset, settings.rate_burst_per_asset)
         self._stopped = threading.Event()
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -165,6 +167,7 @@ class Bridge:
             log.error("broker refused the connection: %s", reason_code)
             return
         self.counters.connected = True
+        self.limiter.pause_until(self.clock() + self.settings.rate_limit_grace_s)
         topic = subscription_filter(self.settings.mqtt_topic_root, self.settings.mqtt_share_group)
         client.subscribe(topic, qos=QOS)
         log.info("connected; subscribed to %s", topic)
@@ -183,6 +186,9 @@ class Bridge:
             topic = _topic_text(msg)
             payload = msg.payload
             try:
+                if not self.limiter.allow(topic, received_at):
+                    raise Rejected("rate_limited", f"more than {self.limiter.rate:g} messages/s "
+                                   f"(burst {self.limiter.burst:g}) from this asset")
                 record = decode(
                     topic,
                     payload,
