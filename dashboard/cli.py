@@ -1,4 +1,4 @@
-"""`mk-control`: one console script, a subcommand per process (demo, web, bridge, simulate, bench)."""
+"""`mk-control`: one console script, a subcommand per process (demo, web, bridge, simulate, bench, users)."""
 
 from __future__ import annotations
 
@@ -68,6 +68,12 @@ def cmd_bench(args, settings: Settings) -> int:
     return bench.main(args, settings)
 
 
+def cmd_users(args, settings: Settings) -> int:
+    from dashboard.auth import cli as users_cli
+
+    return users_cli.main(args, settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mk-control",
@@ -99,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure ingest throughput, latency and query times")
     _bench_arguments(bench)
     bench.set_defaults(handler=cmd_bench)
+
+    users = sub.add_parser("users", help="add, disable, enable, reset and list users of the web app")
+    _users_arguments(users)
+    users.set_defaults(handler=cmd_users)
     return parser
 
 
@@ -112,6 +122,12 @@ def _bench_arguments(parser: argparse.ArgumentParser) -> None:
     from dashboard import bench
 
     bench.add_arguments(parser)
+
+
+def _users_arguments(parser: argparse.ArgumentParser) -> None:
+    from dashboard.auth import cli as users_cli
+
+    users_cli.add_arguments(parser)
 
 
 def main(argv: list[str] | None = None) -> int:
