@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 
+from dashboard.auth.demo_user import ensure_demo_operator
 from dashboard.broker import start_local_broker, wait_for_port
 from dashboard.settings import Settings, redact_url
 
@@ -27,6 +28,7 @@ def _child(command: list[str], env: dict[str, str]) -> subprocess.Popen:
 
 
 def run(args, settings: Settings, stop: threading.Event) -> int:
+    demo_user, demo_password = ensure_demo_operator(settings.database_url)
     broker = start_local_broker(prefer_embedded=args.embedded_broker)
     env = {
         **os.environ,
@@ -49,6 +51,7 @@ def run(args, settings: Settings, stop: threading.Event) -> int:
             f"    Kiosk         {url}kiosk\n"
             f"    KPIs          {url}kpis\n"
             f"    Health        {url}health\n"
+            f"  Sign in as {demo_user} / {demo_password} (an operator; new password each run)\n"
             f"  Broker {broker.url} (MQTT {broker.protocol}), store {redact_url(settings.database_url)}\n"
             f"  Press Ctrl-C to stop.\n",
             flush=True,
