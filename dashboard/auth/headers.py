@@ -1,0 +1,104 @@
+"""Security headers on every response, a same-origin check on state-changing requests, and error
+pages that say nothing about the server.
+
+CSP: only this origin. Dash's index has one inline script (`new DashRenderer()`) and clientside
+callbacks add more; they are allowed by their SHA-256 (`app.csp_hashes()`), not by 'unsafe-inline'.
+Styles need 'unsafe-inline': Dash components and Plotly set `style` attributes. MapLibre draws tiles
+in blob: workers and images. A configured map tile server's origin is added to img-src/connect-src.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from urllib.parse import urlsplit
+
+import flask
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+STATIC_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
+}
+HSTS = "max-age=31536000"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def tile_origin(map_tile_url: str) -> str:
+    """`https://tiles.example` from a tile URL template; "" when none is configured."""
+    if not map_tile_url:
+        return ""
+    parts = urlsplit(map_tile_url.replace("{", "").replace("}", ""))
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""
+
+
+def content_security_policy(script_hashes: list[str], extra_origin: str = "") -> str:
+    extra = f" {extra_origin}" if extra_origin else ""
+    directives = [
+        "default-src 'self'",
+        "script-src 'self' " + " ".join(script_hashes),
+        "style-src 'self' 'unsafe-inline'",
+        f"img-src 'self' data: blob:{extra}",
+        f"connect-src 'self'{extra}",
+        "font-src 'self' data:",
+        "worker-src 'self' blob:",
+        "child-src 'self' blob:",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+    return "; ".join(d.strip() for d in directives)
+
+
+def same_origin(request: flask.Request) -> bool:
+    """True when the request says it came from a page of this origin (Origin, else Referer)."""
+    source = request.headers.get("Origin") or request.headers.get("Referer")
+    if not source or source == "null":
+        return False
+    parts = urlsplit(source)
+    return f"{parts.scheme}://{parts.netloc}" == request.host_url.rstrip("/")
+
+
+def install(app, map_tile_url: str = "") -> None:
+    server = app.server
+    cache: dict[str, str] = {}
+    origin = tile_origin(map_tile_url)
+
+    def csp() -> str:
+        # Computed at the first response, after every clientside callback has been registered.
+        if "csp" not in cache:
+            cache["csp"] = content_security_policy(list(app.csp_hashes()), origin)
+        return cache["csp"]
+
+    @server.after_request
+    def _security_headers(response: flask.Response) -> flask.Response:
+        for name, value in STATIC_HEADERS.items():
+            response.headers.setdefault(name, value)
+        response.headers.setdefault("Content-Security-Policy", csp())
+        if flask.request.is_secure:
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
+        if flask.g.get("mk_user") is not None or flask.request.path.startswith("/_dash-update-component"):
+            # Nothing an operator saw stays in a shared browser's or proxy's cache.
+            response.headers["Cache-Control"] = "no-store"
+        response.headers.pop("Server", None)
+        return response
+
+    @server.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        # Plain text, our words only: no framework banner, no description of internals.
+        return flask.Response(f"{exc.code} {exc.name}", status=exc.code, mimetype="text/plain")
+
+    @server.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        incident = secrets.token_hex(4)
+        log.error("incident %s: unhandled error on %s %s", incident, flask.request.method,
+                  flask.request.path[:200], exc_info=exc)
+        return flask.Response(f"Something went wrong (incident {incident}); it has been logged.",
+                              status=500, mimetype="text/plain")
