@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 # that comes back is noticed within seconds.
 RETRY_MIN_S = 0.2
 RETRY_MAX_S = 5.0
+# A batch still filling notices a stop this quickly, however long MK_BATCH_WAIT_MS is.
+STOP_POLL_S = 0.1
 # Retention runs this often, in slices small enough not to hold the write lock for long.
 PURGE_EVERY_S = 3600.0
 
@@ -157,10 +159,16 @@ class BatchWriter:
         deadline = time.monotonic() + self.batch_wait_s
         while len(batch) < self.batch_max:
             remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._stop.is_set():  # stopping: commit what is here, do not wait
+                try:
+                    batch.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+                continue
             try:
-                batch.append(self.queue.get(timeout=remaining) if remaining > 0 else self.queue.get_nowait())
+                batch.append(self.queue.get(timeout=min(remaining, STOP_POLL_S)))
             except queue.Empty:
-                break
+                continue
         return batch
 
     def _commit_with_retry(self, batch: Sequence[Item]) -> None:
