@@ -1,0 +1,270 @@
+"""What the bridge integration and fault tests share: bridges in and out of process, publishing, reading.
+
+The broker comes from `conftest.spawn_mosquitto` and the database from the `store_url` fixture.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from sqlalchemy import func, select
+
+from dashboard.settings import load_settings
+from dashboard.store.engine import make_engine
+from dashboard.store.schema import bridge_stats, dead_letters, telemetry
+from mqtt_bridge.bridge import Bridge
+from mqtt_bridge.connection import new_client
+
+from conftest import MOSQUITTO_BIN  # tests/integration/conftest.py
+
+REPO = Path(__file__).resolve().parents[2]
+
+# One place for how long a test waits for something it expects: long enough for a loaded 2-core
+# machine, short enough that a hang fails the suite quickly.
+WAIT_S = 30.0
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = WAIT_S, interval: float = 0.05,
+               what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def restart_broker(broker) -> None:
+    """Start a stopped `conftest.Mosquitto` again, same config, same port, same persistence file."""
+    broker.process = subprocess.Popen([MOSQUITTO_BIN, "-c", str(broker.config_path)], stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL)
+
+    def listening() -> bool:
+        assert broker.process.poll() is None, f"mosquitto exited on restart:\n{broker.log()[-2000:]}"
+        try:
+            with socket.create_connection((broker.host, broker.port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    wait_until(listening, 10, what="mosquitto listening again")
+
+
+# --- databases ------------------------------------------------------------------------------------
+@dataclass
+class Store:
+    """Read-only view of a store under test."""
+
+    url: str
+
+    def __post_init__(self) -> None:
+        self.engine = make_engine(self.url)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def count(self) -> int:
+        try:
+            with self.engine.connect() as conn:
+                return conn.execute(select(func.count()).select_from(telemetry)).scalar_one()
+        except Exception:  # table not created yet, or the database is locked by the test
+            return -1
+
+    def dead_count(self) -> int:
+        try:
+            with self.engine.connect() as conn:
+                return conn.execute(select(func.count()).select_from(dead_letters)).scalar_one()
+        except Exception:
+            return -1
+
+    def keys(self) -> list[tuple[str, int]]:
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(select(telemetry.c.asset_id, telemetry.c.seq))]
+
+    def bridge_stats(self, worker: str) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(bridge_stats).where(bridge_stats.c.worker == worker)).one()
+        return dict(row._mapping)
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(select(dead_letters).order_by(dead_letters.c.id))]
+
+
+# --- messages -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Outgoing:
+    topic: str
+    payload: bytes
+
+
+def shuttle(asset: str, seq: int, ts: float | None = None, **extra: Any) -> Outgoing:
+    body = {"ts": time.time() if ts is None else ts, "seq": seq, "lat": 52.04 + seq * 1e-6, "lon": -0.76,
+            "speed_mps": 5.0, "battery_pct": 80.0, "mode": "autonomous", "doors": "closed", **extra}
+    return Outgoing(f"mk/streetcav/{asset}/telemetry", json.dumps(body).encode())
+
+
+def fleet(assets: int, per_asset: int, prefix: str = "cav") -> list[Outgoing]:
+    """Valid shuttle samples, interleaved across assets, each (asset, seq) unique."""
+    base = time.time() - per_asset
+    return [shuttle(f"{prefix}{a:03d}", s, base + s) for s in range(per_asset) for a in range(assets)]
+
+
+class Publisher:
+    """A QoS 1 publisher that knows which of its messages the broker acknowledged."""
+
+    def __init__(self, port: int, client_id: str | None = None, protocol: int = mqtt.MQTTv5):
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"pub-{uuid.uuid4().hex[:8]}",
+                                  protocol=protocol)
+        self.client.max_inflight_messages_set(1000)
+        self.client.max_queued_messages_set(0)
+        self.client.reconnect_delay_set(0.2, 1)
+        self.acked: set[int] = set()
+        self.sent: list[mqtt.MQTTMessageInfo] = []  # every publish so far, for `wait_acked(pub.sent)`
+        self._lock = threading.Lock()
+        self.client.on_publish = self._on_publish
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        wait_until(self.client.is_connected, what="publisher connected")
+
+    def _on_publish(self, _client, _userdata, mid, reason_code, _properties) -> None:
+        if not reason_code.is_failure:
+            with self._lock:
+                self.acked.add(mid)
+
+    def publish(self, messages: Iterable[Outgoing], rate: float | None = None) -> list[mqtt.MQTTMessageInfo]:
+        infos = []
+        start = time.monotonic()
+        for i, m in enumerate(messages):
+            info = self.client.publish(m.topic, m.payload, qos=1)
+            infos.append(info)
+            self.sent.append(info)
+            if rate:
+                ahead = start + (i + 1) / rate - time.monotonic()
+                if ahead > 0:
+                    time.sleep(ahead)
+        return infos
+
+    def wait_acked(self, infos: list[mqtt.MQTTMessageInfo], timeout: float = WAIT_S) -> None:
+        wait_until(lambda: all(i.mid in self.acked for i in infos), timeout, what="broker PUBACK for every message")
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+# --- bridges --------------------------------------------------------------------------------------
+def bridge_env(db_url: str, port: int, client_id: str, protocol: str = "5", **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MK_")}
+    env.update(
+        PYTHONPATH=str(REPO),
+        DATABASE_URL=db_url,
+        MQTT_URL=f"mqtt://127.0.0.1:{port}",
+        MK_MQTT_CLIENT_ID=client_id,
+        MK_MQTT_PROTOCOL=protocol,
+        MK_STATS_INTERVAL_S="1",
+        **extra,
+    )
+    return env
+
+
+class BridgeProcess:
+    """`python -m mqtt_bridge` as a child process, as an operator runs it."""
+
+    def __init__(self, env: dict[str, str], log_path: Path):
+        self.log_path = log_path
+        self._log = open(log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "mqtt_bridge"], env=env, cwd=REPO,
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_connected(self, timeout: float = WAIT_S) -> None:
+        wait_until(lambda: "connected; subscribed" in self.log() or self.proc.poll() is not None, timeout,
+                   what="bridge subscribed")
+        assert self.proc.poll() is None, f"bridge exited early:\n{self.log()[-3000:]}"
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self._log.close()
+
+    def terminate(self, timeout: float = WAIT_S) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self._log.close()
+
+    def ensure_dead(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        if not self._log.closed:
+            self._log.close()
+
+
+class InProcessBridge:
+    """A `Bridge` in this process, with its acknowledgements to the broker counted.
+
+    The client comes from the bridge's own factory; only `ack` is wrapped (to count) and
+    `on_subscribe` set (the bridge does not use it), so what runs is the production code.
+    """
+
+    def __init__(self, settings):
+        self.acks = 0
+        self.subscribed = threading.Event()
+        self.bridge = Bridge(settings, client_factory=self._factory)
+
+    def _factory(self, options):
+        client = new_client(options, manual_ack=True, clean=False)
+        real_ack = client.ack
+
+        def counting_ack(mid: int, qos: int):
+            self.acks += 1  # only the writer thread acks
+            return real_ack(mid, qos)
+
+        client.ack = counting_ack
+        client.on_subscribe = lambda *_args: self.subscribed.set()
+        return client
+
+    @property
+    def counters(self):
+        return self.bridge.counters
+
+    @property
+    def settled(self) -> int:
+        """Messages whose batch has committed: stored, duplicate or dead-lettered."""
+        c = self.bridge.counters
+        return c.stored + c.duplicates + c.rejected
+
+    def stop(self) -> None:
+        self.bridge.stop()
+
+
+def start_bridge(db_url: str, port: int, client_id: str = "bridge-test", protocol: str = "5",
+                 **overrides: Any) -> InProcessBridge:
+    """A bridge in this process, connected and subscribed (SUBACK received)."""
+    settings = load_settings({}, database_url=db_url, mqtt_url=f"mqtt://127.0.0.1:{port}",
+                             mqtt_client_id=client_id, mqtt_protocol=protocol, **overrides)
+    holder = InProcessBridge(settings)
+    holder.bridge.start()
+    wait_until(holder.subscribed.is_set, what="bridge subscribed")
+    return holder
