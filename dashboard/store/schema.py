@@ -161,3 +161,4 @@ TIMESCALE_HYPERTABLE = text(
 
 from dashboard.alerts import store as _alert_tables  # noqa: E402,F401  (alerts, alert_events on `metadata`)
 from dashboard.auth import store as _auth_tables  # noqa: E402,F401  users, sessions, sign-in audit: same metadata
+from dashboard.store import rollups as _rollups  # noqa: E402,F401  kpi_daily roll-ups: same metadata

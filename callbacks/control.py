@@ -1,0 +1,112 @@
+"""Control wall callbacks: one shared snapshot per tick in, Patch updates out."""
+
+from __future__ import annotations
+
+import time
+
+from dash import ALL, Input, Output, Patch, State, callback, ctx, no_update
+
+from dashboard import runtime
+from dashboard.kpis import payload_fields
+from dashboard.store import queries
+from layouts import control, ids
+from layouts.components import clock
+from layouts.maps import live_traces, sparkline
+
+HISTORY_S = 3600.0
+SPARKLINES = {
+    "streetcav": (("speed_mps", "Speed m/s", "#22d3ee"), ("battery_pct", "Battery %", "#4ade80")),
+    "droneport": (("alt_m", "Altitude m", "#c084fc"), ("battery_pct", "Battery %", "#4ade80"),
+                  ("link_quality_pct", "Command link %", "#fbbf24")),
+    "mark": (("dl_mbps", "Downlink Mbit/s", "#22d3ee"), ("sinr_db", "SS-SINR dB", "#fbbf24"),
+             ("connected_ues", "Connected UEs", "#c084fc")),
+}
+
+
+def map_patch(traces: dict[int, dict]) -> Patch:
+    """A Patch touching only the live traces' arrays: the overlay, view and zoom are never resent."""
+    patch = Patch()
+    for index, arrays in traces.items():
+        for path, values in arrays.items():
+            target = patch["data"][index]
+            *parents, leaf = path.split(".")
+            for part in parents:
+                target = target[part]
+            target[leaf] = values
+    return patch
+
+
+@callback(
+    Output(ids.CONTROL_MAP, "figure"),
+    Output(ids.CONTROL_TILES, "children"),
+    Output(ids.CONTROL_LOST, "children"),
+    Output(ids.CONTROL_FEED, "children"),
+    Output(ids.CONTROL_CLOCK, "children"),
+    Output(ids.CONTROL_STATUS, "children"),
+    Input(ids.CONTROL_INTERVAL, "n_intervals"),
+)
+def refresh_wall(_n):
+    rt = runtime.get()
+    snap = rt.snapshots.current()
+    assets = snap.assets
+    lost = int(assets["lost"].sum())
+    status = f"{len(assets)} assets · {lost} link lost" if lost else f"{len(assets)} assets · all reporting"
+    return (
+        map_patch(live_traces(assets, snap.trails)),
+        control.tiles(assets, rt.settings.trials),
+        control.lost_list(assets),
+        control.feed(snap.events),
+        clock(snap.taken_at) + " UTC",
+        status,
+    )
+
+
+@callback(
+    Output(ids.CONTROL_SELECTED, "data"),
+    Input(ids.CONTROL_MAP, "clickData"),
+    Input(ids.asset_button(ALL), "n_clicks"),
+    Input(ids.CONTROL_DETAIL_CLOSE, "n_clicks"),
+    prevent_initial_call=True,
+)
+def select_asset(click, _buttons, _close):
+    trigger = ctx.triggered_id
+    if trigger == ids.CONTROL_DETAIL_CLOSE:
+        return None if ctx.triggered[0]["value"] else no_update
+    if isinstance(trigger, dict) and trigger.get("type") == ids.ASSET_BUTTON:
+        # A list re-render fires with n_clicks 0; only a real click selects.
+        return trigger["asset"] if ctx.triggered[0]["value"] else no_update
+    points = (click or {}).get("points") or []
+    asset = points[0].get("customdata") if points else None
+    return asset if isinstance(asset, str) else no_update
+
+
+@callback(
+    Output(ids.CONTROL_DETAIL, "children"),
+    Output(ids.CONTROL_DETAIL, "className"),
+    Input(ids.CONTROL_SELECTED, "data"),
+    Input(ids.CONTROL_DETAIL_INTERVAL, "n_intervals"),
+)
+def show_detail(asset_id, _n):
+    if not asset_id:
+        return control.closed_detail(), "detail-panel hidden"
+    rt = runtime.get()
+    snap = rt.snapshots.current()
+    rows = snap.assets[snap.assets["asset_id"] == asset_id]
+    if rows.empty:
+        return control.closed_detail(), "detail-panel hidden"
+    asset = rows.iloc[0].to_dict()
+    now = time.time()
+    with rt.engine.connect() as conn:
+        history = queries.asset_history(conn, asset_id, now - HISTORY_S, now)
+    samples = history[history["channel"] == "telemetry"]
+    lines = []
+    if len(samples):
+        wanted = SPARKLINES.get(asset["trial"], (("speed_mps", "Speed m/s", "#22d3ee"),))
+        extra = [name for name, _, _ in wanted if name not in samples.columns]
+        frame = payload_fields(samples, extra) if extra else samples
+        times = queries.utc(frame.copy(), "ts")["ts"]
+        for name, label, colour in wanted:
+            values = frame[name].astype(float) if name in frame else None
+            if values is not None and values.notna().any():
+                lines.append((label, sparkline(times, values, colour)))
+    return control.detail(asset, lines), "detail-panel"

@@ -1,0 +1,62 @@
+"""Kiosk callbacks. The only data source is `privacy.public_view`: nothing else reaches the browser."""
+
+from __future__ import annotations
+
+import time
+
+from dash import ALL, Input, Output, Patch, State, callback, ctx
+
+from dashboard import privacy, runtime
+from layouts import ids, kiosk
+from layouts.maps import MARKERS, public_traces
+
+
+def next_state(state: dict, trigger, now: float, rotate_s: float, idle_s: float) -> dict:
+    """Attract mode rotates every `rotate_s`; a touch explores; `idle_s` without touch returns to attract."""
+    state = dict(kiosk.INITIAL_STATE, **(state or {}))
+    if isinstance(trigger, dict) and trigger.get("type") == ids.KIOSK_TRIAL:
+        return {"mode": "explore", "trial": trigger["trial"], "since": now, "touched_at": now}
+    if trigger == ids.KIOSK_TOUR:
+        return {"mode": "attract", "trial": state["trial"], "since": now, "touched_at": None}
+    if state["since"] is None:
+        return {**state, "since": now}
+    if state["mode"] == "explore":
+        if now - (state["touched_at"] or 0) >= idle_s:
+            return {"mode": "attract", "trial": state["trial"], "since": now, "touched_at": None}
+        return state
+    if now - state["since"] >= rotate_s:
+        order = kiosk.TRIALS
+        following = order[(order.index(state["trial"]) + 1) % len(order)] if state["trial"] in order else order[0]
+        return {**state, "trial": following, "since": now}
+    return state
+
+
+@callback(
+    Output(ids.KIOSK_STATE, "data"),
+    Output(ids.KIOSK_STAGE, "children"),
+    Output(ids.KIOSK_MAP, "figure"),
+    Output(ids.KIOSK_MODE, "children"),
+    Output(ids.kiosk_trial(ALL), "className"),
+    Input(ids.KIOSK_INTERVAL, "n_intervals"),
+    Input(ids.kiosk_trial(ALL), "n_clicks"),
+    Input(ids.KIOSK_TOUR, "n_clicks"),
+    State(ids.KIOSK_STATE, "data"),
+)
+def refresh_kiosk(_n, _clicks, _tour, state):
+    rt = runtime.get()
+    trigger = ctx.triggered_id
+    if isinstance(trigger, dict) or trigger == ids.KIOSK_TOUR:
+        value = ctx.triggered[0]["value"]
+        trigger = trigger if value else None  # initial render reports n_clicks 0: not a touch
+    now = time.time()
+    state = next_state(state, trigger, now, rt.settings.kiosk_rotate_s, rt.settings.kiosk_idle_s)
+    view = privacy.public_view(rt.snapshots.current(), rt.settings)
+    patch = Patch()
+    for path, values in public_traces(view["positions"]).items():
+        if "." in path:
+            parent, leaf = path.split(".")
+            patch["data"][MARKERS][parent][leaf] = values
+        else:
+            patch["data"][MARKERS][path] = values
+    classes = ["kiosk-button active" if t == state["trial"] else "kiosk-button" for t in kiosk.TRIALS]
+    return state, kiosk.stage(view, state["trial"], state["mode"]), patch, kiosk.footer_text(view, state["mode"]), classes

@@ -1,0 +1,74 @@
+"""Small shared building blocks: formatting and a few components every page uses. Pure."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+from dash import dcc, html
+
+NAV = (("/control", "Control wall"), ("/kiosk", "Experience centre"), ("/kpis", "Trial KPIs"), ("/health", "System health"))
+TRIAL_NAMES = {"streetcav": "StreetCAV", "droneport": "Drone Port", "mark": "MarK 5G"}
+
+
+def trial_name(trial: str) -> str:
+    return TRIAL_NAMES.get(trial, trial)
+
+
+def missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def fmt(value, digits: int = 1, unit: str = "") -> str:
+    """A number for people: thousands separators, fixed digits, unit, an en dash when unknown."""
+    if missing(value):
+        return "–"
+    text = f"{value:,.{digits}f}" if isinstance(value, (int, float)) else str(value)
+    return f"{text} {unit}".strip() if unit and unit != "%" else text + unit
+
+
+def age_text(seconds) -> str:
+    """Age of data, short enough for a badge: 4 s, 3 min, 2 h."""
+    if missing(seconds):
+        return "no data"
+    seconds = max(float(seconds), 0.0)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172_800:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86_400:.0f} d"
+
+
+def clock(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S")
+
+
+def date_time(ts) -> str:
+    if missing(ts):
+        return "–"
+    return datetime.fromtimestamp(float(ts), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def nav(current: str, class_name: str = "nav") -> html.Nav:
+    return html.Nav(
+        [dcc.Link(label, href=href, className="nav-link active" if href == current else "nav-link")
+         for href, label in NAV],
+        className=class_name,
+    )
+
+
+def age_badge(seconds, lost: bool = False) -> html.Span:
+    """The freshness badge every tile and list row carries."""
+    level = "lost" if lost else "fresh" if not missing(seconds) and seconds <= 5 else "aging"
+    return html.Span(age_text(seconds), className=f"age-badge age-{level}", title="age of the newest data")
+
+
+def table(columns: list[tuple[str, str]], rows: list[dict], class_name: str = "data-table") -> html.Table:
+    """A plain HTML table: columns are (key, heading); cells already formatted by the caller."""
+    return html.Table(
+        [html.Thead(html.Tr([html.Th(head) for _, head in columns])),
+         html.Tbody([html.Tr([html.Td(row.get(key, "")) for key, _ in columns]) for row in rows])],
+        className=class_name,
+    )

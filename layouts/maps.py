@@ -1,0 +1,157 @@
+"""Map figures (Plotly 7 MapLibre), pure: data in, figure or trace arrays out.
+
+Offline by construction: the style is an inline JSON style with no sources (so no tiles, sprites or
+glyphs are fetched), the trial areas are inline GeoJSON layers, and no trace has map text. A raster
+base map is added only when `map_tile_url` is configured. A constant `uirevision` keeps the
+operator's zoom and pan across updates.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import plotly.graph_objects as go
+
+MK_CENTRE = {"lat": 52.0370, "lon": -0.7560}
+UIREVISION = "keep-operator-view"
+# The heading tick drawn ahead of each moving asset: ~10 px at the wall's usual zoom.
+HEADING_M = 90.0
+
+STATE_COLOURS = {
+    "autonomous": "#22d3ee", "manual": "#fbbf24",
+    "airborne": "#c084fc", "returning": "#60a5fa", "planned": "#94a3b8", "landed": "#94a3b8",
+    "emergency": "#f87171", "up": "#4ade80", "down": "#f87171", "online": "#e2e8f0", "offline": "#6b7280",
+}
+LOST_COLOUR = "#6b7280"
+AGE_COLOURS = {"fresh": "rgba(74, 222, 128, 0.55)", "aging": "rgba(251, 191, 36, 0.8)", "lost": "rgba(107, 114, 128, 0.9)"}
+OVERLAY_COLOURS = {"streetcav": "#0ea5e9", "droneport": "#a855f7", "mark": "#22c55e"}
+
+# Trace order is fixed: callbacks patch data[i] by these indices.
+TRAILS, HEADINGS, AGE_RINGS, MARKERS = 0, 1, 2, 3
+
+
+def blank_style(background: str) -> dict:
+    return {"version": 8, "sources": {}, "layers": [
+        {"id": "background", "type": "background", "paint": {"background-color": background}}]}
+
+
+def overlay_layers(geojson: dict | None, tile_url: str = "", dark: bool = True) -> list[dict]:
+    """MapLibre layers for the base map (optional raster) and the trial areas (inline GeoJSON)."""
+    layers: list[dict] = []
+    if tile_url:
+        layers.append({"sourcetype": "raster", "source": [tile_url], "below": "traces",
+                       "opacity": 0.45 if dark else 0.9})
+    if not geojson:
+        return layers
+    by_geometry: dict[tuple[str, str], list[dict]] = {}
+    for feature in geojson.get("features", []):
+        geometry = (feature.get("geometry") or {}).get("type", "")
+        trial = (feature.get("properties") or {}).get("trial", "")
+        by_geometry.setdefault((trial, geometry), []).append(feature)
+    for (trial, geometry), features in sorted(by_geometry.items()):
+        source = {"type": "FeatureCollection", "features": features}
+        colour = OVERLAY_COLOURS.get(trial, "#94a3b8")
+        if geometry in ("LineString", "MultiLineString"):
+            layers.append({"sourcetype": "geojson", "source": source, "type": "line", "color": colour,
+                           "line": {"width": 7 if trial == "droneport" else 4}, "opacity": 0.35 if trial == "droneport" else 0.6,
+                           "below": "traces"})
+        elif geometry in ("Polygon", "MultiPolygon"):
+            layers.append({"sourcetype": "geojson", "source": source, "type": "fill", "color": colour,
+                           "opacity": 0.12, "below": "traces"})
+        elif geometry == "Point":
+            layers.append({"sourcetype": "geojson", "source": source, "type": "circle", "color": colour,
+                           "circle": {"radius": 5}, "opacity": 0.5, "below": "traces"})
+    return layers
+
+
+def map_figure(geojson: dict | None, tile_url: str = "", *, dark: bool = True, zoom: float = 13.2,
+               centre: dict | None = None, interactive: bool = True) -> go.Figure:
+    """The empty live map: four traces (trails, headings, age rings, markers) to be patched each tick."""
+    figure = go.Figure([
+        go.Scattermap(mode="lines", lat=[], lon=[], line={"width": 3, "color": "rgba(148, 197, 255, 0.55)"},
+                      hoverinfo="skip", name="trails"),
+        go.Scattermap(mode="lines", lat=[], lon=[], line={"width": 4, "color": "#f8fafc"}, hoverinfo="skip",
+                      name="heading"),
+        go.Scattermap(mode="markers", lat=[], lon=[], marker={"size": 28, "color": []}, hoverinfo="skip",
+                      name="age"),
+        go.Scattermap(mode="markers", lat=[], lon=[], customdata=[], text=[], marker={"size": 16, "color": []},
+                      hovertemplate="%{text}<extra></extra>", name="assets"),
+    ])
+    figure.update_layout(
+        map={"style": blank_style("#0b1220" if dark else "#eef2f6"), "center": centre or MK_CENTRE, "zoom": zoom,
+             "layers": overlay_layers(geojson, tile_url, dark)},
+        margin={"l": 0, "r": 0, "t": 0, "b": 0}, showlegend=False, uirevision=UIREVISION,
+        paper_bgcolor="#0b1220" if dark else "#eef2f6", dragmode="pan" if interactive else False,
+        hoverlabel={"font": {"size": 18}},
+    )
+    return figure
+
+
+def _ahead(lat: float, lon: float, heading: float, metres: float) -> tuple[float, float]:
+    rad = math.radians(heading)
+    dlat = metres * math.cos(rad) / 111_320.0
+    dlon = metres * math.sin(rad) / (111_320.0 * max(math.cos(math.radians(lat)), 0.01))
+    return lat + dlat, lon + dlon
+
+
+def _age_level(age: float, lost: bool) -> str:
+    return "lost" if lost else "fresh" if age <= 5 else "aging"
+
+
+def live_traces(assets: pd.DataFrame, trails: dict[str, tuple]) -> dict[int, dict]:
+    """Arrays for each trace index, ready to patch into `map_figure`'s traces."""
+    placed = assets[assets["lat"].notna() & assets["lon"].notna()]
+    lat = placed["lat"].astype(float).round(6).tolist()
+    lon = placed["lon"].astype(float).round(6).tolist()
+    lost = placed["lost"].astype(bool).tolist()
+    ages = placed["age_s"].astype(float).tolist()
+    colours = [LOST_COLOUR if gone else STATE_COLOURS.get(state, "#e2e8f0")
+               for gone, state in zip(lost, placed["state"], strict=True)]
+    rings = [AGE_COLOURS[_age_level(a, gone)] for a, gone in zip(ages, lost, strict=True)]
+    text = [
+        f"<b>{asset}</b> · {state or 'no state'}<br>data {age:.0f} s old" + (" · LINK LOST" if gone else "")
+        for asset, state, age, gone in zip(placed["asset_id"], placed["state"], ages, lost, strict=True)
+    ]
+    head_lat: list = []
+    head_lon: list = []
+    moving = placed[placed["heading_deg"].notna() & (placed["kind"] != "cell") & ~placed["lost"].astype(bool)]
+    for a_lat, a_lon, heading in zip(moving["lat"], moving["lon"], moving["heading_deg"], strict=True):
+        b_lat, b_lon = _ahead(float(a_lat), float(a_lon), float(heading), HEADING_M)
+        head_lat += [round(a_lat, 6), round(b_lat, 6), None]
+        head_lon += [round(a_lon, 6), round(b_lon, 6), None]
+    trail_lat: list = []
+    trail_lon: list = []
+    for points in trails.values():
+        if len(points) > 1:
+            trail_lat += [round(p[1], 6) for p in points] + [None]
+            trail_lon += [round(p[2], 6) for p in points] + [None]
+    return {
+        TRAILS: {"lat": trail_lat, "lon": trail_lon},
+        HEADINGS: {"lat": head_lat, "lon": head_lon},
+        AGE_RINGS: {"lat": lat, "lon": lon, "marker.color": rings},
+        MARKERS: {"lat": lat, "lon": lon, "marker.color": colours, "customdata": placed["asset_id"].tolist(),
+                  "text": text},
+    }
+
+
+PUBLIC_COLOURS = {"streetcav": "#0369a1", "droneport": "#7e22ce", "mark": "#15803d"}
+
+
+def public_traces(positions: list[dict]) -> dict:
+    """Kiosk marker arrays from `privacy.public_view` positions (labels only, no ids)."""
+    return {
+        "lat": [p["lat"] for p in positions], "lon": [p["lon"] for p in positions],
+        "text": [p["label"] for p in positions],
+        "marker.color": [PUBLIC_COLOURS.get(p["trial"], "#334155") for p in positions],
+    }
+
+
+def sparkline(times: pd.Series, values: pd.Series, colour: str = "#38bdf8") -> go.Figure:
+    """A small axis-less line for the detail panel: the shape of the last hour, not exact values."""
+    figure = go.Figure(go.Scatter(x=times, y=values, mode="lines", line={"color": colour, "width": 2},
+                                  hovertemplate="%{y:.1f}<extra></extra>"))
+    figure.update_layout(margin={"l": 0, "r": 0, "t": 0, "b": 0}, height=56, showlegend=False,
+                         paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+                         xaxis={"visible": False}, yaxis={"visible": False})
+    return figure
