@@ -68,7 +68,7 @@ def _bar(x, ys: dict[str, list], title: str, stacked: bool = False) -> go.Figure
     figure = go.Figure([go.Bar(x=x, y=y, name=name) for name, y in ys.items()])
     figure.update_layout(title={"text": title, "font": {"size": 15}}, barmode="stack" if stacked else "group",
                          height=250, margin={"l": 40, "r": 10, "t": 40, "b": 30}, template="plotly_white",
-                         legend={"orientation": "h", "y": -0.2})
+                         legend={"orientation": "h", "y": -0.2}, xaxis={"type": "category"})
     return figure
 
 

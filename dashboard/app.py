@@ -1,0 +1,72 @@
+"""`create_app(settings)`: the Dash app with its four pages, served entirely from this machine.
+
+Nothing heavy happens at import: the engine, the snapshot service and the trial-area overlay are
+made here, once per process, and handed to callbacks through `dashboard.runtime`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+from functools import partial
+from pathlib import Path
+
+import dash
+from dash import Dash, html
+from sqlalchemy import Engine
+
+from dashboard import geo, runtime
+from dashboard.settings import Settings
+from dashboard.snapshot import SnapshotService
+from dashboard.store import rollups
+from dashboard.store.engine import ensure_schema, make_engine
+from layouts import control, health, home, kiosk, kpis
+
+log = logging.getLogger(__name__)
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+CALLBACK_MODULES = ("callbacks.control", "callbacks.kiosk", "callbacks.kpis", "callbacks.health")
+
+
+def load_overlay(path: Path = geo.DEFAULT_PATH) -> dict | None:
+    """The trial-area GeoJSON as a dict for map layers (checked by `geo`), or None when absent."""
+    if not path.exists():
+        log.warning("no trial-area overlay at %s: maps show assets only", path)
+        return None
+    geo.load_trial_areas(path)  # raises GeoDataError naming what is missing
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def create_app(settings: Settings, engine: Engine | None = None) -> Dash:
+    engine = engine or make_engine(settings.database_url)
+    ensure_schema(engine)
+    rollups.ensure_table(engine)
+    runtime.bind(runtime.Runtime(settings, engine, SnapshotService(engine, settings)))
+    overlay = load_overlay()
+
+    app = Dash(
+        __name__,
+        use_pages=True,
+        pages_folder="",
+        assets_folder=str(ASSETS),
+        serve_locally=True,
+        title="MK Control",
+        update_title=None,
+        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+    )
+    pages = {
+        "home": ("/", "MK Control", home.layout),
+        "control": ("/control", "Control wall", partial(control.layout, geojson=overlay, tile_url=settings.map_tile_url,
+                                                        tick_s=settings.tick_s)),
+        "kiosk": ("/kiosk", "Experience centre", partial(kiosk.layout, geojson=overlay, tile_url=settings.map_tile_url)),
+        "kpis": ("/kpis", "Trial KPIs", kpis.layout),
+        "health": ("/health", "System health", health.layout),
+    }
+    for module, (path, title, layout) in pages.items():
+        dash.register_page(module, path=path, title=title, name=title, layout=layout)
+    for module in CALLBACK_MODULES:
+        importlib.import_module(module)
+    app.layout = html.Div(dash.page_container)
+    app.validation_layout = html.Div([dash.page_container] + [layout() for _, _, layout in pages.values()])
+    return app
