@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 
 RAISE = "raise"
 CLEAR = "clear"
+# A geofence is evaluated at most this often per asset (device time): distance to a polyline is the
+# engine's most expensive step (~50 us), positions move metres per second, and geofence rules hold
+# for seconds anyway. Measured: this takes the engine from ~20 % to a few % of a core at 10k msg/s.
+GEOFENCE_EVERY_S = 1.0
 _NOT_APPLICABLE = object()
 
 
@@ -99,6 +103,7 @@ class AlertEngine:
         self._link_since: float | None = None
         self._stale_by_trial: dict[str, tuple[StaleRule, ...]] = {}
         self._warned_no_geometry = False
+        self._geo_due: dict[tuple[str, str], float] = {}  # (asset, rule) -> next device time to measure
 
     # --- state from outside ------------------------------------------------------------------------
     def seed_seen(self, rows: Iterable[tuple[str, str, float]]) -> None:
@@ -186,6 +191,10 @@ class AlertEngine:
             lat, lon = _where(data)
             if lat is None or lon is None:
                 return None
+            key = (m.asset_id, rule.id)
+            if m.ts < self._geo_due.get(key, float("-inf")):
+                return None
+            self._geo_due[key] = m.ts + GEOFENCE_EVERY_S
             if self.geometry is None:
                 if not self._warned_no_geometry:
                     log.warning("geofence rule %s: no trial-area geometry, rule skipped", rule.id)
