@@ -111,16 +111,19 @@ def bench_alert_engine(messages: int = 100_000, rate: float = 10_000.0, assets: 
         hook_s = time.perf_counter() - started
         changes = 0
         cpu0, wall0 = time.process_time(), time.perf_counter()
+        next_tick = T0
         for batch in batches:
             service._queue.get_nowait()
             clock_now[0] = batch[-1].received_at
             changes += len(service.handle(batch))
-            changes += len(service.tick())
+            if clock_now[0] >= next_tick:  # the service sweeps once per `alert_sweep_s` (1 s)
+                next_tick = clock_now[0] + 1.0
+                changes += len(service.tick())
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         with db.connect() as conn:
             count = conn.execute(select(func.count()).select_from(alerts)).scalar()
         db.dispose()
-    per_msg = max(cpu, wall) / messages
+    per_msg = cpu / messages  # CPU, not wall time: on a shared machine wall time measures the neighbours
     return AlertBenchResult(messages, wall, per_msg * 1e6, per_msg * 10_000, hook_s / len(batches) * 1e6,
                             changes, count)
 
