@@ -17,6 +17,7 @@ from dash import Dash, html
 from sqlalchemy import Engine
 
 from dashboard import geo, runtime
+from dashboard.auth.install import install as install_auth
 from dashboard.settings import Settings
 from dashboard.snapshot import SnapshotService
 from dashboard.store import rollups
@@ -69,4 +70,5 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Dash:
         importlib.import_module(module)
     app.layout = html.Div(dash.page_container)
     app.validation_layout = html.Div([dash.page_container] + [layout() for _, _, layout in pages.values()])
+    install_auth(app, settings, engine)  # sign-in, the access guard on every route and callback, headers
     return app
