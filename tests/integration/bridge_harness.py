@@ -224,24 +224,24 @@ class BridgeProcess:
 class InProcessBridge:
     """A `Bridge` in this process, with its acknowledgements to the broker counted.
 
-    The client comes from the bridge's own factory; only `ack` is wrapped (to count) and
-    `on_subscribe` set (the bridge does not use it), so what runs is the production code.
+    Only the writer's `ack_batch` hook is wrapped (to count what it acknowledges, however it sends the
+    PUBACKs) and the client's `on_subscribe` set (the bridge does not use it): what runs is production code.
     """
 
     def __init__(self, settings):
         self.acks = 0
         self.subscribed = threading.Event()
         self.bridge = Bridge(settings, client_factory=self._factory)
+        send = self.bridge.writer.ack_batch
+
+        def counting_ack_batch(batch):
+            send(batch)
+            self.acks += sum(1 for item in batch if item.ack is not None)  # writer thread only
+
+        self.bridge.writer.ack_batch = counting_ack_batch
 
     def _factory(self, options):
         client = new_client(options, manual_ack=True, clean=False)
-        real_ack = client.ack
-
-        def counting_ack(mid: int, qos: int):
-            self.acks += 1  # only the writer thread acks
-            return real_ack(mid, qos)
-
-        client.ack = counting_ack
         client.on_subscribe = lambda *_args: self.subscribed.set()
         return client
 
@@ -268,3 +268,99 @@ def start_bridge(db_url: str, port: int, client_id: str = "bridge-test", protoco
     holder.bridge.start()
     wait_until(holder.subscribed.is_set, what="bridge subscribed")
     return holder
+
+
+# --- a database that goes away --------------------------------------------------------------------
+class TcpProxy:
+    """A TCP relay to `target` that the test can cut (close every connection, refuse new ones) and restore.
+
+    Simulates a database outage without stopping the shared PostgreSQL server.
+    """
+
+    def __init__(self, target_host: str, target_port: int):
+        self.target = (target_host, target_port)
+        self._server = socket.socket()
+        self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._server.bind(("127.0.0.1", 0))
+        self._server.listen(64)
+        self.port = self._server.getsockname()[1]
+        self._cut = threading.Event()
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+        self.refused = 0
+        threading.Thread(target=self._accept, name="tcp-proxy", daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            if self._cut.is_set():
+                self.refused += 1
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self._open.update((client, upstream))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                self._close(s)
+
+    def _close(self, s: socket.socket) -> None:
+        with self._lock:
+            self._open.discard(s)
+        with contextlib.suppress(OSError):
+            s.shutdown(socket.SHUT_RDWR)
+        s.close()
+
+    def cut(self) -> None:
+        self._cut.set()
+        with self._lock:
+            victims = list(self._open)
+        for s in victims:
+            self._close(s)
+
+    def restore(self) -> None:
+        self._cut.clear()
+
+    def close(self) -> None:
+        self._closed.set()
+        self.cut()
+        self._server.close()
+
+
+class Sampler:
+    """Samples a function every `interval` seconds in a thread, for invariants that must hold throughout."""
+
+    def __init__(self, sample: Callable[[], dict[str, Any]], interval: float = 0.05):
+        self.samples: list[dict[str, Any]] = []
+        self._sample = sample
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.samples.append({"t": time.monotonic(), **self._sample()})
+
+    def stop(self) -> list[dict[str, Any]]:
+        self._stop.set()
+        self._thread.join(5)
+        return self.samples
