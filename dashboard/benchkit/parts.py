@@ -34,9 +34,10 @@ class Bench:
         self._ids += 1
         return f"bench-{part}-{os.getpid()}-{self._ids}"
 
-    def _bridge(self, part: str, db: Database, share_group: str = "") -> Worker:
+    def _bridge(self, part: str, db: Database, share_group: str = "", rules: str = "") -> Worker:
         client_id = self._client_id(part)
         overrides = {
+            "alert_rules_path": rules,
             "database_url": db.url,
             "mqtt_url": self.broker.url,
             "mqtt_client_id": client_id,
@@ -58,12 +59,12 @@ class Bench:
 
     def _ingest(self, name: str, db: Database, *, secondary_indexes: bool = True, workers: int = 1,
                 share_group: str = "", count: int | None = None, rate: float = 0.0,
-                sample_every_s: float = 0.0) -> tuple[RunResult, int, int]:
+                sample_every_s: float = 0.0, rules: str = "") -> tuple[RunResult, int, int]:
         """A bridge run into `db`, then the row counts that prove zero loss and no double storage."""
         count = count or self.args.messages
         try:
             db.prepare(secondary_indexes)
-            specs = [self._bridge(name, db, share_group) for _ in range(workers)]
+            specs = [self._bridge(name, db, share_group, rules) for _ in range(workers)]
             result = self._run(name, specs, count, rate, sample_every_s)
             rows, unique = db.counts()
             if name == "latency":
@@ -94,6 +95,14 @@ class Bench:
         ok = r.rate >= 10_000 and self._zero_loss(r, n)
         self.report.add("sqlite", "bridge -> SQLite, sustained", _fmt_rate(r.rate), ">= 10,000 msg/s", ok)
         self.report.add("sqlite", "lost / stored twice", f"{lost} / {twice}", "0 / 0", lost == 0 and twice == 0)
+        # The same run with no alert rules: what ingest alone costs, and what the alert engine takes
+        # from it (it shares the bridge's interpreter, hence its GIL).
+        rules = os.path.join(self.workdir, "no_rules.toml")
+        with open(rules, "w") as f:
+            f.write("# no rules: ingest-only measurement\n")
+        bare, lost, twice = self._ingest("sqlite-no-rules", Database.sqlite(self.workdir, "norules"), rules=rules)
+        self.report.add("sqlite", "same, alert rules off (ingest only)", _fmt_rate(bare.rate), ">= 10,000 msg/s",
+                        bare.rate >= 10_000 and self._zero_loss(bare, n))
 
     def postgres(self) -> None:
         n = self.args.messages
@@ -184,6 +193,9 @@ class Bench:
         if ceiling and sqlite and ceiling.rate:
             ratio = sqlite.rate / ceiling.rate
             self.report.add("ratio", "SQLite bridge / bare ceiling", f"{ratio:.2f}x", ">= 0.70x", ratio >= 0.7)
+        bare = self.results.get("sqlite-no-rules")
+        if ceiling and bare and ceiling.rate:
+            self.report.add("ratio", "SQLite bridge, rules off / bare ceiling", f"{bare.rate / ceiling.rate:.2f}x")
         pg = self.results.get("postgres")
         if ceiling and pg and ceiling.rate:
             self.report.add("ratio", "PostgreSQL bridge / bare ceiling", f"{pg.rate / ceiling.rate:.2f}x")
