@@ -54,3 +54,55 @@ def kiosk_trial(trial: str) -> dict:
 def kpi_preset(days: int) -> dict:
     """A quick range button: the last `days` days."""
     return {"type": KPI_PRESET, "days": days}
+
+# --- alerts (feed on the control wall, /alerts page) ---
+ALERT_INTERVAL = "alert-interval"
+ALERT_FEED = "alert-feed"
+ALERT_FEED_VERSION = "alert-feed-version"
+ALERT_CRITICAL_SEEN = "alert-critical-seen"
+ALERT_BEEP = "alert-beep"
+ALERT_OPERATOR = "alert-operator"
+ALERT_SOUND = "alert-sound"
+ALERT_COUNTS = "alert-counts"
+ALERT_MESSAGE = "alert-message"
+ALERT_ACTION = "alert-action"
+ALERT_TEXT = "alert-text"
+ALERT_PERIOD = "alert-period"
+ALERT_SELECT = "alert-select"
+ALERT_CONTEXT = "alert-context"
+ALERTS_INTERVAL = "alerts-interval"
+ALERTS_RULES_STATUS = "alerts-rules-status"
+ALERTS_F_TRIAL = "alerts-f-trial"
+ALERTS_F_ASSET = "alerts-f-asset"
+ALERTS_F_RULE = "alerts-f-rule"
+ALERTS_F_SEVERITY = "alerts-f-severity"
+ALERTS_F_STATE = "alerts-f-state"
+ALERTS_F_PERIOD = "alerts-f-period"
+ALERTS_EXPORT = "alerts-export"
+ALERTS_DOWNLOAD = "alerts-download"
+ALERTS_SUMMARY = "alerts-summary"
+ALERTS_MTTA = "alerts-mtta"
+ALERTS_MTTC = "alerts-mttc"
+ALERTS_TABLE = "alerts-table"
+ALERTS_AUDIT = "alerts-audit"
+ALERTS_SELECTED = "alerts-selected"
+
+
+def alert_action(action: str, alert_id) -> dict:
+    """A feed button: `action` is ack, comment or shelve."""
+    return {"type": ALERT_ACTION, "action": action, "alert": alert_id}
+
+
+def alert_text(alert_id) -> dict:
+    """A feed row's comment / shelve-reason field."""
+    return {"type": ALERT_TEXT, "alert": alert_id}
+
+
+def alert_period(alert_id) -> dict:
+    """A feed row's shelve period (minutes)."""
+    return {"type": ALERT_PERIOD, "alert": alert_id}
+
+
+def alert_select(alert_id) -> dict:
+    """A history row's button that opens its audit trail."""
+    return {"type": ALERT_SELECT, "alert": alert_id}
