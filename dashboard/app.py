@@ -22,12 +22,12 @@ from dashboard.settings import Settings
 from dashboard.snapshot import SnapshotService
 from dashboard.store import rollups
 from dashboard.store.engine import ensure_schema, make_engine
-from layouts import control, health, home, kiosk, kpis
+from layouts import alerts, control, health, home, kiosk, kpis
 
 log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
-CALLBACK_MODULES = ("callbacks.control", "callbacks.kiosk", "callbacks.kpis", "callbacks.health")
+CALLBACK_MODULES = ("callbacks.control", "callbacks.kiosk", "callbacks.kpis", "callbacks.health", "callbacks.alerts")
 
 
 def load_overlay(path: Path = geo.DEFAULT_PATH) -> dict | None:
@@ -59,10 +59,11 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Dash:
     pages = {
         "home": ("/", "MK Control", home.layout),
         "control": ("/control", "Control wall", partial(control.layout, geojson=overlay, tile_url=settings.map_tile_url,
-                                                        tick_s=settings.tick_s)),
+                                                        tick_s=settings.tick_s, operator_name=settings.operator_name)),
         "kiosk": ("/kiosk", "Experience centre", partial(kiosk.layout, geojson=overlay, tile_url=settings.map_tile_url)),
         "kpis": ("/kpis", "Trial KPIs", kpis.layout),
         "health": ("/health", "System health", health.layout),
+        "alerts": ("/alerts", "Alerts", partial(alerts.layout, operator_name=settings.operator_name)),
     }
     for module, (path, title, layout) in pages.items():
         dash.register_page(module, path=path, title=title, name=title, layout=layout)
