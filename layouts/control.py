@@ -6,13 +6,15 @@ import pandas as pd
 from dash import dcc, html
 
 from layouts import ids
+from layouts.alerts import feed_panel
 from layouts.components import age_badge, age_text, clock, fmt, missing, nav, trial_name
 from layouts.maps import map_figure
 
 GRAPH_CONFIG = {"displaylogo": False, "scrollZoom": True, "modeBarButtonsToRemove": ["toImage"], "displayModeBar": False}
 
 
-def layout(geojson: dict | None = None, tile_url: str = "", tick_s: float = 1.0, **_) -> html.Div:
+def layout(geojson: dict | None = None, tile_url: str = "", tick_s: float = 1.0, operator_name: str = "",
+           **_) -> html.Div:
     return html.Div(
         [
             html.Header([
@@ -32,6 +34,8 @@ def layout(geojson: dict | None = None, tile_url: str = "", tick_s: float = 1.0,
                     html.Div(id=ids.CONTROL_TILES, className="tiles"),
                     html.H2("Link lost"),
                     html.Div(id=ids.CONTROL_LOST, className="lost-list"),
+                    html.H2("Alerts"),
+                    feed_panel(operator_name),
                     html.H2("Live events"),
                     html.Div(id=ids.CONTROL_FEED, className="feed"),
                 ], className="wall-side"),
