@@ -24,7 +24,9 @@ def fmt(value, digits: int = 1, unit: str = "") -> str:
     if missing(value):
         return "–"
     text = f"{value:,.{digits}f}" if isinstance(value, (int, float)) else str(value)
-    return f"{text} {unit}".strip() if unit and unit != "%" else text + unit
+    if not unit:
+        return text
+    return text + unit if unit in ("%", "°") else f"{text} {unit}"
 
 
 def age_text(seconds) -> str:

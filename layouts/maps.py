@@ -32,7 +32,10 @@ TRAILS, HEADINGS, AGE_RINGS, MARKERS = 0, 1, 2, 3
 
 
 def blank_style(background: str) -> dict:
-    return {"version": 8, "sources": {}, "layers": [
+    """An inline style with nothing to fetch. `sources` holds one empty GeoJSON source because Plotly
+    prunes empty objects when it re-applies the style, and MapLibre then rejects a style without it."""
+    empty = {"type": "geojson", "data": {"type": "FeatureCollection", "features": []}}
+    return {"version": 8, "sources": {"blank": empty}, "layers": [
         {"id": "background", "type": "background", "paint": {"background-color": background}}]}
 
 

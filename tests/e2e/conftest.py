@@ -1,0 +1,93 @@
+"""Browser tests: a live app on a free port (in a thread) over a seeded SQLite store, and one Chromium."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from dashboard.app import create_app
+from dashboard.settings import load_settings
+from dashboard.store.engine import ensure_schema, make_engine
+from tests import seeding
+
+CHROMIUM = "/usr/bin/chromium"
+LOCAL_PREFIXES = ("http://127.0.0.1", "http://localhost", "data:", "blob:", "about:")
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="session")
+def fleet():
+    return seeding.fleet(time.time())
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory, fleet):
+    """The real create_app, thresholds wide enough that the test run never ages a live asset out."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('store') / 'e2e.db'}"
+    engine = make_engine(url)
+    ensure_schema(engine)
+    seeding.write(engine, fleet)
+    settings = load_settings({}, database_url=url, stale_after=("streetcav=120", "droneport=120", "mark=180"),
+                             kiosk_rotate_s=2.0, kiosk_idle_s=3.0, kiosk_delay_s=60.0)
+    app = create_app(settings, engine)
+    server = make_server("127.0.0.1", 0, app.server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM,
+                                      args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory) -> Path:
+    folder = Path(os.environ.get("MK_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+class Watched:
+    """A page with its console errors, non-local requests and callback responses recorded."""
+
+    def __init__(self, page):
+        self.page = page
+        self.errors: list[str] = []
+        self.external: list[str] = []
+        self.callback_bodies: list[str] = []
+        page.on("console", lambda m: self.errors.append(f"{m.text} at {m.location.get('url', '')}:{m.location.get('lineNumber')}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("request", lambda r: None if r.url.startswith(LOCAL_PREFIXES) else self.external.append(r.url))
+        page.on("response", self._response)
+
+    def _response(self, response):
+        if "_dash-update-component" in response.url:
+            try:
+                self.callback_bodies.append(response.text())
+            except Exception:  # noqa: BLE001 - a response body may be gone when the page navigates away
+                self.callback_bodies.append("<unreadable>")
+
+
+@pytest.fixture
+def watched(browser):
+    context = browser.new_context(viewport={"width": 1920, "height": 1080}, accept_downloads=True)
+    page = context.new_page()
+    yield Watched(page)
+    context.close()

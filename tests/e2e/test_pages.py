@@ -1,0 +1,120 @@
+"""Every page in a real browser: loads clean and local, shows what the store holds, and looks right."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from dashboard.geo import DEFAULT_PATH as OVERLAY
+from tests import kpi_oracle, seeding
+
+pytestmark = pytest.mark.e2e
+
+
+def _open(watched, live_server, path, ready):
+    watched.page.goto(live_server + path)
+    watched.page.wait_for_selector(ready, timeout=15_000)
+
+
+def _clean(watched):
+    assert watched.errors == [], watched.errors
+    assert watched.external == [], watched.external
+
+
+def _map_assets(page, graph_id):
+    return page.evaluate(
+        f"() => {{ const gd = document.querySelector('#{graph_id} .js-plotly-plot'); return gd && gd.data[3].customdata ? Array.from(gd.data[3].customdata) : null; }}"
+    )
+
+
+def test_control_shows_exactly_the_seeded_assets_and_link_lost(watched, live_server, screenshots):
+    _open(watched, live_server, "/control", ".tile")
+    page = watched.page
+    page.wait_for_function("() => { const gd = document.querySelector('#control-map .js-plotly-plot');"
+                           " return gd && gd.data[3].customdata && gd.data[3].customdata.length > 0; }", timeout=15_000)
+    assert sorted(_map_assets(page, "control-map")) == sorted(seeding.ALL_ASSETS)
+    lost = page.locator(".lost-row .asset").all_inner_texts()
+    assert lost == [seeding.SILENT_SHUTTLE]
+    assert "link lost" in page.locator(".lost-row").first.inner_text().lower()
+    assert page.locator(".tile .age-badge").count() == 3
+    time.sleep(1.5)  # a few ticks: updates must not reset anything or log errors
+    page.screenshot(path=str(screenshots / "control.png"))
+    page.locator(".lost-row").first.click()
+    page.wait_for_selector(".detail-panel:not(.hidden) .detail-head h3", timeout=10_000)
+    assert page.locator(".detail-panel h3").inner_text() == seeding.SILENT_SHUTTLE
+    page.wait_for_selector(".detail-panel .spark", timeout=10_000)
+    page.screenshot(path=str(screenshots / "control-detail.png"))
+    _clean(watched)
+
+
+def test_kiosk_rotates_and_never_sends_protected_fields(watched, live_server, screenshots, fleet):
+    _open(watched, live_server, "/kiosk", ".kiosk-number")
+    page = watched.page
+    seen = set()
+    deadline = time.time() + 8
+    while time.time() < deadline and len(seen) < 3:
+        seen.add(page.locator(".kiosk-title").inner_text())
+        time.sleep(0.3)
+    assert len(seen) == 3, seen  # attract mode went through all three trials
+    page.screenshot(path=str(screenshots / "kiosk.png"))
+    page.locator("button.kiosk-button", has_text="Drones").click()
+    page.wait_for_function("() => document.querySelector('.kiosk-title').innerText.includes('Drones')")
+    time.sleep(1.2)
+    assert "Drones" in page.locator(".kiosk-title").inner_text()  # a touch holds the trial
+    page.wait_for_function("() => document.querySelector('.kiosk-footer').innerText.startsWith('Showing')", timeout=10_000)
+    bodies = "\n".join(watched.callback_bodies)
+    assert bodies
+    # Exact vehicle positions are protected (cell sites are public infrastructure, in the overlay anyway).
+    for secret in (seeding.MEDICAL_DRONE, seeding.INSPECTION_DRONE, seeding.MEDICAL_FLIGHT, "INS-0042", "battery",
+                   "flight_id", "asset_id", "payload", "disengagement", "initiator", "RSSI below threshold"):
+        assert secret not in bodies, secret
+    exact = {p[k] for t, p, _ in fleet.messages for k in ("lat", "lon")
+             if k in p and t.startswith(("mk/streetcav/", "mk/droneport/")) and t.endswith("/telemetry")}
+    numbers = lambda text: {float(n) for n in re.findall(r"-?\d+\.\d+", text)}  # noqa: E731
+    public_overlay = numbers(OVERLAY.read_text(encoding="utf-8"))  # the published trial areas may coincide
+    sent = numbers(bodies) - public_overlay
+    assert not sent & exact, sorted(sent & exact)[:5]
+    _clean(watched)
+
+
+def _kpi_number(page, trial, key) -> float:
+    text = page.locator(f"#kpi-{trial}-{key}").inner_text()
+    return float(text.replace(",", "").split()[0].rstrip("%"))
+
+
+def test_kpis_match_independent_values_and_export_parses(watched, live_server, screenshots, fleet):
+    _open(watched, live_server, "/kpis", "#kpi-streetcav-auto_km")
+    page = watched.page
+    cav, drones = kpi_oracle.streetcav(fleet), kpi_oracle.droneport(fleet)
+    assert _kpi_number(page, "streetcav", "auto_km") == pytest.approx(cav["auto_km"], abs=0.05)
+    assert _kpi_number(page, "streetcav", "disengagements") == cav["disengagements"]
+    assert _kpi_number(page, "streetcav", "dis_per_100km") == pytest.approx(cav["dis_per_100km"], abs=0.005)
+    assert _kpi_number(page, "droneport", "flights") == drones["flights"]
+    assert _kpi_number(page, "droneport", "flight_hours") == pytest.approx(drones["flight_hours"], abs=0.005)
+    assert _kpi_number(page, "mark", "availability") == pytest.approx(kpi_oracle.mark(fleet)["availability"], abs=0.05)
+    page.screenshot(path=str(screenshots / "kpis.png"))
+    with page.expect_download() as info:
+        page.locator("button.export").click()
+    rows = list(csv.DictReader(io.StringIO(Path(info.value.path()).read_text(encoding="utf-8"))))
+    by_asset = {r["asset_id"]: r for r in rows}
+    assert set(by_asset) == set(seeding.ALL_ASSETS)
+    assert sum(float(by_asset[a]["auto_km"]) for a in (*seeding.LIVE_SHUTTLES, seeding.SILENT_SHUTTLE)) == pytest.approx(cav["auto_km"])
+    _clean(watched)
+
+
+def test_health_and_home(watched, live_server, screenshots):
+    _open(watched, live_server, "/health", ".dead-table")
+    page = watched.page
+    text = page.locator(".dead-table").inner_text()
+    assert "unknown_trial" in text and "\\x00\\xff" in text and "<script>" in text  # escaped, shown as text
+    assert page.locator("#health-db-size").inner_text().endswith("MB")
+    page.screenshot(path=str(screenshots / "health.png"))
+    _open(watched, live_server, "/", ".home-card")
+    assert page.locator(".home-card").count() == 4
+    page.screenshot(path=str(screenshots / "home.png"))
+    _clean(watched)
