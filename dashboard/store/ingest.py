@@ -22,15 +22,41 @@ class BatchResult:
     rejected: int
 
 
+# `state` and `event_type` are VARCHAR(32). Their source fields are checked only where the contract
+# lists them (`mode` for shuttles, `state` for drones, `type` for built-in events); elsewhere a payload
+# may carry any JSON there ("kept, not rejected"). Such a value must not fail the batch's commit, or
+# one message would stall ingest forever: non-text, and text no driver can store (a lone surrogate
+# from a "\ud800" escape; NUL, which PostgreSQL refuses), become NULL; long text is cut. The payload
+# keeps it all.
+_WORD_MAX = 32
+
+
+def _word(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    value = value[:_WORD_MAX]
+    if "\x00" in value:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return value
+
+
+def event_type_of(message: Message) -> str | None:
+    return _word(message.data.get("type")) if message.channel == "event" else None
+
+
 def state_of(message: Message) -> str | None:
     """The one-word state a live view colours by; its source field differs per trial."""
     data = message.data
     if message.channel == "status":
-        return data.get("status")
+        return _word(data.get("status"))
     if "mode" in data:
-        return data["mode"]
+        return _word(data["mode"])
     if "state" in data:
-        return data["state"]
+        return _word(data["state"])
     if "available" in data:
         return "up" if data["available"] else "down"
     return None
@@ -48,7 +74,7 @@ def telemetry_row(message: Message, stored_at: float) -> dict[str, Any]:
         channel=message.channel,
         seq=message.seq,
         state=state_of(message),
-        event_type=data.get("type") if message.channel == "event" else None,
+        event_type=event_type_of(message),
         payload=message.text,
     )
     return row
@@ -100,7 +126,7 @@ def _insert_telemetry(conn: Connection, messages: Sequence[Message], stored_at: 
         rows.append((
             m.ts, m.received_at, stored_at, m.trial, m.asset_id, m.channel, m.seq,
             get("lat"), get("lon"), get("alt_m"), get("speed_mps"), get("heading_deg"), get("battery_pct"),
-            state_of(m), get("type") if m.channel == "event" else None, m.text,
+            state_of(m), event_type_of(m), m.text,
         ))
     sql = _insert_sql(conn.dialect.name, telemetry, _TELEMETRY_COLUMNS)
     return conn.exec_driver_sql(sql, rows).rowcount
@@ -134,7 +160,7 @@ def _latest_rows(messages: Sequence[Message]) -> tuple[list, list, list]:
             get("speed_mps"), get("heading_deg"), get("battery_pct"), state_of(m), m.text,
         ))
     status_rows = [(m.asset_id, m.trial, m.data["status"], m.ts) for m in _newest_per_asset(statuses)]
-    event_rows = [(m.asset_id, m.trial, m.data["type"], m.ts, m.text) for m in _newest_per_asset(events)]
+    event_rows = [(m.asset_id, m.trial, event_type_of(m), m.ts, m.text) for m in _newest_per_asset(events)]
     return sample_rows, status_rows, event_rows
 
 
