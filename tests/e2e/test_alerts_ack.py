@@ -3,8 +3,10 @@
 import os
 import re
 import socket
-import threading
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +16,7 @@ from dashboard.alerts.engine import RAISE, Change
 from dashboard.alerts.rules import DEFAULT_RULES_PATH, load_rules
 
 CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery staple 42"
 pytestmark = [
     pytest.mark.e2e,
@@ -29,18 +32,16 @@ def _free_port() -> int:
 
 @pytest.fixture
 def served(tmp_path):
-    """The real app on a free port, over a fresh SQLite store holding one critical alert."""
-    from werkzeug.serving import make_server
-
-    from dashboard.app import create_app
-    from dashboard.settings import load_settings
-    from dashboard.store.engine import make_engine
-
-    settings = load_settings({}, database_url=f"sqlite:///{tmp_path / 'e2e.db'}", operator_name="operator")
-    engine = make_engine(settings.database_url)
-    app = create_app(settings, engine)
+    """`mk-control web` in its own process (Dash registers callbacks once per process, so an app
+    built earlier in this test session would swallow them), over a fresh SQLite store holding one
+    critical alert and one operator account."""
     from dashboard.auth import accounts
+    from dashboard.store.engine import ensure_schema, make_engine
 
+    database_url = f"sqlite:///{tmp_path / 'e2e.db'}"
+    engine = make_engine(database_url)
+    ensure_schema(engine)
+    alert_store.ensure_tables(engine)
     accounts.add_user(engine, "priya", "operator", PASSWORD)
     rule = load_rules(DEFAULT_RULES_PATH).by_id()["droneport.link-loss"]
     now = time.time()
@@ -49,12 +50,25 @@ def served(tmp_path):
             conn, Change(RAISE, rule, "droneport", "drone-02", now - 30, "link_loss; detail: RC lost"), now - 30
         ).alert["id"]
     port = _free_port()
-    server = make_server("127.0.0.1", port, app.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}", engine, alert_id
-    server.shutdown()
-    engine.dispose()
+    env = {**os.environ, "DATABASE_URL": database_url, "MK_WEB_HOST": "127.0.0.1", "MK_LOG_LEVEL": "WARNING",
+           "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "dashboard.cli", "web", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail("the web app exited at start-up")
+            time.sleep(0.2)
+    try:
+        yield f"http://127.0.0.1:{port}", engine, alert_id
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        engine.dispose()
 
 
 @pytest.fixture
