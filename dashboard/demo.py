@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import subprocess
 import sys
 import threading
-import time
 
 from dashboard.auth.demo_user import ensure_demo_operator
 from dashboard.broker import start_local_broker, wait_for_port
@@ -24,10 +24,20 @@ STOP_GRACE_S = 15.0
 
 
 def _child(command: list[str], env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "dashboard.cli", *command], env=env)
+    # A session of its own: Ctrl-C reaches only the demo, which then stops the parts in order.
+    return subprocess.Popen([sys.executable, "-m", "dashboard.cli", *command], env=env, start_new_session=True)
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex((host, port)) == 0
 
 
 def run(args, settings: Settings, stop: threading.Event) -> int:
+    if _port_in_use(settings.web_host, settings.web_port):
+        print(f"mk-control demo: port {settings.web_port} on {settings.web_host} is already in use; "
+              f"stop what uses it or pass --port", file=sys.stderr)
+        return 2
     demo_user, demo_password = ensure_demo_operator(settings.database_url)
     broker = start_local_broker(prefer_embedded=args.embedded_broker)
     env = {
@@ -69,13 +79,14 @@ def run(args, settings: Settings, stop: threading.Event) -> int:
 
 
 def _stop_all(children: dict[str, subprocess.Popen]) -> None:
-    for process in children.values():
-        if process.poll() is None:
-            process.terminate()
-    deadline = time.monotonic() + STOP_GRACE_S
-    for name, process in children.items():
+    """Simulator first (its final offline statuses), then the bridge (which stores them), then web."""
+    for name in ("simulator", "bridge", "web"):
+        process = children.get(name)
+        if process is None or process.poll() is not None:
+            continue
+        process.terminate()
         try:
-            process.wait(max(0.1, deadline - time.monotonic()))
+            process.wait(STOP_GRACE_S)
         except subprocess.TimeoutExpired:
             log.warning("%s did not stop in time; killing it", name)
             process.kill()
