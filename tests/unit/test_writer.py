@@ -1,0 +1,187 @@
+"""BatchWriter on SQLite with a fake ack: acks only after commit, batches by size and by time, retries."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from dashboard.store import ingest, schema
+from dashboard.store.engine import ensure_schema, make_engine
+from mqtt_bridge import writer as writer_module
+from mqtt_bridge.errors import Rejected
+from mqtt_bridge.messages import DeadLetter, decode
+from mqtt_bridge.writer import BatchWriter, Item
+
+TRIALS = ("streetcav", "droneport", "mark")
+
+
+@pytest.fixture
+def engine(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    ensure_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+def stored_seqs(engine) -> set[int]:
+    with engine.connect() as conn:
+        return set(conn.execute(select(schema.telemetry.c.seq)).scalars())
+
+
+class FakeAcks:
+    """Records each ack and what was committed when it came."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.acked: list[int] = []
+        self.committed_when_acked: dict[int, bool] = {}
+        self.lock = threading.Lock()
+
+    def for_seq(self, seq: int):
+        def ack():
+            committed = seq in stored_seqs(self.engine)
+            with self.lock:
+                self.acked.append(seq)
+                self.committed_when_acked[seq] = committed
+        return ack
+
+
+def item(seq: int, acks: FakeAcks, asset: str = "a1") -> Item:
+    now = time.time()
+    m = decode(f"mk/streetcav/{asset}/telemetry", json.dumps({"ts": now, "seq": seq}).encode(), received_at=now,
+               root="mk", trials=TRIALS, max_payload_bytes=65536, max_future_skew_s=300)
+    return Item(m, acks.for_seq(seq))
+
+
+def make_writer(engine, **kw) -> tuple[BatchWriter, list[int]]:
+    sizes: list[int] = []
+    options = dict(worker="t", batch_max=1000, batch_wait_s=0.05, queue_max=1000, stats_interval_s=60,
+                   retention_days=30)
+    options.update(kw)
+    w = BatchWriter(engine, after_commit=[lambda messages: sizes.append(len(messages))], **options)
+    return w, sizes
+
+
+def wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_acks_come_only_after_the_commit_that_stores_the_message(engine):
+    acks = FakeAcks(engine)
+    w, _ = make_writer(engine, batch_max=7)
+    w.start()
+    for seq in range(50):
+        w.submit(item(seq, acks))
+    wait_for(lambda: len(acks.acked) == 50)
+    w.stop()
+    assert sorted(acks.acked) == list(range(50))
+    assert all(acks.committed_when_acked.values()), "an ack was sent before its row was committed"
+
+
+def test_batches_are_cut_by_size(engine):
+    acks = FakeAcks(engine)
+    w, sizes = make_writer(engine, batch_max=10, batch_wait_s=30)
+    for seq in range(20):  # queued before the thread starts: two full batches at once
+        w.submit(item(seq, acks))
+    started = time.monotonic()
+    w.start()
+    wait_for(lambda: len(acks.acked) == 20, timeout=5)
+    assert time.monotonic() - started < 5, "full batches must not wait for batch_wait_s"
+    assert sizes == [10, 10]
+    w.stop()
+
+
+def test_a_partial_batch_is_cut_by_time(engine):
+    acks = FakeAcks(engine)
+    w, sizes = make_writer(engine, batch_max=1000, batch_wait_s=0.3)
+    w.start()
+    started = time.monotonic()
+    for seq in range(3):
+        w.submit(item(seq, acks))
+    wait_for(lambda: len(acks.acked) == 3)
+    elapsed = time.monotonic() - started
+    assert 0.25 <= elapsed < 3.0
+    assert sizes == [3]
+    w.stop()
+
+
+def test_stop_flushes_an_open_batch_without_waiting_out_batch_wait(engine):
+    acks = FakeAcks(engine)
+    w, _ = make_writer(engine, batch_wait_s=60)
+    w.start()
+    for seq in range(5):
+        w.submit(item(seq, acks))
+    time.sleep(0.2)
+    assert acks.acked == []
+    started = time.monotonic()
+    w.stop()
+    assert time.monotonic() - started < 2.0
+    assert sorted(acks.acked) == list(range(5)) and stored_seqs(engine) == set(range(5))
+    assert not w.alive
+
+
+def test_a_failing_database_is_retried_and_nothing_is_acked_until_it_commits(engine, monkeypatch):
+    real = ingest.write_batch
+    failures = {"left": 3}
+
+    def flaky(conn, messages, rejected, stored_at):
+        if failures["left"]:
+            failures["left"] -= 1
+            raise RuntimeError("database is locked")
+        return real(conn, messages, rejected, stored_at)
+
+    monkeypatch.setattr(writer_module.ingest, "write_batch", flaky)
+    monkeypatch.setattr(writer_module, "RETRY_MIN_S", 0.05)
+    acks = FakeAcks(engine)
+    w, sizes = make_writer(engine)
+    w.start()
+    for seq in range(4):
+        w.submit(item(seq, acks))
+    wait_for(lambda: w.counters.db_errors >= 2)
+    assert acks.acked == [] and stored_seqs(engine) == set()
+    wait_for(lambda: len(acks.acked) == 4)
+    w.stop()
+    assert w.counters.db_errors == 3 and w.counters.stored == 4 and sizes == [4]
+    assert all(acks.committed_when_acked.values())
+
+
+def test_duplicates_and_dead_letters_are_counted_and_acked(engine):
+    acks = FakeAcks(engine)
+    w, _ = make_writer(engine)
+    w.start()
+    for seq in (1, 2, 1, 2, 3):
+        w.submit(item(seq, acks))
+    dead_acked = threading.Event()
+    w.submit(Item(DeadLetter.of("mk/x", b"junk", Rejected("bad_topic", "x"), time.time()), dead_acked.set))
+    wait_for(lambda: len(acks.acked) == 5 and dead_acked.is_set())
+    w.stop()
+    c = w.counters
+    assert (c.stored, c.duplicates, c.rejected) == (3, 2, 1)
+    assert c.rejected_by_code == {"bad_topic": 1}
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(schema.telemetry)).scalar_one() == 3
+        assert conn.execute(select(func.count()).select_from(schema.dead_letters)).scalar_one() == 1
+
+
+def test_a_full_queue_blocks_submit_which_is_the_backpressure(engine):
+    acks = FakeAcks(engine)
+    w, _ = make_writer(engine, queue_max=3, batch_max=3)
+    for seq in range(3):
+        w.submit(item(seq, acks))
+    blocked = threading.Thread(target=w.submit, args=(item(99, acks),), daemon=True)
+    blocked.start()
+    blocked.join(0.7)
+    assert blocked.is_alive(), "submit returned while the queue was full"
+    assert w.queue.qsize() == 3
+    w.start()
+    blocked.join(5)
+    assert not blocked.is_alive()
+    wait_for(lambda: len(acks.acked) == 4)
+    w.stop()
