@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 
 import dash
+from dash import _callback  # the global callback queue (see _queue_callbacks)
 from dash import Dash, html
 from sqlalchemy import Engine
 
@@ -39,12 +40,38 @@ def load_overlay(path: Path = geo.DEFAULT_PATH) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+_our_callbacks: tuple[list, dict] | None = None
+
+
+def _queue_callbacks() -> None:
+    """Put this project's callbacks in Dash's global queue for the app about to be built.
+
+    Why: `dash.callback` queues callbacks globally and the first app to start serving takes (and
+    clears) the queue, while the modules that queued them are imported only once. Tests and the bench
+    build several apps in one process, so the first set is remembered and queued again for each app.
+    One app serves at a time per process (`dashboard.runtime` is process-wide).
+    """
+    global _our_callbacks
+    for module in CALLBACK_MODULES:
+        importlib.import_module(module)
+    if _our_callbacks is None:
+        _our_callbacks = (list(_callback.GLOBAL_CALLBACK_LIST), dict(_callback.GLOBAL_CALLBACK_MAP))
+        return
+    queued, mapped = _our_callbacks
+    for item in queued:
+        if item not in _callback.GLOBAL_CALLBACK_LIST:
+            _callback.GLOBAL_CALLBACK_LIST.append(item)
+    for key, value in mapped.items():
+        _callback.GLOBAL_CALLBACK_MAP.setdefault(key, value)
+
+
 def create_app(settings: Settings, engine: Engine | None = None) -> Dash:
     engine = engine or make_engine(settings.database_url)
     ensure_schema(engine)
     rollups.ensure_table(engine)
     runtime.bind(runtime.Runtime(settings, engine, SnapshotService(engine, settings)))
     overlay = load_overlay()
+    _queue_callbacks()
 
     app = Dash(
         __name__,
@@ -67,8 +94,6 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Dash:
     }
     for module, (path, title, layout) in pages.items():
         dash.register_page(module, path=path, title=title, name=title, layout=layout)
-    for module in CALLBACK_MODULES:
-        importlib.import_module(module)
     app.layout = html.Div(dash.page_container)
     app.validation_layout = html.Div([dash.page_container] + [layout() for _, _, layout in pages.values()])
     install_auth(app, settings, engine)  # sign-in, the access guard on every route and callback, headers

@@ -92,11 +92,17 @@ def tiles(assets: pd.DataFrame, trials: tuple[str, ...]) -> list:
     return out
 
 
+# Rows the link-lost list renders: a wall shows a few dozen legibly; a mass outage is a count, not a scroll.
+LOST_ROWS = 30
+
+
 def lost_list(assets: pd.DataFrame) -> list:
     lost = assets[assets["lost"].astype(bool)].sort_values("age_s", ascending=False)
     if lost.empty:
         return [html.P("All assets reporting", className="all-good")]
-    return [
+    more = len(lost) - LOST_ROWS
+    lost = lost.head(LOST_ROWS)
+    return ([html.P(f"{more + LOST_ROWS} assets silent; the {LOST_ROWS} longest shown", className="lost-more")] if more > 0 else []) + [
         html.Button([html.Span(asset, className="asset"), html.Span(trial_name(trial), className="trial"),
                      html.Span("link lost", className="lost-tag"), age_badge(age, lost=True)],
                     id=ids.asset_button(asset), className="lost-row", n_clicks=0)

@@ -11,12 +11,15 @@ import pytest
 from werkzeug.serving import make_server
 
 from dashboard.app import create_app
+from dashboard.auth import accounts, roles
 from dashboard.settings import load_settings
 from dashboard.store.engine import ensure_schema, make_engine
 from tests import seeding
 
 CHROMIUM = "/usr/bin/chromium"
 LOCAL_PREFIXES = ("http://127.0.0.1", "http://localhost", "data:", "blob:", "about:")
+
+ADMIN_USER, ADMIN_PASSWORD = "e2e-admin", "correct horse battery staple 42"
 
 pytestmark = pytest.mark.e2e
 
@@ -33,6 +36,8 @@ def live_server(tmp_path_factory, fleet):
     engine = make_engine(url)
     ensure_schema(engine)
     seeding.write(engine, fleet)
+    accounts.ensure_tables(engine)
+    accounts.add_user(engine, ADMIN_USER, roles.ADMIN, ADMIN_PASSWORD)
     settings = load_settings({}, database_url=url, stale_after=("streetcav=120", "droneport=120", "mark=180"),
                              kiosk_rotate_s=2.0, kiosk_idle_s=3.0, kiosk_delay_s=60.0)
     app = create_app(settings, engine)
@@ -91,3 +96,12 @@ def watched(browser):
     page = context.new_page()
     yield Watched(page)
     context.close()
+
+
+def sign_in(page, base: str) -> None:
+    """Sign in through the real form (staff pages need a role; the kiosk does not)."""
+    page.goto(base + "/login")
+    page.fill("input[name=username]", ADMIN_USER)
+    page.fill("input[name=password]", ADMIN_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()

@@ -12,11 +12,14 @@ import pytest
 
 from dashboard.geo import DEFAULT_PATH as OVERLAY
 from tests import kpi_oracle, seeding
+from tests.e2e.conftest import sign_in
 
 pytestmark = pytest.mark.e2e
 
 
 def _open(watched, live_server, path, ready):
+    if path != "/kiosk":
+        sign_in(watched.page, live_server)
     watched.page.goto(live_server + path)
     watched.page.wait_for_selector(ready, timeout=15_000)
 
