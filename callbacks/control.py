@@ -9,6 +9,8 @@ from dash import ALL, Input, Output, Patch, State, callback, ctx, no_update
 from dashboard import runtime
 from dashboard.kpis import payload_fields
 from dashboard.store import queries
+from dashboard.auth import roles
+from dashboard.auth.guard import requires
 from layouts import control, ids
 from layouts.components import clock
 from layouts.maps import live_traces, sparkline
@@ -45,6 +47,7 @@ def map_patch(traces: dict[int, dict]) -> Patch:
     Output(ids.CONTROL_STATUS, "children"),
     Input(ids.CONTROL_INTERVAL, "n_intervals"),
 )
+@requires(roles.VIEW_CONTROL)
 def refresh_wall(_n):
     rt = runtime.get()
     snap = rt.snapshots.current()
@@ -68,6 +71,7 @@ def refresh_wall(_n):
     Input(ids.CONTROL_DETAIL_CLOSE, "n_clicks"),
     prevent_initial_call=True,
 )
+@requires(roles.VIEW_CONTROL)
 def select_asset(click, _buttons, _close):
     trigger = ctx.triggered_id
     if trigger == ids.CONTROL_DETAIL_CLOSE:
@@ -86,6 +90,7 @@ def select_asset(click, _buttons, _close):
     Input(ids.CONTROL_SELECTED, "data"),
     Input(ids.CONTROL_DETAIL_INTERVAL, "n_intervals"),
 )
+@requires(roles.VIEW_CONTROL)
 def show_detail(asset_id, _n):
     if not asset_id:
         return control.closed_detail(), "detail-panel hidden"

@@ -8,10 +8,13 @@ from dash import Input, Output, callback
 
 from dashboard import runtime
 from dashboard.store import queries
+from dashboard.auth import roles
+from dashboard.auth.guard import requires
 from layouts import health, ids
 
 
 @callback(Output(ids.HEALTH_BODY, "children"), Input(ids.HEALTH_INTERVAL, "n_intervals"))
+@requires(roles.VIEW_HEALTH)
 def refresh_health(_n):
     rt = runtime.get()
     with rt.engine.connect() as conn:

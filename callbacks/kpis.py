@@ -8,6 +8,8 @@ from datetime import date, timedelta
 from dash import ALL, Input, Output, State, callback, ctx, dcc, no_update
 
 from dashboard import kpi_data, kpis, runtime
+from dashboard.auth import roles
+from dashboard.auth.guard import requires
 from layouts import ids
 from layouts import kpis as view
 
@@ -47,6 +49,7 @@ def _range(start: str | None, end: str | None) -> tuple[date, date] | None:
     Input(ids.kpi_preset(ALL), "n_clicks"),
     prevent_initial_call=True,
 )
+@requires(roles.VIEW_KPIS)
 def apply_preset(_clicks):
     trigger = ctx.triggered_id
     if not isinstance(trigger, dict) or not ctx.triggered[0]["value"]:
@@ -61,6 +64,7 @@ def apply_preset(_clicks):
     Input(ids.KPI_RANGE, "start_date"),
     Input(ids.KPI_RANGE, "end_date"),
 )
+@requires(roles.VIEW_KPIS)
 def show_kpis(start, end):
     chosen = _range(start, end)
     if chosen is None:
@@ -80,6 +84,7 @@ def show_kpis(start, end):
     State(ids.KPI_RANGE, "end_date"),
     prevent_initial_call=True,
 )
+@requires(roles.EXPORT)
 def export_csv(clicks, start, end):
     chosen = _range(start, end)
     if not clicks or chosen is None:
