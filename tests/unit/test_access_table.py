@@ -7,13 +7,16 @@ fails the test: decide who may use it, then add it to the policy and here.
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
+import sys
 
 import dash
 import pytest
 from dash._utils import split_callback_id
 
+from dashboard.app import CALLBACK_MODULES as CALLBACK_MODULE_NAMES
 from dashboard.app import create_app
 from dashboard.auth import accounts
 from dashboard.settings import load_settings
@@ -44,6 +47,11 @@ ROUTES: dict[str, frozenset[str]] = {}  # Flask routes that are not pages (downl
 def app(tmp_path_factory):
     db = tmp_path_factory.mktemp("access") / "store.db"
     settings = load_settings(environ={}, database_url=f"sqlite:///{db}")
+    # Dash gives the module-level callbacks to the first app a process sets up; another test may have
+    # built one already, so register them again for this app.
+    for name in CALLBACK_MODULE_NAMES:
+        if name in sys.modules:
+            importlib.reload(sys.modules[name])
     app = create_app(settings)
     from dashboard.store.engine import make_engine
 
