@@ -8,29 +8,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 import socket
 import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 # Mosquitto drops QoS 1 messages beyond max_queued_messages per client (default 1000) without
-# telling anyone; a bridge restart during a demo can easily queue more than that.
-MOSQUITTO_CONFIG = """\
-listener {port} 127.0.0.1
-allow_anonymous true
-persistence true
-persistence_location {workdir}/
-max_queued_messages 1000000
-max_inflight_messages 0
-set_tcp_nodelay true
-log_dest file {workdir}/mosquitto.log
-"""
+# telling anyone; a bridge restart or a load test can easily queue more than that.
+MAX_QUEUED_MESSAGES = 1_000_000
 START_TIMEOUT_S = 10.0
+MOSQUITTO_BIN = "/usr/sbin/mosquitto"
+
+
+def find_mosquitto() -> str | None:
+    return shutil.which("mosquitto") or (MOSQUITTO_BIN if Path(MOSQUITTO_BIN).exists() else None)
 
 
 def free_port() -> int:
@@ -39,9 +37,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, timeout_s: float = START_TIMEOUT_S, host: str = "127.0.0.1") -> None:
+def wait_for_port(port: int, timeout_s: float = START_TIMEOUT_S, host: str = "127.0.0.1",
+                  process: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening on {host}:{port}")
         try:
             with socket.create_connection((host, port), timeout=0.2):
                 return
@@ -51,38 +52,63 @@ def wait_for_port(port: int, timeout_s: float = START_TIMEOUT_S, host: str = "12
 
 
 class Mosquitto:
-    """A Mosquitto process on a free port, with its config and persistence in a directory of its own."""
+    """A Mosquitto process on a free port, its config, log and persistence in a directory of its own.
+
+    Used by the demo, the benchmark and the tests; `extra_lines` adds config (auth, TLS, ACLs).
+    `stop()` then `start()` restarts it on the same port with the same persistence file.
+    """
 
     protocol = "5"
+    host = "127.0.0.1"
 
     def __init__(self, port: int | None = None, workdir: str | Path | None = None,
-                 extra_lines: tuple[str, ...] = (), binary: str | None = None):
+                 extra_lines: Sequence[str] = (), *, persistence: bool = True,
+                 max_queued_messages: int = MAX_QUEUED_MESSAGES, binary: str | None = None):
         self.port = port or free_port()
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="mk-mosquitto-")
         self.workdir = Path(workdir or self._tmp.name)
-        self.binary = binary or shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self.extra_lines = extra_lines
+        self.binary = binary or find_mosquitto() or MOSQUITTO_BIN
+        self.config_path = self.workdir / "mosquitto.conf"
+        self.log_path = self.workdir / "mosquitto.log"
         self.process: subprocess.Popen | None = None
+        data_dir = self.workdir / "mosquitto-data"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        lines = [
+            f"listener {self.port} {self.host}",
+            "allow_anonymous true",
+            f"max_queued_messages {max_queued_messages}",
+            # No broker-side in-flight cap: MQTT 5 clients set their own with Receive Maximum.
+            "max_inflight_messages 0",
+            # PUBACKs are tiny: send them at once rather than waiting for Nagle.
+            "set_tcp_nodelay true",
+            f"persistence {'true' if persistence else 'false'}",
+            f"persistence_location {data_dir}/",
+            f"log_dest file {self.log_path}",
+            # Started as root, Mosquitto drops to its own user, which cannot write in a private dir.
+            *(["user root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
+            *extra_lines,
+        ]
+        self.config_path.write_text("\n".join(lines) + "\n")
 
     @staticmethod
     def available() -> bool:
-        return bool(shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists())
+        return find_mosquitto() is not None
 
     @property
     def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
+        return f"mqtt://{self.host}:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def start(self) -> Mosquitto:
-        config = self.workdir / "mosquitto.conf"
-        config.write_text(MOSQUITTO_CONFIG.format(port=self.port, workdir=self.workdir)
-                          + "".join(line + "\n" for line in self.extra_lines))
-        self.process = subprocess.Popen([self.binary, "-c", str(config)], stdout=subprocess.DEVNULL,
+        self.process = subprocess.Popen([self.binary, "-c", str(self.config_path)], stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
         try:
-            wait_for_port(self.port)
-        except TimeoutError:
+            wait_for_port(self.port, process=self.process)
+        except (TimeoutError, RuntimeError) as exc:
             self.stop()
-            raise
+            raise RuntimeError(f"mosquitto did not start: {exc}\n{self.log()[-2000:]}") from None
         return self
 
     def stop(self) -> None:
@@ -100,7 +126,8 @@ class Mosquitto:
             self._tmp.cleanup()
 
     def __enter__(self) -> Mosquitto:
-        return self.start()
+        running = self.process is not None and self.process.poll() is None
+        return self if running else self.start()
 
     def __exit__(self, *_exc) -> None:
         self.close()

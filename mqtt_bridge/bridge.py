@@ -97,6 +97,7 @@ class Bridge:
             counters=self.counters,
             clock=clock,
             ack_batch=self._ack_batch,
+            topic_root=settings.mqtt_topic_root,
         )
         # Rules run on each committed batch in the alert engine's own thread; the hook only enqueues.
         self.alerts = alert_service.from_settings(settings, self.engine, clock=clock,

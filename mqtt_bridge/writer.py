@@ -16,8 +16,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from dashboard.store import ingest, maintenance
+from mqtt_bridge.errors import Rejected
 from mqtt_bridge.messages import DeadLetter, Message
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,15 @@ def ack_each(batch: Sequence[Item]) -> None:
                 log.warning("ack failed; the message will be redelivered", exc_info=True)
 
 
+def _refused_by_database(exc: Exception) -> bool:
+    """The database refused the data (integrity, type, encoding), as opposed to being lost or locked.
+
+    Only this kind is worth isolating message by message; anything else is retried as it is.
+    """
+    return (isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError)
+            and not exc.connection_invalidated)
+
+
 class BatchWriter:
     def __init__(
         self,
@@ -88,6 +99,7 @@ class BatchWriter:
         clock: Callable[[], float] = time.time,
         after_commit: Sequence[AfterCommit] = (),
         ack_batch: AckBatch | None = None,
+        topic_root: str = "mk",
     ):
         self.engine = engine
         self.worker = worker
@@ -97,6 +109,7 @@ class BatchWriter:
         self.retention_days = retention_days
         self.counters = counters or Counters()
         self.clock = clock
+        self.topic_root = topic_root
         self.after_commit = list(after_commit)
         self.ack_batch = ack_batch or ack_each
         self.queue: queue.Queue[Item] = queue.Queue(maxsize=queue_max)
@@ -182,6 +195,12 @@ class BatchWriter:
                 break
             except Exception as exc:  # the database is down or locked: keep the batch, ack nothing
                 self.counters.db_errors += 1
+                if _refused_by_database(exc):
+                    try:  # one message the database refuses must not stall everything behind it
+                        result, rejected = self._write_one_by_one(messages, rejected)
+                        break
+                    except Exception as isolated_exc:
+                        exc = isolated_exc
                 log.warning("commit of %d messages failed (%s); retrying in %.1f s", len(batch),
                             str(exc).splitlines()[0][:200], delay)
                 time.sleep(delay)
@@ -204,6 +223,36 @@ class BatchWriter:
                 hook(messages)
             except Exception:  # a failing consumer must not stop ingest
                 log.exception("after-commit hook %r failed", hook)
+
+    def _write_one_by_one(
+        self, messages: Sequence[Message], rejected: Sequence[DeadLetter]
+    ) -> tuple[ingest.BatchResult, list[DeadLetter]]:
+        """Store each message in its own transaction; dead-letter those the database itself refuses.
+
+        Raises on any other error (the caller retries the whole batch, which dedup makes safe).
+        """
+        stored = duplicates = 0
+        refused: list[DeadLetter] = []
+        for message in messages:
+            try:
+                with self.engine.begin() as conn:
+                    one = ingest.write_batch(conn, [message], [], self.clock())
+                stored += one.stored
+                duplicates += one.duplicates
+            except Exception as exc:
+                if not _refused_by_database(exc):
+                    raise
+                log.error("the store refused a message from %s: %s", message.asset_id, str(exc).splitlines()[0][:200])
+                reason = Rejected("store_refused", f"the database refused it: {str(exc).splitlines()[0][:300]}")
+                refused.append(DeadLetter.of(self._topic_of(message), message.text.encode("utf-8", "replace"),
+                                              reason, message.received_at))
+        all_rejected = [*rejected, *refused]
+        with self.engine.begin() as conn:
+            ingest.write_batch(conn, [], all_rejected, self.clock())
+        return ingest.BatchResult(stored, duplicates, len(all_rejected)), all_rejected
+
+    def _topic_of(self, message: Message) -> str:
+        return f"{self.topic_root}/{message.trial}/{message.asset_id}/{message.channel}"
 
     def _publish_stats(self, now: float) -> None:
         self._next_stats = now + self.stats_interval_s

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,6 @@ from dashboard.store.schema import bridge_stats, dead_letters, telemetry
 from mqtt_bridge.bridge import Bridge
 from mqtt_bridge.connection import new_client
 
-from conftest import MOSQUITTO_BIN  # tests/integration/conftest.py
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -51,19 +50,8 @@ def wait_until(predicate: Callable[[], Any], timeout: float = WAIT_S, interval: 
 
 
 def restart_broker(broker) -> None:
-    """Start a stopped `conftest.Mosquitto` again, same config, same port, same persistence file."""
-    broker.process = subprocess.Popen([MOSQUITTO_BIN, "-c", str(broker.config_path)], stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL)
-
-    def listening() -> bool:
-        assert broker.process.poll() is None, f"mosquitto exited on restart:\n{broker.log()[-2000:]}"
-        try:
-            with socket.create_connection((broker.host, broker.port), timeout=0.2):
-                return True
-        except OSError:
-            return False
-
-    wait_until(listening, 10, what="mosquitto listening again")
+    """Start a stopped broker again: same config, same port, same persistence file."""
+    broker.start()
 
 
 # --- databases ------------------------------------------------------------------------------------

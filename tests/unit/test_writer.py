@@ -185,3 +185,25 @@ def test_a_full_queue_blocks_submit_which_is_the_backpressure(engine):
     assert not blocked.is_alive()
     wait_for(lambda: len(acks.acked) == 4)
     w.stop()
+
+
+def test_a_message_the_database_refuses_is_dead_lettered_and_the_rest_of_its_batch_stored(engine):
+    with engine.begin() as conn:  # stands in for any data error the database raises for one row
+        conn.exec_driver_sql(
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON telemetry WHEN NEW.asset_id = 'poison' "
+            "BEGIN SELECT RAISE(ABORT, 'refused by test trigger'); END"
+        )
+    acks = FakeAcks(engine)
+    w, _ = make_writer(engine, batch_max=10, batch_wait_s=0.5)
+    w.start()
+    for seq in range(9):
+        w.submit(item(seq, acks, asset="poison" if seq == 4 else "a1"))
+    wait_for(lambda: len(acks.acked) == 9)
+    w.stop()
+    assert stored_seqs(engine) == {0, 1, 2, 3, 5, 6, 7, 8}
+    with engine.connect() as conn:
+        letters = conn.execute(select(schema.dead_letters)).mappings().all()
+    assert [(d["topic"], d["reason_code"]) for d in letters] == [("mk/streetcav/poison/telemetry", "store_refused")]
+    assert "refused by test trigger" in letters[0]["reason"]
+    assert w.counters.stored == 8 and w.counters.rejected == 1
+    assert w.counters.rejected_by_code == {"store_refused": 1}
