@@ -7,12 +7,12 @@ import threading
 import time
 from collections import defaultdict
 
-import paho.mqtt.client as mqtt
 import pytest
 
 from dashboard.settings import MqttUrl
 from mqtt_bridge.connection import ClientOptions, new_client
-from mqtt_bridge.simulator import SimulatorOptions, run, sim_status_topic
+from mqtt_bridge.sim_publisher import run, sim_status_topic
+from mqtt_bridge.simulator import SimulatorOptions
 
 pytestmark = pytest.mark.integration
 

@@ -15,9 +15,15 @@ from dashboard.geo import load_trial_areas
 from mqtt_bridge import messages
 from mqtt_bridge.errors import Rejected
 from mqtt_bridge.fleet import SHUTTLE_CAPACITY, daily_load
+from mqtt_bridge.sim_publisher import run
 from mqtt_bridge.simulator import (
-    MALFORMED_KINDS, Fleet, SimulatorOptions, SimulatorOptionsError, add_arguments, generate,
-    options_from_args, run,
+    MALFORMED_KINDS,
+    Fleet,
+    SimulatorOptions,
+    SimulatorOptionsError,
+    add_arguments,
+    generate,
+    options_from_args,
 )
 
 START = 1_727_769_600.0  # 2024-10-01T08:00:00Z, a Tuesday morning commute
