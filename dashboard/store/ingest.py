@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Table
 
-from dashboard.store.schema import Epoch, dead_letters, latest, telemetry
+from dashboard.store.schema import SAMPLE_FIELDS, Epoch, dead_letters, latest, telemetry
 from mqtt_bridge.messages import DeadLetter, Message
 
-_COMMON_COLUMNS = ("lat", "lon", "alt_m", "speed_mps", "heading_deg", "battery_pct")
+_COMMON_COLUMNS = SAMPLE_FIELDS
 
 
 @dataclass(frozen=True, slots=True)

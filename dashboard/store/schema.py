@@ -52,6 +52,14 @@ class Epoch(TypeDecorator):
 
 metadata = MetaData()
 
+# The typed copies of payload fields every trial may send (the contract's common fields).
+SAMPLE_FIELDS = ("lat", "lon", "alt_m", "speed_mps", "heading_deg", "battery_pct")
+
+
+def _sample_columns() -> list[Column]:
+    """Fresh Column objects for the common fields: a Column belongs to exactly one table."""
+    return [Column(name, Float) for name in SAMPLE_FIELDS]
+
 # One row per valid message. No surrogate key: rows are found by (asset, time) or (trial, time),
 # and TimescaleDB wants the time column in every unique index.
 telemetry = Table(
@@ -64,12 +72,7 @@ telemetry = Table(
     Column("asset_id", String(64), nullable=False),
     Column("channel", String(16), nullable=False),
     Column("seq", BigInteger),
-    Column("lat", Float),
-    Column("lon", Float),
-    Column("alt_m", Float),
-    Column("speed_mps", Float),
-    Column("heading_deg", Float),
-    Column("battery_pct", Float),
+    *_sample_columns(),
     Column("state", String(32)),  # shuttle mode, drone state, cell up/down, status online/offline
     Column("event_type", String(32)),
     Column("payload", Text, nullable=False),
@@ -99,12 +102,7 @@ latest = Table(
     Column("ts", Epoch),
     Column("received_at", Epoch),
     Column("seq", BigInteger),
-    Column("lat", Float),
-    Column("lon", Float),
-    Column("alt_m", Float),
-    Column("speed_mps", Float),
-    Column("heading_deg", Float),
-    Column("battery_pct", Float),
+    *_sample_columns(),
     Column("state", String(32)),
     Column("payload", Text),
     Column("status", String(16)),
