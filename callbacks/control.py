@@ -55,7 +55,7 @@ def refresh_wall(_n):
     lost = int(assets["lost"].sum())
     status = f"{len(assets)} assets · {lost} link lost" if lost else f"{len(assets)} assets · all reporting"
     return (
-        map_patch(live_traces(assets, snap.trails)),
+        map_patch(live_traces(assets, snap.trails, snap.alerted, pulse=int(snap.taken_at) % 2 == 1)),
         control.tiles(assets, rt.settings.trials),
         control.lost_list(assets),
         control.feed(snap.events),

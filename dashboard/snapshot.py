@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
+from dashboard.alerts import store as alert_store
 from dashboard.settings import Settings
 from dashboard.store import queries
 
@@ -72,6 +73,7 @@ class Snapshot:
     delayed: dict[str, tuple[float, float, float]]  # asset -> (ts, lat, lon) at least kiosk_delay_s old
     events: tuple[dict, ...]  # newest first: ts, trial, asset_id, type, detail
     read_ms: float = 0.0
+    alerted: dict[str, str] = field(default_factory=dict)  # asset -> worst open, unshelved alert severity
 
 
 class SnapshotCache(Protocol):
@@ -201,6 +203,7 @@ class SnapshotService:
         started = time.perf_counter()
         with self.engine.connect() as conn:
             raw = queries.latest_frame(conn)
+            alerted = alert_store.alerted_assets(conn, now)  # same read, for the map's alert highlight
         self.reads += 1
         assets = derive(raw, self.settings, now)
         keep_s = max(TRAIL_S, self.settings.kiosk_delay_s + 30.0)
@@ -221,7 +224,7 @@ class SnapshotService:
                 delayed[asset] = point
         self._update_feed(assets)
         read_ms = (time.perf_counter() - started) * 1000.0
-        return Snapshot(tick, now, assets, trails, delayed, tuple(self._feed), read_ms)
+        return Snapshot(tick, now, assets, trails, delayed, tuple(self._feed), read_ms, alerted)
 
     def _update_feed(self, assets: pd.DataFrame) -> None:
         rows = assets.loc[assets["event_ts"].notna(), ["asset_id", "trial", "event_type", "event_ts", "event_payload"]]

@@ -53,7 +53,7 @@ def legend() -> html.Div:
              ("#4ade80", "cell up"), ("#6b7280", "link lost")]
     return html.Div(
         [html.Span([html.I(style={"background": colour}), label]) for colour, label in items]
-        + [html.Span("ring = data age: green fresh, amber ageing, grey lost", className="legend-note")],
+        + [html.Span("ring = data age: green fresh, amber ageing, grey lost · large red (orange) halo = open critical (major) alert", className="legend-note")],
         className="legend",
     )
 

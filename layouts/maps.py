@@ -28,7 +28,15 @@ AGE_COLOURS = {"fresh": "rgba(74, 222, 128, 0.55)", "aging": "rgba(251, 191, 36,
 OVERLAY_COLOURS = {"streetcav": "#0ea5e9", "droneport": "#a855f7", "mark": "#22c55e"}
 
 # Trace order is fixed: callbacks patch data[i] by these indices.
-TRAILS, HEADINGS, AGE_RINGS, MARKERS = 0, 1, 2, 3
+TRAILS, HEADINGS, AGE_RINGS, MARKERS, ALERT_RINGS = 0, 1, 2, 3, 4
+# The alert highlight is the last trace (the indices above stay put) but is drawn under the age rings:
+# its MapLibre layer goes `below` the age-ring trace's circle layer, whose id Plotly makes from its uid.
+AGE_RING_UID = "age-rings"
+BELOW_AGE_RINGS = f"plotly-trace-layer-{AGE_RING_UID}-circle"
+# Severities the map highlights, and how: a large translucent disc that pulses (two sizes,
+# alternating each second) round the asset's marker and age ring.
+HIGHLIGHT_COLOURS = {"critical": "rgba(239, 68, 68, 0.85)", "major": "rgba(249, 115, 22, 0.8)"}
+HIGHLIGHT_SIZES = (50, 66)
 
 
 def blank_style(background: str) -> dict:
@@ -70,16 +78,19 @@ def overlay_layers(geojson: dict | None, tile_url: str = "", dark: bool = True) 
 
 def map_figure(geojson: dict | None, tile_url: str = "", *, dark: bool = True, zoom: float = 13.2,
                centre: dict | None = None, interactive: bool = True) -> go.Figure:
-    """The empty live map: four traces (trails, headings, age rings, markers) to be patched each tick."""
+    """The empty live map: five traces (trails, headings, age rings, markers, alert highlight) to be
+    patched each tick."""
     figure = go.Figure([
         go.Scattermap(mode="lines", lat=[], lon=[], line={"width": 3, "color": "rgba(148, 197, 255, 0.55)"},
                       hoverinfo="skip", name="trails"),
         go.Scattermap(mode="lines", lat=[], lon=[], line={"width": 4, "color": "#f8fafc"}, hoverinfo="skip",
                       name="heading"),
         go.Scattermap(mode="markers", lat=[], lon=[], marker={"size": 28, "color": []}, hoverinfo="skip",
-                      name="age"),
+                      name="age", uid=AGE_RING_UID),
         go.Scattermap(mode="markers", lat=[], lon=[], customdata=[], text=[], marker={"size": 16, "color": []},
                       hovertemplate="%{text}<extra></extra>", name="assets"),
+        go.Scattermap(mode="markers", lat=[], lon=[], customdata=[], marker={"size": HIGHLIGHT_SIZES[0], "color": []},
+                      hoverinfo="skip", name="alerted", below=BELOW_AGE_RINGS),
     ])
     figure.update_layout(
         map={"style": blank_style("#0b1220" if dark else "#eef2f6"), "center": centre or MK_CENTRE, "zoom": zoom,
@@ -102,8 +113,23 @@ def _age_level(age: float, lost: bool) -> str:
     return "lost" if lost else "fresh" if age <= 5 else "aging"
 
 
-def live_traces(assets: pd.DataFrame, trails: dict[str, tuple]) -> dict[int, dict]:
-    """Arrays for each trace index, ready to patch into `map_figure`'s traces."""
+def alert_highlight(placed: pd.DataFrame, alerted: dict[str, str], pulse: bool = False) -> dict:
+    """Marker arrays for assets with an open, unshelved critical or major alert (worst first drawn last)."""
+    rows = [(asset, lat, lon, alerted[asset])
+            for asset, lat, lon in zip(placed["asset_id"], placed["lat"], placed["lon"], strict=True)
+            if alerted.get(asset) in HIGHLIGHT_COLOURS]
+    rows.sort(key=lambda r: r[3] == "critical")
+    return {"lat": [round(float(r[1]), 6) for r in rows], "lon": [round(float(r[2]), 6) for r in rows],
+            "customdata": [r[0] for r in rows], "marker.color": [HIGHLIGHT_COLOURS[r[3]] for r in rows],
+            "marker.size": HIGHLIGHT_SIZES[1 if pulse else 0]}
+
+
+def live_traces(assets: pd.DataFrame, trails: dict[str, tuple], alerted: dict[str, str] | None = None,
+                pulse: bool = False) -> dict[int, dict]:
+    """Arrays for each trace index, ready to patch into `map_figure`'s traces.
+
+    `alerted` maps asset -> worst open alert severity (the snapshot's); `pulse` picks the highlight's
+    larger size, alternated by the caller so the highlight pulses."""
     placed = assets[assets["lat"].notna() & assets["lon"].notna()]
     lat = placed["lat"].astype(float).round(6).tolist()
     lon = placed["lon"].astype(float).round(6).tolist()
@@ -135,6 +161,7 @@ def live_traces(assets: pd.DataFrame, trails: dict[str, tuple]) -> dict[int, dic
         AGE_RINGS: {"lat": lat, "lon": lon, "marker.color": rings},
         MARKERS: {"lat": lat, "lon": lon, "marker.color": colours, "customdata": placed["asset_id"].tolist(),
                   "text": text},
+        ALERT_RINGS: alert_highlight(placed, alerted or {}, pulse),
     }
 
 

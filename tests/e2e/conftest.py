@@ -30,14 +30,23 @@ def fleet():
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory, fleet):
-    """The real create_app, thresholds wide enough that the test run never ages a live asset out."""
+def live_engine(tmp_path_factory, fleet):
+    """The live server's store (seeded fleet, one admin): tests that seed alerts or users write here."""
     url = f"sqlite:///{tmp_path_factory.mktemp('store') / 'e2e.db'}"
     engine = make_engine(url)
     ensure_schema(engine)
     seeding.write(engine, fleet)
     accounts.ensure_tables(engine)
     accounts.add_user(engine, ADMIN_USER, roles.ADMIN, ADMIN_PASSWORD)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def live_server(live_engine):
+    """The real create_app, thresholds wide enough that the test run never ages a live asset out."""
+    engine = live_engine
+    url = engine.url.render_as_string(hide_password=False)
     settings = load_settings({}, database_url=url, stale_after=("streetcav=120", "droneport=120", "mark=180"),
                              kiosk_rotate_s=2.0, kiosk_idle_s=3.0, kiosk_delay_s=60.0)
     app = create_app(settings, engine)
@@ -46,7 +55,6 @@ def live_server(tmp_path_factory, fleet):
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
-    engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -98,10 +106,10 @@ def watched(browser):
     context.close()
 
 
-def sign_in(page, base: str) -> None:
+def sign_in(page, base: str, username: str = ADMIN_USER, password: str = ADMIN_PASSWORD) -> None:
     """Sign in through the real form (staff pages need a role; the kiosk does not)."""
     page.goto(base + "/login")
-    page.fill("input[name=username]", ADMIN_USER)
-    page.fill("input[name=password]", ADMIN_PASSWORD)
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_load_state()
