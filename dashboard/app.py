@@ -18,6 +18,7 @@ from dash import Dash, html
 from sqlalchemy import Engine
 
 from dashboard import geo, runtime
+from dashboard.auth.guard import current_user
 from dashboard.auth.install import install as install_auth
 from dashboard.settings import Settings
 from dashboard.snapshot import SnapshotService
@@ -65,6 +66,17 @@ def _queue_callbacks() -> None:
         _callback.GLOBAL_CALLBACK_MAP.setdefault(key, value)
 
 
+def _with_user(layout):
+    """A page layout given the signed-in user (None outside a request, e.g. the validation layout):
+    layouts stay pure, the session is read here, per request, on the server."""
+
+    def render(**kwargs):
+        kwargs.pop("user", None)  # a ?user= query parameter must not choose who the page is for
+        return layout(user=current_user(), **kwargs)
+
+    return render
+
+
 def create_app(settings: Settings, engine: Engine | None = None) -> Dash:
     engine = engine or make_engine(settings.database_url)
     ensure_schema(engine)
@@ -86,14 +98,14 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Dash:
     pages = {
         "home": ("/", "MK Control", home.layout),
         "control": ("/control", "Control wall", partial(control.layout, geojson=overlay, tile_url=settings.map_tile_url,
-                                                        tick_s=settings.tick_s, operator_name=settings.operator_name)),
+                                                        tick_s=settings.tick_s)),
         "kiosk": ("/kiosk", "Experience centre", partial(kiosk.layout, geojson=overlay, tile_url=settings.map_tile_url)),
         "kpis": ("/kpis", "Trial KPIs", kpis.layout),
         "health": ("/health", "System health", health.layout),
-        "alerts": ("/alerts", "Alerts", partial(alerts.layout, operator_name=settings.operator_name)),
+        "alerts": ("/alerts", "Alerts", alerts.layout),
     }
     for module, (path, title, layout) in pages.items():
-        dash.register_page(module, path=path, title=title, name=title, layout=layout)
+        dash.register_page(module, path=path, title=title, name=title, layout=_with_user(layout))
     app.layout = html.Div(dash.page_container)
     app.validation_layout = html.Div([dash.page_container] + [layout() for _, _, layout in pages.values()])
     install_auth(app, settings, engine)  # sign-in, the access guard on every route and callback, headers

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 
-def current_user(typed: str | None = None, fallback: str | None = None) -> str | None:
-    """The name recorded against an operator action, or None when nobody has said who they are.
+def current_user() -> str | None:
+    """The signed-in user's name for the audit trail, or None when nobody is signed in.
 
-    When someone is signed in (`dashboard.auth`), it is always their username and `typed` is
-    ignored: a browser must not choose whose name goes into the audit trail. Without sign-in (tests,
-    a bare demo) it is the name typed in the operator field, else the `operator_name` setting.
+    Only the server-side session says who acts (`dashboard.auth.guard`, set per request by the
+    sign-in middleware that `create_app` always installs): nothing a browser sends can choose whose
+    name goes into the audit trail.
     """
-    try:
-        from dashboard.auth.guard import current_user as signed_in
-    except ImportError:  # the web app without the auth package
-        signed_in = None
-    user = signed_in() if signed_in else None
-    if user is not None:
-        return user.username
-    name = (typed or "").strip() or (fallback or "").strip()
-    return name[:64] or None
+    from dashboard.auth.guard import current_user as signed_in
+
+    user = signed_in()
+    return user.username if user is not None else None

@@ -131,8 +131,6 @@ class Settings:
     alert_webhook_minor: str = field(default="", repr=False)
     alert_webhook_warning: str = field(default="", repr=False)
     alert_webhook_info: str = field(default="", repr=False)
-    # Who acknowledges until sign-in exists; the feed's name field overrides it per browser.
-    operator_name: str = "operator"
     # Bridge: per-asset token bucket. 10/s is ten times the fastest device; a burst of 600 lets a
     # device flush ten minutes of 1 Hz store-and-forward; the grace after each (re)connect lets the
     # bridge drain its own session backlog. Excess is dead-lettered as `rate_limited`. 0 disables.
@@ -192,7 +190,6 @@ class Settings:
         "alert_webhook_minor": "MK_ALERT_WEBHOOK_MINOR",
         "alert_webhook_warning": "MK_ALERT_WEBHOOK_WARNING",
         "alert_webhook_info": "MK_ALERT_WEBHOOK_INFO",
-        "operator_name": "MK_OPERATOR_NAME",
         "rate_limit_per_asset": "MK_RATE_LIMIT_PER_ASSET",
         "rate_burst_per_asset": "MK_RATE_BURST_PER_ASSET",
         "rate_limit_grace_s": "MK_RATE_LIMIT_GRACE_S",
@@ -288,8 +285,6 @@ class Settings:
             url = getattr(self, f"alert_webhook_{sev}")
             if url and urlsplit(url).scheme not in ("http", "https"):
                 raise SettingsError(f"{env[f'alert_webhook_{sev}']}: must be an http:// or https:// URL")
-        if not self.operator_name.strip() or len(self.operator_name) > 64:
-            raise SettingsError(f"{env['operator_name']}: 1-64 characters, got {self.operator_name!r}")
         if self.cookie_secure not in ("auto", "always", "never"):
             raise SettingsError(f"{env['cookie_secure']}: one of auto always never, got {self.cookie_secure!r}")
         if self.login_free_failures >= self.login_lock_after:

@@ -20,14 +20,13 @@ CSV_COLUMNS = ("id", "severity", "state", "trial", "asset_id", "rule_id", "title
 
 
 # --- the control-room feed --------------------------------------------------------------------------
-def feed_panel(operator_name: str = "", interval_s: float = 1.0, context: str = "control") -> html.Div:
-    """The alert feed block: who is acting, sound on/off, the list, its state. On the control wall
-    (`context="control"`) an alert's asset button selects the asset on the map."""
+def feed_panel(user=None, interval_s: float = 1.0, context: str = "control") -> html.Div:
+    """The alert feed block: who acts (the signed-in user: never typed), sound on/off, the list, its
+    state. On the control wall (`context="control"`) an alert's asset button selects the asset on the map."""
+    who = f"acting as {user.username} ({user.role})" if user is not None else "not signed in"
     return html.Div([
         html.Div([
-            dcc.Input(id=ids.ALERT_OPERATOR, value=operator_name, placeholder="your name", maxLength=64,
-                      persistence=True, persistence_type="local", className="operator-name",
-                      debounce=True),
+            html.Span(who, id=ids.ALERT_WHO, className="operator-who"),
             dcc.Checklist(id=ids.ALERT_SOUND, options=[{"label": " sound", "value": "on"}], value=[],
                           persistence=True, persistence_type="local", className="sound-toggle", inline=True),
             html.Span(id=ids.ALERT_COUNTS, className="alert-counts"),
@@ -93,7 +92,7 @@ def _multi(id_, placeholder: str, options=()) -> dcc.Dropdown:
     return dcc.Dropdown(id=id_, options=list(options), multi=True, placeholder=placeholder, className="filter")
 
 
-def layout(operator_name: str = "", **_) -> html.Div:
+def layout(user=None, **_) -> html.Div:
     return html.Div([
         html.Header([html.H1(["Alerts ", html.Span("history and audit", className="subtitle")]),
                      nav("/alerts")], className="wall-header"),
@@ -114,7 +113,7 @@ def layout(operator_name: str = "", **_) -> html.Div:
             html.Div(id=ids.ALERTS_TABLE, className="alert-history"),
             html.Aside(id=ids.ALERTS_AUDIT, className="alert-audit"),
         ], className="alert-page-main"),
-        feed_panel(operator_name, context="alerts"),
+        feed_panel(user, context="alerts"),
         dcc.Store(id=ids.ALERTS_SELECTED),
         dcc.Interval(id=ids.ALERTS_INTERVAL, interval=5000),
     ], className="page-alerts")

@@ -13,8 +13,7 @@ from layouts.maps import map_figure
 GRAPH_CONFIG = {"displaylogo": False, "scrollZoom": True, "modeBarButtonsToRemove": ["toImage"], "displayModeBar": False}
 
 
-def layout(geojson: dict | None = None, tile_url: str = "", tick_s: float = 1.0, operator_name: str = "",
-           **_) -> html.Div:
+def layout(geojson: dict | None = None, tile_url: str = "", tick_s: float = 1.0, user=None, **_) -> html.Div:
     return html.Div(
         [
             html.Header([
@@ -35,7 +34,7 @@ def layout(geojson: dict | None = None, tile_url: str = "", tick_s: float = 1.0,
                     html.H2("Link lost"),
                     html.Div(id=ids.CONTROL_LOST, className="lost-list"),
                     html.H2("Alerts"),
-                    feed_panel(operator_name),
+                    feed_panel(user),
                     html.H2("Live events"),
                     html.Div(id=ids.CONTROL_FEED, className="feed"),
                 ], className="wall-side"),

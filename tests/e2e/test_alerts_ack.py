@@ -96,9 +96,9 @@ def test_acknowledge_from_the_feed_persists_and_shows_who(served, page):
     expect(row).to_contain_text("Drone command link lost", timeout=15_000)
     expect(row).to_have_class(re.compile(r"\bflash\b"))  # new critical, unacknowledged
 
-    name = page.locator("#alert-operator")
-    name.fill("Someone Else")  # signed in: the audit records the account, not what is typed
-    name.press("Enter")
+    # who acts is the signed-in account: there is no name field a browser could fill in
+    assert page.locator("#alert-operator").count() == 0
+    expect(page.locator("#alert-who")).to_have_text("acting as priya (operator)")
     row.locator(".alert-text input").fill("pilot has visual, RTL commanded")
     row.get_by_role("button", name="Acknowledge").click()
     expect(page.locator("#alert-message")).to_contain_text(f"Alert {alert_id} acknowledged by priya",

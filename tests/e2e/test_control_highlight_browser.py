@@ -51,3 +51,30 @@ def test_active_critical_alert_highlights_its_asset(watched, live_server, live_e
             lifecycle.clear_alert(conn, Change(CLEAR, rule, "streetcav", SHUTTLE, time.time(),
                                                "test over"), time.time())
             lifecycle.acknowledge(conn, alert["id"], "e2e", "test over", time.time())
+
+
+CONTRAST_JS = """(selector) => {
+  const el = document.querySelector(selector);
+  const rgb = (c) => c.match(/[\\d.]+/g).map(Number);
+  const lum = ([r, g, b]) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+                                 return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+  let bg = null;
+  for (let node = el; node && !bg; node = node.parentElement) {
+    const c = rgb(getComputedStyle(node).backgroundColor);
+    if (c.length < 4 || c[3] > 0) bg = c;
+  }
+  const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(bg || [255, 255, 255])].sort((x, y) => y - x);
+  return (a + 0.05) / (b + 0.05);
+}"""
+
+
+def test_signed_in_feed_bar_is_legible_and_names_the_user(watched, live_server):
+    page = watched.page
+    sign_in(page, live_server)
+    page.goto(live_server + "/control")
+    page.wait_for_selector(".sound-toggle label", timeout=15_000)
+    assert page.locator("#alert-who").inner_text() == "acting as e2e-admin (admin)"
+    assert page.locator("#alert-operator").count() == 0
+    for selector in (".sound-toggle label", "#alert-who"):
+        ratio = page.evaluate(CONTRAST_JS, selector)
+        assert ratio >= 4.5, f"{selector}: contrast {ratio:.2f} is below WCAG AA 4.5:1"
