@@ -108,12 +108,27 @@ def _page_refusal(path: str) -> flask.Response:
     if user is None:
         body = html.Div(className="mk-signin-required", children=[
             html.H2("Sign in to see this page"), html.A("Sign in", href=_sign_in_url(path))])
+        title = "Sign in"
     else:
-        body = html.Div(className="mk-signin-required", children=[
-            html.H2("Your role cannot see this page"), html.A("Sign out", href="/logout")])
+        body = denied_page(user, path)
+        title = "Not allowed"
     data = {"multi": True, "response": {PAGES_OUTPUT_ID: {"children": body},
-                                        "_pages_store": {"data": {"title": "Sign in"}}}}
+                                        "_pages_store": {"data": {"title": title}}}}
     return flask.Response(to_json_plotly(data), status=200, mimetype="application/json")
+
+
+def denied_page(user: User, path: str):
+    """The styled "not allowed" page for a signed-in `user` at `path` (see `layouts.denied`)."""
+    import dash
+
+    from layouts import denied
+
+    capability = policy.page_capability(path) or "a rule that does not exist yet"
+    wanted = "/" + (path or "").strip("/").split("/")[0]
+    name = next((str(p.get("name")) for p in dash.page_registry.values()
+                 if "/" + str(p.get("path", "")).strip("/") == wanted), path)
+    allowed = sorted(r for r in roles.who_may(capability) if r in roles.ROLES)
+    return denied.layout(user.username, user.role, path, name, capability, allowed)
 
 
 def check_request(app) -> flask.Response | None:
@@ -157,7 +172,8 @@ def check_request(app) -> flask.Response | None:
         _denied(f"page {request.path}", capability)
         if role is None:
             return flask.redirect(_sign_in_url(request.full_path.rstrip("?")))
-        return flask.Response("Your role cannot see this page.", status=403, mimetype="text/plain")
+        # The app's own shell, refused (403): its pages callback then renders `denied_page` in the theme.
+        return flask.Response(app.index(), status=403, mimetype="text/html")
     capability = policy.ROUTES.get(endpoint or "")
     if capability is None or not roles.allows(role, capability):
         if endpoint is None:

@@ -216,3 +216,32 @@ def test_errors_do_not_leak(app, clients, monkeypatch):
     assert r.status_code == 400 and b"Traceback" not in r.data
     r = clients["public"].get("/no/such/thing/at/all.txt")
     assert b"Traceback" not in r.data and b"Werkzeug" not in r.data
+
+
+def _render_page(app, client, path):
+    router = next(k for k in app.callback_map if "_pages_content" in k)
+    body = {"output": router, "outputs": split_callback_id(router),
+            "inputs": [{"id": "_pages_location", "property": "pathname", "value": path},
+                       {"id": "_pages_location", "property": "search", "value": ""}],
+            "state": [], "changedPropIds": ["_pages_location.pathname"]}
+    r = client.post("/_dash-update-component", json=body, headers={"Origin": ORIGIN})
+    assert r.status_code == 200
+    return json.dumps(r.get_json())  # plain text of the rendered components (no JSON "\\/" escapes)
+
+
+def test_refused_role_gets_the_styled_not_allowed_page(app, clients):
+    # The browser gets the app's own shell (with its theme and nav), still refused with 403 ...
+    r = clients["operator"].get("/kpis")
+    assert r.status_code == 403 and r.mimetype == "text/html" and b"react-entry-point" in r.data
+    # ... and its pages callback renders the refusal: who, which role, what the page needs, sign in again.
+    page = _render_page(app, clients["operator"], "/kpis")
+    for fact in ("Your role cannot see this page", "test-operator", '"operator"', "Trial KPIs (/kpis)",
+                 "view_kpis", "the admin or manager role", "/login?next=/kpis", "Sign in as another user",
+                 "nav-link"):
+        assert fact in page, fact
+    admin_only = _render_page(app, clients["manager"], "/admin")
+    assert "test-manager" in admin_only and "manage_users" in admin_only and "the admin role" in admin_only
+    # Anonymous users are still sent to sign in, not shown the refusal.
+    r = clients["public"].get("/kpis")
+    assert r.status_code == 302 and r.headers["Location"] == "/login?next=/kpis"
+    assert "Sign in to see this page" in _render_page(app, clients["public"], "/kpis")
