@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 
-from dashboard.auth.demo_user import ensure_demo_operator
+from dashboard.auth.demo_user import credentials_text, ensure_demo_users
 from dashboard.broker import start_local_broker, wait_for_port
 from dashboard.settings import Settings, redact_url
 
@@ -38,7 +38,7 @@ def run(args, settings: Settings, stop: threading.Event) -> int:
         print(f"mk-control demo: port {settings.web_port} on {settings.web_host} is already in use; "
               f"stop what uses it or pass --port", file=sys.stderr)
         return 2
-    demo_user, demo_password = ensure_demo_operator(settings.database_url)
+    demo_users = ensure_demo_users(settings.database_url)
     broker = start_local_broker(prefer_embedded=args.embedded_broker)
     env = {
         **os.environ,
@@ -61,7 +61,9 @@ def run(args, settings: Settings, stop: threading.Event) -> int:
             f"    Kiosk         {url}kiosk\n"
             f"    KPIs          {url}kpis\n"
             f"    Health        {url}health\n"
-            f"  Sign in as {demo_user} / {demo_password} (an operator; new password each run)\n"
+            f"    Alerts        {url}alerts\n"
+            f"    Admin         {url}admin\n"
+            + credentials_text(demo_users) +
             f"  Broker {broker.url} (MQTT {broker.protocol}), store {redact_url(settings.database_url)}\n"
             f"  Press Ctrl-C to stop.\n",
             flush=True,
