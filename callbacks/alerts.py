@@ -156,15 +156,21 @@ FILTERS = (
 )
 
 
-def rules_status():
-    """The rules file as the bridge sees it (same file, same validation), reloaded when it changes."""
+def rules_file() -> RulesFile:
+    """The rules file as the bridge sees it (same file, same validation), one per path per process."""
     settings = runtime.get().settings
     path = str(rules_path(settings.alert_rules_path))
-    rules_file = _rules_files.get(path)
-    if rules_file is None:
-        rules_file = _rules_files[path] = RulesFile(path, settings.trials)
-    rules_file.refresh()
-    return rules_file.status()
+    found = _rules_files.get(path)
+    if found is None:
+        found = _rules_files[path] = RulesFile(path, settings.trials)
+    return found
+
+
+def rules_status():
+    """The rules file's status, reloaded first when the file changed."""
+    current = rules_file()
+    current.refresh()
+    return current.status()
 
 
 @callback(

@@ -24,12 +24,13 @@ from dashboard.settings import Settings
 from dashboard.snapshot import SnapshotService
 from dashboard.store import rollups
 from dashboard.store.engine import ensure_schema, make_engine
-from layouts import alerts, control, health, home, kiosk, kpis
+from layouts import admin, alerts, control, health, home, kiosk, kpis
 
 log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
-CALLBACK_MODULES = ("callbacks.control", "callbacks.kiosk", "callbacks.kpis", "callbacks.health", "callbacks.alerts")
+CALLBACK_MODULES = ("callbacks.control", "callbacks.kiosk", "callbacks.kpis", "callbacks.health", "callbacks.alerts",
+                    "callbacks.admin")
 
 
 def load_overlay(path: Path = geo.DEFAULT_PATH) -> dict | None:
@@ -103,6 +104,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Dash:
         "kpis": ("/kpis", "Trial KPIs", kpis.layout),
         "health": ("/health", "System health", health.layout),
         "alerts": ("/alerts", "Alerts", alerts.layout),
+        "admin": ("/admin", "Admin", admin.layout),
     }
     for module, (path, title, layout) in pages.items():
         dash.register_page(module, path=path, title=title, name=title, layout=_with_user(layout))

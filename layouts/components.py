@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from dash import dcc, html
 
-NAV = (("/control", "Control wall"), ("/kiosk", "Experience centre"), ("/kpis", "Trial KPIs"), ("/alerts", "Alerts"), ("/health", "System health"))
+NAV = (("/control", "Control wall"), ("/kiosk", "Experience centre"), ("/kpis", "Trial KPIs"), ("/alerts", "Alerts"), ("/health", "System health"), ("/admin", "Admin"))
 TRIAL_NAMES = {"streetcav": "StreetCAV", "droneport": "Drone Port", "mark": "MarK 5G"}
 
 

@@ -106,3 +106,26 @@ def alert_period(alert_id) -> dict:
 def alert_select(alert_id) -> dict:
     """A history row's button that opens its audit trail."""
     return {"type": ALERT_SELECT, "alert": alert_id}
+
+# --- /admin (users and alert rules) ---
+ADMIN_USERS = "admin-users"
+ADMIN_VERSION = "admin-version"
+ADMIN_MESSAGE = "admin-message"
+ADMIN_NEW_NAME = "admin-new-name"
+ADMIN_NEW_ROLE = "admin-new-role"
+ADMIN_ADD = "admin-add"
+ADMIN_RULES = "admin-rules"
+ADMIN_RELOAD = "admin-reload"
+ADMIN_RULES_INTERVAL = "admin-rules-interval"
+ADMIN_USER_ACTION = "admin-user-action"
+ADMIN_USER_ROLE = "admin-user-role"
+
+
+def admin_user_action(action: str, username: str) -> dict:
+    """A users-table button: `action` is disable, enable, reset or role."""
+    return {"type": ADMIN_USER_ACTION, "action": action, "user": username}
+
+
+def admin_user_role(username: str) -> dict:
+    """A users-table row's role choice (applied by its "Change role" button)."""
+    return {"type": ADMIN_USER_ROLE, "user": username}

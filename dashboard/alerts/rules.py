@@ -476,6 +476,11 @@ class RulesFile:
         log.info("alert rules loaded from %s: %d rules", self.path, len(rules.rules))
         return True
 
+    def reload(self) -> bool:
+        """Re-read the file now, changed or not (an admin's "reload now")."""
+        self._signature = None
+        return self.refresh()
+
     def status(self) -> RulesStatus:
         return RulesStatus(
             path=str(self.path),

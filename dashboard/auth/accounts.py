@@ -112,9 +112,21 @@ def set_role(engine: Engine, username: str, role: str, *, actor: str = "cli",
         user = _existing(conn, username)
         db.update_user(conn, user.id, now, role=role)
         db.delete_sessions_of(conn, user.id)
-        db.record_event(conn, "role_changed", user.username, "", now, actor=actor, detail=f"role={role}")
+        db.record_event(conn, db.ROLE_CHANGED, user.username, "", now, actor=actor, detail=f"role={role}")
 
 
 def list_users(engine: Engine) -> list[db.User]:
     with engine.connect() as conn:
         return db.list_users(conn)
+
+
+def last_sign_ins(engine: Engine) -> dict[str, float]:
+    with engine.connect() as conn:
+        return db.last_sign_ins(conn)
+
+
+def record_admin_event(engine: Engine, kind: str, *, actor: str, detail: str = "", address: str = "",
+                       clock: Callable[[], float] = time.time) -> None:
+    """An admin action that is not an account change (e.g. reloading the alert rules) in the audit table."""
+    with engine.begin() as conn:
+        db.record_event(conn, kind, "", address, clock(), actor=actor, detail=detail)

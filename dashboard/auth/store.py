@@ -80,6 +80,8 @@ USER_DISABLED = "user_disabled"
 USER_ENABLED = "user_enabled"
 PASSWORD_RESET = "password_reset"
 ACCESS_DENIED = "access_denied"
+ROLE_CHANGED = "role_changed"
+RULES_RELOADED = "rules_reloaded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +206,13 @@ def failures(conn: Connection, *, since: float, username: str | None = None,
         where.append(e.address == address[:64])
     row = conn.execute(select(func.count(), func.max(e.at)).where(*where)).first()
     return int(row[0]), row[1]
+
+
+def last_sign_ins(conn: Connection) -> dict[str, float]:
+    """User name -> time of their latest successful sign-in (the admin page's "last sign-in")."""
+    e = auth_events.c
+    query = select(e.username, func.max(e.at)).where(e.kind == LOGIN_OK).group_by(e.username)
+    return {name: float(at) for name, at in conn.execute(query)}
 
 
 def events(conn: Connection, *, limit: int = 100, kinds: Sequence[str] = ()) -> list[dict]:

@@ -72,15 +72,12 @@ def served(tmp_path):
 
 
 @pytest.fixture
-def page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        page = browser.new_page(viewport={"width": 1600, "height": 1000})
-        yield page
-        browser.close()
+def page(browser):
+    """A fresh context in the session's one Chromium (conftest): a second sync Playwright in the same
+    process is refused once the session browser has started."""
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    yield context.new_page()
+    context.close()
 
 
 def test_acknowledge_from_the_feed_persists_and_shows_who(served, page):

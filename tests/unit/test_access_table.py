@@ -35,7 +35,8 @@ PAGES = {"/": EVERYONE, "/kiosk": EVERYONE, "/control": STAFF, "/alerts": STAFF,
 # Callbacks by module; FUNCTIONS overrides for callbacks that need more than their page.
 CALLBACK_MODULES = {"callbacks.kiosk": EVERYONE, "callbacks.control": STAFF, "callbacks.alerts": STAFF,
                     "callbacks.kpis": MANAGERS, "callbacks.health": STAFF, "callbacks.admin": ADMINS}
-FUNCTIONS = {"callbacks.alerts.act": OPS, "callbacks.alerts.export_csv": MANAGERS,
+FUNCTIONS = {"callbacks.admin.show_rules": ADMINS, "callbacks.admin.reload_rules": ADMINS,
+             "callbacks.alerts.act": OPS, "callbacks.alerts.export_csv": MANAGERS,
              "callbacks.alerts.export_history": MANAGERS, "callbacks.kpis.export_csv": MANAGERS}
 PUBLIC_ROUTES = {"static", "_dash_assets.static", "/_favicon.ico", "/_dash-layout", "/_dash-dependencies",
                  "/_reload-hash", "auth.login", "auth.logout",
