@@ -125,6 +125,9 @@ class Settings:
     # Alerts: "" means the shipped dashboard/alerts/default_rules.toml.
     alert_rules_path: str = ""
     alert_sweep_s: float = 1.0  # how often staleness and timed clears are checked
+    # Whether this bridge process runs the alert engine. Several workers in one share group must not
+    # all run it (each would see only its share of messages): see docs/operations.md.
+    alert_engine: str = "on"
     # Optional webhook per severity (HTTP POST of JSON); "" sends nothing for that severity.
     alert_webhook_critical: str = field(default="", repr=False)
     alert_webhook_major: str = field(default="", repr=False)
@@ -185,6 +188,7 @@ class Settings:
         "kpi_rollup_after_days": "MK_KPI_ROLLUP_AFTER_DAYS",
         "alert_rules_path": "MK_ALERT_RULES",
         "alert_sweep_s": "MK_ALERT_SWEEP_S",
+        "alert_engine": "MK_ALERT_ENGINE",
         "alert_webhook_critical": "MK_ALERT_WEBHOOK_CRITICAL",
         "alert_webhook_major": "MK_ALERT_WEBHOOK_MAJOR",
         "alert_webhook_minor": "MK_ALERT_WEBHOOK_MINOR",
@@ -279,6 +283,8 @@ class Settings:
         _stale_map(self.stale_after)
         if self.alert_rules_path and not os.path.isfile(self.alert_rules_path):
             raise SettingsError(f"{env['alert_rules_path']}: no such file {self.alert_rules_path!r}")
+        if self.alert_engine not in ("on", "off"):
+            raise SettingsError(f"{env['alert_engine']}: on or off, got {self.alert_engine!r}")
         if self.alert_sweep_s <= 0:
             raise SettingsError(f"{env['alert_sweep_s']}: must be greater than 0, got {self.alert_sweep_s}")
         for sev in ALERT_SEVERITIES:

@@ -100,9 +100,14 @@ class Bridge:
             topic_root=settings.mqtt_topic_root,
         )
         # Rules run on each committed batch in the alert engine's own thread; the hook only enqueues.
-        self.alerts = alert_service.from_settings(settings, self.engine, clock=clock,
-                                                  link_up=lambda: self.counters.connected)
-        self.writer.after_commit.append(self.alerts.offer)
+        # MK_ALERT_ENGINE=off: an ingest-only worker (another process runs the engine).
+        self.alerts = (alert_service.from_settings(settings, self.engine, clock=clock,
+                                                   link_up=lambda: self.counters.connected)
+                       if settings.alert_engine == "on" else None)
+        if self.alerts is not None:
+            self.writer.after_commit.append(self.alerts.offer)
+        else:
+            log.info("alert engine off in this worker (MK_ALERT_ENGINE=off)")
         self.options = ClientOptions.from_settings(settings)
         self.client = client_factory(self.options)
         self.client.on_connect = self._on_connect
@@ -116,7 +121,8 @@ class Bridge:
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
         ensure_schema(self.engine)
-        self.alerts.start()
+        if self.alerts is not None:
+            self.alerts.start()
         self.writer.start()
         broker = self.options.broker
         kwargs = {}
@@ -138,7 +144,8 @@ class Bridge:
         self._stopped.set()
         self._accepting = False
         self.writer.stop()
-        self.alerts.stop()
+        if self.alerts is not None:
+            self.alerts.stop()
         self.client.disconnect()
         self.client.loop_stop()
         self.engine.dispose()

@@ -137,3 +137,20 @@ def test_the_bridge_feeds_committed_batches_to_the_alert_engine(tmp_path):
     assert bridge.alerts.offer in bridge.writer.after_commit
     assert len(bridge.alerts.rules_file.path.read_text()) > 0  # the shipped default rules
     bridge.engine.dispose()
+
+
+def test_alert_engine_off_makes_an_ingest_only_worker(tmp_path):
+    from unittest.mock import MagicMock
+
+    import pytest
+
+    from dashboard.settings import SettingsError, load_settings
+    from mqtt_bridge.bridge import Bridge
+
+    settings = load_settings({"MK_ALERT_ENGINE": "off"}, database_url=f"sqlite:///{tmp_path / 'b.db'}")
+    bridge = Bridge(settings, client_factory=lambda _options: MagicMock())
+    assert bridge.alerts is None and bridge.writer.after_commit == []
+    bridge.engine.dispose()
+    assert load_settings({}).alert_engine == "on"
+    with pytest.raises(SettingsError, match="MK_ALERT_ENGINE"):
+        load_settings({"MK_ALERT_ENGINE": "maybe"})
