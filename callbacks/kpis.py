@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from datetime import date, timedelta
 
 from dash import ALL, Input, Output, State, callback, ctx, dcc, no_update
@@ -16,11 +18,46 @@ from layouts import kpis as view
 TRIALS = ("streetcav", "droneport", "mark")
 
 
+# Computed pages kept per process, keyed by the ranges' roll-up versions (see kpi_data.range_version):
+# several managers opening the same month, or one switching presets back and forth, compute it once.
+RESULT_CACHE_SIZE = 16
+_results: OrderedDict[tuple, tuple[dict, list | None]] = OrderedDict()
+_results_lock = threading.Lock()
+
+
+def _periods(first: date, last: date) -> tuple[date, date, date, date]:
+    length = (last - first).days + 1
+    return first, last, first - timedelta(days=length), first - timedelta(days=1)
+
+
+def _version(first: date, last: date, now: float) -> tuple:
+    rt = runtime.get()
+    first, last, prev_first, prev_last = _periods(first, last)
+    return tuple(kpi_data.range_version(rt.engine, rt.settings, trial, a, b, now)
+                 for trial in TRIALS for a, b in ((first, last), (prev_first, prev_last)))
+
+
+def cached(first: date, last: date, now: float, render: bool = False) -> tuple[dict, list | None]:
+    """compute(), and the rendered body when `render`, from the cache while the data is unchanged."""
+    key = _version(first, last, now)
+    with _results_lock:
+        hit = _results.get(key)
+        if hit is not None and (hit[1] is not None or not render):
+            _results.move_to_end(key)
+            return hit
+    results = hit[0] if hit is not None else compute(first, last, now)
+    item = (results, view.body(results) if render else None)
+    with _results_lock:
+        _results[key] = item
+        while len(_results) > RESULT_CACHE_SIZE:
+            _results.popitem(last=False)
+    return item
+
+
 def compute(first: date, last: date, now: float) -> dict[str, dict]:
     """Everything the page shows for first..last and the equally long period before it."""
     rt = runtime.get()
-    length = (last - first).days + 1
-    prev_first, prev_last = first - timedelta(days=length), first - timedelta(days=1)
+    first, last, prev_first, prev_last = _periods(first, last)
     period = kpi_data.period_seconds(first, last, now)
     prev_period = kpi_data.period_seconds(prev_first, prev_last, now)
     results = {}
@@ -70,11 +107,11 @@ def show_kpis(start, end):
     if chosen is None:
         return no_update, "Choose a start and an end date."
     started = time.perf_counter()
-    results = compute(*chosen, time.time())
+    _, body = cached(*chosen, time.time(), render=True)
     ms = (time.perf_counter() - started) * 1000
     first, last = chosen
     days = (last - first).days + 1
-    return view.body(results), f"{first} to {last} ({days} days, UTC) vs the previous {days} days · computed in {ms:.0f} ms"
+    return body, f"{first} to {last} ({days} days, UTC) vs the previous {days} days · computed in {ms:.0f} ms"
 
 
 @callback(
@@ -89,6 +126,6 @@ def export_csv(clicks, start, end):
     chosen = _range(start, end)
     if not clicks or chosen is None:
         return no_update
-    frame = view.export_frame(compute(*chosen, time.time()))
+    frame = view.export_frame(cached(*chosen, time.time())[0])
     first, last = chosen
     return dcc.send_data_frame(frame.to_csv, f"mk-kpis-{first}-{last}.csv", index=False)

@@ -3,7 +3,8 @@
 Two stages, so that long ranges never scan raw rows:
 1. `daily_stats(trial, raw)` reduces one trial's raw messages to one row per (UTC day, asset):
    additive counters (km, events, seconds, sums and counts) plus that day's quantiles.
-2. `summary` / `per_asset` / `daily_series` combine those rows over any range. Sums and counts
+2. `trial_summary` / `per_asset` / `daily_series` combine those rows over any range (vectorised
+   group-by sums, no loop per asset or day). Sums and counts
    combine exactly; a quantile over several days is the sample-weighted mean of the daily quantiles
    (exact for a single day, and within a few per cent for throughput distributions that do not
    change shape from day to day - documented in docs/kpis.md).
@@ -167,6 +168,9 @@ def rows_frame(rows: list[dict]) -> pd.DataFrame:
 
 
 # --- stage 2: combine over a range ------------------------------------------------------------------
+# Vectorised: every combination is a groupby-sum over the stage-1 rows (no Python loop per asset or
+# day), so 30 days x 1,000 assets combine in tens of milliseconds. Groups: the whole range
+# (`trial_summary`), each asset (`per_asset`) or each day (`daily_series`).
 @dataclass(frozen=True, slots=True)
 class Kpi:
     trial: str
@@ -200,23 +204,91 @@ KPIS: tuple[Kpi, ...] = (
     Kpi("all", "e2e_p95", "End-to-end latency, p95 (device ts -> stored)", "s", 3, False),
 )
 
+# Additive stage-1 columns each trial sums; quantile columns and the weight they are averaged by.
+_SUMS = {
+    "streetcav": ("auto_km", "manual_km", "disengagements", "boardings", "active_min", "speed_sum", "speed_n"),
+    "droneport": ("flight_s", "flights", "deliveries", "link_losses", "geofence_breaches",
+                  "landing_battery_sum", "landing_battery_n"),
+    "mark": ("available_n", "availability_n"),
+}
+_COMMON_SUMS = ("e2e_sum", "e2e_n")
+_CELL_QUANTILES = ("dl_p50", "dl_p5", "ul_p50", "ul_p5", "latency_p95")
+_ALL = "__all__"
 
-def _sum(frame: pd.DataFrame, name: str) -> float:
-    return float(pd.to_numeric(frame[name], errors="coerce").fillna(0).sum()) if name in frame else 0.0
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    return pd.to_numeric(frame[name], errors="coerce") if name in frame else pd.Series(np.nan, index=frame.index)
+
+
+def _sums(frame: pd.DataFrame, by: list[str], names: Iterable[str]) -> pd.DataFrame:
+    """Per-group sums of `names` (non-numbers and missing columns count 0)."""
+    values = pd.DataFrame({name: _column(frame, name).fillna(0.0).astype(float) for name in names}, index=frame.index)
+    return values.groupby([frame[k] for k in by], sort=True).sum()
+
+
+def _weighted_by(frame: pd.DataFrame, by: list[str], pairs: Iterable[tuple[str, str]]) -> pd.DataFrame:
+    """Per-group sample-weighted means of per-day quantiles (exact when a group is one day per asset)."""
+    parts = {}
+    for value, weight in pairs:
+        v, w = _column(frame, value), _column(frame, weight).fillna(0.0)
+        mask = v.notna() & (w > 0)
+        parts[f"{value}|vw"] = (v * w).where(mask, 0.0)
+        parts[f"{value}|w"] = w.where(mask, 0.0)
+    grouped = pd.DataFrame(parts, index=frame.index).groupby([frame[k] for k in by], sort=True).sum()
+    out = pd.DataFrame(index=grouped.index)
+    for value, _ in pairs:
+        den = grouped[f"{value}|w"]
+        out[value] = (grouped[f"{value}|vw"] / den.where(den > 0)).astype(float)
+    return out
+
+
+def _ratio_v(num: pd.Series, den: pd.Series, scale: float = 1.0) -> pd.Series:
+    """num * scale / den, NaN where den is 0 (as `_ratio` gives None)."""
+    return (num * scale / den.where(den != 0)).astype(float)
 
 
 def _ratio(num: float, den: float, scale: float = 1.0) -> float | None:
     return num * scale / den if den else None
 
 
-def _weighted(frame: pd.DataFrame, value: str, weight: str) -> float | None:
-    """Sample-weighted mean of per-day quantiles (exact when the range is one day per asset)."""
-    if value not in frame or weight not in frame:
-        return None
-    v = pd.to_numeric(frame[value], errors="coerce")
-    w = pd.to_numeric(frame[weight], errors="coerce").fillna(0)
-    mask = v.notna() & (w > 0)
-    return float((v[mask] * w[mask]).sum() / w[mask].sum()) if mask.any() else None
+def _combine(trial: str, daily: pd.DataFrame, by: list[str], period_s: float | None) -> pd.DataFrame:
+    """The scalar KPIs of `trial` per group of stage-1 rows; `period_s` None means one day per group."""
+    s = _sums(daily, by, _SUMS.get(trial, ()) + _COMMON_SUMS)
+    out = pd.DataFrame(index=s.index)
+    if trial == "streetcav":
+        auto, manual, dis = s["auto_km"], s["manual_km"], s["disengagements"]
+        assets = daily.groupby([daily[k] for k in by], sort=True)["asset_id"].nunique().astype(float)
+        seconds = period_s if period_s is not None else 86_400.0
+        out["auto_km"], out["manual_km"] = auto, manual
+        out["auto_share"] = _ratio_v(auto, auto + manual, 100.0)
+        out["disengagements"], out["dis_per_100km"] = dis, _ratio_v(dis, auto, 100.0)
+        out["boardings"] = s["boardings"]
+        out["availability"] = _ratio_v(s["active_min"], assets * seconds / 60.0, 100.0)
+        out["mean_speed_kmh"] = _ratio_v(s["speed_sum"], s["speed_n"], 3.6)
+    elif trial == "droneport":
+        hours = s["flight_s"] / 3600.0
+        out["flights"], out["flight_hours"], out["deliveries"] = s["flights"], hours, s["deliveries"]
+        out["link_losses"] = s["link_losses"]
+        out["link_loss_per_fh"] = _ratio_v(s["link_losses"], hours)
+        out["geofence_breaches"] = s["geofence_breaches"]
+        out["landing_battery"] = _ratio_v(s["landing_battery_sum"], s["landing_battery_n"])
+    elif trial == "mark":
+        if "asset_id" in by:  # per asset: each cell's own weighted quantiles
+            means = _weighted_by(daily, by, [(q, "n") for q in _CELL_QUANTILES])
+        else:  # per range or day: the mean over cells of each cell's weighted quantiles
+            cells = _weighted_by(daily, by + ["asset_id"], [(q, "n") for q in _CELL_QUANTILES])
+            means = cells.groupby(level=list(range(len(by))), sort=True).mean()
+        for q in _CELL_QUANTILES:
+            out[q] = means[q].reindex(out.index)
+        out["availability"] = _ratio_v(s["available_n"], s["availability_n"], 100.0)
+    e2e = _weighted_by(daily, by, [("e2e_p50", "e2e_n"), ("e2e_p95", "e2e_n")])
+    out["e2e_p50"], out["e2e_p95"] = e2e["e2e_p50"], e2e["e2e_p95"]
+    out["e2e_mean"] = _ratio_v(s["e2e_sum"], s["e2e_n"])
+    return out
+
+
+def _scalar(value) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
 
 
 def _counter(frame: pd.DataFrame, name: str) -> dict[str, int]:
@@ -232,106 +304,71 @@ def trial_summary(trial: str, daily: pd.DataFrame, period_s: float) -> dict:
     """KPI values of one trial over a range, from its stage-1 rows; `period_s` is the range length."""
     if daily.empty:
         return {}
-    out: dict = {}
+    whole = daily.assign(**{_ALL: 0})
+    row = _combine(trial, whole, [_ALL], period_s).iloc[0]
+    out: dict = {key: _scalar(value) for key, value in row.items()}
     if trial == "streetcav":
-        auto, manual = _sum(daily, "auto_km"), _sum(daily, "manual_km")
-        dis = _sum(daily, "disengagements")
-        assets = daily["asset_id"].nunique()
-        out.update(
-            auto_km=auto, manual_km=manual,
-            auto_share=_ratio(auto, auto + manual, 100.0),
-            disengagements=dis, dis_per_100km=_ratio(dis, auto, 100.0),
-            by_initiator=_counter(daily, "by_initiator"), by_reason=_counter(daily, "by_reason"),
-            boardings=_sum(daily, "boardings"),
-            availability=_ratio(_sum(daily, "active_min"), assets * period_s / 60.0, 100.0),
-            mean_speed_kmh=_ratio(_sum(daily, "speed_sum"), _sum(daily, "speed_n"), 3.6),
-        )
-    elif trial == "droneport":
-        hours = _sum(daily, "flight_s") / 3600.0
-        out.update(
-            flights=_sum(daily, "flights"), flight_hours=hours, deliveries=_sum(daily, "deliveries"),
-            link_losses=_sum(daily, "link_losses"),
-            link_loss_per_fh=_ratio(_sum(daily, "link_losses"), hours),
-            geofence_breaches=_sum(daily, "geofence_breaches"),
-            landing_battery=_ratio(_sum(daily, "landing_battery_sum"), _sum(daily, "landing_battery_n")),
-        )
+        out.update(by_initiator=_counter(daily, "by_initiator"), by_reason=_counter(daily, "by_reason"))
     elif trial == "mark":
-        cells = per_asset("mark", daily)
-        out.update(
-            dl_p50=_mean(cells, "dl_p50"), dl_p5=_mean(cells, "dl_p5"), ul_p50=_mean(cells, "ul_p50"),
-            ul_p5=_mean(cells, "ul_p5"), latency_p95=_mean(cells, "latency_p95"),
-            availability=_ratio(_sum(daily, "available_n"), _sum(daily, "availability_n"), 100.0),
-            sinr_hist=sinr_histogram(daily), busiest_hours=busiest_hours(daily),
-        )
-    out.update(e2e_p50=_weighted(daily, "e2e_p50", "e2e_n"), e2e_p95=_weighted(daily, "e2e_p95", "e2e_n"),
-               e2e_mean=_ratio(_sum(daily, "e2e_sum"), _sum(daily, "e2e_n")))
+        out.update(sinr_hist=sinr_histogram(daily), busiest_hours=busiest_hours(daily))
     return out
 
 
-def _mean(frame: pd.DataFrame, name: str) -> float | None:
-    if frame.empty or name not in frame:
-        return None
-    values = pd.to_numeric(frame[name], errors="coerce").dropna()
-    return float(values.mean()) if len(values) else None
+def _stacked(daily: pd.DataFrame, name: str, width: int) -> np.ndarray:
+    """Rows of list-valued column `name` (those of length `width`) as a 2-D array."""
+    lists = [v for v in daily.get(name, []) if isinstance(v, list) and len(v) == width]
+    return np.array(lists, dtype=float).reshape(len(lists), width)
 
 
 def sinr_histogram(daily: pd.DataFrame) -> dict[str, int]:
-    total = np.zeros(len(SINR_LABELS), dtype=int)
-    for hist in daily.get("sinr_hist", []):
-        if isinstance(hist, list):
-            total += np.array(hist, dtype=int)
+    total = _stacked(daily, "sinr_hist", len(SINR_LABELS)).sum(axis=0).astype(int)
     return dict(zip(SINR_LABELS, (int(v) for v in total), strict=True))
 
 
 def busiest_hours(daily: pd.DataFrame, top: int = 3) -> list[tuple[int, float]]:
     """Hours of day (UTC) with the most connected UEs per cell sample, busiest first."""
-    sums, counts = np.zeros(24), np.zeros(24)
-    for s, n in zip(daily.get("ues_sum", []), daily.get("ues_n", []), strict=True):
-        if isinstance(s, list) and isinstance(n, list):
-            sums += np.array(s, dtype=float)
-            counts += np.array(n, dtype=float)
+    pairs = [(s, n) for s, n in zip(daily.get("ues_sum", []), daily.get("ues_n", []), strict=True)
+             if isinstance(s, list) and isinstance(n, list)]
+    sums = np.array([s for s, _ in pairs], dtype=float).reshape(len(pairs), 24).sum(axis=0)
+    counts = np.array([n for _, n in pairs], dtype=float).reshape(len(pairs), 24).sum(axis=0)
     means = np.divide(sums, counts, out=np.zeros(24), where=counts > 0)
     order = [int(h) for h in np.argsort(-means, kind="stable") if counts[h] > 0][:top]
     return [(h, float(means[h])) for h in order]
+
+
+# Per-asset table columns per trial, in the order the table and the CSV export show them.
+_ASSET_COLUMNS = {
+    "streetcav": {"auto_km": "auto_km", "manual_km": "manual_km", "auto_share_pct": "auto_share",
+                  "disengagements": "disengagements", "dis_per_100km": "dis_per_100km",
+                  "boardings": "boardings", "mean_speed_kmh": "mean_speed_kmh"},
+    "droneport": {"flights": "flights", "flight_hours": "flight_hours", "deliveries": "deliveries",
+                  "link_losses": "link_losses", "geofence_breaches": "geofence_breaches",
+                  "landing_battery_pct": "landing_battery"},
+    "mark": {"dl_p50": "dl_p50", "dl_p5": "dl_p5", "ul_p50": "ul_p50", "ul_p5": "ul_p5",
+             "latency_p95": "latency_p95", "availability_pct": "availability"},
+}
 
 
 def per_asset(trial: str, daily: pd.DataFrame) -> pd.DataFrame:
     """One row per asset over the range: the table trial managers compare assets with."""
     if daily.empty:
         return pd.DataFrame(columns=["asset_id"])
-    rows = []
-    for asset, group in daily.groupby("asset_id", sort=True):
-        row: dict = {"asset_id": asset, "days": int(group["day"].nunique())}
-        if trial == "streetcav":
-            auto, manual, dis = _sum(group, "auto_km"), _sum(group, "manual_km"), _sum(group, "disengagements")
-            row.update(auto_km=auto, manual_km=manual, auto_share_pct=_ratio(auto, auto + manual, 100.0),
-                       disengagements=dis, dis_per_100km=_ratio(dis, auto, 100.0),
-                       boardings=_sum(group, "boardings"),
-                       mean_speed_kmh=_ratio(_sum(group, "speed_sum"), _sum(group, "speed_n"), 3.6))
-        elif trial == "droneport":
-            hours = _sum(group, "flight_s") / 3600.0
-            row.update(flights=_sum(group, "flights"), flight_hours=hours, deliveries=_sum(group, "deliveries"),
-                       link_losses=_sum(group, "link_losses"), geofence_breaches=_sum(group, "geofence_breaches"),
-                       landing_battery_pct=_ratio(_sum(group, "landing_battery_sum"), _sum(group, "landing_battery_n")))
-        elif trial == "mark":
-            row.update(dl_p50=_weighted(group, "dl_p50", "n"), dl_p5=_weighted(group, "dl_p5", "n"),
-                       ul_p50=_weighted(group, "ul_p50", "n"), ul_p5=_weighted(group, "ul_p5", "n"),
-                       latency_p95=_weighted(group, "latency_p95", "n"),
-                       availability_pct=_ratio(_sum(group, "available_n"), _sum(group, "availability_n"), 100.0))
-        row.update(e2e_p95_s=_weighted(group, "e2e_p95", "e2e_n"), messages=_sum(group, "e2e_n"))
-        rows.append(row)
-    return pd.DataFrame.from_records(rows)
+    by = ["asset_id"]
+    combined = _combine(trial, daily, by, None)
+    out = pd.DataFrame(index=combined.index)
+    out["days"] = daily.groupby("asset_id", sort=True)["day"].nunique().astype(int)
+    for column, source in _ASSET_COLUMNS.get(trial, {}).items():
+        out[column] = combined[source]
+    out["e2e_p95_s"] = combined["e2e_p95"]
+    out["messages"] = _sums(daily, by, ["e2e_n"])["e2e_n"]
+    return out.rename_axis("asset_id").reset_index()
 
 
 def daily_series(trial: str, daily: pd.DataFrame) -> pd.DataFrame:
     """One row per day: what the daily charts plot."""
     if daily.empty:
         return pd.DataFrame(columns=["day"])
-    rows = []
-    for day, group in daily.groupby("day", sort=True):
-        summary = trial_summary(trial, group, 86_400.0)
-        rows.append({"day": day, **{k: v for k, v in summary.items() if not isinstance(v, (dict, list))}})
-    return pd.DataFrame.from_records(rows)
+    return _combine(trial, daily, ["day"], None).rename_axis("day").reset_index()
 
 
 def change_pct(now: float | None, before: float | None) -> float | None:

@@ -121,7 +121,9 @@ class Settings:
     kiosk_coarsen_m: float = 300.0  # and snapped to a grid this coarse
     kiosk_rotate_s: float = 8.0  # attract mode shows each trial this long
     kiosk_idle_s: float = 45.0  # a touched kiosk returns to attract mode after this much idle
-    kpi_rollup_after_days: int = 2  # KPI ranges longer than this read daily roll-ups for full days
+    # KPI ranges longer than this many days read daily roll-ups for settled days (0: always; only the
+    # days not yet settled - today - are computed from raw rows).
+    kpi_rollup_after_days: int = 0
     # Alerts: "" means the shipped dashboard/alerts/default_rules.toml.
     alert_rules_path: str = ""
     alert_sweep_s: float = 1.0  # how often staleness and timed clears are checked
@@ -265,7 +267,7 @@ class Settings:
         positive = (
             "mqtt_session_expiry_s", "mqtt_keepalive_s", "max_payload_bytes", "max_future_skew_s",
             "queue_max", "batch_max", "batch_wait_ms", "stats_interval_s", "retention_days", "web_port",
-            "tick_s", "stale_default_s", "kiosk_rotate_s", "kiosk_idle_s", "kpi_rollup_after_days",
+            "tick_s", "stale_default_s", "kiosk_rotate_s", "kiosk_idle_s",
             "rate_burst_per_asset", "session_idle_s", "session_max_s", "login_lock_after", "login_window_s",
             "login_lock_s",
         )
@@ -276,7 +278,7 @@ class Settings:
             raise SettingsError(f"{env['batch_max']}: must not exceed {env['queue_max']} ({self.queue_max})")
         if self.web_port > 65535:
             raise SettingsError(f"{env['web_port']}: must be a TCP port (1-65535), got {self.web_port}")
-        for name in ("kiosk_delay_s", "kiosk_coarsen_m", "rate_limit_per_asset", "rate_limit_grace_s",
+        for name in ("kiosk_delay_s", "kiosk_coarsen_m", "kpi_rollup_after_days", "rate_limit_per_asset", "rate_limit_grace_s",
                      "proxy_hops", "login_free_failures"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{env[name]}: must not be negative, got {getattr(self, name)}")

@@ -85,6 +85,21 @@ def rollup_days(conn: Connection, trial: str, days: Sequence[str]) -> pd.DataFra
     )
 
 
+def rollup_versions(conn: Connection, trial: str, days: Sequence[str]) -> dict[str, tuple[int, float]]:
+    """Per rolled-up day of `days`: (rows, newest computed_at), grouped in the database.
+
+    Cheap (primary-key range, no JSON): it tells a reader whether its cached copy of a day is current.
+    """
+    if not days:
+        return {}
+    stmt = (
+        select(kpi_daily.c.day, func.count(), func.max(kpi_daily.c.computed_at))
+        .where(kpi_daily.c.trial == trial, kpi_daily.c.day.in_(list(days)))
+        .group_by(kpi_daily.c.day)
+    )
+    return {day: (int(n), float(at)) for day, n, at in conn.execute(stmt).all()}
+
+
 def days_rolled_up(conn: Connection, trial: str, days: Sequence[str]) -> set[str]:
     """Which of `days` already have roll-up rows for `trial` (a day with no data gets a marker row)."""
     if not days:
