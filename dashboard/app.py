@@ -21,7 +21,7 @@ from dashboard import geo, runtime
 from dashboard.auth.guard import current_user
 from dashboard.auth.install import install as install_auth
 from dashboard.settings import Settings
-from dashboard.snapshot import SnapshotService
+from dashboard.snapshot import FileSnapshotCache, SnapshotService
 from dashboard.store import rollups
 from dashboard.store.engine import ensure_schema, make_engine
 from layouts import admin, alerts, control, health, home, kiosk, kpis
@@ -82,7 +82,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Dash:
     engine = engine or make_engine(settings.database_url)
     ensure_schema(engine)
     rollups.ensure_table(engine)
-    runtime.bind(runtime.Runtime(settings, engine, SnapshotService(engine, settings)))
+    cache = FileSnapshotCache(settings.snapshot_cache_dir) if settings.snapshot_cache_dir else None
+    runtime.bind(runtime.Runtime(settings, engine, SnapshotService(engine, settings, cache=cache)))
     overlay = load_overlay()
     _queue_callbacks()
 

@@ -117,6 +117,9 @@ class Settings:
     # Shuttles and drones report every second or two; cells every ten or so.
     stale_after: tuple[str, ...] = ("streetcav=15", "droneport=10", "mark=60")
     stale_default_s: float = 60.0  # trials added by configuration
+    # Directory where web workers share each tick's snapshot (one database read per tick across all
+    # workers). "": each process reads for itself (the dev server); dashboard.wsgi defaults it.
+    snapshot_cache_dir: str = ""
     kiosk_delay_s: float = 120.0  # public positions are at least this old
     kiosk_coarsen_m: float = 300.0  # and snapped to a grid this coarse
     kiosk_rotate_s: float = 8.0  # attract mode shows each trial this long
@@ -183,6 +186,7 @@ class Settings:
         "tick_s": "MK_TICK_S",
         "stale_after": "MK_STALE_AFTER",
         "stale_default_s": "MK_STALE_DEFAULT_S",
+        "snapshot_cache_dir": "MK_SNAPSHOT_CACHE_DIR",
         "kiosk_delay_s": "MK_KIOSK_DELAY_S",
         "kiosk_coarsen_m": "MK_KIOSK_COARSEN_M",
         "kiosk_rotate_s": "MK_KIOSK_ROTATE_S",

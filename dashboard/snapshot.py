@@ -13,16 +13,21 @@ many screens are open.
 Trails, delayed public positions and the event feed are built incrementally from successive reads
 (points and event times that changed), so they cost no extra query.
 
-Several web workers: each gunicorn worker holds its own cache, so reads per tick equal the number of
-workers (bounded, independent of screens). `Snapshot` is plain data (frames, tuples, dicts) and
-picklable, so `SnapshotService` can be given a shared `cache` (see `SnapshotCache`): the worker that
-wins the tick writes `<dir>/snapshot-<tick>.pickle` atomically (temp file + rename) and the others
-read it instead of the database. `FileSnapshotCache` implements that for one host.
+Several web workers (gunicorn): `Snapshot` is plain data (frames, tuples, dicts) and picklable, so
+`SnapshotService` takes a shared `cache`. `FileSnapshotCache` (one host; `settings.snapshot_cache_dir`,
+on by default under gunicorn via `dashboard.wsgi`) takes an exclusive file lock for a tick that has no
+file yet: the one worker holding it reads the database and writes `<dir>/snapshot-<tick>.pickle`
+atomically (temp file + rename); the others, waiting on the lock, then find the file. So one database
+read per tick in total, however many workers and screens. A worker that takes a shared snapshot still
+feeds its own trails, kiosk positions and feed from it, so its next build continues without a gap.
 """
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
+import fcntl
+import hashlib
 import json
 import logging
 import math
@@ -79,17 +84,43 @@ class Snapshot:
 class SnapshotCache(Protocol):
     """Where workers share a tick's snapshot (optional)."""
 
-    def get(self, tick: int) -> Snapshot | None: ...
-    def put(self, snapshot: Snapshot) -> None: ...
+    def get_or_build(self, tick: int, build: Callable[[], Snapshot]) -> tuple[Snapshot, bool]:
+        """The snapshot of `tick`, built by exactly one sharer; True when `build` ran here."""
+        ...
+
+
+class SnapshotCacheError(RuntimeError):
+    """The shared snapshot directory is not safe to load pickles from."""
+
+
+def default_cache_dir(database_url: str) -> str:
+    """A per-store directory under the system temp dir (workers of one deployment agree on it)."""
+    digest = hashlib.sha256(database_url.encode()).hexdigest()[:16]
+    return os.path.join(tempfile.gettempdir(), f"mk-control-snapshots-{os.getuid()}-{digest}")
+
+
+def for_workers(settings: Settings) -> Settings:
+    """Settings for a multi-worker web server: a shared snapshot cache unless one is configured."""
+    if settings.snapshot_cache_dir:
+        return settings
+    return dataclasses.replace(settings, snapshot_cache_dir=default_cache_dir(settings.database_url))
 
 
 class FileSnapshotCache:
-    """Snapshots shared between worker processes on one host through atomically renamed files."""
+    """Snapshots shared between worker processes on one host: a lock file plus atomically renamed files.
+
+    Pickles are loaded from this directory only, so it must be ours and private (0700): anyone who can
+    write there could otherwise run code in the web workers.
+    """
 
     def __init__(self, directory: str, keep: int = 8):
         self.directory = directory
         self.keep = keep
-        os.makedirs(directory, exist_ok=True)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        info = os.stat(directory)
+        if info.st_uid != os.getuid() or info.st_mode & 0o077:
+            raise SnapshotCacheError(f"snapshot cache {directory!r} must be owned by this user and mode 0700")
+        self._lock_path = os.path.join(directory, "tick.lock")
 
     def _path(self, tick: int) -> str:
         return os.path.join(self.directory, f"snapshot-{tick}.pickle")
@@ -97,7 +128,7 @@ class FileSnapshotCache:
     def get(self, tick: int) -> Snapshot | None:
         try:
             with open(self._path(tick), "rb") as fh:
-                return pickle.load(fh)  # our own files in our own directory, never user input
+                return pickle.load(fh)  # our own files in our own private directory, never user input
         except FileNotFoundError:
             return None
 
@@ -106,9 +137,32 @@ class FileSnapshotCache:
         with os.fdopen(fd, "wb") as fh:
             pickle.dump(snapshot, fh, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, self._path(snapshot.tick))
-        old = self._path(snapshot.tick - self.keep)
-        if os.path.exists(old):
-            os.remove(old)
+        self._prune(snapshot.tick)
+
+    def _prune(self, tick: int) -> None:
+        """Remove snapshots `keep` ticks old; now and then sweep the directory (idle gaps leave files)."""
+        olds = range(tick - 4 * self.keep, tick - self.keep + 1)
+        if tick % 256 == 0:
+            names = [n for n in os.listdir(self.directory) if n.startswith("snapshot-") and n.endswith(".pickle")]
+            olds = [int(n[9:-7]) for n in names if n[9:-7].lstrip("-").isdigit() and int(n[9:-7]) <= tick - self.keep]
+        for old in olds:
+            try:
+                os.remove(self._path(old))
+            except FileNotFoundError:
+                pass
+
+    def get_or_build(self, tick: int, build: Callable[[], Snapshot]) -> tuple[Snapshot, bool]:
+        shared = self.get(tick)
+        if shared is not None:
+            return shared, False
+        with open(self._lock_path, "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if build raises
+            shared = self.get(tick)  # another worker built it while we waited
+            if shared is not None:
+                return shared, False
+            snapshot = build()
+            self.put(snapshot)
+            return snapshot, True
 
 
 @dataclass
@@ -193,11 +247,19 @@ class SnapshotService:
         with self._lock:
             if self._snapshot is not None and self._snapshot.tick >= tick:
                 return self._snapshot
-            shared = self.cache.get(tick) if self.cache is not None else None
-            self._snapshot = shared or self._build(tick, now)
-            if shared is None and self.cache is not None:
-                self.cache.put(self._snapshot)
+            if self.cache is None:
+                self._snapshot = self._build(tick, now)
+            else:
+                snapshot, built = self.cache.get_or_build(tick, lambda: self._build(tick, now))
+                if not built:
+                    self._absorb(snapshot)
+                self._snapshot = snapshot
             return self._snapshot
+
+    def _absorb(self, snapshot: Snapshot) -> None:
+        """Feed a snapshot another worker built into our trails and feed (no database read)."""
+        self._track(snapshot.assets, snapshot.taken_at)
+        self._update_feed(snapshot.assets)
 
     def _build(self, tick: int, now: float) -> Snapshot:
         started = time.perf_counter()
@@ -206,6 +268,13 @@ class SnapshotService:
             alerted = alert_store.alerted_assets(conn, now)  # same read, for the map's alert highlight
         self.reads += 1
         assets = derive(raw, self.settings, now)
+        trails, delayed = self._track(assets, now)
+        self._update_feed(assets)
+        read_ms = (time.perf_counter() - started) * 1000.0
+        return Snapshot(tick, now, assets, trails, delayed, tuple(self._feed), read_ms, alerted)
+
+    def _track(self, assets: pd.DataFrame, now: float) -> tuple[dict, dict]:
+        """Add this read's positions to the tracks; the trails and delayed positions they now give."""
         keep_s = max(TRAIL_S, self.settings.kiosk_delay_s + 30.0)
         trails, delayed = {}, {}
         delay_cut = now - self.settings.kiosk_delay_s
@@ -222,9 +291,7 @@ class SnapshotService:
             point = track.at_or_before(delay_cut)
             if point is not None:
                 delayed[asset] = point
-        self._update_feed(assets)
-        read_ms = (time.perf_counter() - started) * 1000.0
-        return Snapshot(tick, now, assets, trails, delayed, tuple(self._feed), read_ms, alerted)
+        return trails, delayed
 
     def _update_feed(self, assets: pd.DataFrame) -> None:
         rows = assets.loc[assets["event_ts"].notna(), ["asset_id", "trial", "event_type", "event_ts", "event_payload"]]

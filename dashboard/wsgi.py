@@ -1,6 +1,12 @@
-"""WSGI entry for gunicorn (`gunicorn dashboard.wsgi:server`): settings from the environment."""
+"""WSGI entry for gunicorn (`gunicorn dashboard.wsgi:server`): settings from the environment.
+
+Gunicorn runs several workers: unless MK_SNAPSHOT_CACHE_DIR says otherwise they share each tick's
+snapshot through a private directory under the system temp dir, keyed by the database URL, so the
+store sees one live read per tick in total (see dashboard.snapshot).
+"""
 
 from dashboard.app import create_app
 from dashboard.settings import load_settings
+from dashboard.snapshot import for_workers
 
-server = create_app(load_settings()).server
+server = create_app(for_workers(load_settings())).server
