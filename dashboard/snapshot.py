@@ -11,7 +11,10 @@ what keeps publish-to-screen p99 within 1.5 s at 1 s polling, for at most 4 read
 many screens are open.
 
 Trails, delayed public positions and the event feed are built incrementally from successive reads
-(points and event times that changed), so they cost no extra query.
+(points and event times that changed), so they cost no extra query once the process has been reading
+for `kiosk_delay_s`. Before that (just after a restart) the kiosk's delayed positions come from the
+telemetry history instead: one bounded query (`queries.positions_at_or_before`, an index seek per
+asset) at most every `HISTORY_STEP_S`, only for assets the in-memory tracks cannot place yet.
 
 Several web workers (gunicorn): `Snapshot` is plain data (frames, tuples, dicts) and picklable, so
 `SnapshotService` takes a shared `cache`. `FileSnapshotCache` (one host; `settings.snapshot_cache_dir`,
@@ -57,6 +60,11 @@ TICKS_PER_POLL = 4
 TRAIL_S = 60.0
 # One trail point per this many seconds of device time: bounds memory and the payload to the browser.
 TRAIL_STEP_S = 2.0
+# While the in-memory tracks are shorter than the kiosk delay, delayed positions are looked up in the
+# history at most this often (the kiosk moves its markers no faster than the trail step anyway).
+HISTORY_STEP_S = TRAIL_STEP_S
+# How far before the delayed time such a look-up searches: an asset silent longer is not placed.
+HISTORY_WINDOW_S = 600.0
 # Events kept for the live feed.
 FEED_SIZE = 40
 # Payload fields the live views show, copied out of each asset's last telemetry payload.
@@ -183,6 +191,15 @@ class _Track:
         if cut > 1:
             del self.ts[: cut - 1], self.lat[: cut - 1], self.lon[: cut - 1]
 
+    def seed(self, ts: float, lat: float, lon: float) -> None:
+        """Insert an older point from the history (after a restart), keeping time order."""
+        i = bisect.bisect_left(self.ts, ts)
+        if i < len(self.ts) and self.ts[i] == ts:
+            return
+        self.ts.insert(i, ts)
+        self.lat.insert(i, lat)
+        self.lon.insert(i, lon)
+
     def since(self, start: float) -> tuple[tuple[float, float, float], ...]:
         i = bisect.bisect_left(self.ts, start)
         return tuple(zip(self.ts[i:], self.lat[i:], self.lon[i:], strict=True))
@@ -240,6 +257,9 @@ class SnapshotService:
         self._tracks: dict[str, _Track] = {}
         self._event_seen: dict[str, float] = {}
         self._feed: deque[dict] = deque(maxlen=FEED_SIZE)
+        self._tracking_since: float | None = None  # first read fed to the tracks (device clock: now)
+        self._history_at = -math.inf  # last delayed-position look-up in the history
+        self.history_reads = 0
 
     def current(self) -> Snapshot:
         now = self.clock()
@@ -269,12 +289,36 @@ class SnapshotService:
         self.reads += 1
         assets = derive(raw, self.settings, now)
         trails, delayed = self._track(assets, now)
+        self._from_history(assets, delayed, now)
         self._update_feed(assets)
         read_ms = (time.perf_counter() - started) * 1000.0
         return Snapshot(tick, now, assets, trails, delayed, tuple(self._feed), read_ms, alerted)
 
+    def _from_history(self, assets: pd.DataFrame, delayed: dict, now: float) -> None:
+        """After a restart, place in `delayed` what the tracks are too short for (see module doc)."""
+        cut = now - self.settings.kiosk_delay_s
+        if self._tracking_since is None or cut >= self._tracking_since or now - self._history_at < HISTORY_STEP_S:
+            return
+        # Every placed asset, not only unplaced ones: a point seeded earlier would freeze the marker.
+        missing = [a for a, lat in zip(assets["asset_id"], assets["lat"], strict=True)
+                   if _finite(lat) and (a not in delayed or delayed[a][0] < cut - TRAIL_STEP_S)]
+        if not missing:
+            return
+        self._history_at = now
+        with self.engine.connect() as conn:
+            found = queries.positions_at_or_before(conn, missing, cut, cut - HISTORY_WINDOW_S)
+        self.history_reads += 1
+        for asset, ts, lat, lon in found.itertuples(index=False, name=None):
+            track = self._tracks.setdefault(asset, _Track())
+            track.seed(float(ts), float(lat), float(lon))
+            point = track.at_or_before(cut)
+            if point is not None:
+                delayed[asset] = point
+
     def _track(self, assets: pd.DataFrame, now: float) -> tuple[dict, dict]:
         """Add this read's positions to the tracks; the trails and delayed positions they now give."""
+        if self._tracking_since is None:
+            self._tracking_since = now
         keep_s = max(TRAIL_S, self.settings.kiosk_delay_s + 30.0)
         trails, delayed = {}, {}
         delay_cut = now - self.settings.kiosk_delay_s

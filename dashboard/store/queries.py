@@ -51,6 +51,35 @@ def asset_history(conn: Connection, asset_id: str, since: float, until: float) -
     return _frame(conn, stmt, HISTORY_COLUMNS)
 
 
+def positions_at_or_before(conn: Connection, asset_ids: Sequence[str], cut: float, floor: float) -> pd.DataFrame:
+    """Each asset's last position with floor <= ts <= cut: (asset_id, ts, lat, lon).
+
+    One query; per asset one backward seek on ix_telemetry_asset_ts (ORDER BY ts DESC LIMIT 1), then
+    the row at that time: cost grows with the assets asked for, not with the history.
+    """
+    columns = ("asset_id", "ts", "lat", "lon")
+    if not asset_ids:
+        return pd.DataFrame(columns=list(columns))
+    before = telemetry.alias("before_cut")
+    last_ts = (
+        select(before.c.ts)
+        .where(before.c.asset_id == latest.c.asset_id, before.c.ts <= cut, before.c.ts >= floor,
+               before.c.lat.isnot(None), before.c.lon.isnot(None))
+        .order_by(before.c.ts.desc())
+        .limit(1)
+        .correlate(latest)
+        .scalar_subquery()
+    )
+    picked = select(latest.c.asset_id.label("asset_id"), last_ts.label("ts")).where(
+        latest.c.asset_id.in_(list(asset_ids))).subquery()
+    stmt = (
+        select(telemetry.c.asset_id, telemetry.c.ts, telemetry.c.lat, telemetry.c.lon)
+        .join_from(picked, telemetry, and_(telemetry.c.asset_id == picked.c.asset_id, telemetry.c.ts == picked.c.ts))
+        .where(telemetry.c.lat.isnot(None), telemetry.c.lon.isnot(None))
+    )
+    return _frame(conn, stmt, columns).drop_duplicates("asset_id")
+
+
 def trial_range(conn: Connection, trial: str, start: float, end: float) -> pd.DataFrame:
     """All of one trial's messages in [start, end) (served by ix_telemetry_trial_ts), for KPIs."""
     stmt = (

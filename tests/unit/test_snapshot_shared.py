@@ -33,7 +33,7 @@ def _worker(url: str, cache_dir: str, barrier, results) -> None:
 
     @event.listens_for(engine, "before_cursor_execute")
     def _count(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001
-        if "FROM latest" in statement:
+        if "FROM latest" in statement and "telemetry" not in statement:  # the live read, not a history look-up
             reads.append(statement)
 
     settings = load_settings({})
