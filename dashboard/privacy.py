@@ -35,13 +35,20 @@ TRIAL_PURPOSE = {
 }
 
 
+def lon_step(lat: float, metres: float) -> float:
+    """Degrees of longitude `metres` wide at latitude `lat`."""
+    return metres / (METRES_PER_DEGREE_LAT * max(math.cos(math.radians(lat)), 0.01))
+
+
 def coarsen(lat: float, lon: float, metres: float) -> tuple[float, float]:
     """Snap a position to a grid `metres` wide (cell centre), rounded so no precision leaks back."""
     if metres <= 0:
         return round(lat, 5), round(lon, 5)
     step_lat = metres / METRES_PER_DEGREE_LAT
-    step_lon = metres / (METRES_PER_DEGREE_LAT * max(math.cos(math.radians(lat)), 0.01))
     snapped_lat = (math.floor(lat / step_lat) + 0.5) * step_lat
+    # The longitude step follows the snapped latitude, not the exact one: else the sent longitude
+    # would carry the exact latitude in its digits.
+    step_lon = lon_step(snapped_lat, metres)
     snapped_lon = (math.floor(lon / step_lon) + 0.5) * step_lon
     return round(snapped_lat, 4), round(snapped_lon, 4)
 
