@@ -129,7 +129,8 @@ class Bridge:
         if self.options.protocol == "5":
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = self.settings.mqtt_session_expiry_s
-            # The broker sends no more unacknowledged messages than our queue can hold.
+            # Asks the broker to keep no more unacknowledged messages with us than the queue holds;
+            # the queue's own bound is what guarantees it (Mosquitto 2.0.11 overshoots this quota).
             props.ReceiveMaximum = min(self.settings.queue_max, RECEIVE_MAXIMUM_CAP)
             kwargs = {"clean_start": False, "properties": props}
         log.info("connecting to %s:%d as %s (MQTT %s)", broker.host, broker.port, self.options.client_id,

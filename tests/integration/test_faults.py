@@ -121,10 +121,13 @@ def test_database_locked_for_30s_stops_acks_bounds_memory_then_stores_everything
         assert len(outage) > 100, "sampled throughout the outage"
         assert max(s["queue"] for s in samples) <= queue_max
         assert all(s["acks"] == acks_at_lock for s in outage)
-        # MQTT 5 Receive Maximum = queue_max: the broker never has more than that unacknowledged with
-        # us, so what the bridge holds in memory is bounded however long the outage lasts.
-        assert max(s["received"] - s["acks"] for s in samples) <= queue_max
-        assert max(s["received"] for s in outage) <= stored_at_lock + queue_max
+        # What the bridge holds unacknowledged is its queue, the one batch the writer is retrying and
+        # the one message the blocked network thread is handing over: bounded however long the outage
+        # lasts. (Receive Maximum = queue_max is not the bound: Mosquitto 2.0.11 refills more than its
+        # quota after acknowledgements, see docs/operations.md.)
+        held_max = queue_max + batch_max + 1
+        assert max(s["received"] - s["acks"] for s in samples) <= held_max
+        assert max(s["received"] for s in outage) <= stored_at_lock + held_max
 
         time.sleep(0.5)
         c = bridge.counters
