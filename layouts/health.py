@@ -47,9 +47,11 @@ def body(stats: pd.DataFrame, trials: pd.DataFrame, dead: pd.DataFrame, reasons:
     reason_rows = [{"code": r["reason_code"], "count": f"{r['count']:,}", "last": date_time(r["last"])}
                    for r in reasons.to_dict("records")]
     return [
+        # Ten counters per worker: the bridge card spans the row (in a third of it the columns were cut off).
         html.Section([html.H2("Bridge"),
-                      table(counter_cols, counter_rows) if counter_rows else html.P("No bridge has reported yet.", className="muted")],
-                     className="health-card"),
+                      table(counter_cols, counter_rows, "data-table bridge-table") if counter_rows
+                      else html.P("No bridge has reported yet.", className="muted")],
+                     className="health-card wide" if counter_rows else "health-card"),
         html.Section([html.H2("Last message per trial"),
                       table([("trial", "Trial"), ("assets", "Assets"), ("last", "Last received"), ("age", "Age")], trial_rows)],
                      className="health-card"),

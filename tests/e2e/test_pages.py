@@ -9,10 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import delete, insert
 
 from dashboard import privacy
 from dashboard.geo import DEFAULT_PATH as OVERLAY
 from dashboard.settings import load_settings
+from dashboard.store.schema import bridge_stats
 from tests import kpi_oracle, seeding
 from tests.e2e.conftest import sign_in
 
@@ -122,9 +124,26 @@ def test_kpis_match_independent_values_and_export_parses(watched, live_server, s
     _clean(watched)
 
 
-def test_health_and_home(watched, live_server, screenshots):
+def _bridge_rows(engine) -> None:
+    now = time.time()
+    rows = [{"worker": f"bridge-{host}-{n}", "started_at": now - 3600, "updated_at": now - 2, "connected": True,
+             "received": 12_345_678, "stored": 12_345_600, "duplicates": 1_234, "rejected": 78, "queue_depth": 1_500,
+             "commit_lag_ms": 42.5, "batches": 98_765, "db_errors": 0, "purged": 0}
+            for n, host in enumerate(("mk-ingest-01", "mk-ingest-02"))]
+    with engine.begin() as conn:
+        conn.execute(delete(bridge_stats))
+        conn.execute(insert(bridge_stats), rows)
+
+
+def test_health_and_home(watched, live_server, live_engine, screenshots):
+    _bridge_rows(live_engine)
     _open(watched, live_server, "/health", ".dead-table")
     page = watched.page
+    page.wait_for_selector(".bridge-table")
+    # Every card's table fits its card at 1920x1080: no column cut off or scrolled away.
+    overflow = page.evaluate("() => [...document.querySelectorAll('.health-card')]"
+                             ".filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.querySelector('h2').innerText)")
+    assert overflow == [], overflow
     text = page.locator(".dead-table").inner_text()
     assert "unknown_trial" in text and "\\x00\\xff" in text and "<script>" in text  # escaped, shown as text
     assert page.locator("#health-db-size").inner_text().endswith("MB")
