@@ -19,7 +19,9 @@ import time
 
 from dashboard.settings import Settings
 
-PARTS = ("ceiling", "sqlite", "postgres", "latency", "latest", "scale", "soak", "indexes", "alerts")
+PARTS = ("ceiling", "sqlite", "postgres", "latency", "latest", "scale", "soak", "indexes", "alerts",
+         "callbacks", "kpipage", "screen")
+PAGE_PARTS = ("callbacks", "kpipage", "screen")  # dashboard.bench_pages / bench_screens: no shared broker needed
 DEFAULT_PARTS = tuple(p for p in PARTS if p != "soak")  # soak only when asked: it takes 10 minutes
 DEFAULT_MESSAGES = 200_000  # ~10-20 s per throughput run on 2 cores: long enough to be sustained
 DEFAULT_RATE = 5_000  # offered msg/s for the latency run and the soak (the issue's fixed load)
@@ -33,6 +35,9 @@ TARGET_SQLITE_RATE = 10_000
 TARGET_CEILING_RATIO = 0.7
 TARGET_P99_MS = 250.0
 TARGET_LATEST_MS = 10.0
+TARGET_CALLBACK_P95_MS = 50.0  # at 1,000 live assets
+TARGET_KPI_PAGE_S = 2.0  # 30 days x 1,000 assets
+TARGET_SCREEN_P99_S = 1.5  # publish to 20 screens at 1 s polling
 # Growth over a soak below this is noise (allocator arenas, SQLite page cache warming), not a leak.
 SOAK_RSS_TOLERANCE_MB = 20.0
 
@@ -58,6 +63,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--soak-minutes", type=float, default=DEFAULT_SOAK_MIN,
                         help=f"soak length (default {DEFAULT_SOAK_MIN:.0f} minutes at --rate)")
     parser.add_argument("--markdown", metavar="PATH", default=None, help="also write the results as markdown")
+    parser.add_argument("--screen-seconds", type=float, default=30.0, help="probe time of the screen part (default 30)")
+    parser.add_argument("--screens", type=int, default=20, help="browser pages on /control in the screen part")
+    from dashboard import bench_pages
+
+    bench_pages.add_arguments(parser)
 
 
 def _parts(args) -> list[str]:
@@ -130,6 +140,43 @@ def _alerts(args, report, progress) -> None:
     report.add("alerts", "writer hook per batch", f"{r.hook_us_per_batch:.1f} us", "< 50 us", r.hook_us_per_batch < 50)
 
 
+def _pages(part: str, args, settings: Settings, report, progress) -> None:
+    """The page parts: control callback server time, KPI page time, publish-to-screen latency."""
+    from pathlib import Path
+
+    from dashboard import bench_pages
+    from dashboard.snapshot import percentile
+
+    if part == "callbacks":
+        with tempfile.TemporaryDirectory(prefix="mk-bench-pages-") as tmp:
+            for count in [int(c) for c in args.page_assets.split(",")]:
+                times = bench_pages.callback_times(settings, count, args.page_requests, Path(tmp))
+                p50, p95 = percentile(times, 50), percentile(times, 95)
+                progress(f"  {count:,} assets: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
+                ok = p95 <= TARGET_CALLBACK_P95_MS if count <= 1000 else None
+                report.add("callbacks", f"control tick callback p95, {count:,} assets", f"{p95:.1f} ms",
+                           f"<= {TARGET_CALLBACK_P95_MS:.0f} ms" if count <= 1000 else "", ok)
+    elif part == "kpipage":
+        with tempfile.TemporaryDirectory(prefix="mk-bench-kpi-") as tmp:
+            timings = bench_pages.kpi_page_time(settings, args.kpi_days, args.kpi_assets, Path(tmp))
+        for name, seconds in timings.items():
+            progress(f"  {name}: {seconds:.2f} s")
+            report.add("kpipage", f"KPI page {args.kpi_days} d x {args.kpi_assets:,} assets, {name}", f"{seconds:.2f} s",
+                       f"<= {TARGET_KPI_PAGE_S:.0f} s", seconds <= TARGET_KPI_PAGE_S)
+    elif part == "screen":
+        from dashboard.bench_screens import publish_to_screen
+
+        r = publish_to_screen(settings, seconds=args.screen_seconds, screens=args.screens, progress=progress)
+        progress(f"  {r['messages']} messages x {r['screens']} screens: {r['samples']} received, {r['missed']} never "
+                 f"received, {r['drawn_missed']} never drawn")
+        report.add("screen", f"publish-to-screen p50 (browser has it), {r['screens']} screens", f"{r['p50']:.2f} s")
+        report.add("screen", f"publish-to-screen p99 (browser has it), {r['screens']} screens", f"{r['p99']:.2f} s",
+                   f"<= {TARGET_SCREEN_P99_S} s", r["p99"] <= TARGET_SCREEN_P99_S and r["missed"] == 0)
+        drawn = lambda v: "-" if v is None else f"{v:.2f} s"  # noqa: E731
+        report.add("screen", "publish-to-drawn p50 / p99 (map redrawn, software WebGL)",
+                   f"{drawn(r['drawn_p50'])} / {drawn(r['drawn_p99'])}")
+
+
 def main(args, settings: Settings) -> int:
     from dashboard.benchkit.broker import start_broker
     from dashboard.benchkit.databases import postgres_url_default
@@ -153,7 +200,12 @@ def main(args, settings: Settings) -> int:
                 if part in parts:
                     _progress(f"[{part}]")
                     try:
-                        _alerts(args, report, _progress) if part == "alerts" else getattr(bench, part)()
+                        if part == "alerts":
+                            _alerts(args, report, _progress)
+                        elif part in PAGE_PARTS:
+                            _pages(part, args, settings, report, _progress)
+                        else:
+                            getattr(bench, part)()
                     except Exception as exc:  # one failed part must not hide the others' figures
                         report.add(part, "error", str(exc).splitlines()[0][:120] if str(exc) else repr(exc),
                                    ok=False)
