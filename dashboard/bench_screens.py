@@ -147,11 +147,13 @@ def publish_to_screen(settings, seconds: float = 30.0, rate_hz: float = 4.0, scr
                 pages = [page] + [context.new_page() for _ in range(screens - 1)]
                 for p in pages:
                     p.goto(base + "/control")
-                for p in pages:
+                for i, p in enumerate(pages):
                     # Ready when the browser has received the probe (drawing 20 software-WebGL maps on
                     # two cores can lag far behind; it is measured separately).
                     p.wait_for_function("() => window.__arrived.length > 0", timeout=180_000)
                     p.evaluate(WATCHER, [PROBE, WATCH_MS])
+                    if i % 5 == 4:
+                        progress(f"  {i + 1} screens receiving the probe")
                 progress(f"  {screens} screens open on /control; probing for {seconds:.0f} s at {rate_hz:g} Hz")
                 sent: list[float] = [0.0]
                 start = time.time()

@@ -109,9 +109,14 @@ def rollup_days(conn: Connection, trial: str, days: Sequence[str]) -> pd.DataFra
         kpi_daily.c.trial == trial, kpi_daily.c.day.in_(list(days))
     )
     rows = conn.execute(stmt).all()
-    return pd.DataFrame.from_records(
-        [{"day": day, "asset_id": asset, **json.loads(stats)} for day, asset, stats in rows]
-    )
+    if not rows:
+        return pd.DataFrame(columns=["day", "asset_id"])
+    days_, assets, stats = zip(*rows, strict=True)
+    # One decode of a JSON array: a C loop instead of tens of thousands of json.loads calls.
+    frame = pd.DataFrame.from_records(json.loads("[" + ",".join(stats) + "]"))
+    frame.insert(0, "asset_id", list(assets))
+    frame.insert(0, "day", list(days_))
+    return frame
 
 
 def rollup_versions(conn: Connection, trial: str, days: Sequence[str]) -> dict[str, tuple[int, float]]:

@@ -53,6 +53,11 @@ def test_control_shows_exactly_the_seeded_assets_and_link_lost(watched, live_ser
     assert page.locator(".tile .age-badge").count() == 3
     time.sleep(1.5)  # a few ticks: updates must not reset anything or log errors
     page.screenshot(path=str(screenshots / "control.png"))
+    page.set_viewport_size({"width": 3840, "height": 2160})  # the 4K wall: sizes scale with the viewport
+    time.sleep(1.5)
+    page.screenshot(path=str(screenshots / "control-4k.png"))
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    time.sleep(0.5)
     page.locator(".lost-row").first.click()
     page.wait_for_selector(".detail-panel:not(.hidden) .detail-head h3", timeout=10_000)
     assert page.locator(".detail-panel h3").inner_text() == seeding.SILENT_SHUTTLE
