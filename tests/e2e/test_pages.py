@@ -66,6 +66,24 @@ def test_control_shows_exactly_the_seeded_assets_and_link_lost(watched, live_ser
     _clean(watched)
 
 
+def test_control_on_a_4k_wall_at_200_percent(browser, live_server, screenshots):
+    """A 3840x2160 wall runs its browser at 200 % (as the OS does for 4K): map, markers and text all scale.
+
+    At 100 % the CSS (sized in vw) scales but the map's markers, lines and zoom stay in CSS pixels, so the
+    trial area and its markers are a quarter of the size (control-4k.png): illegible from 3 m.
+    """
+    context = browser.new_context(viewport={"width": 1920, "height": 1080}, device_scale_factor=2)
+    page = context.new_page()
+    sign_in(page, live_server)
+    page.goto(live_server + "/control")
+    page.wait_for_selector(".tile", timeout=15_000)
+    time.sleep(1.5)
+    path = screenshots / "control-4k-200pct.png"
+    page.screenshot(path=str(path))
+    assert path.read_bytes()[16:24] == (3840).to_bytes(4, "big") + (2160).to_bytes(4, "big")  # PNG IHDR size
+    context.close()
+
+
 def test_kiosk_rotates_and_never_sends_protected_fields(watched, live_server, screenshots, fleet):
     _open(watched, live_server, "/kiosk", ".kiosk-number")
     page = watched.page
