@@ -99,7 +99,6 @@ def publish_to_screen(settings, seconds: float = 30.0, rate_hz: float = 4.0, scr
     from dashboard.bench_pages import _fleet_rows
     from dashboard.broker import Mosquitto, free_port, wait_for_port
     from dashboard.settings import load_settings
-    from dashboard.snapshot import percentile
     from dashboard.store.engine import ensure_schema, make_engine
     from dashboard.store.schema import latest
     from mqtt_bridge.bridge import Bridge

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from dashboard import kpi_data
+from dashboard import kpi_data, kpis
 from dashboard.settings import load_settings
 from dashboard.snapshot import SnapshotService
 from dashboard.store import queries, rollups
@@ -72,3 +72,20 @@ def test_long_ranges_read_roll_ups_and_agree_with_raw(seeded):
     assert sorted(rolled["asset_id"]) == sorted(raw["asset_id"])
     assert rolled["auto_km"].sum() == pytest.approx(raw["auto_km"].sum())
     assert time.time() > 0
+
+
+def test_kpi_cache_follows_roll_up_versions(seeded):
+    """A day recomputed (by any worker) changes the range's version; an unchanged day does not."""
+    settings = load_settings({})
+    day = kpi_data.datetime.fromtimestamp(NOW, kpi_data.UTC).date()
+    later = NOW + 3 * 86_400
+    first = kpi_data.range_version(seeded, settings, "streetcav", day, day, later)
+    rows = kpi_data.daily_rows(seeded, settings, "streetcav", day, day, later)
+    assert kpi_data.range_version(seeded, settings, "streetcav", day, day, later) == first
+    with seeded.begin() as conn:
+        queries.save_rollups(conn, "streetcav", kpis.daily_stats(
+            "streetcav", queries.trial_range(conn, "streetcav", *kpi_data.day_bounds(day))), later + 1)
+    assert kpi_data.range_version(seeded, settings, "streetcav", day, day, later) != first
+    again = kpi_data.daily_rows(seeded, settings, "streetcav", day, day, later)
+    assert sorted(again["asset_id"]) == sorted(rows["asset_id"])
+    assert again["auto_km"].sum() == pytest.approx(rows["auto_km"].sum())

@@ -32,7 +32,7 @@ def _worker(url: str, cache_dir: str, barrier, results) -> None:
     reads = []
 
     @event.listens_for(engine, "before_cursor_execute")
-    def _count(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001
+    def _count(conn, cursor, statement, parameters, context, executemany):
         if "FROM latest" in statement and "telemetry" not in statement:  # the live read, not a history look-up
             reads.append(statement)
 
@@ -80,8 +80,8 @@ def test_a_shared_snapshot_still_feeds_the_workers_own_trails(tmp_path, store):
     follower = SnapshotService(store, settings, clock=lambda: clock[0], cache=cache)
     builder.current()
     assert follower.current().tick == builder.current().tick and follower.reads == 0
-    assert set(follower._tracks) == set(builder._tracks)  # noqa: SLF001 - absorbed, no gap when it builds next
-    assert follower._feed == builder._feed  # noqa: SLF001
+    assert set(follower._tracks) == set(builder._tracks)
+    assert follower._feed == builder._feed
 
 
 def test_the_cache_refuses_a_directory_others_can_write(tmp_path):
