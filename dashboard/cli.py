@@ -37,8 +37,8 @@ def cmd_bridge(args, settings: Settings) -> int:
     from mqtt_bridge.bridge import Bridge
 
     log.info("settings: %s", settings.redacted())
-    Bridge(settings).run_until(_stop_on_signals())
-    return 0
+    # Non-zero when the writer died: systemd/honcho restart the bridge; the broker redelivers.
+    return 0 if Bridge(settings).run_until(_stop_on_signals()) else 1
 
 
 def cmd_web(args, settings: Settings) -> int:

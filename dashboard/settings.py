@@ -105,6 +105,9 @@ class Settings:
     queue_max: int = 20_000
     batch_max: int = 2_000
     batch_wait_ms: int = 50
+    # 2: paho receives in one process, a second process decodes, writes and runs the alert engine
+    # (each has a core and a GIL of its own); 1: all in one process (threads).
+    bridge_processes: int = 2
     stats_interval_s: float = 5.0
     retention_days: int = 30
     web_host: str = "127.0.0.1"
@@ -177,6 +180,7 @@ class Settings:
         "queue_max": "MK_QUEUE_MAX",
         "batch_max": "MK_BATCH_MAX",
         "batch_wait_ms": "MK_BATCH_WAIT_MS",
+        "bridge_processes": "MK_BRIDGE_PROCESSES",
         "stats_interval_s": "MK_STATS_INTERVAL_S",
         "retention_days": "MK_RETENTION_DAYS",
         "web_host": "MK_WEB_HOST",
@@ -280,6 +284,8 @@ class Settings:
                 raise SettingsError(f"{env[name]}: must be greater than 0, got {getattr(self, name)}")
         if self.batch_max > self.queue_max:
             raise SettingsError(f"{env['batch_max']}: must not exceed {env['queue_max']} ({self.queue_max})")
+        if self.bridge_processes not in (1, 2):
+            raise SettingsError(f"{env['bridge_processes']}: must be 1 or 2, got {self.bridge_processes}")
         if self.web_port > 65535:
             raise SettingsError(f"{env['web_port']}: must be a TCP port (1-65535), got {self.web_port}")
         for name in ("kiosk_delay_s", "kiosk_coarsen_m", "kpi_rollup_after_days", "rate_limit_per_asset", "rate_limit_grace_s",

@@ -18,7 +18,7 @@ from dashboard.settings import Settings
 from dashboard.store.engine import ensure_schema, make_engine
 from mqtt_bridge.connection import ClientOptions, new_client
 from mqtt_bridge.errors import Rejected
-from mqtt_bridge.messages import DeadLetter, decode
+from mqtt_bridge.messages import DeadLetter, Message, decode
 from mqtt_bridge.ratelimit import AssetRateLimiter
 from mqtt_bridge.topics import subscription_filter
 from mqtt_bridge.writer import BatchWriter, Counters, Item, ack_each
@@ -71,6 +71,32 @@ def send_pubacks(client: mqtt.Client, mids: Sequence[int]) -> None:
     queue_packet(_PUBACK_TYPE, blob, 0, 1)
 
 
+def build_writer(settings: Settings, engine, counters: Counters, ack_batch, clock: Callable[[], float] = time.time):
+    """The writer thread and, unless MK_ALERT_ENGINE=off, the alert engine fed by its commits.
+
+    Rules run on each committed batch in the engine's own thread; the writer's hook only enqueues.
+    """
+    writer = BatchWriter(
+        engine,
+        worker=settings.mqtt_client_id,
+        batch_max=settings.batch_max,
+        batch_wait_s=settings.batch_wait_ms / 1000.0,
+        queue_max=settings.queue_max,
+        stats_interval_s=settings.stats_interval_s,
+        retention_days=settings.retention_days,
+        counters=counters,
+        clock=clock,
+        ack_batch=ack_batch,
+        topic_root=settings.mqtt_topic_root,
+    )
+    if settings.alert_engine != "on":
+        log.info("alert engine off in this worker (MK_ALERT_ENGINE=off)")
+        return writer, None
+    alerts = alert_service.from_settings(settings, engine, clock=clock, link_up=lambda: counters.connected)
+    writer.after_commit.append(alerts.offer)
+    return writer, alerts
+
+
 def _topic_text(msg: mqtt.MQTTMessage) -> str:
     """The topic as text even when a broker passed on bytes that are not UTF-8."""
     raw = msg._topic  # paho's `topic` property raises on invalid UTF-8
@@ -78,7 +104,13 @@ def _topic_text(msg: mqtt.MQTTMessage) -> str:
 
 
 class Bridge:
-    """Owns one paho client and one writer thread. `start()`, then `stop()` (or `run_forever()`)."""
+    """Owns one paho client and the writer. `start()`, then `stop()` (or `run_until()`).
+
+    `settings.bridge_processes` = 1: the writer (and the alert engine) are threads of this process.
+    2: this process only receives (paho) and sends PUBACKs; a writer process decodes, validates,
+    commits and runs the alert engine (`mqtt_bridge.split`), so receiving has a core and a GIL of its
+    own. The guarantees are the same: acks only after commit, bounded in-flight, flush on stop.
+    """
 
     def __init__(self, settings: Settings, client_factory: ClientFactory = _default_factory,
                  clock: Callable[[], float] = time.time):
@@ -86,44 +118,37 @@ class Bridge:
         self.clock = clock
         self.engine = make_engine(settings.database_url)
         self.counters = Counters()
-        self.writer = BatchWriter(
-            self.engine,
-            worker=settings.mqtt_client_id,
-            batch_max=settings.batch_max,
-            batch_wait_s=settings.batch_wait_ms / 1000.0,
-            queue_max=settings.queue_max,
-            stats_interval_s=settings.stats_interval_s,
-            retention_days=settings.retention_days,
-            counters=self.counters,
-            clock=clock,
-            ack_batch=self._ack_batch,
-            topic_root=settings.mqtt_topic_root,
-        )
-        # Rules run on each committed batch in the alert engine's own thread; the hook only enqueues.
-        # MK_ALERT_ENGINE=off: an ingest-only worker (another process runs the engine).
-        self.alerts = (alert_service.from_settings(settings, self.engine, clock=clock,
-                                                   link_up=lambda: self.counters.connected)
-                       if settings.alert_engine == "on" else None)
-        if self.alerts is not None:
-            self.writer.after_commit.append(self.alerts.offer)
+        # Called with the commit time after each committed batch (and its acks), in either mode.
+        self.on_committed: list[Callable[[float], None]] = []
+        self.checker = Checker(settings)
+        self.limiter = self.checker.limiter
+        self._remote = None
+        if settings.bridge_processes == 2:
+            from mqtt_bridge.split import RemoteWriter
+
+            self.alerts = None  # runs in the writer process
+            self.writer = self._remote = RemoteWriter(settings, self.counters, self._ack_batch,
+                                                      self.on_committed, clock)
         else:
-            log.info("alert engine off in this worker (MK_ALERT_ENGINE=off)")
+            self.writer, self.alerts = build_writer(settings, self.engine, self.counters, self._ack_batch, clock)
+            self.writer.after_commit.append(self._committed)
         self.options = ClientOptions.from_settings(settings)
         self.client = client_factory(self.options)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self._accepting = True
-        self._trials = frozenset(settings.trials)
-        self.limiter = AssetRateLimiter(settings.rate_limit_per_asset, settings.rate_burst_per_asset)
         self._stopped = threading.Event()
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
-        ensure_schema(self.engine)
-        if self.alerts is not None:
-            self.alerts.start()
-        self.writer.start()
+        if self._remote is not None:
+            self._remote.start()  # the writer process: schema, alert engine, writer thread; then ready
+        else:
+            ensure_schema(self.engine)
+            if self.alerts is not None:
+                self.alerts.start()
+            self.writer.start()
         broker = self.options.broker
         kwargs = {}
         if self.options.protocol == "5":
@@ -133,8 +158,9 @@ class Bridge:
             # the queue's own bound is what guarantees it (Mosquitto 2.0.11 overshoots this quota).
             props.ReceiveMaximum = min(self.settings.queue_max, RECEIVE_MAXIMUM_CAP)
             kwargs = {"clean_start": False, "properties": props}
-        log.info("connecting to %s:%d as %s (MQTT %s)", broker.host, broker.port, self.options.client_id,
-                 self.options.protocol)
+        log.info("connecting to %s:%d as %s (MQTT %s, %d process%s)", broker.host, broker.port,
+                 self.options.client_id, self.options.protocol, self.settings.bridge_processes,
+                 "es" if self.settings.bridge_processes > 1 else "")
         self.client.connect_async(broker.host, broker.port, self.options.keepalive_s, **kwargs)
         self.client.loop_start()
 
@@ -153,17 +179,38 @@ class Bridge:
         log.info("bridge stopped: stored=%d duplicates=%d rejected=%d", self.counters.stored,
                  self.counters.duplicates, self.counters.rejected)
 
-    def run_until(self, stop_event: threading.Event) -> None:
+    def run_until(self, stop_event: threading.Event) -> bool:
+        """Run until `stop_event`; False when the writer died first (the caller exits non-zero)."""
         self.start()
+        ok = True
         while not stop_event.wait(0.5):
             if not self.writer.alive:
-                log.error("writer thread died; stopping the bridge")
+                log.error("writer died; stopping the bridge")
+                ok = False
                 break
         self.stop()
+        return ok
+
+    def _committed(self, _messages) -> None:
+        if self.on_committed:
+            now = self.clock()
+            for hook in self.on_committed:
+                hook(now)
 
     # --- writer thread -------------------------------------------------------------------------
     def _ack_batch(self, batch: Sequence[Item]) -> None:
-        """After a commit: one write for the batch's QoS 1 PUBACKs, anything else one by one."""
+        """After a commit: one write for the batch's QoS 1 PUBACKs, anything else one by one.
+
+        Two processes: each item's `ack` is the (mid, qos) the writer process sends back.
+        """
+        if self._remote is not None:
+            mids = [i.ack[0] for i in batch if i.ack is not None and i.ack[1] == 1]
+            for i in batch:
+                if i.ack is not None and i.ack[1] > 1:
+                    self.client.ack(i.ack[0], i.ack[1])
+            if mids:
+                send_pubacks(self.client, mids)
+            return
         mids = [i.ack.mid for i in batch if type(i.ack) is Puback and i.ack.client is self.client]
         if len(mids) < len(batch):
             ack_each([i for i in batch if not (type(i.ack) is Puback and i.ack.client is self.client)])
@@ -176,7 +223,10 @@ class Bridge:
             log.error("broker refused the connection: %s", reason_code)
             return
         self.counters.connected = True
-        self.limiter.pause_until(self.clock() + self.settings.rate_limit_grace_s)
+        if self._remote is not None:
+            self._remote.connected_at = self.clock()  # the writer process pauses its rate limit
+        else:
+            self.limiter.pause_until(self.clock() + self.settings.rate_limit_grace_s)
         topic = subscription_filter(self.settings.mqtt_topic_root, self.settings.mqtt_share_group)
         client.subscribe(topic, qos=QOS)
         log.info("connected; subscribed to %s", topic)
@@ -189,34 +239,47 @@ class Bridge:
     def _on_message(self, client, _userdata, msg: mqtt.MQTTMessage) -> None:
         if not self._accepting:
             return  # not acknowledged: the broker redelivers it to the next session
+        if self._remote is not None:  # two processes: hand over the raw message, nothing more
+            self._remote.receive(msg)
+            return
         try:
             self.counters.received += 1
             received_at = self.clock()
             topic = _topic_text(msg)
-            payload = msg.payload
-            try:
-                if not self.limiter.allow(topic, received_at):
-                    raise Rejected("rate_limited", f"more than {self.limiter.rate:g} messages/s "
-                                   f"(burst {self.limiter.burst:g}) from this asset")
-                record = decode(
-                    topic,
-                    payload,
-                    received_at=received_at,
-                    root=self.settings.mqtt_topic_root,
-                    trials=self._trials,
-                    max_payload_bytes=self.settings.max_payload_bytes,
-                    max_future_skew_s=self.settings.max_future_skew_s,
-                )
-            except Rejected as exc:
-                record = DeadLetter.of(topic, payload, exc, received_at)
+            record = self.checker.record(topic, msg.payload, received_at)
             ack = Puback(client, msg.mid) if msg.qos == 1 else (
                 partial(client.ack, msg.mid, msg.qos) if msg.qos else None)
             self.writer.submit(Item(record, ack))
         except Exception:  # an exception here would kill paho's loop thread
             log.exception("unexpected error handling a message on %r", _topic_text(msg)[:200])
             try:
-                bug = Rejected("internal_error", "the bridge failed to process this message; see its log")
-                self.writer.submit(Item(DeadLetter.of(_topic_text(msg), msg.payload, bug, self.clock()),
+                self.writer.submit(Item(internal_error(_topic_text(msg), msg.payload, self.clock()),
                                         partial(client.ack, msg.mid, msg.qos) if msg.qos > 0 else None))
             except Exception:
                 log.exception("could not dead-letter a failed message")
+
+
+def internal_error(topic: str, payload: bytes, received_at: float) -> DeadLetter:
+    bug = Rejected("internal_error", "the bridge failed to process this message; see its log")
+    return DeadLetter.of(topic, payload, bug, received_at)
+
+
+class Checker:
+    """Rate limit + contract validation: (topic, payload) -> `Message` or `DeadLetter`. Never raises
+    `Rejected`; any other exception is a bug the caller dead-letters as `internal_error`."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.trials = frozenset(settings.trials)
+        self.limiter = AssetRateLimiter(settings.rate_limit_per_asset, settings.rate_burst_per_asset)
+
+    def record(self, topic: str, payload: bytes, received_at: float) -> Message | DeadLetter:
+        s = self.settings
+        try:
+            if not self.limiter.allow(topic, received_at):
+                raise Rejected("rate_limited", f"more than {self.limiter.rate:g} messages/s "
+                               f"(burst {self.limiter.burst:g}) from this asset")
+            return decode(topic, payload, received_at=received_at, root=s.mqtt_topic_root, trials=self.trials,
+                          max_payload_bytes=s.max_payload_bytes, max_future_skew_s=s.max_future_skew_s)
+        except Rejected as exc:
+            return DeadLetter.of(topic, payload, exc, received_at)

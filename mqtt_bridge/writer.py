@@ -143,6 +143,10 @@ class BatchWriter:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    def depth(self) -> int:
+        """Messages received and not yet settled, as saved to bridge_stats (the queue, here)."""
+        return self.queue.qsize()
+
     # --- the writer thread ----------------------------------------------------------------------
     def _run(self) -> None:
         try:
@@ -259,11 +263,11 @@ class BatchWriter:
         c = self.counters
         log.info(
             "received=%d stored=%d duplicates=%d rejected=%d queue=%d lag_ms=%.0f db_errors=%d",
-            c.received, c.stored, c.duplicates, c.rejected, self.queue.qsize(), c.commit_lag_ms, c.db_errors,
+            c.received, c.stored, c.duplicates, c.rejected, self.depth(), c.commit_lag_ms, c.db_errors,
         )
         try:
             with self.engine.begin() as conn:
-                maintenance.save_stats(conn, self.worker, c, self.queue.qsize(), now)
+                maintenance.save_stats(conn, self.worker, c, self.depth(), now)
         except Exception as exc:
             log.warning("could not save bridge counters: %s", str(exc).splitlines()[0][:200])
 

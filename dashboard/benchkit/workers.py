@@ -83,13 +83,13 @@ def bridge_process(overrides: dict, shared, stop) -> None:
         if now is not None:
             shared[LAST_DONE] = now
 
-    def after_commit(_messages) -> None:  # writer thread, right after each commit and its acks
-        publish(time.time())
+    def on_committed(committed_at: float) -> None:  # right after each commit and its acks
+        publish(committed_at)
 
     def on_subscribe(_c, _u, _mid, _rc, _p):
         shared[READY] = 1.0
 
-    bridge.writer.after_commit.append(after_commit)
+    bridge.on_committed.append(on_committed)
     bridge.client.on_subscribe = on_subscribe
     bridge.start()
     while not stop.wait(MONITOR_S):

@@ -132,7 +132,7 @@ def test_the_bridge_feeds_committed_batches_to_the_alert_engine(tmp_path):
     from dashboard.settings import load_settings
     from mqtt_bridge.bridge import Bridge
 
-    settings = load_settings({}, database_url=f"sqlite:///{tmp_path / 'b.db'}")
+    settings = load_settings({}, database_url=f"sqlite:///{tmp_path / 'b.db'}", bridge_processes=1)
     bridge = Bridge(settings, client_factory=lambda _options: MagicMock())
     assert bridge.alerts.offer in bridge.writer.after_commit
     assert len(bridge.alerts.rules_file.path.read_text()) > 0  # the shipped default rules

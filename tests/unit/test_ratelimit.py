@@ -66,8 +66,10 @@ def _message(mid: int, asset: str, payload: bytes):
     return SimpleNamespace(_topic=f"mk/streetcav/{asset}/telemetry".encode(), payload=payload, mid=mid, qos=1)
 
 
-def test_bridge_dead_letters_excess_and_oversized_and_acks_them(tmp_path):
+@pytest.mark.parametrize("processes", [1, 2])
+def test_bridge_dead_letters_excess_and_oversized_and_acks_them(tmp_path, processes):
     settings = load_settings(environ={}, database_url=f"sqlite:///{tmp_path / 's.db'}", rate_limit_per_asset=1.0,
+                             bridge_processes=processes,
                              rate_burst_per_asset=3, rate_limit_grace_s=0, max_payload_bytes=1000,
                              batch_wait_ms=5)
     bridge = Bridge(settings, client_factory=FakeClient)
