@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from types import SimpleNamespace
 
+import pytest
+
 from sqlalchemy import select
 
 from dashboard.settings import load_settings
