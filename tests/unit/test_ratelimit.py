@@ -6,7 +6,6 @@ import time
 from types import SimpleNamespace
 
 import pytest
-
 from sqlalchemy import select
 
 from dashboard.settings import load_settings
