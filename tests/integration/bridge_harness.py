@@ -189,6 +189,10 @@ class BridgeProcess:
                    what="bridge subscribed")
         assert self.proc.poll() is None, f"bridge exited early:\n{self.log()[-3000:]}"
 
+    def children(self) -> list[int]:
+        """Pids of this bridge's writer process (MK_BRIDGE_PROCESSES=2), not multiprocessing's helpers."""
+        return [p for p in child_pids(self.proc.pid) if b"spawn_main" in _cmdline(p)]
+
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
@@ -207,6 +211,36 @@ class BridgeProcess:
             self.proc.wait(10)
         if not self._log.closed:
             self._log.close()
+
+
+def child_pids(pid: int) -> list[int]:
+    """Pids whose parent is `pid`, from /proc."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rpartition(")")[2].split()[1]) == pid:
+            out.append(int(entry.name))
+    return out
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 class InProcessBridge:

@@ -8,6 +8,8 @@ in one shared-subscription group split the stream without losing or doubling a m
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 from collections import Counter
@@ -21,6 +23,7 @@ from bridge_harness import (
     Store,
     bridge_env,
     fleet,
+    pid_alive,
     shuttle,
     start_bridge,
     wait_until,
@@ -30,6 +33,9 @@ from mqtt_bridge.messages import DEAD_LETTER_BYTES
 pytestmark = pytest.mark.integration
 
 PROTOCOLS = ["5", "3.1.1"]
+# (MQTT protocol, MK_BRIDGE_PROCESSES): the default two-process bridge on both protocols, and the
+# one-process bridge.
+MODES = [("5", "2"), ("3.1.1", "2"), ("5", "1")]
 
 
 def _json(topic: str, **body) -> Outgoing:
@@ -164,12 +170,13 @@ def _publish_in_background(pub: Publisher, messages: list[Outgoing], rate: float
     return thread
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize(("protocol", "processes"), MODES)
 def test_sigkill_mid_stream_then_restart_loses_nothing_stores_nothing_twice(mosquitto, store_url, protocol,
-                                                                           tmp_path):
+                                                                           processes, tmp_path):
     messages = fleet(assets=20, per_asset=150)  # 3,000
     warmup = shuttle("warmup", 0)
-    env = bridge_env(store_url, mosquitto.port, "bridge-kill", protocol, MK_BATCH_MAX="200")
+    env = bridge_env(store_url, mosquitto.port, "bridge-kill", protocol, MK_BATCH_MAX="200",
+                     MK_BRIDGE_PROCESSES=processes)
     store = Store(store_url)
     pub = Publisher(mosquitto.port)
     first = BridgeProcess(env, tmp_path / "bridge-1.log")
@@ -179,8 +186,12 @@ def test_sigkill_mid_stream_then_restart_loses_nothing_stores_nothing_twice(mosq
         _prime(pub, store, warmup)
         sender = _publish_in_background(pub, messages, rate=1500)
         wait_until(lambda: store.count() >= 600, what="a fifth of the stream stored")
+        writers = first.children()
+        assert len(writers) == (1 if processes == "2" else 0)
         first.kill()
         killed_at = store.count()
+        # An orphaned writer process notices and exits: it can acknowledge nothing any more.
+        wait_until(lambda: not any(pid_alive(p) for p in writers), 10, what="the writer process to exit")
         assert killed_at < len(messages) + 1, "the kill must land mid-stream"
         time.sleep(0.5)  # the broker queues for the dead bridge's session meanwhile
         second = BridgeProcess(env, tmp_path / "bridge-2.log")
@@ -203,12 +214,12 @@ def test_sigkill_mid_stream_then_restart_loses_nothing_stores_nothing_twice(mosq
         store.dispose()
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_sigterm_flushes_acks_and_exits_0(mosquitto, store_url, protocol, tmp_path):
+@pytest.mark.parametrize(("protocol", "processes"), MODES)
+def test_sigterm_flushes_acks_and_exits_0(mosquitto, store_url, protocol, processes, tmp_path):
     """Messages still waiting in the batch at SIGTERM are committed and acked: a new session gets none."""
     messages = fleet(assets=10, per_asset=50)
     warmup = shuttle("warmup", 0)
-    env = bridge_env(store_url, mosquitto.port, "bridge-term", protocol,
+    env = bridge_env(store_url, mosquitto.port, "bridge-term", protocol, MK_BRIDGE_PROCESSES=processes,
                      MK_BATCH_WAIT_MS="60000", MK_BATCH_MAX="20000", MK_QUEUE_MAX="20000")
     store = Store(store_url)
     pub = Publisher(mosquitto.port)
@@ -260,4 +271,41 @@ def test_shared_subscription_two_bridges_nothing_lost_nothing_twice(mosquitto, s
         pub.close()
         a.stop()
         b.stop()
+        store.dispose()
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_writer_process_killed_bridge_exits_nonzero_and_a_restart_loses_nothing(mosquitto, store_url, tmp_path):
+    """MK_BRIDGE_PROCESSES=2: SIGKILL of the writer process ends the bridge with an error (a supervisor
+    restarts it) instead of leaving a receiver that acknowledges nothing; nothing is lost."""
+    messages = fleet(assets=20, per_asset=100)  # 2,000
+    warmup = shuttle("warmup", 0)
+    env = bridge_env(store_url, mosquitto.port, "bridge-wkill", "5", MK_BATCH_MAX="200", MK_BRIDGE_PROCESSES="2")
+    store = Store(store_url)
+    pub = Publisher(mosquitto.port)
+    first = BridgeProcess(env, tmp_path / "bridge-1.log")
+    second = None
+    try:
+        first.wait_connected()
+        _prime(pub, store, warmup)
+        sender = _publish_in_background(pub, messages, rate=1500)
+        wait_until(lambda: store.count() >= 400, what="a fifth of the stream stored")
+        (writer,) = first.children()
+        os.kill(writer, signal.SIGKILL)
+        assert first.proc.wait(30) != 0, first.log()[-3000:]
+        assert "writer process died" in first.log()
+        second = BridgeProcess(env, tmp_path / "bridge-2.log")
+        second.wait_connected()
+        sender.join(30)
+        pub.wait_acked(pub.sent)
+        wait_until(lambda: store.count() >= len(messages) + 1, what="every message stored after the restart")
+        time.sleep(1.0)
+        assert Counter(store.keys()) == Counter([("warmup", 0)] + [(m.topic.split("/")[2], json.loads(m.payload)["seq"])
+                                                                   for m in messages])
+        assert second.terminate() == 0
+    finally:
+        pub.close()
+        first.ensure_dead()
+        if second:
+            second.ensure_dead()
         store.dispose()

@@ -79,12 +79,14 @@ def test_broker_restart_mid_stream_loses_nothing_acknowledged(mosquitto, store_u
         store.dispose()
 
 
+@pytest.mark.parametrize("processes", [2, 1])
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
-def test_database_locked_for_30s_stops_acks_bounds_memory_then_stores_everything(mosquitto, store_url):
+def test_database_locked_for_30s_stops_acks_bounds_memory_then_stores_everything(mosquitto, store_url, processes):
     queue_max, batch_max = 200, 50
     outage_s = 30.0
     before, during = fleet(assets=10, per_asset=30, prefix="pre"), fleet(assets=20, per_asset=80, prefix="out")
-    bridge = start_bridge(store_url, mosquitto.port, queue_max=queue_max, batch_max=batch_max)
+    bridge = start_bridge(store_url, mosquitto.port, queue_max=queue_max, batch_max=batch_max,
+                          bridge_processes=processes)
     store = Store(store_url)
     pub = Publisher(mosquitto.port)
     locker = None
