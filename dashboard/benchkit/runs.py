@@ -78,7 +78,8 @@ def run(name: str, host: str, port: int, specs: list[Worker], count: int, *, ass
         else:
             args = (spec.overrides, arr, stop)
             target = workers.bridge_process
-        proc = ctx.Process(target=target, args=args, name=f"bench-{spec.client_id}", daemon=True)
+        # Not daemonic: a bridge with MK_BRIDGE_PROCESSES=2 starts its own writer process.
+        proc = ctx.Process(target=target, args=args, name=f"bench-{spec.client_id}", daemon=False)
         proc.start()
         procs.append(proc)
     result = RunResult(name, count)

@@ -20,10 +20,10 @@ RECEIVE_MAXIMUM_CAP = 65_535
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
-def rss_mb() -> float:
-    """Resident memory of this process in MiB, from /proc (no psutil needed)."""
+def rss_mb(pid: int | str = "self") -> float:
+    """Resident memory of a process (this one by default) in MiB, from /proc (no psutil needed)."""
     try:
-        with open("/proc/self/statm") as f:
+        with open(f"/proc/{pid}/statm") as f:
             return int(f.read().split()[1]) * _PAGE / 2**20
     except OSError:
         return 0.0
@@ -95,7 +95,8 @@ def bridge_process(overrides: dict, shared, stop) -> None:
     while not stop.wait(MONITOR_S):
         shared[RECEIVED] = counters.received
         shared[QUEUE] = bridge.writer.queue.qsize()
-        shared[RSS_MB] = rss_mb()
+        writer_pid = getattr(bridge.writer, "pid", None)  # MK_BRIDGE_PROCESSES=2: both processes count
+        shared[RSS_MB] = rss_mb() + (rss_mb(writer_pid) if writer_pid else 0.0)
         if not bridge.writer.alive:
             break
     bridge.stop()
