@@ -3,7 +3,6 @@
 import os
 import time
 
-from sqlalchemy import select
 
 from dashboard.alerts import store as alert_store
 from dashboard.alerts.notify import Notifier
@@ -145,11 +144,17 @@ def test_alert_engine_off_makes_an_ingest_only_worker(tmp_path):
     import pytest
 
     from dashboard.settings import SettingsError, load_settings
-    from mqtt_bridge.bridge import Bridge
+    from mqtt_bridge.bridge import Bridge, build_writer
+    from mqtt_bridge.writer import Counters
 
-    settings = load_settings({"MK_ALERT_ENGINE": "off"}, database_url=f"sqlite:///{tmp_path / 'b.db'}")
+    settings = load_settings({"MK_ALERT_ENGINE": "off", "MK_BRIDGE_PROCESSES": "1"},
+                             database_url=f"sqlite:///{tmp_path / 'b.db'}")
     bridge = Bridge(settings, client_factory=lambda _options: MagicMock())
-    assert bridge.alerts is None and bridge.writer.after_commit == []
+    assert bridge.alerts is None
+    assert bridge.writer.after_commit == [bridge._committed], "only the bridge's own commit hook, no engine"
+    # The writer process of MK_BRIDGE_PROCESSES=2 builds its writer the same way.
+    writer, alerts = build_writer(settings, bridge.engine, Counters(), ack_batch=lambda _batch: None)
+    assert alerts is None and writer.after_commit == []
     bridge.engine.dispose()
     assert load_settings({}).alert_engine == "on"
     with pytest.raises(SettingsError, match="MK_ALERT_ENGINE"):
