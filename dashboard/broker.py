@@ -102,8 +102,10 @@ class Mosquitto:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def start(self) -> Mosquitto:
+        # A session of its own: Ctrl-C in a terminal must not stop the broker before the processes
+        # that still publish and acknowledge through it (the demo stops it last).
         self.process = subprocess.Popen([self.binary, "-c", str(self.config_path)], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
+                                        stderr=subprocess.DEVNULL, start_new_session=True)
         try:
             wait_for_port(self.port, process=self.process)
         except (TimeoutError, RuntimeError) as exc:

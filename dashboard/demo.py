@@ -47,7 +47,8 @@ def run(args, settings: Settings, stop: threading.Event) -> int:
         "MK_MQTT_PROTOCOL": broker.protocol,
         "MK_WEB_PORT": str(settings.web_port),
     }
-    fleet = ["--shuttles", str(args.shuttles), "--drones", str(args.drones), "--cells", str(args.cells)]
+    fleet = ["--shuttles", str(args.shuttles), "--drones", str(args.drones), "--cells", str(args.cells),
+             "--malformed-share", str(args.malformed_share)]
     children: dict[str, subprocess.Popen] = {}
     try:
         children["bridge"] = _child(["bridge"], env)
