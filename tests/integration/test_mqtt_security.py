@@ -26,9 +26,10 @@ NOT_AUTHORIZED = 135  # MQTT 5 reason code on PUBACK
 
 
 def _need(binary: str) -> str:
+    """An external tool these tests drive: mosquitto_passwd (Debian package mosquitto) or openssl."""
     path = shutil.which(binary)
     if not path:
-        pytest.skip(f"{binary} not installed")
+        pytest.skip(f"external tool {binary} not installed (mosquitto_passwd comes with mosquitto)")
     return path
 
 
