@@ -1,4 +1,4 @@
-"""Admin callbacks (/admin): users through `dashboard.auth.accounts`, the alert rules read-only.
+"""Admin callbacks (/admin): users through `dashboard.core.auth.accounts`, the alert rules read-only.
 
 Each callback checks its capability itself (`@requires`) as well as through the guard. Every change is
 made by `accounts` with the signed-in admin as the actor, so it lands in `auth_events`; a reload of the
@@ -14,10 +14,10 @@ import flask
 from dash import ALL, Input, Output, State, callback, ctx, no_update, html
 
 from callbacks.alerts import rules_file
-from dashboard import runtime
-from dashboard.auth import accounts, roles
-from dashboard.auth import store as auth_db
-from dashboard.auth.guard import requires
+from dashboard.web import runtime
+from dashboard.core.auth import accounts, roles
+from dashboard.core.auth import records as auth_db
+from dashboard.web.auth.guard import requires
 from layouts import admin as view
 from layouts import ids
 

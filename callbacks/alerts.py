@@ -1,7 +1,7 @@
 """Alert callbacks: the control-room feed (refresh, acknowledge, comment, shelve, sound) and /alerts.
 
-Reads go through `dashboard.alerts.store`, writes through `dashboard.alerts.lifecycle`; who acts comes
-from `dashboard.identity.current_user`. The feed re-renders only when an alert changed (it polls
+Reads go through `dashboard.core.alerting.records`, writes through `dashboard.core.alerting.lifecycle`; who acts comes
+from `dashboard.web.identity.current_user`. The feed re-renders only when an alert changed (it polls
 `max(updated_at)`), so a comment being typed is not wiped every second.
 """
 
@@ -14,13 +14,14 @@ import time
 
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, no_update
 
-from dashboard import runtime
-from dashboard.alerts import lifecycle
-from dashboard.alerts import store as alert_store
-from dashboard.alerts.lifecycle import LifecycleError
-from dashboard.alerts.rules import RulesFile, rules_path
-from dashboard.auth import guard, roles
-from dashboard.identity import current_user
+from dashboard.web import runtime
+from dashboard.core.alerting import lifecycle
+from dashboard.core.alerting import records as alert_store
+from dashboard.core.alerting.lifecycle import LifecycleError
+from dashboard.core.alerting.rules import RulesFile, rules_path
+from dashboard.web.auth import guard
+from dashboard.core.auth import roles
+from dashboard.web.identity import current_user
 from layouts import alerts as view
 from layouts import ids
 

@@ -6,11 +6,11 @@ import time
 
 from dash import ALL, Input, Output, Patch, State, callback, ctx, no_update
 
-from dashboard import runtime
-from dashboard.kpis import payload_fields
-from dashboard.store import queries
-from dashboard.auth import roles
-from dashboard.auth.guard import requires
+from dashboard.web import runtime
+from dashboard.core.kpis.arithmetic import payload_fields
+from dashboard.core.store import queries
+from dashboard.core.auth import roles
+from dashboard.web.auth.guard import requires
 from layouts import control, ids
 from layouts.components import clock
 from layouts.maps import live_traces, sparkline

@@ -6,10 +6,10 @@ import time
 
 from dash import Input, Output, callback
 
-from dashboard import runtime
-from dashboard.store import queries
-from dashboard.auth import roles
-from dashboard.auth.guard import requires
+from dashboard.web import runtime
+from dashboard.core.store import queries
+from dashboard.core.auth import roles
+from dashboard.web.auth.guard import requires
 from layouts import health, ids
 
 

@@ -6,7 +6,8 @@ import time
 
 from dash import ALL, Input, Output, Patch, State, callback, ctx
 
-from dashboard import privacy, runtime
+from dashboard.core import privacy
+from dashboard.web import runtime
 from layouts import ids, kiosk
 from layouts.maps import MARKERS, public_traces
 

@@ -9,9 +9,10 @@ from datetime import date, timedelta
 
 from dash import ALL, Input, Output, State, callback, ctx, dcc, no_update
 
-from dashboard import kpi_data, kpis, runtime
-from dashboard.auth import roles
-from dashboard.auth.guard import requires
+from dashboard.core.kpis import daily_rows as kpi_data, arithmetic as kpis
+from dashboard.web import runtime
+from dashboard.core.auth import roles
+from dashboard.web.auth.guard import requires
 from layouts import ids
 from layouts import kpis as view
 

@@ -1,6 +1,6 @@
 """The experience-centre kiosk (/kiosk): bright, big touch targets, plain English, public data only.
 
-Everything dynamic on this page is built from `dashboard.privacy.public_view` output.
+Everything dynamic on this page is built from `dashboard.core.privacy.public_view` output.
 """
 
 from __future__ import annotations

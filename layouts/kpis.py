@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.io as pio
 from dash import dcc, html
 
-from dashboard.kpis import KPIS, change_pct
+from dashboard.core.kpis.arithmetic import KPIS, change_pct
 from layouts import ids
 from layouts.components import fmt, nav, table, trial_name
 

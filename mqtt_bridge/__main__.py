@@ -2,6 +2,6 @@
 
 import sys
 
-from dashboard.cli import main
+from dashboard.tools.cli import main
 
 raise SystemExit(main(["bridge", *sys.argv[1:]]))

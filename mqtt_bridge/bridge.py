@@ -13,14 +13,14 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
 
-from dashboard.alerts import service as alert_service
-from dashboard.settings import Settings
-from dashboard.store.engine import ensure_schema, make_engine
-from mqtt_bridge.connection import ClientOptions, new_client
-from mqtt_bridge.errors import Rejected
-from mqtt_bridge.messages import DeadLetter, Message, decode
+from dashboard.alert_service import service as alert_service
+from dashboard.core.settings import Settings
+from dashboard.core.store.db import ensure_schema, make_engine
+from dashboard.core.mqtt_client import ClientOptions, new_client
+from dashboard.core.contract.errors import Rejected
+from dashboard.core.contract.messages import DeadLetter, Message, decode
 from mqtt_bridge.ratelimit import AssetRateLimiter
-from mqtt_bridge.topics import subscription_filter
+from dashboard.core.contract.topics import subscription_filter
 from mqtt_bridge.writer import BatchWriter, Counters, Item, ack_each
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ class Bridge:
 
     `settings.bridge_processes` = 1: the writer (and the alert engine) are threads of this process.
     2: this process only receives (paho) and sends PUBACKs; a writer process decodes, validates,
-    commits and runs the alert engine (`mqtt_bridge.split`), so receiving has a core and a GIL of its
+    commits and runs the alert engine (`mqtt_bridge.two_process`), so receiving has a core and a GIL of its
     own. The guarantees are the same: acks only after commit, bounded in-flight, flush on stop.
     """
 
@@ -124,7 +124,7 @@ class Bridge:
         self.limiter = self.checker.limiter
         self._remote = None
         if settings.bridge_processes == 2:
-            from mqtt_bridge.split import RemoteWriter
+            from mqtt_bridge.two_process import RemoteWriter
 
             self.alerts = None  # runs in the writer process
             self.writer = self._remote = RemoteWriter(settings, self.counters, self._ack_batch,

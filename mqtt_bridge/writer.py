@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from dashboard.store import ingest, maintenance
-from mqtt_bridge.errors import Rejected
-from mqtt_bridge.messages import DeadLetter, Message
+from dashboard.core.store import ingest, maintenance
+from dashboard.core.contract.errors import Rejected
+from dashboard.core.contract.messages import DeadLetter, Message
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
-from dashboard.store.engine import ensure_schema, make_engine
+from dashboard.core.store.db import ensure_schema, make_engine
 
 PG_URL_VAR = "TEST_DATABASE_URL"
 

@@ -1,4 +1,4 @@
-"""KPI values computed independently of dashboard.kpis, straight from the seeded messages.
+"""KPI values computed independently of dashboard.core.kpis.arithmetic, straight from the seeded messages.
 
 Plain loops over the messages the seed published, following the documented definitions (per asset
 and UTC day; km attributed to the mode in force before each step; flight time from sample gaps).

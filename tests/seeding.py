@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from dashboard.settings import BUILTIN_TRIALS
-from dashboard.store.ingest import write_batch
-from mqtt_bridge.errors import Rejected
-from mqtt_bridge.messages import DeadLetter, decode
+from dashboard.core.settings import BUILTIN_TRIALS
+from dashboard.core.store.ingest import write_batch
+from dashboard.core.contract.errors import Rejected
+from dashboard.core.contract.messages import DeadLetter, decode
 
 STEP_S = 2.0
 SPAN_S = 600.0  # ten minutes of history

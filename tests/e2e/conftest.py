@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from dashboard.app import create_app
-from dashboard.auth import accounts, roles
-from dashboard.settings import load_settings
-from dashboard.store.engine import ensure_schema, make_engine
+from dashboard.web.app import create_app
+from dashboard.core.auth import accounts, roles
+from dashboard.core.settings import load_settings
+from dashboard.core.store.db import ensure_schema, make_engine
 from tests import seeding
 
 CHROMIUM = "/usr/bin/chromium"

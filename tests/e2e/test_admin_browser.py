@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from dashboard.auth import store as auth_db
+from dashboard.core.auth import records as auth_db
 from tests.e2e.conftest import ADMIN_USER, sign_in
 
 pytestmark = pytest.mark.e2e

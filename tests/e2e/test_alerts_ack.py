@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.alerts import lifecycle
-from dashboard.alerts import store as alert_store
-from dashboard.alerts.engine import RAISE, Change
-from dashboard.alerts.rules import DEFAULT_RULES_PATH, load_rules
+from dashboard.core.alerting import lifecycle
+from dashboard.core.alerting import records as alert_store
+from dashboard.core.alerting.evaluator import RAISE, Change
+from dashboard.core.alerting.rules import DEFAULT_RULES_PATH, load_rules
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,8 +35,8 @@ def served(tmp_path):
     """`mk-control web` in its own process (Dash registers callbacks once per process, so an app
     built earlier in this test session would swallow them), over a fresh SQLite store holding one
     critical alert and one operator account."""
-    from dashboard.auth import accounts
-    from dashboard.store.engine import ensure_schema, make_engine
+    from dashboard.core.auth import accounts
+    from dashboard.core.store.db import ensure_schema, make_engine
 
     database_url = f"sqlite:///{tmp_path / 'e2e.db'}"
     engine = make_engine(database_url)
@@ -52,7 +52,7 @@ def served(tmp_path):
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "MK_WEB_HOST": "127.0.0.1", "MK_LOG_LEVEL": "WARNING",
            "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "dashboard.cli", "web", "--port", str(port)], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "dashboard.tools.cli", "web", "--port", str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from dashboard.alerts import lifecycle
-from dashboard.alerts.engine import CLEAR, RAISE, Change
-from dashboard.alerts.rules import DEFAULT_RULES_PATH, load_rules
+from dashboard.core.alerting import lifecycle
+from dashboard.core.alerting.evaluator import CLEAR, RAISE, Change
+from dashboard.core.alerting.rules import DEFAULT_RULES_PATH, load_rules
 from layouts.maps import ALERT_RINGS
 from tests import seeding
 from tests.e2e.conftest import sign_in

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, insert
 
-from dashboard import privacy
-from dashboard.geo import DEFAULT_PATH as OVERLAY
-from dashboard.settings import load_settings
-from dashboard.store.schema import bridge_stats
+from dashboard.core import privacy
+from dashboard.core.geo import DEFAULT_PATH as OVERLAY
+from dashboard.core.settings import load_settings
+from dashboard.core.store.schema import bridge_stats
 from tests import kpi_oracle, seeding
 from tests.e2e.conftest import sign_in
 

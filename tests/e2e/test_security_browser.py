@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from dashboard.auth import accounts
-from dashboard.broker import free_port, wait_for_port
-from dashboard.store.engine import ensure_schema, make_engine
-from dashboard.store.schema import dead_letters, telemetry
+from dashboard.core.auth import accounts
+from dashboard.tools.local_broker import free_port, wait_for_port
+from dashboard.core.store.db import ensure_schema, make_engine
+from dashboard.core.store.schema import dead_letters, telemetry
 from tests import seeding
 
 pytestmark = pytest.mark.e2e
@@ -36,8 +36,8 @@ DEAD_SCRIPT = b"<script>window.__pwned = 3</script>"
 SERVE = """
 import sys
 from werkzeug.serving import make_server
-from dashboard.app import create_app
-from dashboard.settings import load_settings
+from dashboard.web.app import create_app
+from dashboard.core.settings import load_settings
 app = create_app(load_settings(tick_s=0.5))
 make_server("127.0.0.1", int(sys.argv[1]), app.server, threaded=True).serve_forever()
 """

@@ -23,11 +23,11 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from sqlalchemy import func, select
 
-from dashboard.settings import load_settings
-from dashboard.store.engine import make_engine
-from dashboard.store.schema import bridge_stats, dead_letters, telemetry
+from dashboard.core.settings import load_settings
+from dashboard.core.store.db import make_engine
+from dashboard.core.store.schema import bridge_stats, dead_letters, telemetry
 from mqtt_bridge.bridge import Bridge
-from mqtt_bridge.connection import new_client
+from dashboard.core.mqtt_client import new_client
 
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.broker import Mosquitto, find_mosquitto, free_port
+from dashboard.tools.local_broker import Mosquitto, find_mosquitto, free_port
 
 __all__ = ["MOSQUITTO_BIN", "Mosquitto", "free_port", "spawn_mosquitto", "mosquitto"]
 

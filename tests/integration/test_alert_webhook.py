@@ -7,8 +7,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from dashboard.alerts.lifecycle import Notice
-from dashboard.alerts.notify import Notifier
+from dashboard.core.alerting.lifecycle import Notice
+from dashboard.core.alerting.notify import Notifier
 
 
 class Receiver:

@@ -28,7 +28,7 @@ from bridge_harness import (
     start_bridge,
     wait_until,
 )
-from mqtt_bridge.messages import DEAD_LETTER_BYTES
+from dashboard.core.contract.messages import DEAD_LETTER_BYTES
 
 pytestmark = pytest.mark.integration
 

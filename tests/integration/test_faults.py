@@ -33,7 +33,7 @@ from bridge_harness import (
     start_bridge,
     wait_until,
 )
-from dashboard.store import queries
+from dashboard.core.store import queries
 
 pytestmark = pytest.mark.integration
 

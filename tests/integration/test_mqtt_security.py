@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from dashboard.settings import MqttUrl, load_settings
-from dashboard.store.schema import dead_letters, telemetry
+from dashboard.core.settings import MqttUrl, load_settings
+from dashboard.core.store.schema import dead_letters, telemetry
 from mqtt_bridge.bridge import Bridge
-from mqtt_bridge.connection import ClientOptions, new_client
+from dashboard.core.mqtt_client import ClientOptions, new_client
 from tests.integration.conftest import free_port, spawn_mosquitto
 
 pytestmark = pytest.mark.integration

@@ -9,10 +9,10 @@ from collections import defaultdict
 
 import pytest
 
-from dashboard.settings import MqttUrl
-from mqtt_bridge.connection import ClientOptions, new_client
-from mqtt_bridge.sim_publisher import run, sim_status_topic
-from mqtt_bridge.simulator import SimulatorOptions
+from dashboard.core.settings import MqttUrl
+from dashboard.core.mqtt_client import ClientOptions, new_client
+from dashboard.simulator.publisher import run, sim_status_topic
+from dashboard.simulator.scenario import SimulatorOptions
 
 pytestmark = pytest.mark.integration
 

@@ -1,6 +1,6 @@
 """Every page, route and Dash callback of the real app, for anonymous and each role: exactly who gets in.
 
-The expected tables are written out here, not derived from `dashboard/auth/policy.py`, so a change of
+The expected tables are written out here, not derived from `dashboard/core/auth/policy.py`, so a change of
 who may do what has to be made twice, on purpose. A page, route or callback the tables do not name
 fails the test: decide who may use it, then add it to the policy and here.
 """
@@ -16,10 +16,10 @@ import dash
 import pytest
 from dash._utils import split_callback_id
 
-from dashboard.app import CALLBACK_MODULES as CALLBACK_MODULE_NAMES
-from dashboard.app import create_app
-from dashboard.auth import accounts
-from dashboard.settings import load_settings
+from dashboard.web.app import CALLBACK_MODULES as CALLBACK_MODULE_NAMES
+from dashboard.web.app import create_app
+from dashboard.core.auth import accounts
+from dashboard.core.settings import load_settings
 
 ORIGIN = "http://localhost"
 PASSWORD = "correct horse battery staple"
@@ -54,7 +54,7 @@ def app(tmp_path_factory):
         if name in sys.modules:
             importlib.reload(sys.modules[name])
     app = create_app(settings)
-    from dashboard.store.engine import make_engine
+    from dashboard.core.store.db import make_engine
 
     engine = make_engine(settings.database_url)
     for role in ROLES:

@@ -1,9 +1,9 @@
 """The engine: each rule kind fires and clears, with hysteresis, minimum duration and a fake clock."""
 
 
-from dashboard.alerts.engine import CLEAR, RAISE, AlertEngine
-from dashboard.alerts.rules import parse_rules
-from mqtt_bridge.messages import Message
+from dashboard.core.alerting.evaluator import CLEAR, RAISE, AlertEngine
+from dashboard.core.alerting.rules import parse_rules
+from dashboard.core.contract.messages import Message
 
 T0 = 1_800_000_000.0
 
@@ -227,7 +227,7 @@ def test_event_rule_clears_after_a_quiet_period_on_the_sweep():
 
 
 def test_default_event_rules_and_severities():
-    from dashboard.alerts.rules import DEFAULT_RULES_PATH, load_rules
+    from dashboard.core.alerting.rules import DEFAULT_RULES_PATH, load_rules
 
     e = AlertEngine(load_rules(DEFAULT_RULES_PATH))
     changes = e.process([
@@ -328,9 +328,9 @@ def test_removing_a_rule_clears_its_active_conditions():
 
 
 def test_geofences_with_the_real_trial_areas():
-    from dashboard import geo
-    from dashboard.alerts.geometry import load_geometry
-    from dashboard.alerts.rules import DEFAULT_RULES_PATH, load_rules
+    from dashboard.core import geo
+    from dashboard.core.alerting.geometry import load_geometry
+    from dashboard.core.alerting.rules import DEFAULT_RULES_PATH, load_rules
 
     e = AlertEngine(load_rules(DEFAULT_RULES_PATH), geometry=load_geometry())
     lat, lon, _ = geo.route().point_at(500.0)

@@ -3,12 +3,12 @@
 import pytest
 from sqlalchemy import func, select
 
-from dashboard.alerts import lifecycle
-from dashboard.alerts import store as alert_store
-from dashboard.alerts.engine import CLEAR, RAISE, Change
-from dashboard.alerts.lifecycle import LifecycleError
-from dashboard.alerts.rules import parse_rules
-from dashboard.alerts.store import alert_events, alerts
+from dashboard.core.alerting import lifecycle
+from dashboard.core.alerting import records as alert_store
+from dashboard.core.alerting.evaluator import CLEAR, RAISE, Change
+from dashboard.core.alerting.lifecycle import LifecycleError
+from dashboard.core.alerting.rules import parse_rules
+from dashboard.core.alerting.records import alert_events, alerts
 
 T0 = 1_800_000_000.0
 RULE = parse_rules("""

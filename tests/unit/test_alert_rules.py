@@ -5,19 +5,7 @@ import os
 
 import pytest
 
-from dashboard.alerts.rules import (
-    DEFAULT_RULES_PATH,
-    EventRule,
-    GeofenceRule,
-    OfflineRule,
-    RulesError,
-    RulesFile,
-    StaleRule,
-    StateRule,
-    ThresholdRule,
-    load_rules,
-    parse_rules,
-)
+from dashboard.core.alerting.rules import DEFAULT_RULES_PATH, EventRule, GeofenceRule, OfflineRule, RulesError, RulesFile, StaleRule, StateRule, ThresholdRule, load_rules, parse_rules
 
 TRIALS = ("streetcav", "droneport", "mark")
 

@@ -4,12 +4,12 @@ import os
 import time
 
 
-from dashboard.alerts import store as alert_store
-from dashboard.alerts.notify import Notifier
-from dashboard.alerts.rules import RulesFile
-from dashboard.alerts.service import AlertService
-from dashboard.store import ingest
-from mqtt_bridge.messages import Message
+from dashboard.core.alerting import records as alert_store
+from dashboard.core.alerting.notify import Notifier
+from dashboard.core.alerting.rules import RulesFile
+from dashboard.alert_service.service import AlertService
+from dashboard.core.store import ingest
+from dashboard.core.contract.messages import Message
 
 T0 = 1_800_000_000.0
 RULES = """version = 1
@@ -128,7 +128,7 @@ def test_changes_survive_a_database_outage(store, tmp_path):
 def test_the_bridge_feeds_committed_batches_to_the_alert_engine(tmp_path):
     from unittest.mock import MagicMock
 
-    from dashboard.settings import load_settings
+    from dashboard.core.settings import load_settings
     from mqtt_bridge.bridge import Bridge
 
     settings = load_settings({}, database_url=f"sqlite:///{tmp_path / 'b.db'}", bridge_processes=1)
@@ -143,7 +143,7 @@ def test_alert_engine_off_makes_an_ingest_only_worker(tmp_path):
 
     import pytest
 
-    from dashboard.settings import SettingsError, load_settings
+    from dashboard.core.settings import SettingsError, load_settings
     from mqtt_bridge.bridge import Bridge, build_writer
     from mqtt_bridge.writer import Counters
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from dashboard.auth import accounts, lockout, passwords, roles, sessions, signin
-from dashboard.auth import store as db
+from dashboard.core.auth import accounts, lockout, passwords, roles, sessions, signin
+from dashboard.core.auth import records as db
 
 POLICY = lockout.Policy(free=3, lock_after=6, window_s=900, lock_s=600)
 SESSIONS = sessions.SessionPolicy(idle_s=600, max_s=3600)

@@ -5,11 +5,11 @@ import struct
 
 import pytest
 
-from dashboard import bench
-from dashboard.benchkit import wire
-from dashboard.benchkit.databases import with_search_path
-from dashboard.benchkit.report import Report
-from dashboard.benchkit.stats import growth, percentile, rate, slope
+from dashboard.tools.bench import main as bench
+from dashboard.tools.bench import wire
+from dashboard.tools.bench.databases import with_search_path
+from dashboard.tools.bench.report import Report
+from dashboard.tools.bench.stats import growth, percentile, rate, slope
 
 
 def test_percentile_interpolates_like_numpy():
@@ -56,7 +56,7 @@ def test_publish_packet_layout():
 
 
 def test_sample_is_valid_contract_telemetry():
-    from mqtt_bridge.messages import decode
+    from dashboard.core.contract.messages import decode
 
     topic, payload = wire.sample(12_345, 5_000, 1_800_000_000.0)
     message = decode(topic, payload, received_at=1_800_000_000.0, root="mk",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.auth import accounts, lockout, signin
-from dashboard.auth.demo_user import DEMO_USERS, credentials_text, ensure_demo_users
-from dashboard.store.engine import make_engine
+from dashboard.core.auth import accounts, lockout, signin
+from dashboard.tools.demo_users import DEMO_USERS, credentials_text, ensure_demo_users
+from dashboard.core.store.db import make_engine
 
 
 def _signs_in(engine, name, password) -> str | None:

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from dashboard import geo
+from dashboard.core import geo
 
 STATION = (52.0345, -0.7740)
 CENTRE_MK = (52.0432, -0.7556)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import flask
 import pytest
 
-from dashboard import identity
-from dashboard.auth.store import User
+from dashboard.web import identity
+from dashboard.core.auth.records import User
 from layouts import alerts as alert_view
 from layouts import control
 
@@ -60,7 +60,7 @@ def test_act_callback_reads_no_name_from_the_browser():
     import callbacks.alerts  # noqa: F401  (registers the callbacks)
     from dash._callback import GLOBAL_CALLBACK_MAP
 
-    from dashboard import app as app_module
+    from dashboard.web import app as app_module
 
     app_module._queue_callbacks()
     entry = next(v for v in GLOBAL_CALLBACK_MAP.values()
@@ -70,7 +70,7 @@ def test_act_callback_reads_no_name_from_the_browser():
 
 
 def test_page_layouts_get_the_user_from_the_session_not_the_query(request_as):
-    from dashboard.app import _with_user
+    from dashboard.web.app import _with_user
 
     seen = []
     render = _with_user(lambda user=None, **kw: seen.append((user, kw)))

@@ -7,10 +7,10 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from dashboard.store import schema
-from dashboard.store.ingest import write_batch
-from mqtt_bridge.errors import Rejected
-from mqtt_bridge.messages import DEAD_LETTER_BYTES, DeadLetter, decode
+from dashboard.core.store import schema
+from dashboard.core.store.ingest import write_batch
+from dashboard.core.contract.errors import Rejected
+from dashboard.core.contract.messages import DEAD_LETTER_BYTES, DeadLetter, decode
 
 TRIALS = ("streetcav", "droneport", "mark", "tram")
 T = 1_800_000_000.0

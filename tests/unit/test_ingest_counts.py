@@ -3,9 +3,9 @@ duplicates counted exactly (within and across batches), the newest sample wins i
 
 from sqlalchemy import select
 
-from dashboard.store import schema
-from dashboard.store.ingest import write_batch
-from mqtt_bridge.messages import decode
+from dashboard.core.store import schema
+from dashboard.core.store.ingest import write_batch
+from dashboard.core.contract.messages import decode
 
 TRIALS = ("streetcav", "droneport", "mark")
 

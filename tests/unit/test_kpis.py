@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard import kpis
-from dashboard.store import queries
+from dashboard.core.kpis import arithmetic as kpis
+from dashboard.core.store import queries
 from tests import kpi_oracle, seeding
 
 NOW = 1_790_000_000.0  # 2026-09-21 14:13 UTC: the ten seeded minutes sit inside one UTC day

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.alerts import lifecycle
-from dashboard.alerts.engine import RAISE, Change
-from dashboard.alerts.rules import parse_rules
-from dashboard.settings import load_settings
-from dashboard.snapshot import SnapshotService
+from dashboard.core.alerting import lifecycle
+from dashboard.core.alerting.evaluator import RAISE, Change
+from dashboard.core.alerting.rules import parse_rules
+from dashboard.core.settings import load_settings
+from dashboard.core.snapshot import SnapshotService
 from layouts import maps
 from tests import seeding
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from mqtt_bridge.errors import Rejected
-from mqtt_bridge.messages import DEAD_LETTER_BYTES, DeadLetter, Message, decode
+from dashboard.core.contract.errors import Rejected
+from dashboard.core.contract.messages import DEAD_LETTER_BYTES, DeadLetter, Message, decode
 
 NOW = 1_800_000_000.0
 TRIALS = ("streetcav", "droneport", "mark")

@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from dashboard.store import schema
-from dashboard.store.engine import ensure_schema, make_engine
-from dashboard.store.ingest import write_batch
-from mqtt_bridge.errors import Rejected
-from mqtt_bridge.messages import DeadLetter, Message, decode
+from dashboard.core.store import schema
+from dashboard.core.store.db import ensure_schema, make_engine
+from dashboard.core.store.ingest import write_batch
+from dashboard.core.contract.errors import Rejected
+from dashboard.core.contract.messages import DeadLetter, Message, decode
 
 TRIALS = ("streetcav", "droneport", "mark")
 NOW = 1_800_000_000.0

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from dashboard import privacy
-from dashboard.settings import load_settings
-from dashboard.snapshot import SnapshotService
+from dashboard.core import privacy
+from dashboard.core.settings import load_settings
+from dashboard.core.snapshot import SnapshotService
 from tests import seeding
 
 NOW = 1_790_000_000.0

@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from dashboard import kpi_data, kpis
-from dashboard.settings import load_settings
-from dashboard.snapshot import SnapshotService
-from dashboard.store import queries, rollups
+from dashboard.core.kpis import daily_rows as kpi_data, arithmetic as kpis
+from dashboard.core.settings import load_settings
+from dashboard.core.snapshot import SnapshotService
+from dashboard.core.store import queries, rollups
 from tests import seeding
 
 NOW = 1_790_000_000.0

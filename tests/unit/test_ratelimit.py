@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
-from dashboard.settings import load_settings
-from dashboard.store.schema import dead_letters, telemetry
+from dashboard.core.settings import load_settings
+from dashboard.core.store.schema import dead_letters, telemetry
 from mqtt_bridge.bridge import Bridge
 from mqtt_bridge.ratelimit import AssetRateLimiter
 

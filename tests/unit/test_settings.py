@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.settings import MqttUrl, Settings, SettingsError, load_settings, redact_url
+from dashboard.core.settings import MqttUrl, Settings, SettingsError, load_settings, redact_url
 
 
 def test_defaults_environment_and_arguments_in_that_order():

@@ -11,20 +11,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from dashboard.geo import load_trial_areas
-from mqtt_bridge import messages
-from mqtt_bridge.errors import Rejected
-from mqtt_bridge.fleet import SHUTTLE_CAPACITY, daily_load
-from mqtt_bridge.sim_publisher import run
-from mqtt_bridge.simulator import (
-    MALFORMED_KINDS,
-    Fleet,
-    SimulatorOptions,
-    SimulatorOptionsError,
-    add_arguments,
-    generate,
-    options_from_args,
-)
+from dashboard.core.geo import load_trial_areas
+from dashboard.core.contract import messages
+from dashboard.core.contract.errors import Rejected
+from dashboard.simulator.fleet import SHUTTLE_CAPACITY, daily_load
+from dashboard.simulator.publisher import run
+from dashboard.simulator.scenario import MALFORMED_KINDS, Fleet, SimulatorOptions, SimulatorOptionsError, add_arguments, generate, options_from_args
 
 START = 1_727_769_600.0  # 2024-10-01T08:00:00Z, a Tuesday morning commute
 TOPIC = re.compile(r"^mk/(streetcav|droneport|mark)/([A-Za-z0-9_-]{1,64})/(telemetry|event|status)$")
@@ -396,8 +388,8 @@ class FakeClient:
 
 
 def test_run_publishes_online_then_offline_and_sets_a_will():
-    from dashboard.settings import MqttUrl
-    from mqtt_bridge.connection import ClientOptions
+    from dashboard.core.settings import MqttUrl
+    from dashboard.core.mqtt_client import ClientOptions
 
     clients = []
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dashboard import privacy
-from dashboard.settings import load_settings
-from dashboard.snapshot import HISTORY_STEP_S, SnapshotService
+from dashboard.core import privacy
+from dashboard.core.settings import load_settings
+from dashboard.core.snapshot import HISTORY_STEP_S, SnapshotService
 from tests import seeding
 
 NOW = 1_790_000_000.0

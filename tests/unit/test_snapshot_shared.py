@@ -10,15 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event
 
-from dashboard.settings import load_settings
-from dashboard.snapshot import (
-    FileSnapshotCache,
-    SnapshotCacheError,
-    SnapshotService,
-    default_cache_dir,
-    for_workers,
-)
-from dashboard.store.engine import ensure_schema, make_engine
+from dashboard.core.settings import load_settings
+from dashboard.core.snapshot import FileSnapshotCache, SnapshotCacheError, SnapshotService, default_cache_dir, for_workers
+from dashboard.core.store.db import ensure_schema, make_engine
 from tests import seeding
 
 NOW = 1_790_000_000.0
@@ -101,4 +95,4 @@ def test_gunicorn_entry_shares_snapshots_by_default(tmp_path):
     assert load_settings({"DATABASE_URL": url}).snapshot_cache_dir == ""  # the dev server reads for itself
     chosen = load_settings({"DATABASE_URL": url, "MK_SNAPSHOT_CACHE_DIR": str(tmp_path / "c")})
     assert for_workers(chosen).snapshot_cache_dir == str(tmp_path / "c")
-    assert "for_workers(load_settings())" in Path("dashboard/wsgi.py").read_text()
+    assert "for_workers(load_settings())" in Path("dashboard/web/wsgi.py").read_text()

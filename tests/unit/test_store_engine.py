@@ -3,10 +3,10 @@ import time
 import pytest
 from sqlalchemy import func, select, text
 
-from dashboard.store import maintenance, schema
-from dashboard.store.engine import ensure_schema, make_engine, schema_version
-from dashboard.store.ingest import write_batch
-from mqtt_bridge.messages import decode
+from dashboard.core.store import maintenance, schema
+from dashboard.core.store.db import ensure_schema, make_engine, schema_version
+from dashboard.core.store.ingest import write_batch
+from dashboard.core.contract.messages import decode
 from mqtt_bridge.writer import Counters
 
 TRIALS = ("streetcav", "droneport", "mark")

@@ -2,8 +2,8 @@
 
 import pytest
 
-from mqtt_bridge.errors import Rejected
-from mqtt_bridge.topics import Topic, parse_topic, subscription_filter
+from dashboard.core.contract.errors import Rejected
+from dashboard.core.contract.topics import Topic, parse_topic, subscription_filter
 
 TRIALS = ("streetcav", "droneport", "mark")
 

@@ -9,11 +9,11 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from dashboard.store import ingest, schema
-from dashboard.store.engine import ensure_schema, make_engine
+from dashboard.core.store import ingest, schema
+from dashboard.core.store.db import ensure_schema, make_engine
 from mqtt_bridge import writer as writer_module
-from mqtt_bridge.errors import Rejected
-from mqtt_bridge.messages import DeadLetter, decode
+from dashboard.core.contract.errors import Rejected
+from dashboard.core.contract.messages import DeadLetter, decode
 from mqtt_bridge.writer import BatchWriter, Item
 
 TRIALS = ("streetcav", "droneport", "mark")

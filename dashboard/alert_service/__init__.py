@@ -1,0 +1,1 @@
+"""The alert service: rules evaluated over committed telemetry, in a process of its own."""

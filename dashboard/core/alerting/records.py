@@ -1,0 +1,232 @@
+"""Alert tables and the read queries the pages use (SQLAlchemy Core, bound parameters only).
+
+`alerts` holds one row per alert: at most one open row per (asset, rule), enforced by a partial
+unique index, so a condition that keeps firing counts occurrences instead of adding rows.
+`alert_events` is the audit trail: one row per transition or operator action, never updated or
+deleted. State changes themselves are made only by `dashboard.core.alerting.lifecycle`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    and_,
+    func,
+    or_,
+    select,
+)
+
+from dashboard.core.store.schema import Epoch, metadata
+
+ACTIVE = "active"  # condition active, not acknowledged
+ACKNOWLEDGED = "acknowledged"  # condition active, acknowledged
+CLEARED = "cleared"  # condition ended, not yet acknowledged: stays visible
+CLOSED = "closed"  # condition ended and acknowledged: history only
+STATES = (ACTIVE, ACKNOWLEDGED, CLEARED, CLOSED)
+OPEN_STATES = (ACTIVE, ACKNOWLEDGED, CLEARED)
+
+_ID = Integer().with_variant(BigInteger, "postgresql")
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("rule_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("trial", String(32), nullable=False),
+    Column("asset_id", String(64), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("severity_rank", Integer, nullable=False),  # 0 = critical: sorts worst first
+    Column("title", Text, nullable=False),
+    Column("detail", Text, nullable=False),  # the latest evidence, e.g. "battery_pct 18 < 20"
+    Column("state", String(16), nullable=False),
+    Column("occurrences", Integer, nullable=False),
+    Column("first_seen", Epoch, nullable=False),  # device time of the first evidence
+    Column("last_seen", Epoch, nullable=False),  # device time of the latest evidence
+    Column("raised_at", Epoch, nullable=False),  # server time: response times are measured from here
+    Column("updated_at", Epoch, nullable=False),  # any change; the feed polls max(updated_at)
+    Column("value", Float),
+    Column("lat", Float),
+    Column("lon", Float),
+    Column("acked_at", Epoch),
+    Column("acked_by", String(64)),
+    Column("ack_comment", Text),
+    Column("cleared_at", Epoch),
+    Column("closed_at", Epoch),
+    Column("shelved_until", Epoch),
+    Column("shelved_by", String(64)),
+    Column("shelve_reason", Text),
+)
+# One open alert per (asset, rule): the dedup guarantee, held by the database, not only the engine.
+Index(
+    "ux_alerts_open",
+    alerts.c.asset_id,
+    alerts.c.rule_id,
+    unique=True,
+    sqlite_where=alerts.c.state != CLOSED,
+    postgresql_where=alerts.c.state != CLOSED,
+)
+Index("ix_alerts_state_rank", alerts.c.state, alerts.c.severity_rank)
+Index("ix_alerts_raised_at", alerts.c.raised_at)
+
+alert_events = Table(
+    "alert_events",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("alert_id", _ID, ForeignKey("alerts.id"), nullable=False),
+    Column("at", Epoch, nullable=False),
+    Column("action", String(16), nullable=False),  # raised reactivated acknowledged cleared commented ...
+    Column("from_state", String(16)),
+    Column("to_state", String(16), nullable=False),
+    Column("actor", String(64), nullable=False),  # "system" for the engine
+    Column("comment", Text),
+)
+Index("ix_alert_events_alert", alert_events.c.alert_id, alert_events.c.id)
+
+
+# --- reads -------------------------------------------------------------------------------------------
+def get_alert(conn: Connection, alert_id: int) -> dict[str, Any] | None:
+    row = conn.execute(select(alerts).where(alerts.c.id == alert_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def _not_shelved(now: float):
+    return or_(alerts.c.shelved_until.is_(None), alerts.c.shelved_until <= now)
+
+
+def feed(conn: Connection, now: float, *, limit: int = 200, shelved: bool = False) -> list[dict[str, Any]]:
+    """Open alerts for the control room: worst severity first, then newest first.
+
+    `shelved=True` gives the shelved ones instead, so the feed can say how many are hidden."""
+    hidden = and_(alerts.c.shelved_until.is_not(None), alerts.c.shelved_until > now)
+    query = (
+        select(alerts)
+        .where(alerts.c.state.in_(OPEN_STATES), hidden if shelved else _not_shelved(now))
+        .order_by(alerts.c.severity_rank, alerts.c.raised_at.desc(), alerts.c.id.desc())
+        .limit(limit)
+    )
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def last_change(conn: Connection) -> float | None:
+    """When any alert last changed: a screen re-reads the feed only when this moves."""
+    return conn.execute(select(func.max(alerts.c.updated_at))).scalar()
+
+
+def alerted_assets(conn: Connection, now: float) -> dict[str, str]:
+    """Asset -> its worst open, unshelved severity: what the map highlights."""
+    from dashboard.core.alerting import SEVERITIES
+
+    query = (
+        select(alerts.c.asset_id, func.min(alerts.c.severity_rank))
+        .where(alerts.c.state.in_(OPEN_STATES), _not_shelved(now))
+        .group_by(alerts.c.asset_id)
+    )
+    return {asset: SEVERITIES[rank] for asset, rank in conn.execute(query)}
+
+
+def open_conditions(conn: Connection) -> list[tuple[str, str]]:
+    """(asset, rule) of alerts whose condition is still active: the engine's state after a restart."""
+    query = select(alerts.c.asset_id, alerts.c.rule_id).where(alerts.c.state.in_((ACTIVE, ACKNOWLEDGED)))
+    return [(a, r) for a, r in conn.execute(query)]
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    """The /alerts page's filters; an empty tuple or None means "any"."""
+
+    trials: Sequence[str] = ()
+    assets: Sequence[str] = ()
+    rules: Sequence[str] = ()
+    severities: Sequence[str] = ()
+    states: Sequence[str] = ()
+    since: float | None = None  # raised at or after
+    until: float | None = None  # raised before
+
+    def where(self) -> list:
+        clauses = []
+        for column, values in ((alerts.c.trial, self.trials), (alerts.c.asset_id, self.assets),
+                               (alerts.c.rule_id, self.rules), (alerts.c.severity, self.severities),
+                               (alerts.c.state, self.states)):
+            if values:
+                clauses.append(column.in_(list(values)))
+        if self.since is not None:
+            clauses.append(alerts.c.raised_at >= self.since)
+        if self.until is not None:
+            clauses.append(alerts.c.raised_at < self.until)
+        return clauses
+
+
+def history(conn: Connection, flt: HistoryFilter, *, limit: int = 1000) -> list[dict[str, Any]]:
+    """Alerts matching the filter, newest first."""
+    query = (select(alerts).where(*flt.where())
+             .order_by(alerts.c.raised_at.desc(), alerts.c.id.desc()).limit(limit))
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def audit_trail(conn: Connection, alert_id: int) -> list[dict[str, Any]]:
+    query = select(alert_events).where(alert_events.c.alert_id == alert_id).order_by(alert_events.c.id)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+# Response times are averaged in Python over at most this many alerts (newest first): portable
+# between SQLite REAL and PostgreSQL timestamptz, and bounded.
+RESPONSE_SAMPLE_MAX = 50_000
+
+
+@dataclass(frozen=True)
+class ResponseTimes:
+    alerts: int
+    acknowledged: int
+    cleared: int
+    mean_to_ack_s: float | None
+    mean_to_clear_s: float | None
+
+
+def response_times(conn: Connection, flt: HistoryFilter) -> ResponseTimes:
+    """Mean time from raise to acknowledge and from raise to clear, over the filtered alerts."""
+    query = (select(alerts.c.raised_at, alerts.c.acked_at, alerts.c.cleared_at).where(*flt.where())
+             .order_by(alerts.c.raised_at.desc()).limit(RESPONSE_SAMPLE_MAX))
+    rows = conn.execute(query).all()
+    to_ack = [a - r for r, a, _ in rows if a is not None]
+    to_clear = [c - r for r, _, c in rows if c is not None]
+    return ResponseTimes(
+        alerts=len(rows),
+        acknowledged=len(to_ack),
+        cleared=len(to_clear),
+        mean_to_ack_s=sum(to_ack) / len(to_ack) if to_ack else None,
+        mean_to_clear_s=sum(to_clear) / len(to_clear) if to_clear else None,
+    )
+
+
+def distinct_values(conn: Connection) -> dict[str, list[str]]:
+    """Options for the history filters: every trial, asset and rule that has had an alert."""
+    out = {}
+    for name, column in (("trials", alerts.c.trial), ("assets", alerts.c.asset_id), ("rules", alerts.c.rule_id)):
+        out[name] = sorted(v for (v,) in conn.execute(select(column).distinct()))
+    return out
+
+
+def by_ids(conn: Connection, ids: Iterable[int]) -> list[dict[str, Any]]:
+    ids = list(ids)
+    if not ids:
+        return []
+    return [dict(r) for r in conn.execute(select(alerts).where(alerts.c.id.in_(ids))).mappings()]
+
+
+def ensure_tables(engine) -> None:
+    """Create the alert tables if a store made before they existed lacks them (checkfirst)."""
+    metadata.create_all(engine, tables=[alerts, alert_events])

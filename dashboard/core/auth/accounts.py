@@ -1,0 +1,132 @@
+"""User administration (the CLI's `users` command and the demo): add, disable, enable, reset, list."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+
+from dashboard.core.auth import passwords, roles
+from dashboard.core.auth import records as db
+
+log = logging.getLogger(__name__)
+
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+_AUTH_TABLES = (db.users, db.auth_sessions, db.auth_events)
+
+
+class AccountError(ValueError):
+    """A user command cannot be done; the message says why."""
+
+
+def ensure_tables(engine: Engine) -> None:
+    """Create the auth tables if missing: a store made before they existed gains them (schema v1)."""
+    with engine.begin() as conn:
+        for table in _AUTH_TABLES:
+            table.create(conn, checkfirst=True)
+
+
+def _check_username(username: str) -> str:
+    name = db.normalise(username)
+    if not USERNAME.match(name):
+        raise AccountError(f"user name {username[:80]!r} must be 2-64 of a-z 0-9 . _ - starting with a letter or digit")
+    return name
+
+
+def _check_role(role: str) -> None:
+    if role not in roles.ROLES:
+        raise AccountError(f"role {role!r} must be one of {', '.join(roles.ROLES)}")
+
+
+def add_user(engine: Engine, username: str, role: str, password: str | None = None, *, actor: str = "cli",
+             clock: Callable[[], float] = time.time) -> str:
+    """Create a user; return the password (generated when none is given)."""
+    name = _check_username(username)
+    _check_role(role)
+    password = password if password is not None else passwords.generate_password()
+    try:
+        passwords.check_policy(password, name)
+    except passwords.PasswordPolicyError as exc:
+        raise AccountError(str(exc)) from None
+    now = clock()
+    try:
+        with engine.begin() as conn:
+            if db.find_user(conn, name) is not None:
+                raise AccountError(f"user {name!r} already exists")
+            db.insert_user(conn, name, role, passwords.hash_password(password), now)
+            db.record_event(conn, db.USER_ADDED, name, "", now, actor=actor, detail=f"role={role}")
+    except IntegrityError:
+        raise AccountError(f"user {name!r} already exists") from None
+    log.info("user %r added with role %s by %s", name, role, actor)
+    return password
+
+
+def _existing(conn, username: str) -> db.User:
+    user = db.find_user(conn, username)
+    if user is None:
+        raise AccountError(f"no user named {username[:64]!r}")
+    return user
+
+
+def set_disabled(engine: Engine, username: str, disabled: bool, *, actor: str = "cli",
+                 clock: Callable[[], float] = time.time) -> None:
+    """Disable (also ending every session of the user at once) or enable a user."""
+    now = clock()
+    with engine.begin() as conn:
+        user = _existing(conn, username)
+        db.update_user(conn, user.id, now, disabled=disabled)
+        if disabled:
+            db.delete_sessions_of(conn, user.id)
+        db.record_event(conn, db.USER_DISABLED if disabled else db.USER_ENABLED, user.username, "", now,
+                        actor=actor)
+    log.info("user %r %s by %s", user.username, "disabled" if disabled else "enabled", actor)
+
+
+def reset_password(engine: Engine, username: str, password: str | None = None, *, actor: str = "cli",
+                   clock: Callable[[], float] = time.time) -> str:
+    """Set a new password (generated when none is given), end the user's sessions; return it."""
+    password = password if password is not None else passwords.generate_password()
+    now = clock()
+    with engine.begin() as conn:
+        user = _existing(conn, username)
+        try:
+            passwords.check_policy(password, user.username)
+        except passwords.PasswordPolicyError as exc:
+            raise AccountError(str(exc)) from None
+        db.update_user(conn, user.id, now, password_hash=passwords.hash_password(password))
+        db.delete_sessions_of(conn, user.id)
+        db.record_event(conn, db.PASSWORD_RESET, user.username, "", now, actor=actor)
+    log.info("password of %r reset by %s", user.username, actor)
+    return password
+
+
+def set_role(engine: Engine, username: str, role: str, *, actor: str = "cli",
+             clock: Callable[[], float] = time.time) -> None:
+    _check_role(role)
+    now = clock()
+    with engine.begin() as conn:
+        user = _existing(conn, username)
+        db.update_user(conn, user.id, now, role=role)
+        db.delete_sessions_of(conn, user.id)
+        db.record_event(conn, db.ROLE_CHANGED, user.username, "", now, actor=actor, detail=f"role={role}")
+
+
+def list_users(engine: Engine) -> list[db.User]:
+    with engine.connect() as conn:
+        return db.list_users(conn)
+
+
+def last_sign_ins(engine: Engine) -> dict[str, float]:
+    with engine.connect() as conn:
+        return db.last_sign_ins(conn)
+
+
+def record_admin_event(engine: Engine, kind: str, *, actor: str, detail: str = "", address: str = "",
+                       clock: Callable[[], float] = time.time) -> None:
+    """An admin action that is not an account change (e.g. reloading the alert rules) in the audit table."""
+    with engine.begin() as conn:
+        db.record_event(conn, kind, "", address, clock(), actor=actor, detail=detail)

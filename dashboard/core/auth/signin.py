@@ -1,0 +1,72 @@
+"""Checking a sign-in: lockout first, then the password; every attempt recorded and logged."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from dashboard.core.auth import lockout, passwords
+from dashboard.core.auth import records as db
+
+log = logging.getLogger(__name__)
+
+FAILED_MESSAGE = "Wrong user name or password."
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    user: db.User | None
+    message: str = ""
+    retry_after_s: float = 0.0
+
+
+def _safe(text: str) -> str:
+    """A user-supplied name fit for a log line: capped, control characters made visible."""
+    return repr(text[:64])
+
+
+def _counts(engine: Engine, policy: lockout.Policy, name: str, address: str, now: float):
+    # Failures are counted over the window plus the lock period, so a lock lasts its full period
+    # even after the failures that caused it leave the window.
+    since = now - policy.window_s - policy.lock_s
+    with engine.connect() as conn:
+        return db.failures(conn, since=since, username=name), db.failures(conn, since=since, address=address)
+
+
+def authenticate(engine: Engine, policy: lockout.Policy, username: str, password: str, address: str,
+                 now: float) -> Outcome:
+    name = db.normalise(username or "")[:64]
+    account, by_address = _counts(engine, policy, name, address, now)
+    decision = lockout.decide(policy, now, account, by_address)
+    if not decision.allowed:
+        with engine.begin() as conn:
+            db.record_event(conn, db.LOGIN_REFUSED, name, address, now, detail=decision.reason)
+        log.warning("sign-in refused for %s from %s: %s, retry in %.0f s", _safe(name), address,
+                    decision.reason, decision.retry_after_s)
+        wait = max(1, round(decision.retry_after_s))
+        return Outcome(None, f"Too many failed attempts: try again in {wait} s.", decision.retry_after_s)
+
+    with engine.connect() as conn:
+        user = db.find_user(conn, name) if name else None
+        stored = db.password_hash_of(conn, user.id) if user else None
+    matches = passwords.verify_password(stored, password or "")  # a dummy hash when no such user
+    if user is not None and matches and not user.disabled:
+        with engine.begin() as conn:
+            db.record_event(conn, db.LOGIN_OK, name, address, now)
+            if passwords.needs_rehash(stored):
+                db.update_user(conn, user.id, now, password_hash=passwords.hash_password(password))
+        log.info("sign-in of %s (%s) from %s", _safe(name), user.role, address)
+        return Outcome(user)
+
+    why = "no such user" if user is None else ("user disabled" if user.disabled else "wrong password")
+    count = account[0] + 1
+    with engine.begin() as conn:
+        db.record_event(conn, db.LOGIN_FAILED, name, address, now, detail=why)
+        if count == policy.lock_after:
+            db.record_event(conn, db.LOCKED, name, address, now, detail=f"locked for {policy.lock_s:.0f} s")
+    log.warning("failed sign-in for %s from %s (%s); %d recent failures", _safe(name), address, why, count)
+    if count >= policy.lock_after:
+        log.warning("account %s locked for %.0f s after %d failures", _safe(name), policy.lock_s, count)
+    return Outcome(None, FAILED_MESSAGE)

@@ -1,0 +1,1 @@
+"""The telemetry contract suppliers publish to: topics, typed messages, rejection reasons."""

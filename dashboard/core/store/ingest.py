@@ -1,0 +1,196 @@
+"""Writing a batch of messages: telemetry rows, the `latest` table and dead letters, in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Connection, Table
+
+from dashboard.core.store.schema import SAMPLE_FIELDS, Epoch, dead_letters, latest, telemetry
+from dashboard.core.contract.messages import DeadLetter, Message
+
+_COMMON_COLUMNS = SAMPLE_FIELDS
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    stored: int
+    duplicates: int
+    rejected: int
+
+
+# `state` and `event_type` are VARCHAR(32). Their source fields are checked only where the contract
+# lists them (`mode` for shuttles, `state` for drones, `type` for built-in events); elsewhere a payload
+# may carry any JSON there ("kept, not rejected"). Such a value must not fail the batch's commit, or
+# one message would stall ingest forever: non-text, and text no driver can store (a lone surrogate
+# from a "\ud800" escape; NUL, which PostgreSQL refuses), become NULL; long text is cut. The payload
+# keeps it all.
+_WORD_MAX = 32
+
+
+def _word(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    value = value[:_WORD_MAX]
+    if "\x00" in value:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return value
+
+
+def event_type_of(message: Message) -> str | None:
+    return _word(message.data.get("type")) if message.channel == "event" else None
+
+
+def state_of(message: Message) -> str | None:
+    """The one-word state a live view colours by; its source field differs per trial."""
+    data = message.data
+    if message.channel == "status":
+        return _word(data.get("status"))
+    if "mode" in data:
+        return _word(data["mode"])
+    if "state" in data:
+        return _word(data["state"])
+    if "available" in data:
+        return "up" if data["available"] else "down"
+    return None
+
+
+def telemetry_row(message: Message, stored_at: float) -> dict[str, Any]:
+    data = message.data
+    row = {name: data.get(name) for name in _COMMON_COLUMNS}
+    row.update(
+        ts=message.ts,
+        received_at=message.received_at,
+        stored_at=stored_at,
+        trial=message.trial,
+        asset_id=message.asset_id,
+        channel=message.channel,
+        seq=message.seq,
+        state=state_of(message),
+        event_type=event_type_of(message),
+        payload=message.text,
+    )
+    return row
+
+
+# Column order of the raw executemany statements below (tuples are much cheaper than dicts).
+_TELEMETRY_COLUMNS = (
+    "ts", "received_at", "stored_at", "trial", "asset_id", "channel", "seq", *_COMMON_COLUMNS,
+    "state", "event_type", "payload",
+)
+_SAMPLE_COLUMNS = ("asset_id", "trial", "ts", "received_at", "seq", *_COMMON_COLUMNS, "state", "payload")
+_STATUS_COLUMNS = ("asset_id", "trial", "status", "status_ts")
+_EVENT_COLUMNS = ("asset_id", "trial", "event_type", "event_ts", "event_payload")
+
+
+@cache
+def _insert_sql(dialect: str, table: Table, columns: tuple[str, ...], newer_than: str | None = None) -> str:
+    """A plain-DBAPI INSERT for executemany: no per-row SQLAlchemy parameter processing.
+
+    Why not SQLAlchemy Core here: at 10k+ rows/s its per-row bind processing and RETURNING cost more
+    than the database work. Epoch columns become `to_timestamp()` on PostgreSQL (timestamptz), as the
+    `Epoch` type does. Without `newer_than` a conflict is skipped (ON CONFLICT DO NOTHING, so the
+    cursor's rowcount is the number of rows really inserted); with it the row is upserted unless the
+    stored `newer_than` time is newer.
+    """
+    pg = dialect == "postgresql"
+    marks = []
+    for name in columns:
+        mark = "%s" if pg else "?"
+        marks.append(f"to_timestamp({mark})" if pg and isinstance(table.c[name].type, Epoch) else mark)
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(marks)}) ON CONFLICT "
+    if newer_than is None:
+        return sql + "DO NOTHING"
+    updates = ", ".join(f"{name} = excluded.{name}" for name in columns if name != "asset_id")
+    return (sql + f"(asset_id) DO UPDATE SET {updates} WHERE {table.name}.{newer_than} IS NULL"
+            f" OR excluded.{newer_than} >= {table.name}.{newer_than}")
+
+
+def _insert_telemetry(conn: Connection, messages: Sequence[Message], stored_at: float) -> int:
+    """Insert rows, skipping repeated (asset_id, seq); return how many were really inserted.
+
+    executemany's rowcount is the sum over rows on sqlite3 and on psycopg 3 (not -1 as on psycopg 2),
+    so duplicates are counted without RETURNING, which made PostgreSQL about 4x slower.
+    """
+    rows = []
+    for m in messages:
+        data = m.data
+        get = data.get
+        rows.append((
+            m.ts, m.received_at, stored_at, m.trial, m.asset_id, m.channel, m.seq,
+            get("lat"), get("lon"), get("alt_m"), get("speed_mps"), get("heading_deg"), get("battery_pct"),
+            state_of(m), event_type_of(m), m.text,
+        ))
+    sql = _insert_sql(conn.dialect.name, telemetry, _TELEMETRY_COLUMNS)
+    return conn.exec_driver_sql(sql, rows).rowcount
+
+
+def _newest_per_asset(messages: Iterable[Message]) -> list[Message]:
+    newest: dict[str, Message] = {}
+    for message in messages:
+        seen = newest.get(message.asset_id)
+        if seen is None or message.ts >= seen.ts:
+            newest[message.asset_id] = message
+    return list(newest.values())
+
+
+def _upsert_latest(conn: Connection, rows: list[tuple], columns: tuple[str, ...], time_column: str) -> None:
+    """Insert or update `latest`, but never let an older sample replace a newer one."""
+    if not rows:
+        return
+    conn.exec_driver_sql(_insert_sql(conn.dialect.name, latest, columns, time_column), rows)
+
+
+def _latest_rows(messages: Sequence[Message]) -> tuple[list, list, list]:
+    samples, statuses, events = [], [], []
+    for message in messages:
+        (samples if message.channel == "telemetry" else statuses if message.channel == "status" else events).append(message)
+    sample_rows = []
+    for m in _newest_per_asset(samples):
+        get = m.data.get
+        sample_rows.append((
+            m.asset_id, m.trial, m.ts, m.received_at, m.seq, get("lat"), get("lon"), get("alt_m"),
+            get("speed_mps"), get("heading_deg"), get("battery_pct"), state_of(m), m.text,
+        ))
+    status_rows = [(m.asset_id, m.trial, m.data["status"], m.ts) for m in _newest_per_asset(statuses)]
+    event_rows = [(m.asset_id, m.trial, event_type_of(m), m.ts, m.text) for m in _newest_per_asset(events)]
+    return sample_rows, status_rows, event_rows
+
+
+def write_batch(
+    conn: Connection, messages: Sequence[Message], rejected: Sequence[DeadLetter], stored_at: float
+) -> BatchResult:
+    """Store one batch inside the caller's transaction. A repeated (asset_id, seq) is stored once."""
+    unique: list[Message] = []
+    seen: set[tuple[str, int]] = set()
+    for message in messages:
+        if message.seq is not None:
+            key = (message.asset_id, message.seq)
+            if key in seen:
+                continue
+            seen.add(key)
+        unique.append(message)
+    stored = 0
+    if unique:
+        stored = _insert_telemetry(conn, unique, stored_at)
+        sample_rows, status_rows, event_rows = _latest_rows(unique)
+        _upsert_latest(conn, sample_rows, _SAMPLE_COLUMNS, "ts")
+        _upsert_latest(conn, status_rows, _STATUS_COLUMNS, "status_ts")
+        _upsert_latest(conn, event_rows, _EVENT_COLUMNS, "event_ts")
+    if rejected:
+        conn.execute(
+            dead_letters.insert(),
+            [
+                {"received_at": d.received_at, "topic": d.topic, "payload": d.payload,
+                 "payload_size": d.payload_size, "reason_code": d.code, "reason": d.detail}
+                for d in rejected
+            ],
+        )
+    return BatchResult(stored=stored, duplicates=len(messages) - stored, rejected=len(rejected))

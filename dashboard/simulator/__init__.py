@@ -1,0 +1,1 @@
+"""The fleet simulator: behaviour models of the assets, the scenario, the MQTT publisher."""

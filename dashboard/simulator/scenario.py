@@ -1,0 +1,393 @@
+"""The realistic fleet publisher: StreetCAV shuttles, Drone Port drones and MarK cells over MQTT.
+
+Two layers, so tests need no broker:
+- `Fleet` is a pure, seeded generator: `startup()`, `tick(now)` and `shutdown(now)` return
+  `Message(topic, payload, retain)` tuples following TELEMETRY.md, with faults injected on request.
+  Same seed and same clock readings give the same bytes.
+- `dashboard.simulator.publisher.run()` paces a `Fleet` against a clock and publishes through paho.
+
+Last will: one MQTT connection carries one will, so the simulator's will (retained `offline`) is on
+its own topic, `mk-control/simulator/<client_id>/status`, outside the telemetry tree. Each simulated
+asset gets a retained `online` at start and a retained `offline` on clean shutdown; if the simulator
+dies, the assets' `online` stays retained and the bridge's stale-device sweep is what notices.
+
+`seq` starts at the start time in milliseconds, not at 1: a restarted simulator must not reuse the
+(asset_id, seq) pairs of its last run, which the bridge would drop as duplicates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import logging
+import math
+import random
+import signal
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, NamedTuple
+
+from dashboard.core import geo
+from dashboard.simulator.fleet import Cell, Drone, Shuttle
+
+log = logging.getLogger(__name__)
+
+CHANNELS = ("telemetry", "event", "status")
+TS_FORMATS = ("iso", "epoch", "mixed")
+MALFORMED_KINDS = (
+    "not_json", "missing_ts", "bad_lat", "out_of_range", "wrong_type", "future_ts",
+    "unknown_channel", "unknown_trial", "oversize",
+)
+SIM_STATUS_TOPIC = "mk-control/simulator/{client_id}/status"
+# Spread each sampling period over this many publish slots so load is smooth, not one burst a second.
+SLOTS_PER_PERIOD = 20
+LATE_MIN_S = 2.0  # a "late" message is held back at least this long, so it lands out of order
+FUTURE_TS_S = 3600.0  # far beyond any sensible clock-skew allowance
+OVERSIZE_BYTES = 70_000  # over the 64 KiB payload limit of the contract
+EXTRA_CELL_RING_M = (300.0, 1500.0)  # generated small cells sit this far from a configured site
+
+
+class SimulatorOptionsError(ValueError):
+    """An option is out of range; the message names it."""
+
+
+@dataclass(frozen=True)
+class SimulatorOptions:
+    """What to simulate and how hard to push; every field has a CLI flag in `add_arguments`."""
+
+    shuttles: int = 4
+    drones: int = 3
+    cells: int = 16
+    rate: float = 1.0  # telemetry messages per wall-clock second per asset
+    duration_s: float | None = None  # None: until stopped
+    seed: int = 1
+    speedup: float = 1.0  # simulated seconds per wall-clock second for the models (ts stays real time)
+    qos: int = 1
+    topic_root: str = "mk"
+    ts_format: str = "iso"  # iso, epoch, or mixed (alternate assets use each form)
+    malformed_share: float = 0.0  # of telemetry messages, replaced by a malformed one
+    duplicate_share: float = 0.0  # of telemetry messages, published twice with the same seq
+    late_share: float = 0.0  # of telemetry messages, held back and published out of order
+    late_max_s: float = 30.0
+    silent_devices: int = 0  # assets that stop publishing mid-run (no offline status)
+    silent_after_s: float = 60.0  # they fall silent at 0.5-1.5 times this after start
+    geojson: str | None = None  # trial areas; default assets/trial_areas.geojson
+    seq_start: int | None = None  # default: start time in ms
+    log_every_s: float = 5.0
+
+    def validate(self) -> SimulatorOptions:
+        for name in ("shuttles", "drones", "cells", "silent_devices"):
+            if getattr(self, name) < 0:
+                raise SimulatorOptionsError(f"{name} must not be negative")
+        if self.total_assets == 0:
+            raise SimulatorOptionsError("nothing to simulate: shuttles, drones and cells are all 0")
+        if self.silent_devices > self.total_assets:
+            raise SimulatorOptionsError(f"silent_devices ({self.silent_devices}) exceeds the {self.total_assets} assets")
+        if not self.rate > 0 or not self.speedup > 0:
+            raise SimulatorOptionsError("rate and speedup must be greater than 0")
+        if self.duration_s is not None and self.duration_s <= 0:
+            raise SimulatorOptionsError("duration_s must be greater than 0 (or None for no limit)")
+        if self.qos not in (0, 1, 2):
+            raise SimulatorOptionsError("qos value must be 0, 1, or 2")
+        if self.ts_format not in TS_FORMATS:
+            raise SimulatorOptionsError(f"ts_format must be one of {', '.join(TS_FORMATS)}")
+        for name in ("malformed_share", "duplicate_share", "late_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise SimulatorOptionsError(f"{name} must be between 0 and 1")
+        if self.late_max_s < LATE_MIN_S:
+            raise SimulatorOptionsError(f"late_max_s must be at least {LATE_MIN_S}")
+        if self.silent_after_s <= 0 or self.log_every_s <= 0:
+            raise SimulatorOptionsError("silent_after_s and log_every_s must be greater than 0")
+        if not self.topic_root or any(c in self.topic_root for c in "/+#"):
+            raise SimulatorOptionsError("topic_root must be one topic level")
+        return self
+
+    @property
+    def total_assets(self) -> int:
+        return self.shuttles + self.drones + self.cells
+
+
+class Message(NamedTuple):
+    topic: str
+    payload: bytes
+    retain: bool
+
+
+class _Asset:
+    """One simulated device: its model, precomputed topics and its own `seq` counter."""
+
+    __slots__ = ("asset_id", "trial", "model", "topics", "seq", "epoch_ts", "silent_at")
+
+    def __init__(self, trial: str, model: Any, root: str, seq: int, epoch_ts: bool):
+        self.asset_id = model.asset_id
+        self.trial = trial
+        self.model = model
+        self.topics = {ch: f"{root}/{trial}/{self.asset_id}/{ch}" for ch in CHANNELS}
+        self.seq = seq
+        self.epoch_ts = epoch_ts
+        self.silent_at: float | None = None
+
+
+def _dumps(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _local_tz():
+    """Europe/London when the zone database is there (cell load follows local time), else UTC."""
+    try:
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo("Europe/London")
+    except Exception:  # noqa: BLE001 - no tzdata: UTC is a fine approximation for a simulator
+        return timezone.utc
+
+
+def build_assets(options: SimulatorOptions, seed_base: str) -> list[tuple[str, Any]]:
+    """(trial, model) for every asset, each model with its own seeded random stream."""
+    areas = geo.load_trial_areas(options.geojson)
+    out: list[tuple[str, Any]] = []
+    length = areas.route.length_m
+    for i in range(options.shuttles):
+        rng = random.Random(f"{seed_base}:cav:{i}")
+        start_m = length * i / max(1, options.shuttles)  # spread round the loop
+        out.append(("streetcav", Shuttle(f"cav-{i + 1:02d}", areas.route, areas.stops, rng, start_m)))
+    for i in range(options.drones):
+        rng = random.Random(f"{seed_base}:drone:{i}")
+        corridor = areas.corridors[i % len(areas.corridors)]
+        out.append(("droneport", Drone(f"drone-{i + 1:02d}", corridor, rng, first_takeoff_s=rng.uniform(5.0, 90.0))))
+    sites = list(areas.cells)
+    for i in range(options.cells):
+        rng = random.Random(f"{seed_base}:cell:{i}")
+        if i < len(sites):
+            site = sites[i]
+        else:
+            base = sites[i % len(sites)]
+            lat, lon = geo.offset(base.lat, base.lon, rng.uniform(0, 360), rng.uniform(*EXTRA_CELL_RING_M))
+            site = geo.CellSite(f"mark-cell-{i + 1:02d}", f"{base.name} small cell", lat, lon)
+        out.append(("mark", Cell(site, rng)))
+    return out
+
+
+@dataclass
+class Fleet:
+    """The seeded message generator: no I/O, no clock of its own; the caller says what time it is."""
+
+    options: SimulatorOptions
+    start: float
+    counts: Counter = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        opts = self.options.validate()
+        seed_base = f"mk-sim:{opts.seed}"
+        self._faults = random.Random(f"{seed_base}:faults")
+        seq0 = opts.seq_start if opts.seq_start is not None else int(self.start * 1000)
+        self.assets = [
+            _Asset(trial, model, opts.topic_root, seq0, opts.ts_format == "epoch" or (opts.ts_format == "mixed" and i % 2 == 1))
+            for i, (trial, model) in enumerate(build_assets(opts, seed_base))
+        ]
+        for a in self._faults.sample(self.assets, opts.silent_devices):
+            a.silent_at = self.start + opts.silent_after_s * self._faults.uniform(0.5, 1.5)
+        self._slots_n = min(len(self.assets), SLOTS_PER_PERIOD)
+        self._slots = [self.assets[s :: self._slots_n] for s in range(self._slots_n)]
+        self._period = 1.0 / opts.rate
+        self._dt = self._period * opts.speedup
+        self._j = 0  # index of the next slot to run, counted from `start`
+        self._held: list[tuple[float, int, Message]] = []  # late messages: (release time, order, msg)
+        self._held_n = 0
+        self._tz = _local_tz()
+
+    # --- schedule ------------------------------------------------------------------------
+    def _due(self, j: int) -> float:
+        return self.start + j * self._period / self._slots_n
+
+    def next_due(self) -> float:
+        """When `tick` next has something to emit."""
+        due = self._due(self._j)
+        return min(due, self._held[0][0]) if self._held else due
+
+    def skip_to(self, now: float) -> int:
+        """Drop the slots before `now` (a publisher that fell behind); returns how many were skipped."""
+        j = max(self._j, math.ceil((now - self.start) * self._slots_n / self._period))
+        skipped, self._j = j - self._j, j
+        self.counts["skipped_slots"] += skipped
+        return skipped
+
+    # --- messages ------------------------------------------------------------------------
+    def _msg(self, a: _Asset, channel: str, fields: dict[str, Any], t: float, iso: str, retain: bool = False) -> Message:
+        body = {"ts": round(t, 3) if a.epoch_ts else iso, "seq": a.seq}
+        a.seq += 1
+        body.update(fields)
+        self.counts[channel] += 1
+        return Message(a.topics[channel], _dumps(body), retain)
+
+    def startup(self) -> list[Message]:
+        """Retained `online` for every asset."""
+        iso = _iso(self.start)
+        return [self._msg(a, "status", {"status": "online"}, self.start, iso, retain=True) for a in self.assets]
+
+    def shutdown(self, now: float) -> list[Message]:
+        """Late messages still held back, then retained `offline` for every asset (silent ones too)."""
+        held = [m for _, _, m in sorted(self._held)]
+        self._held.clear()
+        iso = _iso(now)
+        return held + [self._msg(a, "status", {"status": "offline"}, now, iso, retain=True) for a in self.assets]
+
+    def tick(self, now: float) -> list[Message]:
+        """Every message due at or before `now`, in publish order."""
+        out: list[Message] = []
+        while self._due(self._j) <= now:
+            self._run_slot(self._j, out)
+            self._j += 1
+        held = self._held
+        while held and held[0][0] <= now:
+            out.append(heapq.heappop(held)[2])
+        return out
+
+    def _run_slot(self, j: int, out: list[Message]) -> None:
+        t = self._due(j)
+        iso = _iso(t)
+        local = datetime.fromtimestamp(t, self._tz)
+        hour = local.hour + local.minute / 60.0
+        dt = self._dt
+        for a in self._slots[j % self._slots_n]:
+            if a.silent_at is not None and t >= a.silent_at:
+                continue
+            tele, events = a.model.step(dt, hour)
+            for ev in events:
+                out.append(self._msg(a, "event", ev, t, iso))
+                self.counts[f"event:{a.trial}:{ev['type']}"] += 1
+            self._telemetry(a, tele, t, iso, out)
+
+    def _telemetry(self, a: _Asset, tele: dict[str, Any], t: float, iso: str, out: list[Message]) -> None:
+        opts = self.options
+        rnd = self._faults.random
+        if opts.malformed_share and rnd() < opts.malformed_share:
+            kind = self._faults.choice(MALFORMED_KINDS)
+            self.counts["malformed"] += 1
+            self.counts[f"malformed:{kind}"] += 1
+            out.append(self._malformed(kind, a, tele, t, iso))
+            return
+        msg = self._msg(a, "telemetry", tele, t, iso)
+        if opts.late_share and rnd() < opts.late_share:
+            self.counts["late"] += 1
+            self._held_n += 1
+            heapq.heappush(self._held, (t + self._faults.uniform(LATE_MIN_S, opts.late_max_s), self._held_n, msg))
+        else:
+            out.append(msg)
+        if opts.duplicate_share and rnd() < opts.duplicate_share:
+            self.counts["duplicate"] += 1
+            out.append(msg)
+
+    def _malformed(self, kind: str, a: _Asset, tele: dict[str, Any], t: float, iso: str) -> Message:
+        """A message the bridge must dead-letter; it still uses up a `seq`, as a real device's would."""
+        body: dict[str, Any] = {"ts": round(t, 3) if a.epoch_ts else iso, "seq": a.seq, **tele}
+        a.seq += 1
+        topic = a.topics["telemetry"]
+        if kind == "not_json":
+            raw = _dumps(body)
+            return Message(topic, raw[: len(raw) // 2], False)  # cut short, as by a device reset mid-write
+        if kind == "missing_ts":
+            del body["ts"]
+        elif kind == "bad_lat":
+            body["lat"] = 200.0
+        elif kind == "out_of_range":
+            body["prb_util_pct" if a.trial == "mark" else "battery_pct"] = 140.0
+        elif kind == "wrong_type":
+            body[{"streetcav": "passengers", "droneport": "alt_m", "mark": "connected_ues"}[a.trial]] = "many"
+        elif kind == "future_ts":
+            body["ts"] = _iso(t + FUTURE_TS_S)
+        elif kind == "unknown_channel":
+            topic = topic.rsplit("/", 1)[0] + "/diagnostics"
+        elif kind == "unknown_trial":
+            topic = f"{self.options.topic_root}/hyperloop/{a.asset_id}/telemetry"
+        elif kind == "oversize":
+            body["padding"] = "x" * OVERSIZE_BYTES
+        return Message(topic, _dumps(body), False)
+
+
+def generate(options: SimulatorOptions, start: float, until: float) -> Iterator[Message]:
+    """Every message from `start` to `until` (simulated clock), startup and shutdown included."""
+    fleet = Fleet(options, start)
+    yield from fleet.startup()
+    while fleet.next_due() <= until:
+        yield from fleet.tick(fleet.next_due())
+    yield from fleet.shutdown(until)
+
+
+# --- CLI -----------------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `simulate` subcommand's flags; every `SimulatorOptions` field has one."""
+    d = SimulatorOptions()
+    g = parser.add_argument_group("fleet")
+    g.add_argument("--shuttles", type=int, default=d.shuttles, help=f"StreetCAV shuttles on the CMK loop (default {d.shuttles})")
+    g.add_argument("--drones", type=int, default=d.drones, help=f"Drone Port drones flying the corridors (default {d.drones})")
+    g.add_argument("--cells", type=int, default=d.cells, help=f"MarK 5G cells; beyond the configured sites, small cells are generated nearby (default {d.cells})")
+    g.add_argument("--rate", type=float, default=d.rate, help=f"telemetry messages per second per asset (default {d.rate})")
+    g.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="stop after this many seconds (default: run until Ctrl-C or SIGTERM)")
+    g.add_argument("--seed", type=int, default=d.seed, help=f"random seed; the same seed replays the same story (default {d.seed})")
+    g.add_argument("--speedup", type=float, default=d.speedup, help="run the vehicle and network models this many times faster than real time; timestamps stay real (default 1)")
+    g.add_argument("--qos", type=int, choices=(0, 1, 2), default=d.qos, help=f"MQTT QoS for every publish (default {d.qos})")
+    g.add_argument("--ts-format", choices=TS_FORMATS, default=d.ts_format, help="ts as ISO 8601 with zone, epoch seconds, or mixed across assets (default iso)")
+    g.add_argument("--client-id", default="mk-simulator", help="MQTT client id; the simulator's last will goes to mk-control/simulator/<client-id>/status (default mk-simulator)")
+    g.add_argument("--geojson", default=None, help="trial-area GeoJSON (default assets/trial_areas.geojson)")
+    g.add_argument("--log-every", type=float, default=d.log_every_s, metavar="SECONDS", help=f"progress log interval (default {d.log_every_s})")
+    f = parser.add_argument_group("fault injection")
+    f.add_argument("--malformed-share", type=float, default=0.0, metavar="FRACTION", help="share of telemetry replaced by bad messages: not JSON, no ts, lat 200, battery 140, wrong types, future ts, unknown channel or trial, oversize (default 0)")
+    f.add_argument("--duplicate-share", type=float, default=0.0, metavar="FRACTION", help="share of telemetry published twice with the same seq (default 0)")
+    f.add_argument("--late-share", type=float, default=0.0, metavar="FRACTION", help="share of telemetry held back and published out of order, keeping its old ts (default 0)")
+    f.add_argument("--late-max", type=float, default=d.late_max_s, metavar="SECONDS", help=f"longest hold for a late message (default {d.late_max_s})")
+    f.add_argument("--silent-devices", type=int, default=0, metavar="N", help="assets that stop publishing mid-run, with no offline status (default 0)")
+    f.add_argument("--silent-after", type=float, default=d.silent_after_s, metavar="SECONDS", help=f"silent devices stop at 0.5-1.5 times this after start (default {d.silent_after_s})")
+
+
+def options_from_args(args: argparse.Namespace, settings: Any = None) -> SimulatorOptions:
+    return SimulatorOptions(
+        shuttles=args.shuttles, drones=args.drones, cells=args.cells, rate=args.rate,
+        duration_s=args.duration, seed=args.seed, speedup=args.speedup, qos=args.qos,
+        topic_root=getattr(settings, "mqtt_topic_root", "mk"), ts_format=args.ts_format,
+        malformed_share=args.malformed_share, duplicate_share=args.duplicate_share,
+        late_share=args.late_share, late_max_s=args.late_max, silent_devices=args.silent_devices,
+        silent_after_s=args.silent_after, geojson=args.geojson, log_every_s=args.log_every,
+    ).validate()
+
+
+def main(args: argparse.Namespace, settings: Any) -> int:
+    """Run the simulator from parsed flags and the product settings (broker URL, TLS, protocol)."""
+    from dashboard.core.mqtt_client import ClientOptions
+
+    try:
+        options = options_from_args(args, settings)
+    except SimulatorOptionsError as exc:
+        log.error("simulate: %s", exc)
+        return 2
+    client_options = ClientOptions.from_settings(settings, client_id=args.client_id)
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda signum, frame: stop.set())
+    from dashboard.simulator.publisher import run
+
+    try:
+        run(options, client_options, stop=stop)
+    except (ConnectionError, OSError) as exc:
+        log.error("simulate: cannot reach the broker at %s: %s", settings.mqtt_url and client_options.broker.host, exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    from dashboard.core.settings import load_settings
+
+    _parser = argparse.ArgumentParser(prog="python -m dashboard.simulator.scenario", description=__doc__.splitlines()[0])
+    add_arguments(_parser)
+    _settings = load_settings()
+    logging.basicConfig(level=_settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    raise SystemExit(main(_parser.parse_args(), _settings))

@@ -1,0 +1,1 @@
+"""Operator and developer tools on top of everything else: the CLI, the demo, the benchmarks."""

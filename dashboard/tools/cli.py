@@ -1,0 +1,148 @@
+"""`mk-control`: one console script, a subcommand per process (demo, web, bridge, simulate, bench, users)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from dashboard.core.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("mk_control")
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT, so every command flushes and exits cleanly."""
+    stop = threading.Event()
+
+    def handler(signum, _frame):
+        log.info("received %s; stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def cmd_bridge(args, settings: Settings) -> int:
+    from mqtt_bridge.bridge import Bridge
+
+    log.info("settings: %s", settings.redacted())
+    # Non-zero when the writer died: systemd/honcho restart the bridge; the broker redelivers.
+    return 0 if Bridge(settings).run_until(_stop_on_signals()) else 1
+
+
+def cmd_web(args, settings: Settings) -> int:
+    from dashboard.web.app import create_app
+
+    app = create_app(settings)
+    log.info("web app on http://%s:%d/", settings.web_host, settings.web_port)
+    app.run(host=settings.web_host, port=settings.web_port, debug=False)
+    return 0
+
+
+def cmd_simulate(args, settings: Settings) -> int:
+    from dashboard.simulator import scenario as simulator
+
+    return simulator.main(args, settings) or 0
+
+
+def cmd_demo(args, settings: Settings) -> int:
+    from dashboard.tools import demo
+
+    return demo.run(args, settings, _stop_on_signals())
+
+
+def cmd_bench(args, settings: Settings) -> int:
+    from dashboard.tools.bench import main as bench
+
+    return bench.main(args, settings)
+
+
+def cmd_users(args, settings: Settings) -> int:
+    from dashboard.tools import users_cli
+
+    return users_cli.main(args, settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mk-control",
+        description="Milton Keynes smart-city control room. Settings come from the environment "
+        "(DATABASE_URL, MQTT_URL, MK_*); see README.md.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="run broker, simulator, bridge and web app together on this machine")
+    demo.add_argument("--port", type=int, default=None, help="web port (default MK_WEB_PORT or 8050)")
+    demo.add_argument("--shuttles", type=int, default=6, help="StreetCAV shuttles to simulate (default 6)")
+    demo.add_argument("--drones", type=int, default=4, help="Drone Port drones to simulate (default 4)")
+    demo.add_argument("--cells", type=int, default=12, help="MarK 5G cells to simulate (default 12)")
+    demo.add_argument("--malformed-share", type=float, default=0.005, metavar="FRACTION",
+                      help="share of simulated telemetry sent malformed, to show dead letters on /health "
+                           "(default 0.005; 0 for none)")
+    demo.add_argument("--embedded-broker", action="store_true",
+                      help="use the in-process amqtt broker even when mosquitto is installed")
+    demo.set_defaults(handler=cmd_demo)
+
+    web = sub.add_parser("web", help="serve the Dash pages (development server; use gunicorn in production)")
+    web.add_argument("--port", type=int, default=None, help="web port (default MK_WEB_PORT or 8050)")
+    web.set_defaults(handler=cmd_web)
+
+    bridge = sub.add_parser("bridge", help="subscribe to trial telemetry and write it to the store")
+    bridge.set_defaults(handler=cmd_bridge)
+
+    simulate = sub.add_parser("simulate", help="publish a realistic Milton Keynes fleet to the broker")
+    _simulator_arguments(simulate)
+    simulate.set_defaults(handler=cmd_simulate)
+
+    bench = sub.add_parser("bench", help="measure ingest throughput, latency and query times")
+    _bench_arguments(bench)
+    bench.set_defaults(handler=cmd_bench)
+
+    users = sub.add_parser("users", help="add, disable, enable, reset and list users of the web app")
+    _users_arguments(users)
+    users.set_defaults(handler=cmd_users)
+    return parser
+
+
+def _simulator_arguments(parser: argparse.ArgumentParser) -> None:
+    from dashboard.simulator import scenario as simulator
+
+    simulator.add_arguments(parser)
+
+
+def _bench_arguments(parser: argparse.ArgumentParser) -> None:
+    from dashboard.tools.bench import main as bench
+
+    bench.add_arguments(parser)
+
+
+def _users_arguments(parser: argparse.ArgumentParser) -> None:
+    from dashboard.tools import users_cli
+
+    users_cli.add_arguments(parser)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(web_port=getattr(args, "port", None))
+    except SettingsError as exc:
+        print(f"mk-control: bad setting: {exc}", file=sys.stderr)
+        return 2
+    _configure_logging(settings)
+    return args.handler(args, settings)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,96 @@
+"""`mk-control demo`: broker, simulator, bridge and web app on this machine, stopped together by Ctrl-C.
+
+Each part runs as the same process it is in production (the Procfile's entries), so the demo shows
+the real thing; only the broker may be embedded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+
+from dashboard.tools.demo_users import credentials_text, ensure_demo_users
+from dashboard.tools.local_broker import start_local_broker, wait_for_port
+from dashboard.core.settings import Settings, redact_url
+
+log = logging.getLogger(__name__)
+
+# Children get this long to flush and exit after SIGTERM before they are killed.
+STOP_GRACE_S = 15.0
+
+
+def _child(command: list[str], env: dict[str, str]) -> subprocess.Popen:
+    # A session of its own: Ctrl-C reaches only the demo, which then stops the parts in order.
+    return subprocess.Popen([sys.executable, "-m", "dashboard.tools.cli", *command], env=env, start_new_session=True)
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex((host, port)) == 0
+
+
+def run(args, settings: Settings, stop: threading.Event) -> int:
+    if _port_in_use(settings.web_host, settings.web_port):
+        print(f"mk-control demo: port {settings.web_port} on {settings.web_host} is already in use; "
+              f"stop what uses it or pass --port", file=sys.stderr)
+        return 2
+    demo_users = ensure_demo_users(settings.database_url)
+    broker = start_local_broker(prefer_embedded=args.embedded_broker)
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "MQTT_URL": broker.url,
+        "MK_MQTT_PROTOCOL": broker.protocol,
+        "MK_WEB_PORT": str(settings.web_port),
+    }
+    fleet = ["--shuttles", str(args.shuttles), "--drones", str(args.drones), "--cells", str(args.cells),
+             "--malformed-share", str(args.malformed_share)]
+    children: dict[str, subprocess.Popen] = {}
+    try:
+        children["bridge"] = _child(["bridge"], env)
+        children["simulator"] = _child(["simulate", *fleet], env)
+        children["web"] = _child(["web"], env)
+        wait_for_port(settings.web_port, timeout_s=60, host=settings.web_host)
+        url = f"http://{settings.web_host}:{settings.web_port}/"
+        print(
+            f"\n  Milton Keynes control room demo is running.\n"
+            f"    Control room  {url}control\n"
+            f"    Kiosk         {url}kiosk\n"
+            f"    KPIs          {url}kpis\n"
+            f"    Health        {url}health\n"
+            f"    Alerts        {url}alerts\n"
+            f"    Admin         {url}admin\n"
+            + credentials_text(demo_users) +
+            f"  Broker {broker.url} (MQTT {broker.protocol}), store {redact_url(settings.database_url)}\n"
+            f"  Press Ctrl-C to stop.\n",
+            flush=True,
+        )
+        while not stop.wait(1.0):
+            dead = [name for name, p in children.items() if p.poll() is not None]
+            if dead:
+                log.error("%s exited unexpectedly; stopping the demo", ", ".join(dead))
+                return 1
+        return 0
+    finally:
+        _stop_all(children)
+        broker.close()
+        print("demo stopped", flush=True)
+
+
+def _stop_all(children: dict[str, subprocess.Popen]) -> None:
+    """Simulator first (its final offline statuses), then the bridge (which stores them), then web."""
+    for name in ("simulator", "bridge", "web"):
+        process = children.get(name)
+        if process is None or process.poll() is not None:
+            continue
+        process.terminate()
+        try:
+            process.wait(STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            log.warning("%s did not stop in time; killing it", name)
+            process.kill()
+            process.wait()

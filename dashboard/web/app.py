@@ -1,0 +1,116 @@
+"""`create_app(settings)`: the Dash app with its four pages, served entirely from this machine.
+
+Nothing heavy happens at import: the engine, the snapshot service and the trial-area overlay are
+made here, once per process, and handed to callbacks through `dashboard.web.runtime`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+from functools import partial
+from pathlib import Path
+
+import dash
+from dash import _callback  # the global callback queue (see _queue_callbacks)
+from dash import Dash, html
+from sqlalchemy import Engine
+
+from dashboard.core import geo
+from dashboard.web import runtime
+from dashboard.web.auth.guard import current_user
+from dashboard.web.auth.install import install as install_auth
+from dashboard.core.settings import Settings
+from dashboard.core.snapshot import FileSnapshotCache, SnapshotService
+from dashboard.core.store import rollups
+from dashboard.core.store.db import ensure_schema, make_engine
+from layouts import admin, alerts, control, health, home, kiosk, kpis
+
+log = logging.getLogger(__name__)
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+CALLBACK_MODULES = ("callbacks.control", "callbacks.kiosk", "callbacks.kpis", "callbacks.health", "callbacks.alerts",
+                    "callbacks.admin")
+
+
+def load_overlay(path: Path = geo.DEFAULT_PATH) -> dict | None:
+    """The trial-area GeoJSON as a dict for map layers (checked by `geo`), or None when absent."""
+    if not path.exists():
+        log.warning("no trial-area overlay at %s: maps show assets only", path)
+        return None
+    geo.load_trial_areas(path)  # raises GeoDataError naming what is missing
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+_our_callbacks: tuple[list, dict] | None = None
+
+
+def _queue_callbacks() -> None:
+    """Put this project's callbacks in Dash's global queue for the app about to be built.
+
+    Why: `dash.callback` queues callbacks globally and the first app to start serving takes (and
+    clears) the queue, while the modules that queued them are imported only once. Tests and the bench
+    build several apps in one process, so the first set is remembered and queued again for each app.
+    One app serves at a time per process (`dashboard.web.runtime` is process-wide).
+    """
+    global _our_callbacks
+    for module in CALLBACK_MODULES:
+        importlib.import_module(module)
+    if _our_callbacks is None:
+        _our_callbacks = (list(_callback.GLOBAL_CALLBACK_LIST), dict(_callback.GLOBAL_CALLBACK_MAP))
+        return
+    queued, mapped = _our_callbacks
+    for item in queued:
+        if item not in _callback.GLOBAL_CALLBACK_LIST:
+            _callback.GLOBAL_CALLBACK_LIST.append(item)
+    for key, value in mapped.items():
+        _callback.GLOBAL_CALLBACK_MAP.setdefault(key, value)
+
+
+def _with_user(layout):
+    """A page layout given the signed-in user (None outside a request, e.g. the validation layout):
+    layouts stay pure, the session is read here, per request, on the server."""
+
+    def render(**kwargs):
+        kwargs.pop("user", None)  # a ?user= query parameter must not choose who the page is for
+        return layout(user=current_user(), **kwargs)
+
+    return render
+
+
+def create_app(settings: Settings, engine: Engine | None = None) -> Dash:
+    engine = engine or make_engine(settings.database_url)
+    ensure_schema(engine)
+    rollups.ensure_table(engine)
+    cache = FileSnapshotCache(settings.snapshot_cache_dir) if settings.snapshot_cache_dir else None
+    runtime.bind(runtime.Runtime(settings, engine, SnapshotService(engine, settings, cache=cache)))
+    overlay = load_overlay()
+    _queue_callbacks()
+
+    app = Dash(
+        __name__,
+        use_pages=True,
+        pages_folder="",
+        assets_folder=str(ASSETS),
+        serve_locally=True,
+        title="MK Control",
+        update_title=None,
+        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+    )
+    pages = {
+        "home": ("/", "MK Control", home.layout),
+        "control": ("/control", "Control wall", partial(control.layout, geojson=overlay, tile_url=settings.map_tile_url,
+                                                        tick_s=settings.tick_s)),
+        "kiosk": ("/kiosk", "Experience centre", partial(kiosk.layout, geojson=overlay, tile_url=settings.map_tile_url)),
+        "kpis": ("/kpis", "Trial KPIs", kpis.layout),
+        "health": ("/health", "System health", health.layout),
+        "alerts": ("/alerts", "Alerts", alerts.layout),
+        "admin": ("/admin", "Admin", admin.layout),
+    }
+    for module, (path, title, layout) in pages.items():
+        dash.register_page(module, path=path, title=title, name=title, layout=_with_user(layout))
+    app.layout = html.Div(dash.page_container)
+    app.validation_layout = html.Div([dash.page_container] + [layout() for _, _, layout in pages.values()])
+    install_auth(app, settings, engine)  # sign-in, the access guard on every route and callback, headers
+    return app
