@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 
 import flask
-from dash import ALL, Input, Output, State, callback, ctx, no_update, html
+from dash import ALL, Input, Output, State, callback, ctx, html, no_update
 
 from callbacks.alerts import rules_file
-from dashboard.web import runtime
 from dashboard.core.auth import accounts, roles
 from dashboard.core.auth import records as auth_db
+from dashboard.web import runtime
 from dashboard.web.auth.guard import requires
 from layouts import admin as view
 from layouts import ids
@@ -94,16 +94,20 @@ def change_user(_clicks, _roles, version):
     try:
         if action in ("disable", "enable"):
             accounts.set_disabled(engine, username, action == "disable", actor=actor)
-            message = html.Div(f"{username} {action}d" + (": signed out everywhere" if action == "disable" else ""),
-                               className="admin-ok")
+            message = html.Div(
+                f"{username} {action}d" + (": signed out everywhere" if action == "disable" else ""),
+                className="admin-ok",
+            )
         elif action == "reset":
-            message = view.password_once(username, accounts.reset_password(engine, username, actor=actor),
-                                         "New password for")
+            message = view.password_once(
+                username, accounts.reset_password(engine, username, actor=actor), "New password for"
+            )
         elif action == "role":
             role = _role_for(username)
             accounts.set_role(engine, username, role or "", actor=actor)
-            message = html.Div(f"{username} is now {role}: signed out, to sign in again with the new role",
-                               className="admin-ok")
+            message = html.Div(
+                f"{username} is now {role}: signed out, to sign in again with the new role", className="admin-ok"
+            )
         else:
             return no_update, no_update
     except accounts.AccountError as exc:
@@ -145,7 +149,8 @@ def reload_rules(n_clicks):
     current.reload()
     status = current.status()
     detail = f"{status.count} rules" + (f"; refused: {status.error}" if status.error else "")
-    accounts.record_admin_event(runtime.get().engine, auth_db.RULES_RELOADED, actor=actor, detail=detail,
-                                address=_address())
+    accounts.record_admin_event(
+        runtime.get().engine, auth_db.RULES_RELOADED, actor=actor, detail=detail, address=_address()
+    )
     log.info("admin %s reloaded the alert rules: %s", actor, detail)
     return view.rules_view(status)

@@ -14,13 +14,13 @@ import time
 
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, no_update
 
-from dashboard.web import runtime
 from dashboard.core.alerting import lifecycle
 from dashboard.core.alerting import records as alert_store
 from dashboard.core.alerting.lifecycle import LifecycleError
 from dashboard.core.alerting.rules import RulesFile, rules_path
-from dashboard.web.auth import guard
 from dashboard.core.auth import roles
+from dashboard.web import runtime
+from dashboard.web.auth import guard
 from dashboard.web.identity import current_user
 from layouts import alerts as view
 from layouts import ids
@@ -145,15 +145,22 @@ clientside_callback(
 def _filter(trials, assets, rules, severities, states, period) -> alert_store.HistoryFilter:
     seconds = view.period_seconds(period)
     return alert_store.HistoryFilter(
-        trials=tuple(trials or ()), assets=tuple(assets or ()), rules=tuple(rules or ()),
-        severities=tuple(severities or ()), states=tuple(states or ()),
+        trials=tuple(trials or ()),
+        assets=tuple(assets or ()),
+        rules=tuple(rules or ()),
+        severities=tuple(severities or ()),
+        states=tuple(states or ()),
         since=time.time() - seconds if seconds else None,
     )
 
 
 FILTERS = (
-    State(ids.ALERTS_F_TRIAL, "value"), State(ids.ALERTS_F_ASSET, "value"), State(ids.ALERTS_F_RULE, "value"),
-    State(ids.ALERTS_F_SEVERITY, "value"), State(ids.ALERTS_F_STATE, "value"), State(ids.ALERTS_F_PERIOD, "value"),
+    State(ids.ALERTS_F_TRIAL, "value"),
+    State(ids.ALERTS_F_ASSET, "value"),
+    State(ids.ALERTS_F_RULE, "value"),
+    State(ids.ALERTS_F_SEVERITY, "value"),
+    State(ids.ALERTS_F_STATE, "value"),
+    State(ids.ALERTS_F_PERIOD, "value"),
 )
 
 
@@ -181,8 +188,12 @@ def rules_status():
     Output(ids.ALERTS_F_TRIAL, "options"),
     Output(ids.ALERTS_F_ASSET, "options"),
     Output(ids.ALERTS_F_RULE, "options"),
-    Input(ids.ALERTS_F_TRIAL, "value"), Input(ids.ALERTS_F_ASSET, "value"), Input(ids.ALERTS_F_RULE, "value"),
-    Input(ids.ALERTS_F_SEVERITY, "value"), Input(ids.ALERTS_F_STATE, "value"), Input(ids.ALERTS_F_PERIOD, "value"),
+    Input(ids.ALERTS_F_TRIAL, "value"),
+    Input(ids.ALERTS_F_ASSET, "value"),
+    Input(ids.ALERTS_F_RULE, "value"),
+    Input(ids.ALERTS_F_SEVERITY, "value"),
+    Input(ids.ALERTS_F_STATE, "value"),
+    Input(ids.ALERTS_F_PERIOD, "value"),
     Input(ids.ALERT_FEED_VERSION, "data"),
     Input(ids.ALERTS_INTERVAL, "n_intervals"),
 )
@@ -196,8 +207,14 @@ def refresh_history(trials, assets, rules, severities, states, period, _version,
     def options(names, label=lambda v: v):
         return [{"label": label(v), "value": v} for v in names]
 
-    return (view.history_table(rows), view.summary(times), view.rules_status(rules_status()),
-            options(values["trials"], view.trial_name), options(values["assets"]), options(values["rules"]))
+    return (
+        view.history_table(rows),
+        view.summary(times),
+        view.rules_status(rules_status()),
+        options(values["trials"], view.trial_name),
+        options(values["assets"]),
+        options(values["rules"]),
+    )
 
 
 @callback(
@@ -233,8 +250,9 @@ def to_csv(rows: list[dict]) -> str:
     writer.writerow(view.CSV_COLUMNS)
     time_columns = {"first_seen", "last_seen", "raised_at", "acked_at", "cleared_at", "closed_at", "shelved_until"}
     for row in rows:
-        writer.writerow([date_time(row[c]) if c in time_columns and row[c] is not None else row[c]
-                         for c in view.CSV_COLUMNS])
+        writer.writerow(
+            [date_time(row[c]) if c in time_columns and row[c] is not None else row[c] for c in view.CSV_COLUMNS]
+        )
     return out.getvalue()
 
 
@@ -251,5 +269,8 @@ def export_csv(n_clicks, trials, assets, rules, severities, states, period):
     flt = _filter(trials, assets, rules, severities, states, period)
     with runtime.get().engine.connect() as conn:
         rows = alert_store.history(conn, flt, limit=EXPORT_LIMIT)
-    return {"content": to_csv(rows), "filename": time.strftime("alerts-%Y%m%d-%H%M%S.csv", time.gmtime()),
-            "type": "text/csv"}
+    return {
+        "content": to_csv(rows),
+        "filename": time.strftime("alerts-%Y%m%d-%H%M%S.csv", time.gmtime()),
+        "type": "text/csv",
+    }

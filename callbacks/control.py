@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 
-from dash import ALL, Input, Output, Patch, State, callback, ctx, no_update
+from dash import ALL, Input, Output, Patch, callback, ctx, no_update
 
-from dashboard.web import runtime
+from dashboard.core.auth import roles
 from dashboard.core.kpis.arithmetic import payload_fields
 from dashboard.core.store import queries
-from dashboard.core.auth import roles
+from dashboard.web import runtime
 from dashboard.web.auth.guard import requires
 from layouts import control, ids
 from layouts.components import clock
@@ -18,10 +18,16 @@ from layouts.maps import live_traces, sparkline
 HISTORY_S = 3600.0
 SPARKLINES = {
     "streetcav": (("speed_mps", "Speed m/s", "#22d3ee"), ("battery_pct", "Battery %", "#4ade80")),
-    "droneport": (("alt_m", "Altitude m", "#c084fc"), ("battery_pct", "Battery %", "#4ade80"),
-                  ("link_quality_pct", "Command link %", "#fbbf24")),
-    "mark": (("dl_mbps", "Downlink Mbit/s", "#22d3ee"), ("sinr_db", "SS-SINR dB", "#fbbf24"),
-             ("connected_ues", "Connected UEs", "#c084fc")),
+    "droneport": (
+        ("alt_m", "Altitude m", "#c084fc"),
+        ("battery_pct", "Battery %", "#4ade80"),
+        ("link_quality_pct", "Command link %", "#fbbf24"),
+    ),
+    "mark": (
+        ("dl_mbps", "Downlink Mbit/s", "#22d3ee"),
+        ("sinr_db", "SS-SINR dB", "#fbbf24"),
+        ("connected_ues", "Connected UEs", "#c084fc"),
+    ),
 }
 
 

@@ -6,9 +6,9 @@ import time
 
 from dash import Input, Output, callback
 
-from dashboard.web import runtime
-from dashboard.core.store import queries
 from dashboard.core.auth import roles
+from dashboard.core.store import queries
+from dashboard.web import runtime
 from dashboard.web.auth.guard import requires
 from layouts import health, ids
 

@@ -60,4 +60,10 @@ def refresh_kiosk(_n, _clicks, _tour, state):
         else:
             patch["data"][MARKERS][path] = values
     classes = ["kiosk-button active" if t == state["trial"] else "kiosk-button" for t in kiosk.TRIALS]
-    return state, kiosk.stage(view, state["trial"], state["mode"]), patch, kiosk.footer_text(view, state["mode"]), classes
+    return (
+        state,
+        kiosk.stage(view, state["trial"], state["mode"]),
+        patch,
+        kiosk.footer_text(view, state["mode"]),
+        classes,
+    )

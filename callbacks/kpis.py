@@ -9,9 +9,10 @@ from datetime import date, timedelta
 
 from dash import ALL, Input, Output, State, callback, ctx, dcc, no_update
 
-from dashboard.core.kpis import daily_rows as kpi_data, arithmetic as kpis
-from dashboard.web import runtime
 from dashboard.core.auth import roles
+from dashboard.core.kpis import arithmetic as kpis
+from dashboard.core.kpis import daily_rows as kpi_data
+from dashboard.web import runtime
 from dashboard.web.auth.guard import requires
 from layouts import ids
 from layouts import kpis as view
@@ -34,8 +35,11 @@ def _periods(first: date, last: date) -> tuple[date, date, date, date]:
 def _version(first: date, last: date, now: float) -> tuple:
     rt = runtime.get()
     first, last, prev_first, prev_last = _periods(first, last)
-    return tuple(kpi_data.range_version(rt.engine, rt.settings, trial, a, b, now)
-                 for trial in TRIALS for a, b in ((first, last), (prev_first, prev_last)))
+    return tuple(
+        kpi_data.range_version(rt.engine, rt.settings, trial, a, b, now)
+        for trial in TRIALS
+        for a, b in ((first, last), (prev_first, prev_last))
+    )
 
 
 def cached(first: date, last: date, now: float, render: bool = False) -> tuple[dict, list | None]:

@@ -9,14 +9,42 @@ from layouts.components import clock, date_time, nav, trial_name
 
 SEVERITIES = ("critical", "major", "minor", "warning", "info")
 STATES = ("active", "acknowledged", "cleared", "closed")
-STATE_LABEL = {"active": "ACTIVE", "acknowledged": "acknowledged", "cleared": "cleared, not acknowledged",
-               "closed": "closed"}
+STATE_LABEL = {
+    "active": "ACTIVE",
+    "acknowledged": "acknowledged",
+    "cleared": "cleared, not acknowledged",
+    "closed": "closed",
+}
 SHELVE_CHOICES = ((15, "15 min"), (60, "1 h"), (240, "4 h"), (480, "8 h"))
-PERIODS = (("1h", "Last hour", 3600), ("24h", "Last 24 hours", 86_400), ("7d", "Last 7 days", 7 * 86_400),
-           ("30d", "Last 30 days", 30 * 86_400), ("all", "All time", None))
-CSV_COLUMNS = ("id", "severity", "state", "trial", "asset_id", "rule_id", "title", "detail", "occurrences",
-               "first_seen", "last_seen", "raised_at", "acked_at", "acked_by", "ack_comment", "cleared_at",
-               "closed_at", "shelved_until", "shelved_by", "shelve_reason")
+PERIODS = (
+    ("1h", "Last hour", 3600),
+    ("24h", "Last 24 hours", 86_400),
+    ("7d", "Last 7 days", 7 * 86_400),
+    ("30d", "Last 30 days", 30 * 86_400),
+    ("all", "All time", None),
+)
+CSV_COLUMNS = (
+    "id",
+    "severity",
+    "state",
+    "trial",
+    "asset_id",
+    "rule_id",
+    "title",
+    "detail",
+    "occurrences",
+    "first_seen",
+    "last_seen",
+    "raised_at",
+    "acked_at",
+    "acked_by",
+    "ack_comment",
+    "cleared_at",
+    "closed_at",
+    "shelved_until",
+    "shelved_by",
+    "shelve_reason",
+)
 
 
 # --- the control-room feed --------------------------------------------------------------------------
@@ -24,21 +52,34 @@ def feed_panel(user=None, interval_s: float = 1.0, context: str = "control") -> 
     """The alert feed block: who acts (the signed-in user: never typed), sound on/off, the list, its
     state. On the control wall (`context="control"`) an alert's asset button selects the asset on the map."""
     who = f"acting as {user.username} ({user.role})" if user is not None else "not signed in"
-    return html.Div([
-        html.Div([
-            html.Span(who, id=ids.ALERT_WHO, className="operator-who"),
-            dcc.Checklist(id=ids.ALERT_SOUND, options=[{"label": " sound", "value": "on"}], value=[],
-                          persistence=True, persistence_type="local", className="sound-toggle", inline=True),
-            html.Span(id=ids.ALERT_COUNTS, className="alert-counts"),
-        ], className="operator-bar"),
-        html.Div(id=ids.ALERT_MESSAGE, className="alert-message", role="status"),
-        html.Div(id=ids.ALERT_FEED, className="alert-feed"),
-        dcc.Interval(id=ids.ALERT_INTERVAL, interval=int(interval_s * 1000)),
-        dcc.Store(id=ids.ALERT_FEED_VERSION),
-        dcc.Store(id=ids.ALERT_CRITICAL_SEEN, data=[]),
-        dcc.Store(id=ids.ALERT_BEEP),
-        dcc.Store(id=ids.ALERT_CONTEXT, data=context),
-    ], className="alert-panel")
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.Span(who, id=ids.ALERT_WHO, className="operator-who"),
+                    dcc.Checklist(
+                        id=ids.ALERT_SOUND,
+                        options=[{"label": " sound", "value": "on"}],
+                        value=[],
+                        persistence=True,
+                        persistence_type="local",
+                        className="sound-toggle",
+                        inline=True,
+                    ),
+                    html.Span(id=ids.ALERT_COUNTS, className="alert-counts"),
+                ],
+                className="operator-bar",
+            ),
+            html.Div(id=ids.ALERT_MESSAGE, className="alert-message", role="status"),
+            html.Div(id=ids.ALERT_FEED, className="alert-feed"),
+            dcc.Interval(id=ids.ALERT_INTERVAL, interval=int(interval_s * 1000)),
+            dcc.Store(id=ids.ALERT_FEED_VERSION),
+            dcc.Store(id=ids.ALERT_CRITICAL_SEEN, data=[]),
+            dcc.Store(id=ids.ALERT_BEEP),
+            dcc.Store(id=ids.ALERT_CONTEXT, data=context),
+        ],
+        className="alert-panel",
+    )
 
 
 def feed_rows(alerts: list[dict], shelved: int = 0, select_assets: bool = True) -> list:
@@ -58,33 +99,66 @@ def alert_row(a: dict, select_asset: bool = True) -> html.Div:
     flashing = a["severity"] == "critical" and a["state"] in ("active", "cleared")
     who = f" by {a['acked_by']}" if a.get("acked_by") and a["state"] == "acknowledged" else ""
     can_ack = a["state"] in ("active", "cleared")
-    return html.Div([
-        html.Div([
-            html.Span(a["severity"].upper(), className=f"sev sev-{a['severity']}"),
-            html.Span(a["title"], className="alert-title"),
-            html.Button(a["asset_id"], id=ids.asset_button(a["asset_id"]), className="asset", n_clicks=0)
-            if select_asset else html.Span(a["asset_id"], className="asset"),
-            html.Span(trial_name(a["trial"]), className=f"chip chip-{a['trial']}"),
-            html.Span(f"×{a['occurrences']}", className="occurrences", title="occurrences") if a["occurrences"] > 1 else None,
-        ], className="alert-head"),
-        html.Div([
-            html.Span(a["detail"], className="detail"),
-            html.Span(f"since {clock(a['raised_at'])}", className="time", title=date_time(a["raised_at"])),
-            html.Span(STATE_LABEL.get(a["state"], a["state"]) + who, className=f"state state-{a['state']}",
-                      **{"data-state": a["state"]}),
-        ], className="alert-body"),
-        html.Div([
-            dcc.Input(id=ids.alert_text(aid), placeholder="comment or shelve reason", maxLength=2000,
-                      className="alert-text"),
-            html.Button("Acknowledge", id=ids.alert_action("ack", aid), n_clicks=0, disabled=not can_ack,
-                        className="btn btn-ack"),
-            html.Button("Comment", id=ids.alert_action("comment", aid), n_clicks=0, className="btn"),
-            dcc.Dropdown(id=ids.alert_period(aid), options=[{"label": l, "value": m} for m, l in SHELVE_CHOICES],
-                         value=60, clearable=False, searchable=False, className="shelve-period"),
-            html.Button("Shelve", id=ids.alert_action("shelve", aid), n_clicks=0, className="btn"),
-        ], className="alert-actions"),
-    ], className=f"alert-row sev-{a['severity']} state-{a['state']}" + (" flash" if flashing else ""),
-        id=f"alert-{aid}")
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.Span(a["severity"].upper(), className=f"sev sev-{a['severity']}"),
+                    html.Span(a["title"], className="alert-title"),
+                    html.Button(a["asset_id"], id=ids.asset_button(a["asset_id"]), className="asset", n_clicks=0)
+                    if select_asset
+                    else html.Span(a["asset_id"], className="asset"),
+                    html.Span(trial_name(a["trial"]), className=f"chip chip-{a['trial']}"),
+                    html.Span(f"×{a['occurrences']}", className="occurrences", title="occurrences")
+                    if a["occurrences"] > 1
+                    else None,
+                ],
+                className="alert-head",
+            ),
+            html.Div(
+                [
+                    html.Span(a["detail"], className="detail"),
+                    html.Span(f"since {clock(a['raised_at'])}", className="time", title=date_time(a["raised_at"])),
+                    html.Span(
+                        STATE_LABEL.get(a["state"], a["state"]) + who,
+                        className=f"state state-{a['state']}",
+                        **{"data-state": a["state"]},
+                    ),
+                ],
+                className="alert-body",
+            ),
+            html.Div(
+                [
+                    dcc.Input(
+                        id=ids.alert_text(aid),
+                        placeholder="comment or shelve reason",
+                        maxLength=2000,
+                        className="alert-text",
+                    ),
+                    html.Button(
+                        "Acknowledge",
+                        id=ids.alert_action("ack", aid),
+                        n_clicks=0,
+                        disabled=not can_ack,
+                        className="btn btn-ack",
+                    ),
+                    html.Button("Comment", id=ids.alert_action("comment", aid), n_clicks=0, className="btn"),
+                    dcc.Dropdown(
+                        id=ids.alert_period(aid),
+                        options=[{"label": l, "value": m} for m, l in SHELVE_CHOICES],
+                        value=60,
+                        clearable=False,
+                        searchable=False,
+                        className="shelve-period",
+                    ),
+                    html.Button("Shelve", id=ids.alert_action("shelve", aid), n_clicks=0, className="btn"),
+                ],
+                className="alert-actions",
+            ),
+        ],
+        className=f"alert-row sev-{a['severity']} state-{a['state']}" + (" flash" if flashing else ""),
+        id=f"alert-{aid}",
+    )
 
 
 # --- the /alerts page -----------------------------------------------------------------------------
@@ -93,30 +167,46 @@ def _multi(id_, placeholder: str, options=()) -> dcc.Dropdown:
 
 
 def layout(user=None, **_) -> html.Div:
-    return html.Div([
-        html.Header([html.H1(["Alerts ", html.Span("history and audit", className="subtitle")]),
-                     nav("/alerts")], className="wall-header"),
-        html.Div(id=ids.ALERTS_RULES_STATUS, className="rules-status"),
-        html.Div([
-            _multi(ids.ALERTS_F_TRIAL, "trial"),
-            _multi(ids.ALERTS_F_ASSET, "asset"),
-            _multi(ids.ALERTS_F_RULE, "rule"),
-            _multi(ids.ALERTS_F_SEVERITY, "severity", [{"label": s, "value": s} for s in SEVERITIES]),
-            _multi(ids.ALERTS_F_STATE, "state", [{"label": s, "value": s} for s in STATES]),
-            dcc.Dropdown(id=ids.ALERTS_F_PERIOD, options=[{"label": l, "value": v} for v, l, _ in PERIODS],
-                         value="7d", clearable=False, className="filter"),
-            html.Button("Export CSV", id=ids.ALERTS_EXPORT, n_clicks=0, className="btn"),
-            dcc.Download(id=ids.ALERTS_DOWNLOAD),
-        ], className="alert-filters"),
-        html.Div(id=ids.ALERTS_SUMMARY, className="alert-summary"),
-        html.Div([
-            html.Div(id=ids.ALERTS_TABLE, className="alert-history"),
-            html.Aside(id=ids.ALERTS_AUDIT, className="alert-audit"),
-        ], className="alert-page-main"),
-        feed_panel(user, context="alerts"),
-        dcc.Store(id=ids.ALERTS_SELECTED),
-        dcc.Interval(id=ids.ALERTS_INTERVAL, interval=5000),
-    ], className="page-alerts")
+    return html.Div(
+        [
+            html.Header(
+                [html.H1(["Alerts ", html.Span("history and audit", className="subtitle")]), nav("/alerts")],
+                className="wall-header",
+            ),
+            html.Div(id=ids.ALERTS_RULES_STATUS, className="rules-status"),
+            html.Div(
+                [
+                    _multi(ids.ALERTS_F_TRIAL, "trial"),
+                    _multi(ids.ALERTS_F_ASSET, "asset"),
+                    _multi(ids.ALERTS_F_RULE, "rule"),
+                    _multi(ids.ALERTS_F_SEVERITY, "severity", [{"label": s, "value": s} for s in SEVERITIES]),
+                    _multi(ids.ALERTS_F_STATE, "state", [{"label": s, "value": s} for s in STATES]),
+                    dcc.Dropdown(
+                        id=ids.ALERTS_F_PERIOD,
+                        options=[{"label": l, "value": v} for v, l, _ in PERIODS],
+                        value="7d",
+                        clearable=False,
+                        className="filter",
+                    ),
+                    html.Button("Export CSV", id=ids.ALERTS_EXPORT, n_clicks=0, className="btn"),
+                    dcc.Download(id=ids.ALERTS_DOWNLOAD),
+                ],
+                className="alert-filters",
+            ),
+            html.Div(id=ids.ALERTS_SUMMARY, className="alert-summary"),
+            html.Div(
+                [
+                    html.Div(id=ids.ALERTS_TABLE, className="alert-history"),
+                    html.Aside(id=ids.ALERTS_AUDIT, className="alert-audit"),
+                ],
+                className="alert-page-main",
+            ),
+            feed_panel(user, context="alerts"),
+            dcc.Store(id=ids.ALERTS_SELECTED),
+            dcc.Interval(id=ids.ALERTS_INTERVAL, interval=5000),
+        ],
+        className="page-alerts",
+    )
 
 
 def period_seconds(value: str | None) -> float | None:
@@ -140,10 +230,20 @@ def summary(times) -> list:
     """Counts and the two response times the control room is judged on."""
     return [
         html.Div([html.Span(str(times.alerts), className="big"), html.Span("alerts")], className="stat"),
-        html.Div([html.Span(_duration(times.mean_to_ack_s), className="big", id=ids.ALERTS_MTTA),
-                  html.Span(f"mean time to acknowledge ({times.acknowledged})")], className="stat"),
-        html.Div([html.Span(_duration(times.mean_to_clear_s), className="big", id=ids.ALERTS_MTTC),
-                  html.Span(f"mean time to clear ({times.cleared})")], className="stat"),
+        html.Div(
+            [
+                html.Span(_duration(times.mean_to_ack_s), className="big", id=ids.ALERTS_MTTA),
+                html.Span(f"mean time to acknowledge ({times.acknowledged})"),
+            ],
+            className="stat",
+        ),
+        html.Div(
+            [
+                html.Span(_duration(times.mean_to_clear_s), className="big", id=ids.ALERTS_MTTC),
+                html.Span(f"mean time to clear ({times.cleared})"),
+            ],
+            className="stat",
+        ),
     ]
 
 
@@ -154,19 +254,24 @@ def history_table(rows: list[dict]) -> html.Table | html.P:
     body = []
     for a in rows:
         acked = f"{clock(a['acked_at'])} by {a['acked_by']}" if a.get("acked_at") else "–"
-        body.append(html.Tr([
-            html.Td(date_time(a["raised_at"])),
-            html.Td(html.Span(a["severity"], className=f"sev sev-{a['severity']}")),
-            html.Td(a["state"], className=f"state-{a['state']}"),
-            html.Td(trial_name(a["trial"])),
-            html.Td(a["asset_id"]),
-            html.Td(a["rule_id"]),
-            html.Td(a["detail"]),
-            html.Td(str(a["occurrences"])),
-            html.Td(acked, className="acked"),
-            html.Td(clock(a["cleared_at"]) if a.get("cleared_at") else "–"),
-            html.Td(html.Button("Audit", id=ids.alert_select(a["id"]), n_clicks=0, className="btn btn-small")),
-        ], id=f"history-{a['id']}"))
+        body.append(
+            html.Tr(
+                [
+                    html.Td(date_time(a["raised_at"])),
+                    html.Td(html.Span(a["severity"], className=f"sev sev-{a['severity']}")),
+                    html.Td(a["state"], className=f"state-{a['state']}"),
+                    html.Td(trial_name(a["trial"])),
+                    html.Td(a["asset_id"]),
+                    html.Td(a["rule_id"]),
+                    html.Td(a["detail"]),
+                    html.Td(str(a["occurrences"])),
+                    html.Td(acked, className="acked"),
+                    html.Td(clock(a["cleared_at"]) if a.get("cleared_at") else "–"),
+                    html.Td(html.Button("Audit", id=ids.alert_select(a["id"]), n_clicks=0, className="btn btn-small")),
+                ],
+                id=f"history-{a['id']}",
+            )
+        )
     return html.Table([html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)], className="data-table")
 
 
@@ -176,23 +281,36 @@ def audit_trail(alert: dict | None, events: list[dict]) -> list:
     items = []
     for e in events:
         move = e["to_state"] if e["from_state"] in (None, e["to_state"]) else f"{e['from_state']} → {e['to_state']}"
-        items.append(html.Li([
-            html.Span(date_time(e["at"]), className="time"),
-            html.Span(e["action"], className=f"action action-{e['action']}"),
-            html.Span(e["actor"], className="actor"),
-            html.Span(move, className="move"),
-            html.Span(e["comment"] or "", className="comment"),
-        ], className="audit-row"))
-    return [html.H3(f"Alert {alert['id']}: {alert['title']} · {alert['asset_id']}"),
-            html.P(f"{alert['occurrences']} occurrence(s), first seen {date_time(alert['first_seen'])}, "
-                   f"last seen {date_time(alert['last_seen'])}"),
-            html.Ol(items, className="audit-list")]
+        items.append(
+            html.Li(
+                [
+                    html.Span(date_time(e["at"]), className="time"),
+                    html.Span(e["action"], className=f"action action-{e['action']}"),
+                    html.Span(e["actor"], className="actor"),
+                    html.Span(move, className="move"),
+                    html.Span(e["comment"] or "", className="comment"),
+                ],
+                className="audit-row",
+            )
+        )
+    return [
+        html.H3(f"Alert {alert['id']}: {alert['title']} · {alert['asset_id']}"),
+        html.P(
+            f"{alert['occurrences']} occurrence(s), first seen {date_time(alert['first_seen'])}, "
+            f"last seen {date_time(alert['last_seen'])}"
+        ),
+        html.Ol(items, className="audit-list"),
+    ]
 
 
 def rules_status(status) -> list:
     if status.error:
-        return [html.Span("Rules file refused: ", className="rules-error-label"),
-                html.Span(status.error, className="rules-error"),
-                html.Span(f" — {status.count} earlier rules stay in force" if status.loaded_at else
-                          " — no rules in force", className="muted")]
+        return [
+            html.Span("Rules file refused: ", className="rules-error-label"),
+            html.Span(status.error, className="rules-error"),
+            html.Span(
+                f" — {status.count} earlier rules stay in force" if status.loaded_at else " — no rules in force",
+                className="muted",
+            ),
+        ]
     return [html.Span(f"{status.count} rules in force from {status.path}", className="muted")]

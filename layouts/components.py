@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 
 from dash import dcc, html
 
-NAV = (("/control", "Control wall"), ("/kiosk", "Experience centre"), ("/kpis", "Trial KPIs"), ("/alerts", "Alerts"), ("/health", "System health"), ("/admin", "Admin"))
+NAV = (
+    ("/control", "Control wall"),
+    ("/kiosk", "Experience centre"),
+    ("/kpis", "Trial KPIs"),
+    ("/alerts", "Alerts"),
+    ("/health", "System health"),
+    ("/admin", "Admin"),
+)
 TRIAL_NAMES = {"streetcav": "StreetCAV", "droneport": "Drone Port", "mark": "MarK 5G"}
 
 
@@ -55,8 +62,10 @@ def date_time(ts) -> str:
 
 def nav(current: str, class_name: str = "nav") -> html.Nav:
     return html.Nav(
-        [dcc.Link(label, href=href, className="nav-link active" if href == current else "nav-link")
-         for href, label in NAV],
+        [
+            dcc.Link(label, href=href, className="nav-link active" if href == current else "nav-link")
+            for href, label in NAV
+        ],
         className=class_name,
     )
 
@@ -70,7 +79,9 @@ def age_badge(seconds, lost: bool = False) -> html.Span:
 def table(columns: list[tuple[str, str]], rows: list[dict], class_name: str = "data-table") -> html.Table:
     """A plain HTML table: columns are (key, heading); cells already formatted by the caller."""
     return html.Table(
-        [html.Thead(html.Tr([html.Th(head) for _, head in columns])),
-         html.Tbody([html.Tr([html.Td(row.get(key, "")) for key, _ in columns]) for row in rows])],
+        [
+            html.Thead(html.Tr([html.Th(head) for _, head in columns])),
+            html.Tbody([html.Tr([html.Td(row.get(key, "")) for key, _ in columns]) for row in rows]),
+        ],
         className=class_name,
     )

@@ -21,23 +21,45 @@ def sign_in_url(path: str) -> str:
 
 def layout(username: str, role: str, path: str, page_name: str, capability: str, roles: list[str]) -> html.Div:
     allowed = " or ".join(roles) if roles else "no role"
-    return html.Div([
-        html.Header([html.H1(["MK Control ", html.Span("not allowed", className="subtitle")]), nav(path)],
-                    className="wall-header"),
-        html.Main([
-            html.H2(HEADLINE + ".", id="denied-headline"),
-            html.Dl([
-                html.Dt("Signed in as"), html.Dd(username, id="denied-user"),
-                html.Dt("Your role"), html.Dd(role, id="denied-role"),
-                html.Dt("This page"), html.Dd(f"{page_name} ({path})", id="denied-page"),
-                html.Dt("It needs"), html.Dd([html.Code(capability), f": the {allowed} role"], id="denied-needs"),
-            ], className="denied-facts"),
-            html.P("Ask an administrator if your work needs this page.", className="muted"),
-            html.Div([
-                html.A("Sign in as another user", href=sign_in_url(path), className="btn btn-primary",
-                       id="denied-sign-in"),
-                html.A("Sign out", href="/logout", className="btn"),
-                html.A("Back to the control wall", href="/control", className="btn") if role else None,
-            ], className="denied-actions"),
-        ], className="denied-main"),
-    ], className="page-denied")
+    return html.Div(
+        [
+            html.Header(
+                [html.H1(["MK Control ", html.Span("not allowed", className="subtitle")]), nav(path)],
+                className="wall-header",
+            ),
+            html.Main(
+                [
+                    html.H2(HEADLINE + ".", id="denied-headline"),
+                    html.Dl(
+                        [
+                            html.Dt("Signed in as"),
+                            html.Dd(username, id="denied-user"),
+                            html.Dt("Your role"),
+                            html.Dd(role, id="denied-role"),
+                            html.Dt("This page"),
+                            html.Dd(f"{page_name} ({path})", id="denied-page"),
+                            html.Dt("It needs"),
+                            html.Dd([html.Code(capability), f": the {allowed} role"], id="denied-needs"),
+                        ],
+                        className="denied-facts",
+                    ),
+                    html.P("Ask an administrator if your work needs this page.", className="muted"),
+                    html.Div(
+                        [
+                            html.A(
+                                "Sign in as another user",
+                                href=sign_in_url(path),
+                                className="btn btn-primary",
+                                id="denied-sign-in",
+                            ),
+                            html.A("Sign out", href="/logout", className="btn"),
+                            html.A("Back to the control wall", href="/control", className="btn") if role else None,
+                        ],
+                        className="denied-actions",
+                    ),
+                ],
+                className="denied-main",
+            ),
+        ],
+        className="page-denied",
+    )

@@ -11,9 +11,17 @@ CARDS = (
 
 
 def layout(**_) -> html.Div:
-    return html.Div([
-        html.H1("MK Control"),
-        html.P("Milton Keynes smart-city trials: StreetCAV, Drone Port and MarK 5G.", className="muted"),
-        html.Div([dcc.Link([html.H2(title), html.P(text)], href=href, className="home-card") for href, title, text in CARDS],
-                 className="home-cards"),
-    ], className="page-home")
+    return html.Div(
+        [
+            html.H1("MK Control"),
+            html.P("Milton Keynes smart-city trials: StreetCAV, Drone Port and MarK 5G.", className="muted"),
+            html.Div(
+                [
+                    dcc.Link([html.H2(title), html.P(text)], href=href, className="home-card")
+                    for href, title, text in CARDS
+                ],
+                className="home-cards",
+            ),
+        ],
+        className="page-home",
+    )

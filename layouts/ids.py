@@ -55,6 +55,7 @@ def kpi_preset(days: int) -> dict:
     """A quick range button: the last `days` days."""
     return {"type": KPI_PRESET, "days": days}
 
+
 # --- alerts (feed on the control wall, /alerts page) ---
 ALERT_INTERVAL = "alert-interval"
 ALERT_FEED = "alert-feed"
@@ -106,6 +107,7 @@ def alert_period(alert_id) -> dict:
 def alert_select(alert_id) -> dict:
     """A history row's button that opens its audit trail."""
     return {"type": ALERT_SELECT, "alert": alert_id}
+
 
 # --- /admin (users and alert rules) ---
 ADMIN_USERS = "admin-users"

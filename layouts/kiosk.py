@@ -18,21 +18,38 @@ INITIAL_STATE = {"mode": "attract", "trial": TRIALS[0], "since": None, "touched_
 def layout(geojson: dict | None = None, tile_url: str = "", **_) -> html.Div:
     return html.Div(
         [
-            html.Header([
-                html.H1("Milton Keynes: a city that tests tomorrow"),
-                html.P("Touch a trial to explore it", className="hint"),
-            ], className="kiosk-header"),
+            html.Header(
+                [
+                    html.H1("Milton Keynes: a city that tests tomorrow"),
+                    html.P("Touch a trial to explore it", className="hint"),
+                ],
+                className="kiosk-header",
+            ),
             html.Nav(
-                [html.Button(BUTTON_LABELS[t], id=ids.kiosk_trial(t), className="kiosk-button", n_clicks=0) for t in TRIALS]
+                [
+                    html.Button(BUTTON_LABELS[t], id=ids.kiosk_trial(t), className="kiosk-button", n_clicks=0)
+                    for t in TRIALS
+                ]
                 + [html.Button("Tour", id=ids.KIOSK_TOUR, className="kiosk-button tour", n_clicks=0)],
                 className="kiosk-nav",
             ),
-            html.Main([
-                html.Section(id=ids.KIOSK_STAGE, className="kiosk-stage", children=stage(None, TRIALS[0], "attract")),
-                html.Section(dcc.Graph(id=ids.KIOSK_MAP, figure=map_figure(geojson, tile_url, dark=False, zoom=12.6),
-                                       config={"displayModeBar": False, "scrollZoom": True}, className="kiosk-map"),
-                             className="kiosk-map-area"),
-            ], className="kiosk-main"),
+            html.Main(
+                [
+                    html.Section(
+                        id=ids.KIOSK_STAGE, className="kiosk-stage", children=stage(None, TRIALS[0], "attract")
+                    ),
+                    html.Section(
+                        dcc.Graph(
+                            id=ids.KIOSK_MAP,
+                            figure=map_figure(geojson, tile_url, dark=False, zoom=12.6),
+                            config={"displayModeBar": False, "scrollZoom": True},
+                            className="kiosk-map",
+                        ),
+                        className="kiosk-map-area",
+                    ),
+                ],
+                className="kiosk-main",
+            ),
             html.Footer(html.Span(id=ids.KIOSK_MODE), className="kiosk-footer"),
             dcc.Interval(id=ids.KIOSK_INTERVAL, interval=1000),
             dcc.Store(id=ids.KIOSK_STATE, data=INITIAL_STATE),
@@ -48,13 +65,16 @@ def stage(view: dict | None, trial: str, mode: str) -> list:
     facts = view["trials"][trial]
     return [
         html.H2(facts["title"], className=f"kiosk-title kiosk-{trial}"),
-        html.Div([html.Span(facts["number"], className="kiosk-number"), html.Span(facts["unit"], className="kiosk-unit")],
-                 className="kiosk-figure"),
+        html.Div(
+            [html.Span(facts["number"], className="kiosk-number"), html.Span(facts["unit"], className="kiosk-unit")],
+            className="kiosk-figure",
+        ),
         html.P(facts["sentence"], className="kiosk-sentence"),
         html.H3("What is this trial for?"),
         html.P(facts["purpose"], className="kiosk-purpose"),
         html.Div([html.Span(className="dot active" if t == trial else "dot") for t in TRIALS], className="dots")
-        if mode == "attract" else None,
+        if mode == "attract"
+        else None,
     ]
 
 

@@ -19,12 +19,24 @@ UIREVISION = "keep-operator-view"
 HEADING_M = 90.0
 
 STATE_COLOURS = {
-    "autonomous": "#22d3ee", "manual": "#fbbf24",
-    "airborne": "#c084fc", "returning": "#60a5fa", "planned": "#94a3b8", "landed": "#94a3b8",
-    "emergency": "#f87171", "up": "#4ade80", "down": "#f87171", "online": "#e2e8f0", "offline": "#6b7280",
+    "autonomous": "#22d3ee",
+    "manual": "#fbbf24",
+    "airborne": "#c084fc",
+    "returning": "#60a5fa",
+    "planned": "#94a3b8",
+    "landed": "#94a3b8",
+    "emergency": "#f87171",
+    "up": "#4ade80",
+    "down": "#f87171",
+    "online": "#e2e8f0",
+    "offline": "#6b7280",
 }
 LOST_COLOUR = "#6b7280"
-AGE_COLOURS = {"fresh": "rgba(74, 222, 128, 0.55)", "aging": "rgba(251, 191, 36, 0.8)", "lost": "rgba(107, 114, 128, 0.9)"}
+AGE_COLOURS = {
+    "fresh": "rgba(74, 222, 128, 0.55)",
+    "aging": "rgba(251, 191, 36, 0.8)",
+    "lost": "rgba(107, 114, 128, 0.9)",
+}
 OVERLAY_COLOURS = {"streetcav": "#0ea5e9", "droneport": "#a855f7", "mark": "#22c55e"}
 
 # Trace order is fixed: callbacks patch data[i] by these indices.
@@ -43,16 +55,20 @@ def blank_style(background: str) -> dict:
     """An inline style with nothing to fetch. `sources` holds one empty GeoJSON source because Plotly
     prunes empty objects when it re-applies the style, and MapLibre then rejects a style without it."""
     empty = {"type": "geojson", "data": {"type": "FeatureCollection", "features": []}}
-    return {"version": 8, "sources": {"blank": empty}, "layers": [
-        {"id": "background", "type": "background", "paint": {"background-color": background}}]}
+    return {
+        "version": 8,
+        "sources": {"blank": empty},
+        "layers": [{"id": "background", "type": "background", "paint": {"background-color": background}}],
+    }
 
 
 def overlay_layers(geojson: dict | None, tile_url: str = "", dark: bool = True) -> list[dict]:
     """MapLibre layers for the base map (optional raster) and the trial areas (inline GeoJSON)."""
     layers: list[dict] = []
     if tile_url:
-        layers.append({"sourcetype": "raster", "source": [tile_url], "below": "traces",
-                       "opacity": 0.45 if dark else 0.9})
+        layers.append(
+            {"sourcetype": "raster", "source": [tile_url], "below": "traces", "opacity": 0.45 if dark else 0.9}
+        )
     if not geojson:
         return layers
     by_geometry: dict[tuple[str, str], list[dict]] = {}
@@ -64,39 +80,110 @@ def overlay_layers(geojson: dict | None, tile_url: str = "", dark: bool = True) 
         source = {"type": "FeatureCollection", "features": features}
         colour = OVERLAY_COLOURS.get(trial, "#94a3b8")
         if geometry in ("LineString", "MultiLineString"):
-            layers.append({"sourcetype": "geojson", "source": source, "type": "line", "color": colour,
-                           "line": {"width": 7 if trial == "droneport" else 4}, "opacity": 0.35 if trial == "droneport" else 0.6,
-                           "below": "traces"})
+            layers.append(
+                {
+                    "sourcetype": "geojson",
+                    "source": source,
+                    "type": "line",
+                    "color": colour,
+                    "line": {"width": 7 if trial == "droneport" else 4},
+                    "opacity": 0.35 if trial == "droneport" else 0.6,
+                    "below": "traces",
+                }
+            )
         elif geometry in ("Polygon", "MultiPolygon"):
-            layers.append({"sourcetype": "geojson", "source": source, "type": "fill", "color": colour,
-                           "opacity": 0.12, "below": "traces"})
+            layers.append(
+                {
+                    "sourcetype": "geojson",
+                    "source": source,
+                    "type": "fill",
+                    "color": colour,
+                    "opacity": 0.12,
+                    "below": "traces",
+                }
+            )
         elif geometry == "Point":
-            layers.append({"sourcetype": "geojson", "source": source, "type": "circle", "color": colour,
-                           "circle": {"radius": 5}, "opacity": 0.5, "below": "traces"})
+            layers.append(
+                {
+                    "sourcetype": "geojson",
+                    "source": source,
+                    "type": "circle",
+                    "color": colour,
+                    "circle": {"radius": 5},
+                    "opacity": 0.5,
+                    "below": "traces",
+                }
+            )
     return layers
 
 
-def map_figure(geojson: dict | None, tile_url: str = "", *, dark: bool = True, zoom: float = 13.2,
-               centre: dict | None = None, interactive: bool = True) -> go.Figure:
+def map_figure(
+    geojson: dict | None,
+    tile_url: str = "",
+    *,
+    dark: bool = True,
+    zoom: float = 13.2,
+    centre: dict | None = None,
+    interactive: bool = True,
+) -> go.Figure:
     """The empty live map: five traces (trails, headings, age rings, markers, alert highlight) to be
     patched each tick."""
-    figure = go.Figure([
-        go.Scattermap(mode="lines", lat=[], lon=[], line={"width": 3, "color": "rgba(148, 197, 255, 0.55)"},
-                      hoverinfo="skip", name="trails"),
-        go.Scattermap(mode="lines", lat=[], lon=[], line={"width": 4, "color": "#f8fafc"}, hoverinfo="skip",
-                      name="heading"),
-        go.Scattermap(mode="markers", lat=[], lon=[], marker={"size": 28, "color": []}, hoverinfo="skip",
-                      name="age", uid=AGE_RING_UID),
-        go.Scattermap(mode="markers", lat=[], lon=[], customdata=[], text=[], marker={"size": 16, "color": []},
-                      hovertemplate="%{text}<extra></extra>", name="assets"),
-        go.Scattermap(mode="markers", lat=[], lon=[], customdata=[], marker={"size": HIGHLIGHT_SIZES[0], "color": []},
-                      hoverinfo="skip", name="alerted", below=BELOW_AGE_RINGS),
-    ])
+    figure = go.Figure(
+        [
+            go.Scattermap(
+                mode="lines",
+                lat=[],
+                lon=[],
+                line={"width": 3, "color": "rgba(148, 197, 255, 0.55)"},
+                hoverinfo="skip",
+                name="trails",
+            ),
+            go.Scattermap(
+                mode="lines", lat=[], lon=[], line={"width": 4, "color": "#f8fafc"}, hoverinfo="skip", name="heading"
+            ),
+            go.Scattermap(
+                mode="markers",
+                lat=[],
+                lon=[],
+                marker={"size": 28, "color": []},
+                hoverinfo="skip",
+                name="age",
+                uid=AGE_RING_UID,
+            ),
+            go.Scattermap(
+                mode="markers",
+                lat=[],
+                lon=[],
+                customdata=[],
+                text=[],
+                marker={"size": 16, "color": []},
+                hovertemplate="%{text}<extra></extra>",
+                name="assets",
+            ),
+            go.Scattermap(
+                mode="markers",
+                lat=[],
+                lon=[],
+                customdata=[],
+                marker={"size": HIGHLIGHT_SIZES[0], "color": []},
+                hoverinfo="skip",
+                name="alerted",
+                below=BELOW_AGE_RINGS,
+            ),
+        ]
+    )
     figure.update_layout(
-        map={"style": blank_style("#0b1220" if dark else "#eef2f6"), "center": centre or MK_CENTRE, "zoom": zoom,
-             "layers": overlay_layers(geojson, tile_url, dark)},
-        margin={"l": 0, "r": 0, "t": 0, "b": 0}, showlegend=False, uirevision=UIREVISION,
-        paper_bgcolor="#0b1220" if dark else "#eef2f6", dragmode="pan" if interactive else False,
+        map={
+            "style": blank_style("#0b1220" if dark else "#eef2f6"),
+            "center": centre or MK_CENTRE,
+            "zoom": zoom,
+            "layers": overlay_layers(geojson, tile_url, dark),
+        },
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        showlegend=False,
+        uirevision=UIREVISION,
+        paper_bgcolor="#0b1220" if dark else "#eef2f6",
+        dragmode="pan" if interactive else False,
         hoverlabel={"font": {"size": 18}},
     )
     return figure
@@ -115,17 +202,24 @@ def _age_level(age: float, lost: bool) -> str:
 
 def alert_highlight(placed: pd.DataFrame, alerted: dict[str, str], pulse: bool = False) -> dict:
     """Marker arrays for assets with an open, unshelved critical or major alert (worst first drawn last)."""
-    rows = [(asset, lat, lon, alerted[asset])
-            for asset, lat, lon in zip(placed["asset_id"], placed["lat"], placed["lon"], strict=True)
-            if alerted.get(asset) in HIGHLIGHT_COLOURS]
+    rows = [
+        (asset, lat, lon, alerted[asset])
+        for asset, lat, lon in zip(placed["asset_id"], placed["lat"], placed["lon"], strict=True)
+        if alerted.get(asset) in HIGHLIGHT_COLOURS
+    ]
     rows.sort(key=lambda r: r[3] == "critical")
-    return {"lat": [round(float(r[1]), 6) for r in rows], "lon": [round(float(r[2]), 6) for r in rows],
-            "customdata": [r[0] for r in rows], "marker.color": [HIGHLIGHT_COLOURS[r[3]] for r in rows],
-            "marker.size": HIGHLIGHT_SIZES[1 if pulse else 0]}
+    return {
+        "lat": [round(float(r[1]), 6) for r in rows],
+        "lon": [round(float(r[2]), 6) for r in rows],
+        "customdata": [r[0] for r in rows],
+        "marker.color": [HIGHLIGHT_COLOURS[r[3]] for r in rows],
+        "marker.size": HIGHLIGHT_SIZES[1 if pulse else 0],
+    }
 
 
-def live_traces(assets: pd.DataFrame, trails: dict[str, tuple], alerted: dict[str, str] | None = None,
-                pulse: bool = False) -> dict[int, dict]:
+def live_traces(
+    assets: pd.DataFrame, trails: dict[str, tuple], alerted: dict[str, str] | None = None, pulse: bool = False
+) -> dict[int, dict]:
     """Arrays for each trace index, ready to patch into `map_figure`'s traces.
 
     `alerted` maps asset -> worst open alert severity (the snapshot's); `pulse` picks the highlight's
@@ -135,8 +229,10 @@ def live_traces(assets: pd.DataFrame, trails: dict[str, tuple], alerted: dict[st
     lon = placed["lon"].astype(float).round(6).tolist()
     lost = placed["lost"].astype(bool).tolist()
     ages = placed["age_s"].astype(float).tolist()
-    colours = [LOST_COLOUR if gone else STATE_COLOURS.get(state, "#e2e8f0")
-               for gone, state in zip(lost, placed["state"], strict=True)]
+    colours = [
+        LOST_COLOUR if gone else STATE_COLOURS.get(state, "#e2e8f0")
+        for gone, state in zip(lost, placed["state"], strict=True)
+    ]
     rings = [AGE_COLOURS[_age_level(a, gone)] for a, gone in zip(ages, lost, strict=True)]
     text = [
         f"<b>{asset}</b> · {state or 'no state'}<br>data {age:.0f} s old" + (" · LINK LOST" if gone else "")
@@ -159,8 +255,13 @@ def live_traces(assets: pd.DataFrame, trails: dict[str, tuple], alerted: dict[st
         TRAILS: {"lat": trail_lat, "lon": trail_lon},
         HEADINGS: {"lat": head_lat, "lon": head_lon},
         AGE_RINGS: {"lat": lat, "lon": lon, "marker.color": rings},
-        MARKERS: {"lat": lat, "lon": lon, "marker.color": colours, "customdata": placed["asset_id"].tolist(),
-                  "text": text},
+        MARKERS: {
+            "lat": lat,
+            "lon": lon,
+            "marker.color": colours,
+            "customdata": placed["asset_id"].tolist(),
+            "text": text,
+        },
         ALERT_RINGS: alert_highlight(placed, alerted or {}, pulse),
     }
 
@@ -171,7 +272,8 @@ PUBLIC_COLOURS = {"streetcav": "#0369a1", "droneport": "#7e22ce", "mark": "#1580
 def public_traces(positions: list[dict]) -> dict:
     """Kiosk marker arrays from `privacy.public_view` positions (labels only, no ids)."""
     return {
-        "lat": [p["lat"] for p in positions], "lon": [p["lon"] for p in positions],
+        "lat": [p["lat"] for p in positions],
+        "lon": [p["lon"] for p in positions],
         "text": [p["label"] for p in positions],
         "marker.color": [PUBLIC_COLOURS.get(p["trial"], "#334155") for p in positions],
     }
@@ -179,9 +281,18 @@ def public_traces(positions: list[dict]) -> dict:
 
 def sparkline(times: pd.Series, values: pd.Series, colour: str = "#38bdf8") -> go.Figure:
     """A small axis-less line for the detail panel: the shape of the last hour, not exact values."""
-    figure = go.Figure(go.Scatter(x=times, y=values, mode="lines", line={"color": colour, "width": 2},
-                                  hovertemplate="%{y:.1f}<extra></extra>"))
-    figure.update_layout(margin={"l": 0, "r": 0, "t": 0, "b": 0}, height=56, showlegend=False,
-                         paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
-                         xaxis={"visible": False}, yaxis={"visible": False})
+    figure = go.Figure(
+        go.Scatter(
+            x=times, y=values, mode="lines", line={"color": colour, "width": 2}, hovertemplate="%{y:.1f}<extra></extra>"
+        )
+    )
+    figure.update_layout(
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        height=56,
+        showlegend=False,
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+    )
     return figure

@@ -10,17 +10,17 @@ from collections.abc import Callable, Sequence
 from functools import partial
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from dashboard.alert_service import service as alert_service
-from dashboard.core.settings import Settings
-from dashboard.core.store.db import ensure_schema, make_engine
-from dashboard.core.mqtt_client import ClientOptions, new_client
 from dashboard.core.contract.errors import Rejected
 from dashboard.core.contract.messages import DeadLetter, Message, decode
-from mqtt_bridge.ratelimit import AssetRateLimiter
 from dashboard.core.contract.topics import subscription_filter
+from dashboard.core.mqtt_client import ClientOptions, new_client
+from dashboard.core.settings import Settings
+from dashboard.core.store.db import ensure_schema, make_engine
+from mqtt_bridge.ratelimit import AssetRateLimiter
 from mqtt_bridge.writer import BatchWriter, Counters, Item, ack_each
 
 log = logging.getLogger(__name__)
@@ -112,8 +112,12 @@ class Bridge:
     own. The guarantees are the same: acks only after commit, bounded in-flight, flush on stop.
     """
 
-    def __init__(self, settings: Settings, client_factory: ClientFactory = _default_factory,
-                 clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        settings: Settings,
+        client_factory: ClientFactory = _default_factory,
+        clock: Callable[[], float] = time.time,
+    ):
         self.settings = settings
         self.clock = clock
         self.engine = make_engine(settings.database_url)
@@ -127,8 +131,9 @@ class Bridge:
             from mqtt_bridge.two_process import RemoteWriter
 
             self.alerts = None  # runs in the writer process
-            self.writer = self._remote = RemoteWriter(settings, self.counters, self._ack_batch,
-                                                      self.on_committed, clock)
+            self.writer = self._remote = RemoteWriter(
+                settings, self.counters, self._ack_batch, self.on_committed, clock
+            )
         else:
             self.writer, self.alerts = build_writer(settings, self.engine, self.counters, self._ack_batch, clock)
             self.writer.after_commit.append(self._committed)
@@ -158,9 +163,15 @@ class Bridge:
             # the queue's own bound is what guarantees it (Mosquitto 2.0.11 overshoots this quota).
             props.ReceiveMaximum = min(self.settings.queue_max, RECEIVE_MAXIMUM_CAP)
             kwargs = {"clean_start": False, "properties": props}
-        log.info("connecting to %s:%d as %s (MQTT %s, %d process%s)", broker.host, broker.port,
-                 self.options.client_id, self.options.protocol, self.settings.bridge_processes,
-                 "es" if self.settings.bridge_processes > 1 else "")
+        log.info(
+            "connecting to %s:%d as %s (MQTT %s, %d process%s)",
+            broker.host,
+            broker.port,
+            self.options.client_id,
+            self.options.protocol,
+            self.settings.bridge_processes,
+            "es" if self.settings.bridge_processes > 1 else "",
+        )
         self.client.connect_async(broker.host, broker.port, self.options.keepalive_s, **kwargs)
         self.client.loop_start()
 
@@ -176,8 +187,12 @@ class Bridge:
         self.client.disconnect()
         self.client.loop_stop()
         self.engine.dispose()
-        log.info("bridge stopped: stored=%d duplicates=%d rejected=%d", self.counters.stored,
-                 self.counters.duplicates, self.counters.rejected)
+        log.info(
+            "bridge stopped: stored=%d duplicates=%d rejected=%d",
+            self.counters.stored,
+            self.counters.duplicates,
+            self.counters.rejected,
+        )
 
     def run_until(self, stop_event: threading.Event) -> bool:
         """Run until `stop_event`; False when the writer died first (the caller exits non-zero)."""
@@ -247,14 +262,21 @@ class Bridge:
             received_at = self.clock()
             topic = _topic_text(msg)
             record = self.checker.record(topic, msg.payload, received_at)
-            ack = Puback(client, msg.mid) if msg.qos == 1 else (
-                partial(client.ack, msg.mid, msg.qos) if msg.qos else None)
+            ack = (
+                Puback(client, msg.mid)
+                if msg.qos == 1
+                else (partial(client.ack, msg.mid, msg.qos) if msg.qos else None)
+            )
             self.writer.submit(Item(record, ack))
         except Exception:  # an exception here would kill paho's loop thread
             log.exception("unexpected error handling a message on %r", _topic_text(msg)[:200])
             try:
-                self.writer.submit(Item(internal_error(_topic_text(msg), msg.payload, self.clock()),
-                                        partial(client.ack, msg.mid, msg.qos) if msg.qos > 0 else None))
+                self.writer.submit(
+                    Item(
+                        internal_error(_topic_text(msg), msg.payload, self.clock()),
+                        partial(client.ack, msg.mid, msg.qos) if msg.qos > 0 else None,
+                    )
+                )
             except Exception:
                 log.exception("could not dead-letter a failed message")
 
@@ -277,9 +299,18 @@ class Checker:
         s = self.settings
         try:
             if not self.limiter.allow(topic, received_at):
-                raise Rejected("rate_limited", f"more than {self.limiter.rate:g} messages/s "
-                               f"(burst {self.limiter.burst:g}) from this asset")
-            return decode(topic, payload, received_at=received_at, root=s.mqtt_topic_root, trials=self.trials,
-                          max_payload_bytes=s.max_payload_bytes, max_future_skew_s=s.max_future_skew_s)
+                raise Rejected(
+                    "rate_limited",
+                    f"more than {self.limiter.rate:g} messages/s (burst {self.limiter.burst:g}) from this asset",
+                )
+            return decode(
+                topic,
+                payload,
+                received_at=received_at,
+                root=s.mqtt_topic_root,
+                trials=self.trials,
+                max_payload_bytes=s.max_payload_bytes,
+                max_future_skew_s=s.max_future_skew_s,
+            )
         except Rejected as exc:
             return DeadLetter.of(topic, payload, exc, received_at)

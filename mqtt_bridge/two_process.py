@@ -75,8 +75,14 @@ class RemoteWriter:
     QoS 0), which a test may wrap to count acknowledgements.
     """
 
-    def __init__(self, settings: Settings, counters, ack_batch: Callable[[Sequence], None],
-                 on_committed: list[Callable[[float], None]], clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        settings: Settings,
+        counters,
+        ack_batch: Callable[[Sequence], None],
+        on_committed: list[Callable[[float], None]],
+        clock: Callable[[], float] = time.time,
+    ):
         self.settings = settings
         self.counters = counters
         self.ack_batch = ack_batch
@@ -102,8 +108,12 @@ class RemoteWriter:
         ctx = multiprocessing.get_context("spawn")  # never fork a process that runs threads
         self._conn, child = ctx.Pipe(duplex=True)
         level = logging.getLogger().getEffectiveLevel()
-        self._proc = ctx.Process(target=writer_main, args=(self.settings, child, level),
-                                 name=f"writer-{self.settings.mqtt_client_id}", daemon=True)
+        self._proc = ctx.Process(
+            target=writer_main,
+            args=(self.settings, child, level),
+            name=f"writer-{self.settings.mqtt_client_id}",
+            daemon=True,
+        )
         self._proc.start()
         child.close()  # so that the writer process's death reads as end-of-file here
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -116,7 +126,9 @@ class RemoteWriter:
         try:
             first = self._conn.recv()
         except EOFError:
-            raise RuntimeError(f"the writer process exited during start-up (code {self._proc.join(5) or self._proc.exitcode})") from None
+            raise RuntimeError(
+                f"the writer process exited during start-up (code {self._proc.join(5) or self._proc.exitcode})"
+            ) from None
         if first[0] != "ready":
             self._proc.join(5)
             raise RuntimeError(f"the writer process failed to start: {first[1]}")
@@ -135,8 +147,9 @@ class RemoteWriter:
         if self._listener.is_alive():
             self._listener.join(max(0.0, deadline - time.monotonic()))
         if not self._clean_stop.is_set():
-            log.error("the writer process did not finish within %.0f s; unacknowledged messages will be "
-                      "redelivered", timeout)
+            log.error(
+                "the writer process did not finish within %.0f s; unacknowledged messages will be redelivered", timeout
+            )
         self._proc.join(max(1.0, deadline - time.monotonic()))
         if self._proc.is_alive():
             self._proc.kill()
@@ -156,8 +169,7 @@ class RemoteWriter:
         c = self.counters
         if c.received - self.settled >= self._window:
             # MQTT 3.1.1 (no Receive Maximum): hold the network thread, as a full queue did.
-            while (c.received - self.settled >= self._window and not self._closing.is_set()
-                   and not self._ended.is_set()):
+            while c.received - self.settled >= self._window and not self._closing.is_set() and not self._ended.is_set():
                 time.sleep(0.002)
             if self._closing.is_set() or self._ended.is_set():
                 return  # not acknowledged: the broker redelivers it
@@ -234,8 +246,9 @@ class RemoteWriter:
 
     def _apply(self, snapshot: tuple) -> None:
         c = self.counters
-        (c.stored, c.duplicates, c.rejected, c.batches, c.db_errors, c.purged, c.commit_lag_ms,
-         rejected_by_code) = snapshot
+        (c.stored, c.duplicates, c.rejected, c.batches, c.db_errors, c.purged, c.commit_lag_ms, rejected_by_code) = (
+            snapshot
+        )
         if rejected_by_code is not None:
             c.rejected_by_code = rejected_by_code
 

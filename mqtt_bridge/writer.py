@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from dashboard.core.store import ingest, maintenance
 from dashboard.core.contract.errors import Rejected
 from dashboard.core.contract.messages import DeadLetter, Message
+from dashboard.core.store import ingest, maintenance
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +80,7 @@ def _refused_by_database(exc: Exception) -> bool:
 
     Only this kind is worth isolating message by message; anything else is retried as it is.
     """
-    return (isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError)
-            and not exc.connection_invalidated)
+    return isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError) and not exc.connection_invalidated
 
 
 class BatchWriter:
@@ -205,8 +204,12 @@ class BatchWriter:
                         break
                     except Exception as isolated_exc:
                         exc = isolated_exc
-                log.warning("commit of %d messages failed (%s); retrying in %.1f s", len(batch),
-                            str(exc).splitlines()[0][:200], delay)
+                log.warning(
+                    "commit of %d messages failed (%s); retrying in %.1f s",
+                    len(batch),
+                    str(exc).splitlines()[0][:200],
+                    delay,
+                )
                 time.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
         committed = self.clock()
@@ -248,8 +251,11 @@ class BatchWriter:
                     raise
                 log.error("the store refused a message from %s: %s", message.asset_id, str(exc).splitlines()[0][:200])
                 reason = Rejected("store_refused", f"the database refused it: {str(exc).splitlines()[0][:300]}")
-                refused.append(DeadLetter.of(self._topic_of(message), message.text.encode("utf-8", "replace"),
-                                              reason, message.received_at))
+                refused.append(
+                    DeadLetter.of(
+                        self._topic_of(message), message.text.encode("utf-8", "replace"), reason, message.received_at
+                    )
+                )
         all_rejected = [*rejected, *refused]
         with self.engine.begin() as conn:
             ingest.write_batch(conn, [], all_rejected, self.clock())
@@ -263,7 +269,13 @@ class BatchWriter:
         c = self.counters
         log.info(
             "received=%d stored=%d duplicates=%d rejected=%d queue=%d lag_ms=%.0f db_errors=%d",
-            c.received, c.stored, c.duplicates, c.rejected, self.depth(), c.commit_lag_ms, c.db_errors,
+            c.received,
+            c.stored,
+            c.duplicates,
+            c.rejected,
+            self.depth(),
+            c.commit_lag_ms,
+            c.db_errors,
         )
         try:
             with self.engine.begin() as conn:

@@ -39,13 +39,20 @@ def streetcav(seeded: Seeded) -> dict:
                     auto += step
                 else:
                     manual += step
-    events = [p for rows in _series(seeded, "streetcav", "event").values() for p in rows if p["type"] == "disengagement"]
+    events = [
+        p for rows in _series(seeded, "streetcav", "event").values() for p in rows if p["type"] == "disengagement"
+    ]
     by_initiator: dict[str, int] = defaultdict(int)
     for p in events:
         by_initiator[p["initiator"]] += 1
-    return {"auto_km": auto, "manual_km": manual, "disengagements": len(events),
-            "dis_per_100km": 100.0 * len(events) / auto, "auto_share": 100.0 * auto / (auto + manual),
-            "by_initiator": dict(by_initiator)}
+    return {
+        "auto_km": auto,
+        "manual_km": manual,
+        "disengagements": len(events),
+        "dis_per_100km": 100.0 * len(events) / auto,
+        "auto_share": 100.0 * auto / (auto + manual),
+        "by_initiator": dict(by_initiator),
+    }
 
 
 def droneport(seeded: Seeded) -> dict:
@@ -65,9 +72,14 @@ def droneport(seeded: Seeded) -> dict:
                 if before:
                     landing_battery.append(before[-1]["battery_pct"])
     count = lambda kind: sum(1 for p in events if p["type"] == kind)  # noqa: E731
-    return {"flights": count("takeoff"), "deliveries": count("delivery_completed"), "flight_hours": flight_s / 3600,
-            "link_loss_per_fh": count("link_loss") / (flight_s / 3600), "geofence_breaches": count("geofence_breach"),
-            "landing_battery": sum(landing_battery) / len(landing_battery)}
+    return {
+        "flights": count("takeoff"),
+        "deliveries": count("delivery_completed"),
+        "flight_hours": flight_s / 3600,
+        "link_loss_per_fh": count("link_loss") / (flight_s / 3600),
+        "geofence_breaches": count("geofence_breach"),
+        "landing_battery": sum(landing_battery) / len(landing_battery),
+    }
 
 
 def mark(seeded: Seeded) -> dict:

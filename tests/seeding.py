@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from dashboard.core.settings import BUILTIN_TRIALS
-from dashboard.core.store.ingest import write_batch
 from dashboard.core.contract.errors import Rejected
 from dashboard.core.contract.messages import DeadLetter, decode
+from dashboard.core.settings import BUILTIN_TRIALS
+from dashboard.core.store.ingest import write_batch
 
 STEP_S = 2.0
 SPAN_S = 600.0  # ten minutes of history
@@ -59,41 +59,116 @@ def fleet(now: float) -> Seeded:
             if i % 50 == 2:
                 passengers = max(0, passengers + (3 if i % 100 == 2 else -2))
             angle = (i / steps) * 2 * math.pi + n
-            add(f"mk/streetcav/{asset}/telemetry", {
-                "ts": ts, "seq": i, "lat": 52.040 + 0.004 * math.sin(angle), "lon": -0.760 + 0.012 * math.cos(angle),
-                "speed_mps": speed, "heading_deg": (math.degrees(angle) + 90) % 360, "battery_pct": 90 - i * 0.05,
-                "passengers": passengers, "mode": mode, "doors": "closed", "odometer_km": round(odometer, 4)}, i)
-        for k, (initiator, reason) in enumerate((("operator", "pedestrian close to kerb"), ("system", "localisation degraded"))[: 1 + n % 2]):
+            add(
+                f"mk/streetcav/{asset}/telemetry",
+                {
+                    "ts": ts,
+                    "seq": i,
+                    "lat": 52.040 + 0.004 * math.sin(angle),
+                    "lon": -0.760 + 0.012 * math.cos(angle),
+                    "speed_mps": speed,
+                    "heading_deg": (math.degrees(angle) + 90) % 360,
+                    "battery_pct": 90 - i * 0.05,
+                    "passengers": passengers,
+                    "mode": mode,
+                    "doors": "closed",
+                    "odometer_km": round(odometer, 4),
+                },
+                i,
+            )
+        for k, (initiator, reason) in enumerate(
+            (("operator", "pedestrian close to kerb"), ("system", "localisation degraded"))[: 1 + n % 2]
+        ):
             ts = end - 200.0 - 60.0 * k
-            add(f"mk/streetcav/{asset}/event", {"ts": ts, "seq": 10_000 + k, "type": "disengagement",
-                                                 "initiator": initiator, "reason": reason, "lat": 52.04, "lon": -0.76}, k)
-    for asset, mission, flight in ((MEDICAL_DRONE, "medical_delivery", MEDICAL_FLIGHT), (INSPECTION_DRONE, "inspection", "INS-0042")):
+            add(
+                f"mk/streetcav/{asset}/event",
+                {
+                    "ts": ts,
+                    "seq": 10_000 + k,
+                    "type": "disengagement",
+                    "initiator": initiator,
+                    "reason": reason,
+                    "lat": 52.04,
+                    "lon": -0.76,
+                },
+                k,
+            )
+    for asset, mission, flight in (
+        (MEDICAL_DRONE, "medical_delivery", MEDICAL_FLIGHT),
+        (INSPECTION_DRONE, "inspection", "INS-0042"),
+    ):
         start = now - SPAN_S
         add(f"mk/droneport/{asset}/event", {"ts": start + 1.0, "seq": 5_000, "type": "takeoff", "flight_id": flight}, 1)
         for i in range(steps):
             ts = start + 1.0 + i * STEP_S
             state = "airborne" if i < steps - 20 or asset == MEDICAL_DRONE else "landed"
-            add(f"mk/droneport/{asset}/telemetry", {
-                "ts": ts, "seq": i, "lat": 52.0301 + 0.00011 * i, "lon": -0.7401 + 0.00007 * i, "alt_m": 80.0,
-                "speed_mps": 12.0, "heading_deg": 30.0, "battery_pct": 95.0 - i * 0.1,
-                "link_quality_pct": 88.0 - (i % 7), "state": state, "flight_id": flight, "mission": mission}, i)
+            add(
+                f"mk/droneport/{asset}/telemetry",
+                {
+                    "ts": ts,
+                    "seq": i,
+                    "lat": 52.0301 + 0.00011 * i,
+                    "lon": -0.7401 + 0.00007 * i,
+                    "alt_m": 80.0,
+                    "speed_mps": 12.0,
+                    "heading_deg": 30.0,
+                    "battery_pct": 95.0 - i * 0.1,
+                    "link_quality_pct": 88.0 - (i % 7),
+                    "state": state,
+                    "flight_id": flight,
+                    "mission": mission,
+                },
+                i,
+            )
         if asset == INSPECTION_DRONE:
             land_ts = start + 1.0 + (steps - 20) * STEP_S + 0.5
             add(f"mk/droneport/{asset}/event", {"ts": land_ts, "seq": 5_001, "type": "landing", "flight_id": flight}, 2)
         else:
-            add(f"mk/droneport/{asset}/event", {"ts": start + 200.0, "seq": 5_002, "type": "link_loss",
-                                                 "flight_id": flight, "detail": "RSSI below threshold"}, 3)
-            add(f"mk/droneport/{asset}/event", {"ts": start + 230.0, "seq": 5_003, "type": "delivery_completed",
-                                                 "flight_id": flight, "detail": "hospital pad B"}, 4)
+            add(
+                f"mk/droneport/{asset}/event",
+                {
+                    "ts": start + 200.0,
+                    "seq": 5_002,
+                    "type": "link_loss",
+                    "flight_id": flight,
+                    "detail": "RSSI below threshold",
+                },
+                3,
+            )
+            add(
+                f"mk/droneport/{asset}/event",
+                {
+                    "ts": start + 230.0,
+                    "seq": 5_003,
+                    "type": "delivery_completed",
+                    "flight_id": flight,
+                    "detail": "hospital pad B",
+                },
+                4,
+            )
     for n, cell in enumerate(CELLS):
         for i in range(0, steps, 5):
             ts = now - 2.0 - (steps - 1 - i) * STEP_S
             up = cell != DOWN_CELL or i < steps // 2
-            add(f"mk/mark/{cell}/telemetry", {
-                "ts": ts, "seq": i, "lat": 52.035 + 0.003 * n, "lon": -0.77 + 0.01 * n,
-                "rsrp_dbm": -80.0 - n, "rsrq_db": -10.0, "sinr_db": 2.0 + n * 5 + (i % 9), "dl_mbps": 300.0 + 40 * n + (i * 13 % 97),
-                "ul_mbps": 40.0 + n + (i * 7 % 23), "latency_ms": 8.0 + (i * 11 % 17), "prb_util_pct": 40.0,
-                "connected_ues": 10 + n + i % 6, "available": up}, i)
+            add(
+                f"mk/mark/{cell}/telemetry",
+                {
+                    "ts": ts,
+                    "seq": i,
+                    "lat": 52.035 + 0.003 * n,
+                    "lon": -0.77 + 0.01 * n,
+                    "rsrp_dbm": -80.0 - n,
+                    "rsrq_db": -10.0,
+                    "sinr_db": 2.0 + n * 5 + (i % 9),
+                    "dl_mbps": 300.0 + 40 * n + (i * 13 % 97),
+                    "ul_mbps": 40.0 + n + (i * 7 % 23),
+                    "latency_ms": 8.0 + (i * 11 % 17),
+                    "prb_util_pct": 40.0,
+                    "connected_ues": 10 + n + i % 6,
+                    "available": up,
+                },
+                i,
+            )
     seeded.dead = [
         ("mk/streetcav/cav-01/telemetry", b'{"ts": 1, "lat": 200}'),
         ("mk/unknown/x/telemetry", b"\x00\xffnot json<script>alert(1)</script>"),
@@ -105,14 +180,28 @@ def write(engine: Engine, seeded: Seeded, trials=BUILTIN_TRIALS) -> None:
     """Decode every message like the bridge does, then store them in per-commit-time batches."""
     batches: dict[float, list] = defaultdict(list)
     for topic, payload, stored_at in seeded.messages:
-        message = decode(topic, json.dumps(payload).encode(), received_at=payload["ts"] + 0.05, root="mk",
-                         trials=trials, max_payload_bytes=65_536, max_future_skew_s=300.0)
+        message = decode(
+            topic,
+            json.dumps(payload).encode(),
+            received_at=payload["ts"] + 0.05,
+            root="mk",
+            trials=trials,
+            max_payload_bytes=65_536,
+            max_future_skew_s=300.0,
+        )
         batches[stored_at].append(message)
     dead = []
     for topic, raw in seeded.dead:
         try:
-            decode(topic, raw, received_at=seeded.now - 30, root="mk", trials=trials, max_payload_bytes=65_536,
-                   max_future_skew_s=300.0)
+            decode(
+                topic,
+                raw,
+                received_at=seeded.now - 30,
+                root="mk",
+                trials=trials,
+                max_payload_bytes=65_536,
+                max_future_skew_s=300.0,
+            )
         except Rejected as exc:
             dead.append(DeadLetter.of(topic, raw, exc, seeded.now - 30))
     with engine.begin() as conn:

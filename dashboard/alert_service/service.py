@@ -17,13 +17,14 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, select
 
-from dashboard.core.alerting import lifecycle, records as store
+from dashboard.core.alerting import lifecycle
+from dashboard.core.alerting import records as store
 from dashboard.core.alerting.evaluator import AlertEngine, Change
 from dashboard.core.alerting.geometry import Geometry
 from dashboard.core.alerting.notify import Notifier
 from dashboard.core.alerting.rules import RulesFile
-from dashboard.core.store.schema import latest
 from dashboard.core.contract.messages import Message
+from dashboard.core.store.schema import latest
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +51,18 @@ class ServiceCounters:
 class AlertService:
     """Owns an `AlertEngine`, the rules file, the alert writes and the notifier."""
 
-    def __init__(self, db: Engine, rules_file: RulesFile, *, geometry: Geometry | None = None,
-                 notifier: Notifier | None = None, clock: Callable[[], float] = time.time,
-                 link_up: Callable[[], bool] = lambda: True, sweep_s: float = 1.0, queue_max: int = QUEUE_MAX):
+    def __init__(
+        self,
+        db: Engine,
+        rules_file: RulesFile,
+        *,
+        geometry: Geometry | None = None,
+        notifier: Notifier | None = None,
+        clock: Callable[[], float] = time.time,
+        link_up: Callable[[], bool] = lambda: True,
+        sweep_s: float = 1.0,
+        queue_max: int = QUEUE_MAX,
+    ):
         self.db = db
         self.rules_file = rules_file
         self.notifier = notifier or Notifier({})
@@ -106,8 +116,11 @@ class AlertService:
         now = self.clock()
         with self.db.connect() as conn:
             self.engine.restore(store.open_conditions(conn))
-            rows = conn.execute(select(latest.c.asset_id, latest.c.trial, latest.c.received_at)
-                                .where(latest.c.received_at > now - SEED_MAX_AGE_S)).all()
+            rows = conn.execute(
+                select(latest.c.asset_id, latest.c.trial, latest.c.received_at).where(
+                    latest.c.received_at > now - SEED_MAX_AGE_S
+                )
+            ).all()
         self.engine.seed_seen(rows)
 
     def handle(self, messages: Sequence[Message]) -> list[Change]:
@@ -150,8 +163,7 @@ class AlertService:
         except Exception as exc:
             self.counters.db_errors += 1
             self._pending = todo[-PENDING_MAX:]
-            log.warning("could not record %d alert changes (%s); will retry", len(todo),
-                        str(exc).splitlines()[0][:200])
+            log.warning("could not record %d alert changes (%s); will retry", len(todo), str(exc).splitlines()[0][:200])
             return
         self._pending = []
         self.counters.changes += len(todo)
@@ -178,12 +190,20 @@ class AlertService:
                 time.sleep(0.2)
 
 
-def from_settings(settings, db: Engine, *, clock: Callable[[], float] = time.time,
-                  link_up: Callable[[], bool] = lambda: True) -> AlertService:
+def from_settings(
+    settings, db: Engine, *, clock: Callable[[], float] = time.time, link_up: Callable[[], bool] = lambda: True
+) -> AlertService:
     """The service as the bridge runs it: rules file, trial-area geometry and webhooks from settings."""
     from dashboard.core.alerting.geometry import load_geometry
     from dashboard.core.alerting.rules import rules_path
 
     rules_file = RulesFile(rules_path(settings.alert_rules_path), settings.trials, clock)
-    return AlertService(db, rules_file, geometry=load_geometry(), notifier=Notifier(settings.alert_webhooks),
-                        clock=clock, link_up=link_up, sweep_s=settings.alert_sweep_s)
+    return AlertService(
+        db,
+        rules_file,
+        geometry=load_geometry(),
+        notifier=Notifier(settings.alert_webhooks),
+        clock=clock,
+        link_up=link_up,
+        sweep_s=settings.alert_sweep_s,
+    )

@@ -27,11 +27,11 @@ TRIAL_TITLES = {
 }
 TRIAL_PURPOSE = {
     "streetcav": "Small electric shuttles drive themselves through Central Milton Keynes between the "
-                 "station, centre:MK and Campbell Park. A safety operator is always on board.",
+    "station, centre:MK and Campbell Park. A safety operator is always on board.",
     "droneport": "Drones inspect roads and carry medical supplies between hospital sites, flying only "
-                 "inside approved corridors.",
+    "inside approved corridors.",
     "mark": "A 5G network used only for research measures how fast and reliable mobile data can be "
-            "where the city is busiest.",
+    "where the city is busiest.",
 }
 
 
@@ -67,7 +67,9 @@ def public_positions(snapshot: Snapshot, settings: Settings) -> list[dict]:
     """Delayed, coarsened positions with generic labels; assets without an old-enough point are left out."""
     out = []
     assets = snapshot.assets
-    for asset, trial, kind, mission, lost in assets[["asset_id", "trial", "kind", "mission", "lost"]].itertuples(index=False, name=None):
+    for asset, trial, kind, mission, lost in assets[["asset_id", "trial", "kind", "mission", "lost"]].itertuples(
+        index=False, name=None
+    ):
         point = snapshot.delayed.get(asset)
         if point is None or lost:
             continue
@@ -97,21 +99,24 @@ def trial_facts(assets: pd.DataFrame) -> dict[str, dict]:
     total_cells = int((assets["trial"] == "mark").sum())
     return {
         "streetcav": {
-            "number": str(len(shuttles)), "unit": "shuttles on the road",
+            "number": str(len(shuttles)),
+            "unit": "shuttles on the road",
             "sentence": f"{_plural(len(shuttles), 'self-driving shuttle is', 'self-driving shuttles are')} "
-                        f"carrying {_plural(carrying, 'person', 'people')} right now; "
-                        f"{autonomous} {'is' if autonomous == 1 else 'are'} driving themselves.",
+            f"carrying {_plural(carrying, 'person', 'people')} right now; "
+            f"{autonomous} {'is' if autonomous == 1 else 'are'} driving themselves.",
         },
         "droneport": {
-            "number": str(len(flying)), "unit": "drones flying",
+            "number": str(len(flying)),
+            "unit": "drones flying",
             "sentence": f"{_plural(len(flying), 'drone is', 'drones are')} flying over Milton Keynes right now"
-                        + (f"; {medical} {'is' if medical == 1 else 'are'} carrying medical supplies." if medical else "."),
+            + (f"; {medical} {'is' if medical == 1 else 'are'} carrying medical supplies." if medical else "."),
         },
         "mark": {
-            "number": f"{len(up)}/{total_cells}", "unit": "5G cells on air",
+            "number": f"{len(up)}/{total_cells}",
+            "unit": "5G cells on air",
             "sentence": f"{_plural(len(up), 'research 5G cell is', 'research 5G cells are')} on air, "
-                        f"giving on average {mean_dl} Mbit/s - enough for "
-                        f"{max(mean_dl // 25, 0)} HD video streams each.",
+            f"giving on average {mean_dl} Mbit/s - enough for "
+            f"{max(mean_dl // 25, 0)} HD video streams each.",
         },
     }
 

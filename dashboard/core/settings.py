@@ -228,8 +228,11 @@ class Settings:
     @property
     def alert_webhooks(self) -> dict[str, str]:
         """Severity -> webhook URL, for the severities that have one."""
-        return {sev: getattr(self, f"alert_webhook_{sev}") for sev in ALERT_SEVERITIES
-                if getattr(self, f"alert_webhook_{sev}")}
+        return {
+            sev: getattr(self, f"alert_webhook_{sev}")
+            for sev in ALERT_SEVERITIES
+            if getattr(self, f"alert_webhook_{sev}")
+        }
 
     @property
     def mqtt(self) -> MqttUrl:
@@ -273,10 +276,25 @@ class Settings:
             if not _TRIAL_NAME.match(trial):
                 raise SettingsError(f"{env['extra_trials']}: bad trial name {trial!r} (a-z 0-9 _ -)")
         positive = (
-            "mqtt_session_expiry_s", "mqtt_keepalive_s", "max_payload_bytes", "max_future_skew_s",
-            "queue_max", "batch_max", "batch_wait_ms", "stats_interval_s", "retention_days", "web_port",
-            "tick_s", "stale_default_s", "kiosk_rotate_s", "kiosk_idle_s",
-            "rate_burst_per_asset", "session_idle_s", "session_max_s", "login_lock_after", "login_window_s",
+            "mqtt_session_expiry_s",
+            "mqtt_keepalive_s",
+            "max_payload_bytes",
+            "max_future_skew_s",
+            "queue_max",
+            "batch_max",
+            "batch_wait_ms",
+            "stats_interval_s",
+            "retention_days",
+            "web_port",
+            "tick_s",
+            "stale_default_s",
+            "kiosk_rotate_s",
+            "kiosk_idle_s",
+            "rate_burst_per_asset",
+            "session_idle_s",
+            "session_max_s",
+            "login_lock_after",
+            "login_window_s",
             "login_lock_s",
         )
         for name in positive:
@@ -288,8 +306,15 @@ class Settings:
             raise SettingsError(f"{env['bridge_processes']}: must be 1 or 2, got {self.bridge_processes}")
         if self.web_port > 65535:
             raise SettingsError(f"{env['web_port']}: must be a TCP port (1-65535), got {self.web_port}")
-        for name in ("kiosk_delay_s", "kiosk_coarsen_m", "kpi_rollup_after_days", "rate_limit_per_asset", "rate_limit_grace_s",
-                     "proxy_hops", "login_free_failures"):
+        for name in (
+            "kiosk_delay_s",
+            "kiosk_coarsen_m",
+            "kpi_rollup_after_days",
+            "rate_limit_per_asset",
+            "rate_limit_grace_s",
+            "proxy_hops",
+            "login_free_failures",
+        ):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{env[name]}: must not be negative, got {getattr(self, name)}")
         _stale_map(self.stale_after)
@@ -306,8 +331,9 @@ class Settings:
         if self.cookie_secure not in ("auto", "always", "never"):
             raise SettingsError(f"{env['cookie_secure']}: one of auto always never, got {self.cookie_secure!r}")
         if self.login_free_failures >= self.login_lock_after:
-            raise SettingsError(f"{env['login_free_failures']}: must be less than {env['login_lock_after']} "
-                                f"({self.login_lock_after})")
+            raise SettingsError(
+                f"{env['login_free_failures']}: must be less than {env['login_lock_after']} ({self.login_lock_after})"
+            )
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise SettingsError(f"{env['log_level']}: one of DEBUG INFO WARNING ERROR, got {self.log_level!r}")
         return self

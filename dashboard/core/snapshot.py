@@ -69,8 +69,20 @@ HISTORY_WINDOW_S = 600.0
 FEED_SIZE = 40
 # Payload fields the live views show, copied out of each asset's last telemetry payload.
 LIVE_FIELDS = (
-    "passengers", "mode", "doors", "link_quality_pct", "mission", "flight_id",
-    "rsrp_dbm", "sinr_db", "dl_mbps", "ul_mbps", "latency_ms", "prb_util_pct", "connected_ues", "available",
+    "passengers",
+    "mode",
+    "doors",
+    "link_quality_pct",
+    "mission",
+    "flight_id",
+    "rsrp_dbm",
+    "sinr_db",
+    "dl_mbps",
+    "ul_mbps",
+    "latency_ms",
+    "prb_util_pct",
+    "connected_ues",
+    "available",
 )
 KIND_OF_TRIAL = {"streetcav": "shuttle", "droneport": "drone", "mark": "cell"}
 
@@ -244,8 +256,13 @@ def derive(frame: pd.DataFrame, settings: Settings, now: float) -> pd.DataFrame:
 class SnapshotService:
     """Builds at most one snapshot per tick (see module docstring); thread-safe."""
 
-    def __init__(self, engine: Engine, settings: Settings, clock: Callable[[], float] = time.time,
-                 cache: SnapshotCache | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+        cache: SnapshotCache | None = None,
+    ):
         self.engine = engine
         self.settings = settings
         self.clock = clock
@@ -300,8 +317,11 @@ class SnapshotService:
         if self._tracking_since is None or cut >= self._tracking_since or now - self._history_at < HISTORY_STEP_S:
             return
         # Every placed asset, not only unplaced ones: a point seeded earlier would freeze the marker.
-        missing = [a for a, lat in zip(assets["asset_id"], assets["lat"], strict=True)
-                   if _finite(lat) and (a not in delayed or delayed[a][0] < cut - TRAIL_STEP_S)]
+        missing = [
+            a
+            for a, lat in zip(assets["asset_id"], assets["lat"], strict=True)
+            if _finite(lat) and (a not in delayed or delayed[a][0] < cut - TRAIL_STEP_S)
+        ]
         if not missing:
             return
         self._history_at = now
@@ -344,8 +364,9 @@ class SnapshotService:
             if self._event_seen.get(asset) == ts:
                 continue
             self._event_seen[asset] = ts
-            fresh.append({"ts": float(ts), "trial": trial, "asset_id": asset, "type": kind,
-                          "detail": event_detail(payload)})
+            fresh.append(
+                {"ts": float(ts), "trial": trial, "asset_id": asset, "type": kind, "detail": event_detail(payload)}
+            )
         for item in sorted(fresh, key=lambda e: e["ts"]):
             self._feed.appendleft(item)
         if fresh:  # keep newest first even when a late event arrives

@@ -74,7 +74,9 @@ class Shuttle:
         self.route = route
         length = route.length_m
         # Targets along one lap: every stop after the start, then the station again at `length`.
-        self.targets = [(s.route_m, s.name) for s in stops if 0.5 < s.route_m < length - 0.5] + [(length, stops[0].name if stops else "depot")]
+        self.targets = [(s.route_m, s.name) for s in stops if 0.5 < s.route_m < length - 0.5] + [
+            (length, stops[0].name if stops else "depot")
+        ]
         self.pos_m = start_m % length
         self.target_i = next((i for i, (m, _) in enumerate(self.targets) if m > self.pos_m), len(self.targets) - 1)
         self.cruise = rng.uniform(*SHUTTLE_CRUISE_MPS)
@@ -208,7 +210,12 @@ BREACH_PER_S = 1 / 1200
 BREACH_S = (25.0, 50.0)
 BREACH_OVERSHOOT_M = (15.0, 60.0)
 LATERAL_MPS = 2.5  # wind drift / correction speed across the corridor
-DELIVERY_DETAILS = ("blood samples delivered", "pathology samples delivered", "medicines delivered", "defibrillator delivered")
+DELIVERY_DETAILS = (
+    "blood samples delivered",
+    "pathology samples delivered",
+    "medicines delivered",
+    "defibrillator delivered",
+)
 
 
 class Drone:
@@ -249,7 +256,13 @@ class Drone:
         return lat, lon, heading
 
     def _event(self, kind: str, detail: str) -> Fields:
-        return {"type": kind, "flight_id": self.flight_id, "lat": round(self.lat, 6), "lon": round(self.lon, 6), "detail": detail}
+        return {
+            "type": kind,
+            "flight_id": self.flight_id,
+            "lat": round(self.lat, 6),
+            "lon": round(self.lon, 6),
+            "detail": detail,
+        }
 
     @property
     def airborne(self) -> bool:
@@ -311,7 +324,9 @@ class Drone:
     def _fly(self, dt: float, events: list[Fields]) -> None:
         rng = self.rng
         climbing = self.phase == "outbound" and self.alt < self.cruise_alt
-        self.battery = max(0.0, self.battery - (DRONE_DRAIN_PCT_PER_S + (DRONE_CLIMB_DRAIN_PCT_PER_S if climbing else 0)) * dt)
+        self.battery = max(
+            0.0, self.battery - (DRONE_DRAIN_PCT_PER_S + (DRONE_CLIMB_DRAIN_PCT_PER_S if climbing else 0)) * dt
+        )
         self._link(dt, events)
         self._drift(dt, events)
         length = self.path.length_m
@@ -390,7 +405,11 @@ class Drone:
         outside = abs(self.lateral_m) > self.half_width
         if outside and not self.breached:
             self.breached = True
-            events.append(self._event("geofence_breach", f"{abs(self.lateral_m) - self.half_width:.0f} m outside {self.corridor.id}"))
+            events.append(
+                self._event(
+                    "geofence_breach", f"{abs(self.lateral_m) - self.half_width:.0f} m outside {self.corridor.id}"
+                )
+            )
         elif not outside:
             self.breached = False
 
@@ -460,9 +479,17 @@ class Cell:
         if self.down_s > 0:
             return (
                 {
-                    "rsrp_dbm": DOWN_RSRP_DBM, "rsrq_db": DOWN_RSRQ_DB, "sinr_db": DOWN_SINR_DB,
-                    "dl_mbps": 0.0, "ul_mbps": 0.0, "latency_ms": DOWN_LATENCY_MS, "prb_util_pct": 0.0,
-                    "connected_ues": 0, "available": False, "lat": self.lat, "lon": self.lon,
+                    "rsrp_dbm": DOWN_RSRP_DBM,
+                    "rsrq_db": DOWN_RSRQ_DB,
+                    "sinr_db": DOWN_SINR_DB,
+                    "dl_mbps": 0.0,
+                    "ul_mbps": 0.0,
+                    "latency_ms": DOWN_LATENCY_MS,
+                    "prb_util_pct": 0.0,
+                    "connected_ues": 0,
+                    "available": False,
+                    "lat": self.lat,
+                    "lon": self.lon,
                 },
                 events,
             )

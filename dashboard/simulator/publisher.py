@@ -143,8 +143,14 @@ def run(
     broker = client_options.broker
     log.info(
         "simulating %d shuttles, %d drones, %d cells at %.2g msg/s each to %s:%d (qos %d, seed %d)",
-        options.shuttles, options.drones, options.cells, options.rate, broker.host, broker.port,
-        options.qos, options.seed,
+        options.shuttles,
+        options.drones,
+        options.cells,
+        options.rate,
+        broker.host,
+        broker.port,
+        options.qos,
+        options.seed,
     )
     client.connect(broker.host, broker.port, keepalive=client_options.keepalive_s)
     client.loop_start()
@@ -172,13 +178,23 @@ def run(
         client.loop_stop()
     log.info(
         "simulator stopped: %d published in %.1f s (%.0f msg/s), %d acked, %d dropped",
-        stats.published, stats.elapsed_s, stats.rate, stats.acked, stats.dropped,
+        stats.published,
+        stats.elapsed_s,
+        stats.rate,
+        stats.acked,
+        stats.dropped,
     )
     return stats
 
 
-def _pace(fleet: Fleet, pub: _Publisher, options: SimulatorOptions, stop: threading.Event,
-          clock: Callable[[], float], stats: RunStats) -> None:
+def _pace(
+    fleet: Fleet,
+    pub: _Publisher,
+    options: SimulatorOptions,
+    stop: threading.Event,
+    clock: Callable[[], float],
+    stats: RunStats,
+) -> None:
     """Publish each slot when it falls due; skip ahead rather than fall ever further behind."""
     end = fleet.start + options.duration_s if options.duration_s is not None else math.inf
     next_log = fleet.start + options.log_every_s
@@ -197,11 +213,13 @@ def _pace(fleet: Fleet, pub: _Publisher, options: SimulatorOptions, stop: thread
             faults = {k: v for k, v in fleet.counts.items() if k in ("malformed", "duplicate", "late")}
             log.info(
                 "published %d (%.0f msg/s), acked %d, backpressure waits %d%s",
-                stats.published, rate, stats.acked, stats.backpressure_waits, f", faults {faults}" if faults else "",
+                stats.published,
+                rate,
+                stats.acked,
+                stats.backpressure_waits,
+                f", faults {faults}" if faults else "",
             )
             last_published, last_log, next_log = stats.published, now, now + options.log_every_s
         wait = min(fleet.next_due(), end) - clock()
         if wait > 0:
             stop.wait(min(wait, IDLE_WAIT_MAX_S))
-
-

@@ -28,7 +28,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from dashboard.core import geo
@@ -39,8 +39,15 @@ log = logging.getLogger(__name__)
 CHANNELS = ("telemetry", "event", "status")
 TS_FORMATS = ("iso", "epoch", "mixed")
 MALFORMED_KINDS = (
-    "not_json", "missing_ts", "bad_lat", "out_of_range", "wrong_type", "future_ts",
-    "unknown_channel", "unknown_trial", "oversize",
+    "not_json",
+    "missing_ts",
+    "bad_lat",
+    "out_of_range",
+    "wrong_type",
+    "future_ts",
+    "unknown_channel",
+    "unknown_trial",
+    "oversize",
 )
 SIM_STATUS_TOPIC = "mk-control/simulator/{client_id}/status"
 # Spread each sampling period over this many publish slots so load is smooth, not one burst a second.
@@ -86,7 +93,9 @@ class SimulatorOptions:
         if self.total_assets == 0:
             raise SimulatorOptionsError("nothing to simulate: shuttles, drones and cells are all 0")
         if self.silent_devices > self.total_assets:
-            raise SimulatorOptionsError(f"silent_devices ({self.silent_devices}) exceeds the {self.total_assets} assets")
+            raise SimulatorOptionsError(
+                f"silent_devices ({self.silent_devices}) exceeds the {self.total_assets} assets"
+            )
         if not self.rate > 0 or not self.speedup > 0:
             raise SimulatorOptionsError("rate and speedup must be greater than 0")
         if self.duration_s is not None and self.duration_s <= 0:
@@ -137,7 +146,7 @@ def _dumps(obj: dict[str, Any]) -> bytes:
 
 
 def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
 
 
 def _local_tz():
@@ -146,8 +155,8 @@ def _local_tz():
         from zoneinfo import ZoneInfo
 
         return ZoneInfo("Europe/London")
-    except Exception:  # noqa: BLE001 - no tzdata: UTC is a fine approximation for a simulator
-        return timezone.utc
+    except Exception:
+        return UTC
 
 
 def build_assets(options: SimulatorOptions, seed_base: str) -> list[tuple[str, Any]]:
@@ -190,7 +199,13 @@ class Fleet:
         self._faults = random.Random(f"{seed_base}:faults")
         seq0 = opts.seq_start if opts.seq_start is not None else int(self.start * 1000)
         self.assets = [
-            _Asset(trial, model, opts.topic_root, seq0, opts.ts_format == "epoch" or (opts.ts_format == "mixed" and i % 2 == 1))
+            _Asset(
+                trial,
+                model,
+                opts.topic_root,
+                seq0,
+                opts.ts_format == "epoch" or (opts.ts_format == "mixed" and i % 2 == 1),
+            )
             for i, (trial, model) in enumerate(build_assets(opts, seed_base))
         ]
         for a in self._faults.sample(self.assets, opts.silent_devices):
@@ -221,7 +236,9 @@ class Fleet:
         return skipped
 
     # --- messages ------------------------------------------------------------------------
-    def _msg(self, a: _Asset, channel: str, fields: dict[str, Any], t: float, iso: str, retain: bool = False) -> Message:
+    def _msg(
+        self, a: _Asset, channel: str, fields: dict[str, Any], t: float, iso: str, retain: bool = False
+    ) -> Message:
         body = {"ts": round(t, 3) if a.epoch_ts else iso, "seq": a.seq}
         a.seq += 1
         body.update(fields)
@@ -327,35 +344,124 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `simulate` subcommand's flags; every `SimulatorOptions` field has one."""
     d = SimulatorOptions()
     g = parser.add_argument_group("fleet")
-    g.add_argument("--shuttles", type=int, default=d.shuttles, help=f"StreetCAV shuttles on the CMK loop (default {d.shuttles})")
-    g.add_argument("--drones", type=int, default=d.drones, help=f"Drone Port drones flying the corridors (default {d.drones})")
-    g.add_argument("--cells", type=int, default=d.cells, help=f"MarK 5G cells; beyond the configured sites, small cells are generated nearby (default {d.cells})")
-    g.add_argument("--rate", type=float, default=d.rate, help=f"telemetry messages per second per asset (default {d.rate})")
-    g.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="stop after this many seconds (default: run until Ctrl-C or SIGTERM)")
-    g.add_argument("--seed", type=int, default=d.seed, help=f"random seed; the same seed replays the same story (default {d.seed})")
-    g.add_argument("--speedup", type=float, default=d.speedup, help="run the vehicle and network models this many times faster than real time; timestamps stay real (default 1)")
-    g.add_argument("--qos", type=int, choices=(0, 1, 2), default=d.qos, help=f"MQTT QoS for every publish (default {d.qos})")
-    g.add_argument("--ts-format", choices=TS_FORMATS, default=d.ts_format, help="ts as ISO 8601 with zone, epoch seconds, or mixed across assets (default iso)")
-    g.add_argument("--client-id", default="mk-simulator", help="MQTT client id; the simulator's last will goes to mk-control/simulator/<client-id>/status (default mk-simulator)")
+    g.add_argument(
+        "--shuttles", type=int, default=d.shuttles, help=f"StreetCAV shuttles on the CMK loop (default {d.shuttles})"
+    )
+    g.add_argument(
+        "--drones", type=int, default=d.drones, help=f"Drone Port drones flying the corridors (default {d.drones})"
+    )
+    g.add_argument(
+        "--cells",
+        type=int,
+        default=d.cells,
+        help=f"MarK 5G cells; beyond the configured sites, small cells are generated nearby (default {d.cells})",
+    )
+    g.add_argument(
+        "--rate", type=float, default=d.rate, help=f"telemetry messages per second per asset (default {d.rate})"
+    )
+    g.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this many seconds (default: run until Ctrl-C or SIGTERM)",
+    )
+    g.add_argument(
+        "--seed", type=int, default=d.seed, help=f"random seed; the same seed replays the same story (default {d.seed})"
+    )
+    g.add_argument(
+        "--speedup",
+        type=float,
+        default=d.speedup,
+        help="run the vehicle and network models this many times faster than real time; timestamps stay real (default 1)",
+    )
+    g.add_argument(
+        "--qos", type=int, choices=(0, 1, 2), default=d.qos, help=f"MQTT QoS for every publish (default {d.qos})"
+    )
+    g.add_argument(
+        "--ts-format",
+        choices=TS_FORMATS,
+        default=d.ts_format,
+        help="ts as ISO 8601 with zone, epoch seconds, or mixed across assets (default iso)",
+    )
+    g.add_argument(
+        "--client-id",
+        default="mk-simulator",
+        help="MQTT client id; the simulator's last will goes to mk-control/simulator/<client-id>/status (default mk-simulator)",
+    )
     g.add_argument("--geojson", default=None, help="trial-area GeoJSON (default assets/trial_areas.geojson)")
-    g.add_argument("--log-every", type=float, default=d.log_every_s, metavar="SECONDS", help=f"progress log interval (default {d.log_every_s})")
+    g.add_argument(
+        "--log-every",
+        type=float,
+        default=d.log_every_s,
+        metavar="SECONDS",
+        help=f"progress log interval (default {d.log_every_s})",
+    )
     f = parser.add_argument_group("fault injection")
-    f.add_argument("--malformed-share", type=float, default=0.0, metavar="FRACTION", help="share of telemetry replaced by bad messages: not JSON, no ts, lat 200, battery 140, wrong types, future ts, unknown channel or trial, oversize (default 0)")
-    f.add_argument("--duplicate-share", type=float, default=0.0, metavar="FRACTION", help="share of telemetry published twice with the same seq (default 0)")
-    f.add_argument("--late-share", type=float, default=0.0, metavar="FRACTION", help="share of telemetry held back and published out of order, keeping its old ts (default 0)")
-    f.add_argument("--late-max", type=float, default=d.late_max_s, metavar="SECONDS", help=f"longest hold for a late message (default {d.late_max_s})")
-    f.add_argument("--silent-devices", type=int, default=0, metavar="N", help="assets that stop publishing mid-run, with no offline status (default 0)")
-    f.add_argument("--silent-after", type=float, default=d.silent_after_s, metavar="SECONDS", help=f"silent devices stop at 0.5-1.5 times this after start (default {d.silent_after_s})")
+    f.add_argument(
+        "--malformed-share",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="share of telemetry replaced by bad messages: not JSON, no ts, lat 200, battery 140, wrong types, future ts, unknown channel or trial, oversize (default 0)",
+    )
+    f.add_argument(
+        "--duplicate-share",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="share of telemetry published twice with the same seq (default 0)",
+    )
+    f.add_argument(
+        "--late-share",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="share of telemetry held back and published out of order, keeping its old ts (default 0)",
+    )
+    f.add_argument(
+        "--late-max",
+        type=float,
+        default=d.late_max_s,
+        metavar="SECONDS",
+        help=f"longest hold for a late message (default {d.late_max_s})",
+    )
+    f.add_argument(
+        "--silent-devices",
+        type=int,
+        default=0,
+        metavar="N",
+        help="assets that stop publishing mid-run, with no offline status (default 0)",
+    )
+    f.add_argument(
+        "--silent-after",
+        type=float,
+        default=d.silent_after_s,
+        metavar="SECONDS",
+        help=f"silent devices stop at 0.5-1.5 times this after start (default {d.silent_after_s})",
+    )
 
 
 def options_from_args(args: argparse.Namespace, settings: Any = None) -> SimulatorOptions:
     return SimulatorOptions(
-        shuttles=args.shuttles, drones=args.drones, cells=args.cells, rate=args.rate,
-        duration_s=args.duration, seed=args.seed, speedup=args.speedup, qos=args.qos,
-        topic_root=getattr(settings, "mqtt_topic_root", "mk"), ts_format=args.ts_format,
-        malformed_share=args.malformed_share, duplicate_share=args.duplicate_share,
-        late_share=args.late_share, late_max_s=args.late_max, silent_devices=args.silent_devices,
-        silent_after_s=args.silent_after, geojson=args.geojson, log_every_s=args.log_every,
+        shuttles=args.shuttles,
+        drones=args.drones,
+        cells=args.cells,
+        rate=args.rate,
+        duration_s=args.duration,
+        seed=args.seed,
+        speedup=args.speedup,
+        qos=args.qos,
+        topic_root=getattr(settings, "mqtt_topic_root", "mk"),
+        ts_format=args.ts_format,
+        malformed_share=args.malformed_share,
+        duplicate_share=args.duplicate_share,
+        late_share=args.late_share,
+        late_max_s=args.late_max,
+        silent_devices=args.silent_devices,
+        silent_after_s=args.silent_after,
+        geojson=args.geojson,
+        log_every_s=args.log_every,
     ).validate()
 
 
@@ -386,7 +492,9 @@ def main(args: argparse.Namespace, settings: Any) -> int:
 if __name__ == "__main__":
     from dashboard.core.settings import load_settings
 
-    _parser = argparse.ArgumentParser(prog="python -m dashboard.simulator.scenario", description=__doc__.splitlines()[0])
+    _parser = argparse.ArgumentParser(
+        prog="python -m dashboard.simulator.scenario", description=__doc__.splitlines()[0]
+    )
     add_arguments(_parser)
     _settings = load_settings()
     logging.basicConfig(level=_settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")

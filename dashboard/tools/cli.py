@@ -87,11 +87,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--shuttles", type=int, default=6, help="StreetCAV shuttles to simulate (default 6)")
     demo.add_argument("--drones", type=int, default=4, help="Drone Port drones to simulate (default 4)")
     demo.add_argument("--cells", type=int, default=12, help="MarK 5G cells to simulate (default 12)")
-    demo.add_argument("--malformed-share", type=float, default=0.005, metavar="FRACTION",
-                      help="share of simulated telemetry sent malformed, to show dead letters on /health "
-                           "(default 0.005; 0 for none)")
-    demo.add_argument("--embedded-broker", action="store_true",
-                      help="use the in-process amqtt broker even when mosquitto is installed")
+    demo.add_argument(
+        "--malformed-share",
+        type=float,
+        default=0.005,
+        metavar="FRACTION",
+        help="share of simulated telemetry sent malformed, to show dead letters on /health (default 0.005; 0 for none)",
+    )
+    demo.add_argument(
+        "--embedded-broker",
+        action="store_true",
+        help="use the in-process amqtt broker even when mosquitto is installed",
+    )
     demo.set_defaults(handler=cmd_demo)
 
     web = sub.add_parser("web", help="serve the Dash pages (development server; use gunicorn in production)")

@@ -13,9 +13,9 @@ import subprocess
 import sys
 import threading
 
+from dashboard.core.settings import Settings, redact_url
 from dashboard.tools.demo_users import credentials_text, ensure_demo_users
 from dashboard.tools.local_broker import start_local_broker, wait_for_port
-from dashboard.core.settings import Settings, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,11 @@ def _port_in_use(host: str, port: int) -> bool:
 
 def run(args, settings: Settings, stop: threading.Event) -> int:
     if _port_in_use(settings.web_host, settings.web_port):
-        print(f"mk-control demo: port {settings.web_port} on {settings.web_host} is already in use; "
-              f"stop what uses it or pass --port", file=sys.stderr)
+        print(
+            f"mk-control demo: port {settings.web_port} on {settings.web_host} is already in use; "
+            f"stop what uses it or pass --port",
+            file=sys.stderr,
+        )
         return 2
     demo_users = ensure_demo_users(settings.database_url)
     broker = start_local_broker(prefer_embedded=args.embedded_broker)
@@ -47,8 +50,16 @@ def run(args, settings: Settings, stop: threading.Event) -> int:
         "MK_MQTT_PROTOCOL": broker.protocol,
         "MK_WEB_PORT": str(settings.web_port),
     }
-    fleet = ["--shuttles", str(args.shuttles), "--drones", str(args.drones), "--cells", str(args.cells),
-             "--malformed-share", str(args.malformed_share)]
+    fleet = [
+        "--shuttles",
+        str(args.shuttles),
+        "--drones",
+        str(args.drones),
+        "--cells",
+        str(args.cells),
+        "--malformed-share",
+        str(args.malformed_share),
+    ]
     children: dict[str, subprocess.Popen] = {}
     try:
         children["bridge"] = _child(["bridge"], env)
@@ -64,8 +75,8 @@ def run(args, settings: Settings, stop: threading.Event) -> int:
             f"    Health        {url}health\n"
             f"    Alerts        {url}alerts\n"
             f"    Admin         {url}admin\n"
-            + credentials_text(demo_users) +
-            f"  Broker {broker.url} (MQTT {broker.protocol}), store {redact_url(settings.database_url)}\n"
+            + credentials_text(demo_users)
+            + f"  Broker {broker.url} (MQTT {broker.protocol}), store {redact_url(settings.database_url)}\n"
             f"  Press Ctrl-C to stop.\n",
             flush=True,
         )

@@ -37,8 +37,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, timeout_s: float = START_TIMEOUT_S, host: str = "127.0.0.1",
-                  process: subprocess.Popen | None = None) -> None:
+def wait_for_port(
+    port: int, timeout_s: float = START_TIMEOUT_S, host: str = "127.0.0.1", process: subprocess.Popen | None = None
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -61,9 +62,16 @@ class Mosquitto:
     protocol = "5"
     host = "127.0.0.1"
 
-    def __init__(self, port: int | None = None, workdir: str | Path | None = None,
-                 extra_lines: Sequence[str] = (), *, persistence: bool = True,
-                 max_queued_messages: int = MAX_QUEUED_MESSAGES, binary: str | None = None):
+    def __init__(
+        self,
+        port: int | None = None,
+        workdir: str | Path | None = None,
+        extra_lines: Sequence[str] = (),
+        *,
+        persistence: bool = True,
+        max_queued_messages: int = MAX_QUEUED_MESSAGES,
+        binary: str | None = None,
+    ):
         self.port = port or free_port()
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="mk-mosquitto-")
         self.workdir = Path(workdir or self._tmp.name)
@@ -104,8 +112,12 @@ class Mosquitto:
     def start(self) -> Mosquitto:
         # A session of its own: Ctrl-C in a terminal must not stop the broker before the processes
         # that still publish and acknowledge through it (the demo stops it last).
-        self.process = subprocess.Popen([self.binary, "-c", str(self.config_path)], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL, start_new_session=True)
+        self.process = subprocess.Popen(
+            [self.binary, "-c", str(self.config_path)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             wait_for_port(self.port, process=self.process)
         except (TimeoutError, RuntimeError) as exc:

@@ -13,25 +13,34 @@ from functools import partial
 from pathlib import Path
 
 import dash
-from dash import _callback  # the global callback queue (see _queue_callbacks)
-from dash import Dash, html
+from dash import (
+    Dash,
+    _callback,  # the global callback queue (see _queue_callbacks)
+    html,
+)
 from sqlalchemy import Engine
 
 from dashboard.core import geo
-from dashboard.web import runtime
-from dashboard.web.auth.guard import current_user
-from dashboard.web.auth.install import install as install_auth
 from dashboard.core.settings import Settings
 from dashboard.core.snapshot import FileSnapshotCache, SnapshotService
 from dashboard.core.store import rollups
 from dashboard.core.store.db import ensure_schema, make_engine
+from dashboard.web import runtime
+from dashboard.web.auth.guard import current_user
+from dashboard.web.auth.install import install as install_auth
 from layouts import admin, alerts, control, health, home, kiosk, kpis
 
 log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
-CALLBACK_MODULES = ("callbacks.control", "callbacks.kiosk", "callbacks.kpis", "callbacks.health", "callbacks.alerts",
-                    "callbacks.admin")
+CALLBACK_MODULES = (
+    "callbacks.control",
+    "callbacks.kiosk",
+    "callbacks.kpis",
+    "callbacks.health",
+    "callbacks.alerts",
+    "callbacks.admin",
+)
 
 
 def load_overlay(path: Path = geo.DEFAULT_PATH) -> dict | None:
@@ -100,9 +109,16 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Dash:
     )
     pages = {
         "home": ("/", "MK Control", home.layout),
-        "control": ("/control", "Control wall", partial(control.layout, geojson=overlay, tile_url=settings.map_tile_url,
-                                                        tick_s=settings.tick_s)),
-        "kiosk": ("/kiosk", "Experience centre", partial(kiosk.layout, geojson=overlay, tile_url=settings.map_tile_url)),
+        "control": (
+            "/control",
+            "Control wall",
+            partial(control.layout, geojson=overlay, tile_url=settings.map_tile_url, tick_s=settings.tick_s),
+        ),
+        "kiosk": (
+            "/kiosk",
+            "Experience centre",
+            partial(kiosk.layout, geojson=overlay, tile_url=settings.map_tile_url),
+        ),
         "kpis": ("/kpis", "Trial KPIs", kpis.layout),
         "health": ("/health", "System health", health.layout),
         "alerts": ("/alerts", "Alerts", alerts.layout),

@@ -5,8 +5,8 @@ snapshot through a private directory under the system temp dir, keyed by the dat
 store sees one live read per tick in total (see dashboard.core.snapshot).
 """
 
-from dashboard.web.app import create_app
 from dashboard.core.settings import load_settings
 from dashboard.core.snapshot import for_workers
+from dashboard.web.app import create_app
 
 server = create_app(for_workers(load_settings())).server

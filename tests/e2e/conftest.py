@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from dashboard.web.app import create_app
 from dashboard.core.auth import accounts, roles
 from dashboard.core.settings import load_settings
 from dashboard.core.store.db import ensure_schema, make_engine
+from dashboard.web.app import create_app
 from tests import seeding
 
 CHROMIUM = "/usr/bin/chromium"
@@ -47,8 +47,14 @@ def live_server(live_engine):
     """The real create_app, thresholds wide enough that the test run never ages a live asset out."""
     engine = live_engine
     url = engine.url.render_as_string(hide_password=False)
-    settings = load_settings({}, database_url=url, stale_after=("streetcav=120", "droneport=120", "mark=180"),
-                             kiosk_rotate_s=2.0, kiosk_idle_s=3.0, kiosk_delay_s=60.0)
+    settings = load_settings(
+        {},
+        database_url=url,
+        stale_after=("streetcav=120", "droneport=120", "mark=180"),
+        kiosk_rotate_s=2.0,
+        kiosk_idle_s=3.0,
+        kiosk_delay_s=60.0,
+    )
     app = create_app(settings, engine)
     server = make_server("127.0.0.1", 0, app.server, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -64,8 +70,9 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM,
-                                      args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        chromium = pw.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        )
         yield chromium
         chromium.close()
 
@@ -85,7 +92,14 @@ class Watched:
         self.errors: list[str] = []
         self.external: list[str] = []
         self.callback_bodies: list[str] = []
-        page.on("console", lambda m: self.errors.append(f"{m.text} at {m.location.get('url', '')}:{m.location.get('lineNumber')}") if m.type == "error" else None)
+        page.on(
+            "console",
+            lambda m: (
+                self.errors.append(f"{m.text} at {m.location.get('url', '')}:{m.location.get('lineNumber')}")
+                if m.type == "error"
+                else None
+            ),
+        )
         page.on("pageerror", lambda e: self.errors.append(str(e)))
         page.on("request", lambda r: None if r.url.startswith(LOCAL_PREFIXES) else self.external.append(r.url))
         page.on("response", self._response)
@@ -94,7 +108,7 @@ class Watched:
         if "_dash-update-component" in response.url:
             try:
                 self.callback_bodies.append(response.text())
-            except Exception:  # noqa: BLE001 - a response body may be gone when the page navigates away
+            except Exception:
                 self.callback_bodies.append("<unreadable>")
 
 

@@ -18,8 +18,9 @@ def _clean(watched):
     assert watched.external == [], watched.external
 
 
-def test_admin_adds_a_user_who_can_sign_in_and_operator_is_refused_politely(browser, watched, live_server,
-                                                                           live_engine, screenshots):
+def test_admin_adds_a_user_who_can_sign_in_and_operator_is_refused_politely(
+    browser, watched, live_server, live_engine, screenshots
+):
     from playwright.sync_api import expect
 
     page = watched.page
@@ -57,8 +58,7 @@ def test_admin_adds_a_user_who_can_sign_in_and_operator_is_refused_politely(brow
         for path, capability, name in (("/admin", "manage_users", "Admin"), ("/kpis", "view_kpis", "Trial KPIs")):
             response = other.goto(live_server + path)
             assert response.status == 403
-            expect(other.locator("#denied-headline")).to_have_text("Your role cannot see this page.",
-                                                                   timeout=15_000)
+            expect(other.locator("#denied-headline")).to_have_text("Your role cannot see this page.", timeout=15_000)
             expect(other.locator("#denied-user")).to_have_text(NEW_USER)
             expect(other.locator("#denied-role")).to_have_text("operator")
             expect(other.locator("#denied-page")).to_have_text(f"{name} ({path})")

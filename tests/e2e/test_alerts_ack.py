@@ -50,10 +50,19 @@ def served(tmp_path):
             conn, Change(RAISE, rule, "droneport", "drone-02", now - 30, "link_loss; detail: RC lost"), now - 30
         ).alert["id"]
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "MK_WEB_HOST": "127.0.0.1", "MK_LOG_LEVEL": "WARNING",
-           "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "dashboard.tools.cli", "web", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "MK_WEB_HOST": "127.0.0.1",
+        "MK_LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dashboard.tools.cli", "web", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -98,14 +107,16 @@ def test_acknowledge_from_the_feed_persists_and_shows_who(served, page):
     expect(page.locator("#alert-who")).to_have_text("acting as priya (operator)")
     row.locator(".alert-text input").fill("pilot has visual, RTL commanded")
     row.get_by_role("button", name="Acknowledge").click()
-    expect(page.locator("#alert-message")).to_contain_text(f"Alert {alert_id} acknowledged by priya",
-                                                           timeout=10_000)
+    expect(page.locator("#alert-message")).to_contain_text(f"Alert {alert_id} acknowledged by priya", timeout=10_000)
 
     with engine.connect() as conn:
         alert = alert_store.get_alert(conn, alert_id)
         trail = alert_store.audit_trail(conn, alert_id)
     assert (alert["state"], alert["acked_by"], alert["ack_comment"]) == (
-        "acknowledged", "priya", "pilot has visual, RTL commanded")
+        "acknowledged",
+        "priya",
+        "pilot has visual, RTL commanded",
+    )
     assert [(e["action"], e["actor"]) for e in trail] == [("raised", "system"), ("acknowledged", "priya")]
 
     # after a reload (nothing kept in the browser) the page shows who acknowledged

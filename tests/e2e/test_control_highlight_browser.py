@@ -21,15 +21,17 @@ SHUTTLE = seeding.LIVE_SHUTTLES[1]  # in view at the wall's default zoom
 def _highlighted(page):
     return page.evaluate(
         "() => { const gd = document.querySelector('#control-map .js-plotly-plot');"
-        f" const t = gd && gd.data[{ALERT_RINGS}]; return t && t.customdata ? Array.from(t.customdata) : null; }}")
+        f" const t = gd && gd.data[{ALERT_RINGS}]; return t && t.customdata ? Array.from(t.customdata) : null; }}"
+    )
 
 
 def test_active_critical_alert_highlights_its_asset(watched, live_server, live_engine, screenshots):
     rule = load_rules(DEFAULT_RULES_PATH).by_id()["streetcav.emergency-stop"]
     now = time.time()
     with live_engine.begin() as conn:
-        alert = lifecycle.raise_alert(conn, Change(RAISE, rule, "streetcav", SHUTTLE, now - 5,
-                                                   "emergency_stop; reason: obstacle"), now).alert
+        alert = lifecycle.raise_alert(
+            conn, Change(RAISE, rule, "streetcav", SHUTTLE, now - 5, "emergency_stop; reason: obstacle"), now
+        ).alert
     try:
         page = watched.page
         sign_in(page, live_server)
@@ -37,10 +39,12 @@ def test_active_critical_alert_highlights_its_asset(watched, live_server, live_e
         page.wait_for_function(
             "() => { const gd = document.querySelector('#control-map .js-plotly-plot');"
             f" return gd && gd.data[{ALERT_RINGS}].customdata && gd.data[{ALERT_RINGS}].customdata.length > 0; }}",
-            timeout=15_000)
+            timeout=15_000,
+        )
         assert _highlighted(page) == [SHUTTLE]
-        colour = page.evaluate(f"() => document.querySelector('#control-map .js-plotly-plot').data[{ALERT_RINGS}]"
-                               ".marker.color[0]")
+        colour = page.evaluate(
+            f"() => document.querySelector('#control-map .js-plotly-plot').data[{ALERT_RINGS}].marker.color[0]"
+        )
         assert colour.startswith("rgba(239, 68, 68")  # critical red
         time.sleep(2.5)  # a few ticks: the pulse re-patches without errors
         page.screenshot(path=str(screenshots / "control-alert-highlight.png"))
@@ -48,8 +52,9 @@ def test_active_critical_alert_highlights_its_asset(watched, live_server, live_e
         assert watched.external == [], watched.external
     finally:
         with live_engine.begin() as conn:  # leave the shared store as the other browser tests expect it
-            lifecycle.clear_alert(conn, Change(CLEAR, rule, "streetcav", SHUTTLE, time.time(),
-                                               "test over"), time.time())
+            lifecycle.clear_alert(
+                conn, Change(CLEAR, rule, "streetcav", SHUTTLE, time.time(), "test over"), time.time()
+            )
             lifecycle.acknowledge(conn, alert["id"], "e2e", "test over", time.time())
 
 

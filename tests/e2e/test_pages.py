@@ -44,8 +44,11 @@ def _map_assets(page, graph_id):
 def test_control_shows_exactly_the_seeded_assets_and_link_lost(watched, live_server, screenshots):
     _open(watched, live_server, "/control", ".tile")
     page = watched.page
-    page.wait_for_function("() => { const gd = document.querySelector('#control-map .js-plotly-plot');"
-                           " return gd && gd.data[3].customdata && gd.data[3].customdata.length > 0; }", timeout=15_000)
+    page.wait_for_function(
+        "() => { const gd = document.querySelector('#control-map .js-plotly-plot');"
+        " return gd && gd.data[3].customdata && gd.data[3].customdata.length > 0; }",
+        timeout=15_000,
+    )
     assert sorted(_map_assets(page, "control-map")) == sorted(seeding.ALL_ASSETS)
     lost = page.locator(".lost-row .asset").all_inner_texts()
     assert lost == [seeding.SILENT_SHUTTLE]
@@ -98,15 +101,32 @@ def test_kiosk_rotates_and_never_sends_protected_fields(watched, live_server, sc
     page.wait_for_function("() => document.querySelector('.kiosk-title').innerText.includes('Drones')")
     time.sleep(1.2)
     assert "Drones" in page.locator(".kiosk-title").inner_text()  # a touch holds the trial
-    page.wait_for_function("() => document.querySelector('.kiosk-footer').innerText.startsWith('Showing')", timeout=10_000)
+    page.wait_for_function(
+        "() => document.querySelector('.kiosk-footer').innerText.startsWith('Showing')", timeout=10_000
+    )
     bodies = "\n".join(watched.callback_bodies)
     assert bodies
     # Exact vehicle positions are protected (cell sites are public infrastructure, in the overlay anyway).
-    for secret in (seeding.MEDICAL_DRONE, seeding.INSPECTION_DRONE, seeding.MEDICAL_FLIGHT, "INS-0042", "battery",
-                   "flight_id", "asset_id", "payload", "disengagement", "initiator", "RSSI below threshold"):
+    for secret in (
+        seeding.MEDICAL_DRONE,
+        seeding.INSPECTION_DRONE,
+        seeding.MEDICAL_FLIGHT,
+        "INS-0042",
+        "battery",
+        "flight_id",
+        "asset_id",
+        "payload",
+        "disengagement",
+        "initiator",
+        "RSSI below threshold",
+    ):
         assert secret not in bodies, secret
-    exact = {p[k] for t, p, _ in fleet.messages for k in ("lat", "lon")
-             if k in p and t.startswith(("mk/streetcav/", "mk/droneport/")) and t.endswith("/telemetry")}
+    exact = {
+        p[k]
+        for t, p, _ in fleet.messages
+        for k in ("lat", "lon")
+        if k in p and t.startswith(("mk/streetcav/", "mk/droneport/")) and t.endswith("/telemetry")
+    }
     numbers = lambda text: {float(n) for n in re.findall(r"-?\d+\.\d+", text)}  # noqa: E731
     public_overlay = numbers(OVERLAY.read_text(encoding="utf-8"))  # the published trial areas may coincide
     sent = numbers(bodies) - public_overlay
@@ -143,16 +163,32 @@ def test_kpis_match_independent_values_and_export_parses(watched, live_server, s
     rows = list(csv.DictReader(io.StringIO(Path(info.value.path()).read_text(encoding="utf-8"))))
     by_asset = {r["asset_id"]: r for r in rows}
     assert set(by_asset) == set(seeding.ALL_ASSETS)
-    assert sum(float(by_asset[a]["auto_km"]) for a in (*seeding.LIVE_SHUTTLES, seeding.SILENT_SHUTTLE)) == pytest.approx(cav["auto_km"])
+    assert sum(
+        float(by_asset[a]["auto_km"]) for a in (*seeding.LIVE_SHUTTLES, seeding.SILENT_SHUTTLE)
+    ) == pytest.approx(cav["auto_km"])
     _clean(watched)
 
 
 def _bridge_rows(engine) -> None:
     now = time.time()
-    rows = [{"worker": f"bridge-{host}-{n}", "started_at": now - 3600, "updated_at": now - 2, "connected": True,
-             "received": 12_345_678, "stored": 12_345_600, "duplicates": 1_234, "rejected": 78, "queue_depth": 1_500,
-             "commit_lag_ms": 42.5, "batches": 98_765, "db_errors": 0, "purged": 0}
-            for n, host in enumerate(("mk-ingest-01", "mk-ingest-02"))]
+    rows = [
+        {
+            "worker": f"bridge-{host}-{n}",
+            "started_at": now - 3600,
+            "updated_at": now - 2,
+            "connected": True,
+            "received": 12_345_678,
+            "stored": 12_345_600,
+            "duplicates": 1_234,
+            "rejected": 78,
+            "queue_depth": 1_500,
+            "commit_lag_ms": 42.5,
+            "batches": 98_765,
+            "db_errors": 0,
+            "purged": 0,
+        }
+        for n, host in enumerate(("mk-ingest-01", "mk-ingest-02"))
+    ]
     with engine.begin() as conn:
         conn.execute(delete(bridge_stats))
         conn.execute(insert(bridge_stats), rows)
@@ -164,8 +200,10 @@ def test_health_and_home(watched, live_server, live_engine, screenshots):
     page = watched.page
     page.wait_for_selector(".bridge-table")
     # Every card's table fits its card at 1920x1080: no column cut off or scrolled away.
-    overflow = page.evaluate("() => [...document.querySelectorAll('.health-card')]"
-                             ".filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.querySelector('h2').innerText)")
+    overflow = page.evaluate(
+        "() => [...document.querySelectorAll('.health-card')]"
+        ".filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.querySelector('h2').innerText)"
+    )
     assert overflow == [], overflow
     text = page.locator(".dead-table").inner_text()
     assert "unknown_trial" in text and "\\x00\\xff" in text and "<script>" in text  # escaped, shown as text

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+
 from dashboard.core.auth import accounts
-from dashboard.tools.local_broker import free_port, wait_for_port
 from dashboard.core.store.db import ensure_schema, make_engine
 from dashboard.core.store.schema import dead_letters, telemetry
+from dashboard.tools.local_broker import free_port, wait_for_port
 from tests import seeding
 
 pytestmark = pytest.mark.e2e
@@ -53,8 +54,18 @@ def server(tmp_path_factory):
     now = time.time()
     seeded = seeding.fleet(now)
     seeded.messages += [
-        ("mk/streetcav/cav-01/event", {"ts": now - 3, "type": "disengagement", "initiator": "operator",
-                                       "reason": SCRIPT, "lat": 52.04, "lon": -0.76}, now - 2),
+        (
+            "mk/streetcav/cav-01/event",
+            {
+                "ts": now - 3,
+                "type": "disengagement",
+                "initiator": "operator",
+                "reason": SCRIPT,
+                "lat": 52.04,
+                "lon": -0.76,
+            },
+            now - 2,
+        ),
         ("mk/droneport/drn-insp-02/event", {"ts": now - 2, "type": "link_loss", "detail": SQL}, now - 1),
     ]
     seeded.dead += [("mk/streetcav/cav-02/telemetry", DEAD_SCRIPT)]
@@ -64,8 +75,13 @@ def server(tmp_path_factory):
     port = free_port()
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(root)}
-    proc = subprocess.Popen([sys.executable, "-c", SERVE, str(port)], cwd=root, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVE, str(port)],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for_port(port, timeout_s=60)
         yield f"http://127.0.0.1:{port}", engine, seeded
@@ -157,8 +173,19 @@ def test_kiosk_responses_never_carry_protected_fields(server, browser):
     assert not problems, problems
     assert len(bodies) >= 2, "the kiosk made no callback requests"
     text = "\n".join(bodies)
-    protected = [seeding.MEDICAL_DRONE, seeding.MEDICAL_FLIGHT, "e2e-operator", "e2e-manager", "acked_by",
-                 "operator_name", SCRIPT, "DROP TABLE", "window.__pwned", "flight_id", "event_payload"]
+    protected = [
+        seeding.MEDICAL_DRONE,
+        seeding.MEDICAL_FLIGHT,
+        "e2e-operator",
+        "e2e-manager",
+        "acked_by",
+        "operator_name",
+        SCRIPT,
+        "DROP TABLE",
+        "window.__pwned",
+        "flight_id",
+        "event_payload",
+    ]
     leaked = [p for p in protected if p in text]
     assert not leaked, f"kiosk responses contain {leaked}"
     checked = 0
@@ -169,7 +196,9 @@ def test_kiosk_responses_never_carry_protected_fields(server, browser):
     for topic, payload, _ in seeded.messages:
         if "lat" in payload and topic.endswith("/telemetry") and topic.split("/")[1] in ("streetcav", "droneport"):
             exact = repr(payload["lat"])
-            if len(exact.partition(".")[2]) >= 5 and exact not in public_geometry:  # round figures (a map centre) prove nothing
+            if (
+                len(exact.partition(".")[2]) >= 5 and exact not in public_geometry
+            ):  # round figures (a map centre) prove nothing
                 assert exact not in text, f"{topic}: exact latitude {exact} sent to the kiosk"
                 checked += 1
     assert checked > 10

@@ -23,12 +23,11 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from sqlalchemy import func, select
 
+from dashboard.core.mqtt_client import new_client
 from dashboard.core.settings import load_settings
 from dashboard.core.store.db import make_engine
 from dashboard.core.store.schema import bridge_stats, dead_letters, telemetry
 from mqtt_bridge.bridge import Bridge
-from dashboard.core.mqtt_client import new_client
-
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -37,8 +36,9 @@ REPO = Path(__file__).resolve().parents[2]
 WAIT_S = 30.0
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = WAIT_S, interval: float = 0.05,
-               what: str = "condition") -> Any:
+def wait_until(
+    predicate: Callable[[], Any], timeout: float = WAIT_S, interval: float = 0.05, what: str = "condition"
+) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -103,8 +103,17 @@ class Outgoing:
 
 
 def shuttle(asset: str, seq: int, ts: float | None = None, **extra: Any) -> Outgoing:
-    body = {"ts": time.time() if ts is None else ts, "seq": seq, "lat": 52.04 + seq * 1e-6, "lon": -0.76,
-            "speed_mps": 5.0, "battery_pct": 80.0, "mode": "autonomous", "doors": "closed", **extra}
+    body = {
+        "ts": time.time() if ts is None else ts,
+        "seq": seq,
+        "lat": 52.04 + seq * 1e-6,
+        "lon": -0.76,
+        "speed_mps": 5.0,
+        "battery_pct": 80.0,
+        "mode": "autonomous",
+        "doors": "closed",
+        **extra,
+    }
     return Outgoing(f"mk/streetcav/{asset}/telemetry", json.dumps(body).encode())
 
 
@@ -118,8 +127,9 @@ class Publisher:
     """A QoS 1 publisher that knows which of its messages the broker acknowledged."""
 
     def __init__(self, port: int, client_id: str | None = None, protocol: int = mqtt.MQTTv5):
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"pub-{uuid.uuid4().hex[:8]}",
-                                  protocol=protocol)
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"pub-{uuid.uuid4().hex[:8]}", protocol=protocol
+        )
         self.client.max_inflight_messages_set(1000)
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(0.2, 1)
@@ -178,15 +188,19 @@ class BridgeProcess:
     def __init__(self, env: dict[str, str], log_path: Path):
         self.log_path = log_path
         self._log = open(log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "mqtt_bridge"], env=env, cwd=REPO,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mqtt_bridge"], env=env, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
     def wait_connected(self, timeout: float = WAIT_S) -> None:
-        wait_until(lambda: "connected; subscribed" in self.log() or self.proc.poll() is not None, timeout,
-                   what="bridge subscribed")
+        wait_until(
+            lambda: "connected; subscribed" in self.log() or self.proc.poll() is not None,
+            timeout,
+            what="bridge subscribed",
+        )
         assert self.proc.poll() is None, f"bridge exited early:\n{self.log()[-3000:]}"
 
     def children(self) -> list[int]:
@@ -284,11 +298,18 @@ class InProcessBridge:
         self.bridge.stop()
 
 
-def start_bridge(db_url: str, port: int, client_id: str = "bridge-test", protocol: str = "5",
-                 **overrides: Any) -> InProcessBridge:
+def start_bridge(
+    db_url: str, port: int, client_id: str = "bridge-test", protocol: str = "5", **overrides: Any
+) -> InProcessBridge:
     """A bridge in this process, connected and subscribed (SUBACK received)."""
-    settings = load_settings({}, database_url=db_url, mqtt_url=f"mqtt://127.0.0.1:{port}",
-                             mqtt_client_id=client_id, mqtt_protocol=protocol, **overrides)
+    settings = load_settings(
+        {},
+        database_url=db_url,
+        mqtt_url=f"mqtt://127.0.0.1:{port}",
+        mqtt_client_id=client_id,
+        mqtt_protocol=protocol,
+        **overrides,
+    )
     holder = InProcessBridge(settings)
     holder.bridge.start()
     wait_until(holder.subscribed.is_set, what="bridge subscribed")

@@ -23,8 +23,7 @@ class Receiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 status = 503 if len(receiver.requests) < receiver.fail else 200
-                receiver.requests.append((time.monotonic(), status, json.loads(body),
-                                          self.headers["Content-Type"]))
+                receiver.requests.append((time.monotonic(), status, json.loads(body), self.headers["Content-Type"]))
                 self.send_response(status)
                 self.end_headers()
 
@@ -45,9 +44,20 @@ class Receiver:
 
 
 def notice(severity="critical", alert_id=7):
-    return Notice("raised", {"id": alert_id, "rule_id": "droneport.link-loss", "severity": severity,
-                             "asset_id": "drone-02", "trial": "droneport", "title": "Drone command link lost",
-                             "state": "active", "occurrences": 1, "first_seen": 1.0})
+    return Notice(
+        "raised",
+        {
+            "id": alert_id,
+            "rule_id": "droneport.link-loss",
+            "severity": severity,
+            "asset_id": "drone-02",
+            "trial": "droneport",
+            "title": "Drone command link lost",
+            "state": "active",
+            "occurrences": 1,
+            "first_seen": 1.0,
+        },
+    )
 
 
 def wait_for(predicate, timeout=10.0):

@@ -15,7 +15,6 @@ import time
 from collections import Counter
 
 import pytest
-
 from bridge_harness import (
     BridgeProcess,
     Outgoing,
@@ -28,6 +27,7 @@ from bridge_harness import (
     start_bridge,
     wait_until,
 )
+
 from dashboard.core.contract.messages import DEAD_LETTER_BYTES
 
 pytestmark = pytest.mark.integration
@@ -49,15 +49,47 @@ def valid_messages(now: float) -> list[Outgoing]:
         shuttle("cav001", 1, t),
         shuttle("cav001", 2, t + 1, passengers=3, odometer_km=1234.5),
         shuttle("cav002", 1, t, mode="manual", doors="open", firmware="4.2.1"),  # unknown field kept
-        _json("mk/streetcav/cav001/event", ts=t + 2, seq=3, type="disengagement", initiator="operator",
-              reason="pedestrian", lat=52.04, lon=-0.76),
+        _json(
+            "mk/streetcav/cav001/event",
+            ts=t + 2,
+            seq=3,
+            type="disengagement",
+            initiator="operator",
+            reason="pedestrian",
+            lat=52.04,
+            lon=-0.76,
+        ),
         _json("mk/streetcav/cav002/event", ts="2026-01-01T10:00:00+00:00", seq=2, type="service_start"),
-        _json("mk/droneport/drn-01/telemetry", ts=t, seq=1, lat=52.05, lon=-0.75, alt_m=80, speed_mps=12,
-              heading_deg=90, battery_pct=71, link_quality_pct=98, state="airborne", flight_id="F1",
-              mission="medical_delivery"),
+        _json(
+            "mk/droneport/drn-01/telemetry",
+            ts=t,
+            seq=1,
+            lat=52.05,
+            lon=-0.75,
+            alt_m=80,
+            speed_mps=12,
+            heading_deg=90,
+            battery_pct=71,
+            link_quality_pct=98,
+            state="airborne",
+            flight_id="F1",
+            mission="medical_delivery",
+        ),
         _json("mk/droneport/drn-01/event", ts=t + 1, seq=2, type="takeoff", flight_id="F1", detail="pad 2"),
-        _json("mk/mark/cell_07/telemetry", ts=t, seq=1, rsrp_dbm=-95, rsrq_db=-11, sinr_db=14, dl_mbps=410.5,
-              ul_mbps=55, latency_ms=12, prb_util_pct=47, connected_ues=130, available=True),
+        _json(
+            "mk/mark/cell_07/telemetry",
+            ts=t,
+            seq=1,
+            rsrp_dbm=-95,
+            rsrq_db=-11,
+            sinr_db=14,
+            dl_mbps=410.5,
+            ul_mbps=55,
+            latency_ms=12,
+            prb_util_pct=47,
+            connected_ues=130,
+            available=True,
+        ),
         _json("mk/mark/cell_07/event", ts=t + 1, seq=2, type="config_change", detail="tilt"),
         _json("mk/mark/cell_08/telemetry", ts=int(t), seq=1, available=False),
         _json("mk/droneport/drn-02/status", ts=t, seq=1, status="online"),
@@ -99,8 +131,11 @@ def invalid_messages(now: float) -> list[tuple[Outgoing, str]]:
 def duplicate_messages(now: float) -> list[Outgoing]:
     """Repeats of valid (asset_id, seq) pairs: one byte-identical, one with a different body."""
     t = now - 60
-    return [shuttle("cav001", 1, t), shuttle("cav001", 2, t + 1, passengers=3, odometer_km=1234.5),
-            shuttle("cav002", 1, t + 5, battery_pct=10.0)]
+    return [
+        shuttle("cav001", 1, t),
+        shuttle("cav001", 2, t + 1, passengers=3, odometer_km=1234.5),
+        shuttle("cav002", 1, t + 5, battery_pct=10.0),
+    ]
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -133,14 +168,16 @@ def test_every_valid_message_stored_once_every_invalid_dead_lettered(mosquitto, 
         assert c.rejected_by_code == Counter(code for _, code in invalid)
         assert bridge.acks == len(stream), "every message acknowledged after its commit"
 
-        expected_keys = Counter((m.topic.split("/")[2], json.loads(m.payload).get("seq") if m.payload[:1] == b"{"
-                                 else None) for m in valid)
+        expected_keys = Counter(
+            (m.topic.split("/")[2], json.loads(m.payload).get("seq") if m.payload[:1] == b"{" else None) for m in valid
+        )
         assert Counter(store.keys()) == expected_keys
         assert store.count() == len(valid)
 
         letters = store.dead_letters()
         assert Counter((d["topic"], d["reason_code"]) for d in letters) == Counter(
-            (o.topic, code) for o, code in invalid)
+            (o.topic, code) for o, code in invalid
+        )
         for d in letters:
             assert d["reason"], "a dead letter says why"
             assert len(d["payload"]) <= DEAD_LETTER_BYTES
@@ -171,12 +208,14 @@ def _publish_in_background(pub: Publisher, messages: list[Outgoing], rate: float
 
 
 @pytest.mark.parametrize(("protocol", "processes"), MODES)
-def test_sigkill_mid_stream_then_restart_loses_nothing_stores_nothing_twice(mosquitto, store_url, protocol,
-                                                                           processes, tmp_path):
+def test_sigkill_mid_stream_then_restart_loses_nothing_stores_nothing_twice(
+    mosquitto, store_url, protocol, processes, tmp_path
+):
     messages = fleet(assets=20, per_asset=150)  # 3,000
     warmup = shuttle("warmup", 0)
-    env = bridge_env(store_url, mosquitto.port, "bridge-kill", protocol, MK_BATCH_MAX="200",
-                     MK_BRIDGE_PROCESSES=processes)
+    env = bridge_env(
+        store_url, mosquitto.port, "bridge-kill", protocol, MK_BATCH_MAX="200", MK_BRIDGE_PROCESSES=processes
+    )
     store = Store(store_url)
     pub = Publisher(mosquitto.port)
     first = BridgeProcess(env, tmp_path / "bridge-1.log")
@@ -202,8 +241,9 @@ def test_sigkill_mid_stream_then_restart_loses_nothing_stores_nothing_twice(mosq
         time.sleep(1.0)  # a late redelivery would be a second copy, or a new row without seq
         keys = store.keys()
         assert len(keys) == len(messages) + 1
-        assert Counter(keys) == Counter([("warmup", 0)] + [(m.topic.split("/")[2], json.loads(m.payload)["seq"])
-                                                           for m in messages])
+        assert Counter(keys) == Counter(
+            [("warmup", 0)] + [(m.topic.split("/")[2], json.loads(m.payload)["seq"]) for m in messages]
+        )
         assert store.dead_count() == 0
         assert second.terminate() == 0
     finally:
@@ -219,8 +259,16 @@ def test_sigterm_flushes_acks_and_exits_0(mosquitto, store_url, protocol, proces
     """Messages still waiting in the batch at SIGTERM are committed and acked: a new session gets none."""
     messages = fleet(assets=10, per_asset=50)
     warmup = shuttle("warmup", 0)
-    env = bridge_env(store_url, mosquitto.port, "bridge-term", protocol, MK_BRIDGE_PROCESSES=processes,
-                     MK_BATCH_WAIT_MS="60000", MK_BATCH_MAX="20000", MK_QUEUE_MAX="20000")
+    env = bridge_env(
+        store_url,
+        mosquitto.port,
+        "bridge-term",
+        protocol,
+        MK_BRIDGE_PROCESSES=processes,
+        MK_BATCH_WAIT_MS="60000",
+        MK_BATCH_MAX="20000",
+        MK_QUEUE_MAX="20000",
+    )
     store = Store(store_url)
     pub = Publisher(mosquitto.port)
     bridge = BridgeProcess(env, tmp_path / "bridge-1.log")
@@ -300,8 +348,9 @@ def test_writer_process_killed_bridge_exits_nonzero_and_a_restart_loses_nothing(
         pub.wait_acked(pub.sent)
         wait_until(lambda: store.count() >= len(messages) + 1, what="every message stored after the restart")
         time.sleep(1.0)
-        assert Counter(store.keys()) == Counter([("warmup", 0)] + [(m.topic.split("/")[2], json.loads(m.payload)["seq"])
-                                                                   for m in messages])
+        assert Counter(store.keys()) == Counter(
+            [("warmup", 0)] + [(m.topic.split("/")[2], json.loads(m.payload)["seq"]) for m in messages]
+        )
         assert second.terminate() == 0
     finally:
         pub.close()

@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from bridge_harness import Publisher, Store, shuttle, start_bridge, wait_until
 from conftest import MOSQUITTO_BIN, free_port
 

@@ -19,8 +19,6 @@ import time
 from collections import Counter
 
 import pytest
-from sqlalchemy.engine import make_url
-
 from bridge_harness import (
     Outgoing,
     Publisher,
@@ -33,6 +31,8 @@ from bridge_harness import (
     start_bridge,
     wait_until,
 )
+from sqlalchemy.engine import make_url
+
 from dashboard.core.store import queries
 
 pytestmark = pytest.mark.integration
@@ -85,13 +85,20 @@ def test_database_locked_for_30s_stops_acks_bounds_memory_then_stores_everything
     queue_max, batch_max = 200, 50
     outage_s = 30.0
     before, during = fleet(assets=10, per_asset=30, prefix="pre"), fleet(assets=20, per_asset=80, prefix="out")
-    bridge = start_bridge(store_url, mosquitto.port, queue_max=queue_max, batch_max=batch_max,
-                          bridge_processes=processes)
+    bridge = start_bridge(
+        store_url, mosquitto.port, queue_max=queue_max, batch_max=batch_max, bridge_processes=processes
+    )
     store = Store(store_url)
     pub = Publisher(mosquitto.port)
     locker = None
-    sampler = Sampler(lambda: {"queue": bridge.bridge.writer.queue.qsize(), "received": bridge.counters.received,
-                               "acks": bridge.acks, "stored": bridge.counters.stored})
+    sampler = Sampler(
+        lambda: {
+            "queue": bridge.bridge.writer.queue.qsize(),
+            "received": bridge.counters.received,
+            "acks": bridge.acks,
+            "stored": bridge.counters.stored,
+        }
+    )
     try:
         pub.wait_acked(pub.publish(before))
         wait_until(lambda: bridge.counters.stored == len(before), what="the first part stored")
@@ -105,8 +112,9 @@ def test_database_locked_for_30s_stops_acks_bounds_memory_then_stores_everything
         acks_at_lock, stored_at_lock = bridge.acks, bridge.counters.stored
 
         pub.wait_acked(pub.publish(during))  # the broker takes all of it; the bridge cannot
-        wait_until(lambda: bridge.counters.received - acks_at_lock >= queue_max, 10,
-                   what="the bridge to fill its window")
+        wait_until(
+            lambda: bridge.counters.received - acks_at_lock >= queue_max, 10, what="the bridge to fill its window"
+        )
         time.sleep(max(0.0, outage_s - (time.monotonic() - locked_at)))
         assert bridge.acks == acks_at_lock, "acknowledged while the database was unavailable"
         assert bridge.counters.stored == stored_at_lock
@@ -116,8 +124,11 @@ def test_database_locked_for_30s_stops_acks_bounds_memory_then_stores_everything
         locker = None
         released_at = time.monotonic()
 
-        wait_until(lambda: bridge.counters.stored == len(before) + len(during), 60,
-                   what="everything stored once the database returned")
+        wait_until(
+            lambda: bridge.counters.stored == len(before) + len(during),
+            60,
+            what="everything stored once the database returned",
+        )
         samples = sampler.stop()
         outage = [s for s in samples if locked_at + 0.5 <= s["t"] <= released_at]
         assert len(outage) > 100, "sampled throughout the outage"
@@ -171,8 +182,11 @@ def test_postgres_connection_cut_then_restored_stores_everything(mosquitto, stor
         assert bridge.bridge.writer.queue.qsize() <= queue_max
         assert proxy.refused >= 1, "the bridge tried to reconnect to the database"
         proxy.restore()
-        wait_until(lambda: bridge.counters.stored == len(before) + len(during), 30,
-                   what="everything stored once the database returned")
+        wait_until(
+            lambda: bridge.counters.stored == len(before) + len(during),
+            30,
+            what="everything stored once the database returned",
+        )
         time.sleep(0.3)
         assert bridge.counters.duplicates == 0
         assert bridge.acks == len(before) + len(during)
@@ -201,14 +215,18 @@ def test_late_out_of_order_and_skewed_messages_keep_order_and_latest(mosquitto, 
 
         # Then, in later batches: a sample an hour late, one from a clock two days behind, and an
         # older status and event after newer ones.
-        late = [shuttle("cav500", 60, base - 3600, battery_pct=99.5),
-                shuttle("cav500", 61, now - 2 * 86400, battery_pct=99.9)]
+        late = [
+            shuttle("cav500", 60, base - 3600, battery_pct=99.5),
+            shuttle("cav500", 61, now - 2 * 86400, battery_pct=99.9),
+        ]
         status_new = Outgoing("mk/streetcav/cav500/status", json.dumps({"ts": now - 5, "status": "online"}).encode())
         status_old = Outgoing("mk/streetcav/cav500/status", json.dumps({"ts": now - 50, "status": "offline"}).encode())
-        event_new = Outgoing("mk/streetcav/cav500/event",
-                             json.dumps({"ts": now - 5, "seq": 70, "type": "service_start"}).encode())
-        event_old = Outgoing("mk/streetcav/cav500/event",
-                             json.dumps({"ts": now - 60, "seq": 69, "type": "service_end"}).encode())
+        event_new = Outgoing(
+            "mk/streetcav/cav500/event", json.dumps({"ts": now - 5, "seq": 70, "type": "service_start"}).encode()
+        )
+        event_old = Outgoing(
+            "mk/streetcav/cav500/event", json.dumps({"ts": now - 60, "seq": 69, "type": "service_end"}).encode()
+        )
         for m in [status_new, event_new, *late, status_old, event_old]:
             settled = bridge.settled
             pub.wait_acked(pub.publish([m]))

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from dashboard.core.mqtt_client import ClientOptions, new_client
 from dashboard.core.settings import MqttUrl, load_settings
 from dashboard.core.store.schema import dead_letters, telemetry
 from mqtt_bridge.bridge import Bridge
-from dashboard.core.mqtt_client import ClientOptions, new_client
 from tests.integration.conftest import free_port, spawn_mosquitto
 
 pytestmark = pytest.mark.integration
@@ -43,8 +43,15 @@ def _passwd_file(tmp_path: Path) -> Path:
 
 
 def _settings(tmp_path: Path, url: str, **extra):
-    return load_settings(environ={}, database_url=f"sqlite:///{tmp_path / 'store.db'}", mqtt_url=url,
-                         mqtt_client_id="mk-bridge-it", stats_interval_s=0.2, batch_wait_ms=10, **extra)
+    return load_settings(
+        environ={},
+        database_url=f"sqlite:///{tmp_path / 'store.db'}",
+        mqtt_url=url,
+        mqtt_client_id="mk-bridge-it",
+        stats_interval_s=0.2,
+        batch_wait_ms=10,
+        **extra,
+    )
 
 
 class Publisher:
@@ -100,9 +107,14 @@ def _count(bridge: Bridge, table, *where) -> int:
 @pytest.fixture
 def secured_broker(tmp_path):
     passwd = _passwd_file(tmp_path)
-    broker = spawn_mosquitto(tmp_path, extra_lines=[
-        "allow_anonymous false", f"password_file {passwd}", f"acl_file {ACL_FILE}",
-    ])
+    broker = spawn_mosquitto(
+        tmp_path,
+        extra_lines=[
+            "allow_anonymous false",
+            f"password_file {passwd}",
+            f"acl_file {ACL_FILE}",
+        ],
+    )
     try:
         yield broker
     finally:
@@ -154,17 +166,71 @@ def _openssl(*args: str, cwd: Path) -> None:
 
 def _make_pki(d: Path) -> dict[str, Path]:
     """A CA, a server certificate for 127.0.0.1/localhost and a client certificate, all signed by the CA."""
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=mk-test-ca",
-             "-keyout", "ca.key", "-out", "ca.crt", cwd=d)
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=mk-test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        cwd=d,
+    )
     (d / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
     for name, ext in (("server", ["-extfile", "server.ext"]), ("client", [])):
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", f"{name}.key",
-                 "-out", f"{name}.csr", cwd=d)
-        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-                 "-days", "2", "-out", f"{name}.crt", *ext, cwd=d)
+        _openssl(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            f"/CN={name}",
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.csr",
+            cwd=d,
+        )
+        _openssl(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            f"{name}.crt",
+            *ext,
+            cwd=d,
+        )
     # A second CA, to prove that a certificate it signed is refused.
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=other-ca",
-             "-keyout", "other.key", "-out", "other.crt", cwd=d)
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=other-ca",
+        "-keyout",
+        "other.key",
+        "-out",
+        "other.crt",
+        cwd=d,
+    )
     return {n: d / n for n in ("ca.crt", "server.crt", "server.key", "client.crt", "client.key", "other.crt")}
 
 
@@ -175,11 +241,20 @@ def tls_broker(tmp_path):
     pki = _make_pki(pki_dir)
     passwd = _passwd_file(tmp_path)
     tls_port = free_port()
-    broker = spawn_mosquitto(tmp_path, extra_lines=[
-        "allow_anonymous false", f"password_file {passwd}", f"acl_file {ACL_FILE}",
-        f"listener {tls_port} 127.0.0.1", f"cafile {pki['ca.crt']}", f"certfile {pki['server.crt']}",
-        f"keyfile {pki['server.key']}", "require_certificate true", "tls_version tlsv1.2",
-    ])
+    broker = spawn_mosquitto(
+        tmp_path,
+        extra_lines=[
+            "allow_anonymous false",
+            f"password_file {passwd}",
+            f"acl_file {ACL_FILE}",
+            f"listener {tls_port} 127.0.0.1",
+            f"cafile {pki['ca.crt']}",
+            f"certfile {pki['server.crt']}",
+            f"keyfile {pki['server.key']}",
+            "require_certificate true",
+            "tls_version tlsv1.2",
+        ],
+    )
     try:
         assert _wait_for(lambda: _listening(tls_port), 5), "TLS listener did not start"
         yield broker, tls_port, pki
@@ -200,9 +275,13 @@ def _listening(port: int) -> bool:
 def test_bridge_over_mutual_tls_with_password(tls_broker, tmp_path):
     broker, port, pki = tls_broker
     cert = {"ca_file": str(pki["ca.crt"]), "cert_file": str(pki["client.crt"]), "key_file": str(pki["client.key"])}
-    settings = _settings(tmp_path, f"mqtts://mk-bridge:{PASSWORDS['mk-bridge']}@127.0.0.1:{port}",
-                         mqtt_ca_file=cert["ca_file"], mqtt_cert_file=cert["cert_file"],
-                         mqtt_key_file=cert["key_file"])
+    settings = _settings(
+        tmp_path,
+        f"mqtts://mk-bridge:{PASSWORDS['mk-bridge']}@127.0.0.1:{port}",
+        mqtt_ca_file=cert["ca_file"],
+        mqtt_cert_file=cert["cert_file"],
+        mqtt_key_file=cert["key_file"],
+    )
     bridge = Bridge(settings)
     bridge.start()
     supplier = Publisher(_options(f"mqtts://streetcav:{PASSWORDS['streetcav']}@127.0.0.1:{port}", "sc-tls", **cert))
@@ -218,15 +297,22 @@ def test_bridge_over_mutual_tls_with_password(tls_broker, tmp_path):
 
 # paho 2.2 leaves the socket of a failed TLS handshake for the garbage collector (ResourceWarning in
 # its loop thread): its bug, not ours, and only in the case where the handshake fails on our side.
-@pytest.mark.parametrize("case", [
-    "no_client_cert",
-    pytest.param("untrusted_server", marks=pytest.mark.filterwarnings(
-        "ignore::pytest.PytestUnraisableExceptionWarning")),
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "no_client_cert",
+        pytest.param(
+            "untrusted_server", marks=pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+        ),
+    ],
+)
 def test_tls_refuses_a_client_without_a_certificate_or_trust(tls_broker, case):
     broker, port, pki = tls_broker
-    tls = {"ca_file": str(pki["ca.crt"])} if case == "no_client_cert" else {
-        "ca_file": str(pki["other.crt"]), "cert_file": str(pki["client.crt"]), "key_file": str(pki["client.key"])}
+    tls = (
+        {"ca_file": str(pki["ca.crt"])}
+        if case == "no_client_cert"
+        else {"ca_file": str(pki["other.crt"]), "cert_file": str(pki["client.crt"]), "key_file": str(pki["client.key"])}
+    )
     client = new_client(_options(f"mqtts://streetcav:{PASSWORDS['streetcav']}@127.0.0.1:{port}", f"c-{case}", **tls))
     connected = threading.Event()
     client.on_connect = lambda c, u, f, rc, p: connected.set() if not rc.is_failure else None

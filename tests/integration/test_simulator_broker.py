@@ -9,8 +9,8 @@ from collections import defaultdict
 
 import pytest
 
-from dashboard.core.settings import MqttUrl
 from dashboard.core.mqtt_client import ClientOptions, new_client
+from dashboard.core.settings import MqttUrl
 from dashboard.simulator.publisher import run, sim_status_topic
 from dashboard.simulator.scenario import SimulatorOptions
 
@@ -85,8 +85,9 @@ def test_stop_event_ends_a_run_without_duration(mosquitto):
     result = {}
     opts = SimulatorOptions(shuttles=1, drones=0, cells=0, rate=20)
     worker = threading.Thread(
-        target=lambda: result.setdefault("stats", run(
-            opts, ClientOptions(broker=MqttUrl.parse(mosquitto.url), client_id="sim-stop"), stop=stop)),
+        target=lambda: result.setdefault(
+            "stats", run(opts, ClientOptions(broker=MqttUrl.parse(mosquitto.url), client_id="sim-stop"), stop=stop)
+        ),
     )
     worker.start()
     time.sleep(0.5)

@@ -16,10 +16,10 @@ import dash
 import pytest
 from dash._utils import split_callback_id
 
-from dashboard.web.app import CALLBACK_MODULES as CALLBACK_MODULE_NAMES
-from dashboard.web.app import create_app
 from dashboard.core.auth import accounts
 from dashboard.core.settings import load_settings
+from dashboard.web.app import CALLBACK_MODULES as CALLBACK_MODULE_NAMES
+from dashboard.web.app import create_app
 
 ORIGIN = "http://localhost"
 PASSWORD = "correct horse battery staple"
@@ -30,17 +30,43 @@ OPS = frozenset({"operator", "admin"})
 MANAGERS = frozenset({"manager", "admin"})
 ADMINS = frozenset({"admin"})
 
-PAGES = {"/": EVERYONE, "/kiosk": EVERYONE, "/control": STAFF, "/alerts": STAFF, "/kpis": MANAGERS,
-         "/health": STAFF, "/admin": ADMINS}
+PAGES = {
+    "/": EVERYONE,
+    "/kiosk": EVERYONE,
+    "/control": STAFF,
+    "/alerts": STAFF,
+    "/kpis": MANAGERS,
+    "/health": STAFF,
+    "/admin": ADMINS,
+}
 # Callbacks by module; FUNCTIONS overrides for callbacks that need more than their page.
-CALLBACK_MODULES = {"callbacks.kiosk": EVERYONE, "callbacks.control": STAFF, "callbacks.alerts": STAFF,
-                    "callbacks.kpis": MANAGERS, "callbacks.health": STAFF, "callbacks.admin": ADMINS}
-FUNCTIONS = {"callbacks.admin.show_rules": ADMINS, "callbacks.admin.reload_rules": ADMINS,
-             "callbacks.alerts.act": OPS, "callbacks.alerts.export_csv": MANAGERS,
-             "callbacks.alerts.export_history": MANAGERS, "callbacks.kpis.export_csv": MANAGERS}
-PUBLIC_ROUTES = {"static", "_dash_assets.static", "/_favicon.ico", "/_dash-layout", "/_dash-dependencies",
-                 "/_reload-hash", "auth.login", "auth.logout",
-                 "/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>"}
+CALLBACK_MODULES = {
+    "callbacks.kiosk": EVERYONE,
+    "callbacks.control": STAFF,
+    "callbacks.alerts": STAFF,
+    "callbacks.kpis": MANAGERS,
+    "callbacks.health": STAFF,
+    "callbacks.admin": ADMINS,
+}
+FUNCTIONS = {
+    "callbacks.admin.show_rules": ADMINS,
+    "callbacks.admin.reload_rules": ADMINS,
+    "callbacks.alerts.act": OPS,
+    "callbacks.alerts.export_csv": MANAGERS,
+    "callbacks.alerts.export_history": MANAGERS,
+    "callbacks.kpis.export_csv": MANAGERS,
+}
+PUBLIC_ROUTES = {
+    "static",
+    "_dash_assets.static",
+    "/_favicon.ico",
+    "/_dash-layout",
+    "/_dash-dependencies",
+    "/_reload-hash",
+    "auth.login",
+    "auth.logout",
+    "/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>",
+}
 ROUTES: dict[str, frozenset[str]] = {}  # Flask routes that are not pages (downloads), by endpoint
 
 
@@ -69,8 +95,7 @@ def clients(app):
     out = {"public": app.server.test_client()}
     for role in ROLES:
         client = app.server.test_client()
-        r = client.post("/login", data={"username": f"test-{role}", "password": PASSWORD},
-                        headers={"Origin": ORIGIN})
+        r = client.post("/login", data={"username": f"test-{role}", "password": PASSWORD}, headers={"Origin": ORIGIN})
         assert r.status_code == 303, f"{role} could not sign in: {r.status_code}"
         out[role] = client
     return out
@@ -124,10 +149,16 @@ def test_pages(app, clients, who):
         else:
             assert r.status_code == 403, f"{who} GET {path}: {r.status_code}"
         router = next(k for k in app.callback_map if "_pages_content" in k)
-        body = {"output": router, "outputs": split_callback_id(router),
-                "inputs": [{"id": "_pages_location", "property": "pathname", "value": path},
-                           {"id": "_pages_location", "property": "search", "value": ""}],
-                "state": [], "changedPropIds": ["_pages_location.pathname"]}
+        body = {
+            "output": router,
+            "outputs": split_callback_id(router),
+            "inputs": [
+                {"id": "_pages_location", "property": "pathname", "value": path},
+                {"id": "_pages_location", "property": "search", "value": ""},
+            ],
+            "state": [],
+            "changedPropIds": ["_pages_location.pathname"],
+        }
         r = client.post("/_dash-update-component", json=body, headers={"Origin": ORIGIN})
         assert r.status_code == 200, f"{who} pages callback {path}: {r.status_code}"
         refused = b"Sign in to see this page" in r.data or b"Your role cannot see this page" in r.data
@@ -177,11 +208,13 @@ def test_public_routes_answer_anonymous(app, clients):
 
 def test_cross_origin_posts_are_refused(clients):
     for who in ("operator", "public"):
-        r = clients[who].post("/login", data={"username": "x", "password": "y"},
-                              headers={"Origin": "https://evil.example"})
+        r = clients[who].post(
+            "/login", data={"username": "x", "password": "y"}, headers={"Origin": "https://evil.example"}
+        )
         assert r.status_code == 403
-    r = clients["operator"].post("/_dash-update-component", json={"output": "x.children"},
-                                 headers={"Origin": "https://evil.example"})
+    r = clients["operator"].post(
+        "/_dash-update-component", json={"output": "x.children"}, headers={"Origin": "https://evil.example"}
+    )
     assert r.status_code == 403
 
 
@@ -200,20 +233,24 @@ def test_security_headers(clients):
 
 def test_session_cookie_flags(app):
     client = app.server.test_client()
-    r = client.post("/login", data={"username": "test-operator", "password": PASSWORD},
-                    headers={"Origin": ORIGIN})
+    r = client.post("/login", data={"username": "test-operator", "password": PASSWORD}, headers={"Origin": ORIGIN})
     cookie = r.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie  # plain HTTP here
     https = app.server.test_client()
-    r = https.post("/login", base_url="https://localhost", data={"username": "test-operator", "password": PASSWORD},
-                   headers={"Origin": "https://localhost"})
+    r = https.post(
+        "/login",
+        base_url="https://localhost",
+        data={"username": "test-operator", "password": PASSWORD},
+        headers={"Origin": "https://localhost"},
+    )
     assert "Secure" in r.headers["Set-Cookie"]
     assert r.headers["Strict-Transport-Security"].startswith("max-age=")
 
 
 def test_errors_do_not_leak(app, clients, monkeypatch):
-    r = clients["operator"].post("/_dash-update-component", data="{not json", content_type="application/json",
-                                 headers={"Origin": ORIGIN})
+    r = clients["operator"].post(
+        "/_dash-update-component", data="{not json", content_type="application/json", headers={"Origin": ORIGIN}
+    )
     assert r.status_code == 400 and b"Traceback" not in r.data
     r = clients["public"].get("/no/such/thing/at/all.txt")
     assert b"Traceback" not in r.data and b"Werkzeug" not in r.data
@@ -221,10 +258,16 @@ def test_errors_do_not_leak(app, clients, monkeypatch):
 
 def _render_page(app, client, path):
     router = next(k for k in app.callback_map if "_pages_content" in k)
-    body = {"output": router, "outputs": split_callback_id(router),
-            "inputs": [{"id": "_pages_location", "property": "pathname", "value": path},
-                       {"id": "_pages_location", "property": "search", "value": ""}],
-            "state": [], "changedPropIds": ["_pages_location.pathname"]}
+    body = {
+        "output": router,
+        "outputs": split_callback_id(router),
+        "inputs": [
+            {"id": "_pages_location", "property": "pathname", "value": path},
+            {"id": "_pages_location", "property": "search", "value": ""},
+        ],
+        "state": [],
+        "changedPropIds": ["_pages_location.pathname"],
+    }
     r = client.post("/_dash-update-component", json=body, headers={"Origin": ORIGIN})
     assert r.status_code == 200
     return json.dumps(r.get_json())  # plain text of the rendered components (no JSON "\\/" escapes)
@@ -236,9 +279,17 @@ def test_refused_role_gets_the_styled_not_allowed_page(app, clients):
     assert r.status_code == 403 and r.mimetype == "text/html" and b"react-entry-point" in r.data
     # ... and its pages callback renders the refusal: who, which role, what the page needs, sign in again.
     page = _render_page(app, clients["operator"], "/kpis")
-    for fact in ("Your role cannot see this page", "test-operator", '"operator"', "Trial KPIs (/kpis)",
-                 "view_kpis", "the admin or manager role", "/login?next=/kpis", "Sign in as another user",
-                 "nav-link"):
+    for fact in (
+        "Your role cannot see this page",
+        "test-operator",
+        '"operator"',
+        "Trial KPIs (/kpis)",
+        "view_kpis",
+        "the admin or manager role",
+        "/login?next=/kpis",
+        "Sign in as another user",
+        "nav-link",
+    ):
         assert fact in page, fact
     admin_only = _render_page(app, clients["manager"], "/admin")
     assert "test-manager" in admin_only and "manage_users" in admin_only and "the admin role" in admin_only

@@ -1,6 +1,5 @@
 """The engine: each rule kind fires and clears, with hysteresis, minimum duration and a fake clock."""
 
-
 from dashboard.core.alerting.evaluator import CLEAR, RAISE, AlertEngine
 from dashboard.core.alerting.rules import parse_rules
 from dashboard.core.contract.messages import Message
@@ -230,20 +229,20 @@ def test_default_event_rules_and_severities():
     from dashboard.core.alerting.rules import DEFAULT_RULES_PATH, load_rules
 
     e = AlertEngine(load_rules(DEFAULT_RULES_PATH))
-    changes = e.process([
-        msg("s1", "event", type="disengagement", initiator="operator", reason="cyclist"),
-        msg("s2", "event", type="emergency_stop"),
-        msg("s3", "event", type="obstacle"),
-        msg("d1", "event", type="geofence_breach"),
-        msg("d2", "event", type="link_loss"),
-        msg("c1", "event", type="cell_down"),
-        msg("c2", "event", type="config_change"),
-    ])
+    changes = e.process(
+        [
+            msg("s1", "event", type="disengagement", initiator="operator", reason="cyclist"),
+            msg("s2", "event", type="emergency_stop"),
+            msg("s3", "event", type="obstacle"),
+            msg("d1", "event", type="geofence_breach"),
+            msg("d2", "event", type="link_loss"),
+            msg("c1", "event", type="cell_down"),
+            msg("c2", "event", type="config_change"),
+        ]
+    )
     got = {(c.asset_id, c.rule.severity) for c in changes}
-    assert got == {("s1", "warning"), ("s2", "critical"), ("d1", "critical"), ("d2", "critical"),
-                   ("c1", "major")}
-    assert [c.detail for c in changes if c.asset_id == "s1"] == [
-        "disengagement; initiator: operator; reason: cyclist"]
+    assert got == {("s1", "warning"), ("s2", "critical"), ("d1", "critical"), ("d2", "critical"), ("c1", "major")}
+    assert [c.detail for c in changes if c.asset_id == "s1"] == ["disengagement; initiator: operator; reason: cyclist"]
 
 
 STALE = """

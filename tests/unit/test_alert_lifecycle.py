@@ -7,8 +7,8 @@ from dashboard.core.alerting import lifecycle
 from dashboard.core.alerting import records as alert_store
 from dashboard.core.alerting.evaluator import CLEAR, RAISE, Change
 from dashboard.core.alerting.lifecycle import LifecycleError
-from dashboard.core.alerting.rules import parse_rules
 from dashboard.core.alerting.records import alert_events, alerts
+from dashboard.core.alerting.rules import parse_rules
 
 T0 = 1_800_000_000.0
 RULE = parse_rules("""
@@ -33,8 +33,9 @@ def raise_(conn, ts=T0, asset="shuttle-01", now=None):
 
 
 def clear(conn, ts=T0, asset="shuttle-01", now=None):
-    return lifecycle.clear_alert(conn, change(CLEAR, ts, asset, "battery_pct 30 back >= 20"),
-                                 now if now is not None else ts)
+    return lifecycle.clear_alert(
+        conn, change(CLEAR, ts, asset, "battery_pct 30 back >= 20"), now if now is not None else ts
+    )
 
 
 def trail(conn, alert_id):
@@ -46,7 +47,12 @@ def test_raise_creates_an_active_alert_with_an_audit_row(store):
         notice = raise_(conn)
         alert = store_get(conn, notice.alert["id"])
         assert notice.event == "raised"
-        assert (alert["state"], alert["occurrences"], alert["severity"], alert["severity_rank"]) == ("active", 1, "minor", 2)
+        assert (alert["state"], alert["occurrences"], alert["severity"], alert["severity_rank"]) == (
+            "active",
+            1,
+            "minor",
+            2,
+        )
         assert (alert["first_seen"], alert["last_seen"], alert["raised_at"]) == (T0, T0, T0)
         assert trail(conn, alert["id"]) == [("raised", None, "active", "system")]
         assert alert_store.audit_trail(conn, alert["id"])[0]["comment"] == "battery_pct 18 < 20"
@@ -207,7 +213,8 @@ def test_a_lost_race_is_detected_not_overwritten(store):
 def test_feed_order_is_severity_then_newest_and_response_times(store):
     crit = parse_rules(
         'version = 1\n[[rule]]\nid = "crit"\nkind = "event"\ntrial = "*"\ntypes = ["x"]\n'
-        'clear_after_s = 60\nseverity = "critical"\ntitle = "C"\n').rules[0]
+        'clear_after_s = 60\nseverity = "critical"\ntitle = "C"\n'
+    ).rules[0]
     with store.begin() as conn:
         old_minor = raise_(conn, T0, "a").alert["id"]
         new_minor = raise_(conn, T0 + 10, "b").alert["id"]

@@ -5,7 +5,19 @@ import os
 
 import pytest
 
-from dashboard.core.alerting.rules import DEFAULT_RULES_PATH, EventRule, GeofenceRule, OfflineRule, RulesError, RulesFile, StaleRule, StateRule, ThresholdRule, load_rules, parse_rules
+from dashboard.core.alerting.rules import (
+    DEFAULT_RULES_PATH,
+    EventRule,
+    GeofenceRule,
+    OfflineRule,
+    RulesError,
+    RulesFile,
+    StaleRule,
+    StateRule,
+    ThresholdRule,
+    load_rules,
+    parse_rules,
+)
 
 TRIALS = ("streetcav", "droneport", "mark")
 
@@ -79,7 +91,9 @@ def test_a_semantic_error_names_the_line_of_the_key(old, new, line, words):
 
 
 def test_a_missing_key_names_the_rule_header_line():
-    text = GOOD + GOOD.split("\n", 2)[2].replace('id = "battery"', 'id = "second"').replace('title = "Battery low"\n', "")
+    text = GOOD + GOOD.split("\n", 2)[2].replace('id = "battery"', 'id = "second"').replace(
+        'title = "Battery low"\n', ""
+    )
     with pytest.raises(RulesError) as err:
         parse_rules(text)
     assert err.value.line == 13 and "missing 'title'" in str(err.value)
@@ -93,8 +107,10 @@ def test_duplicate_ids_are_refused_at_the_second():
 
 
 def test_an_event_rule_that_could_never_clear_is_refused():
-    text = 'version = 1\n[[rule]]\nid = "e"\nkind = "event"\ntrial = "mark"\ntypes = ["cell_down"]\n' \
-           'severity = "major"\ntitle = "t"\n'
+    text = (
+        'version = 1\n[[rule]]\nid = "e"\nkind = "event"\ntrial = "mark"\ntypes = ["cell_down"]\n'
+        'severity = "major"\ntitle = "t"\n'
+    )
     with pytest.raises(RulesError, match="never clear") as err:
         parse_rules(text)
     assert err.value.line == 2

@@ -3,13 +3,12 @@
 import os
 import time
 
-
+from dashboard.alert_service.service import AlertService
 from dashboard.core.alerting import records as alert_store
 from dashboard.core.alerting.notify import Notifier
 from dashboard.core.alerting.rules import RulesFile
-from dashboard.alert_service.service import AlertService
-from dashboard.core.store import ingest
 from dashboard.core.contract.messages import Message
+from dashboard.core.store import ingest
 
 T0 = 1_800_000_000.0
 RULES = """version = 1
@@ -147,8 +146,9 @@ def test_alert_engine_off_makes_an_ingest_only_worker(tmp_path):
     from mqtt_bridge.bridge import Bridge, build_writer
     from mqtt_bridge.writer import Counters
 
-    settings = load_settings({"MK_ALERT_ENGINE": "off", "MK_BRIDGE_PROCESSES": "1"},
-                             database_url=f"sqlite:///{tmp_path / 'b.db'}")
+    settings = load_settings(
+        {"MK_ALERT_ENGINE": "off", "MK_BRIDGE_PROCESSES": "1"}, database_url=f"sqlite:///{tmp_path / 'b.db'}"
+    )
     bridge = Bridge(settings, client_factory=lambda _options: MagicMock())
     assert bridge.alerts is None
     assert bridge.writer.after_commit == [bridge._committed], "only the bridge's own commit hook, no engine"

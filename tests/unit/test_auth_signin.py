@@ -33,8 +33,15 @@ def test_passwords_are_argon2id_hashes_never_plain(engine):
     assert not passwords.verify_password(None, PASSWORD) and not passwords.verify_password("garbage", PASSWORD)
 
 
-@pytest.mark.parametrize("bad, why", [("short", "at least 12"), ("aaaaaaaaaaaaaaa", "5 different"),
-                                      ("olga-is-my-password", "user name"), ("x" * 300, "at most")])
+@pytest.mark.parametrize(
+    "bad, why",
+    [
+        ("short", "at least 12"),
+        ("aaaaaaaaaaaaaaa", "5 different"),
+        ("olga-is-my-password", "user name"),
+        ("x" * 300, "at most"),
+    ],
+)
 def test_password_policy(engine, bad, why):
     with pytest.raises(accounts.AccountError, match=why):
         accounts.reset_password(engine, "olga", bad)
@@ -66,8 +73,10 @@ def test_sign_in_and_generic_failure_message(engine):
 def test_failures_are_slowed_then_locked_and_logged(engine, caplog):
     now = 5000.0
     for _ in range(POLICY.free):  # free failures: no wait
-        assert signin.authenticate(engine, POLICY, "olga", "wrong password!", "10.0.0.9", now).message == \
-            signin.FAILED_MESSAGE
+        assert (
+            signin.authenticate(engine, POLICY, "olga", "wrong password!", "10.0.0.9", now).message
+            == signin.FAILED_MESSAGE
+        )
     signin.authenticate(engine, POLICY, "olga", "wrong password!", "10.0.0.9", now)  # 4th: next waits 1 s
     refused = signin.authenticate(engine, POLICY, "olga", PASSWORD, "10.0.0.9", now + 0.5)
     assert refused.user is None and "try again" in refused.message and 0 < refused.retry_after_s <= 1
@@ -109,8 +118,10 @@ def test_sessions_expire_idle_and_end_on_disable_or_reset(engine):
     for t in range(2000, 5600, 300):  # kept alive by activity ...
         assert sessions.resolve(engine, token, float(t), SESSIONS) is not None
     assert sessions.resolve(engine, token, 5600.0, SESSIONS) is None  # ... but not past max_s
-    for change in (lambda: accounts.set_disabled(engine, "olga", True),
-                   lambda: accounts.reset_password(engine, "olga", PASSWORD + "!")):
+    for change in (
+        lambda: accounts.set_disabled(engine, "olga", True),
+        lambda: accounts.reset_password(engine, "olga", PASSWORD + "!"),
+    ):
         accounts.set_disabled(engine, "olga", False)
         token = sessions.start(engine, user.id, "10.0.0.1", 6000.0, SESSIONS)
         change()

@@ -59,8 +59,15 @@ def test_sample_is_valid_contract_telemetry():
     from dashboard.core.contract.messages import decode
 
     topic, payload = wire.sample(12_345, 5_000, 1_800_000_000.0)
-    message = decode(topic, payload, received_at=1_800_000_000.0, root="mk",
-                     trials=("streetcav",), max_payload_bytes=65_536, max_future_skew_s=300)
+    message = decode(
+        topic,
+        payload,
+        received_at=1_800_000_000.0,
+        root="mk",
+        trials=("streetcav",),
+        max_payload_bytes=65_536,
+        max_future_skew_s=300,
+    )
     assert message.asset_id == "sc02345" and message.seq == 2
 
 

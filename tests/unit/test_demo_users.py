@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from dashboard.core.auth import accounts, lockout, signin
-from dashboard.tools.demo_users import DEMO_USERS, credentials_text, ensure_demo_users
 from dashboard.core.store.db import make_engine
+from dashboard.tools.demo_users import DEMO_USERS, credentials_text, ensure_demo_users
 
 
 def _signs_in(engine, name, password) -> str | None:
@@ -21,8 +21,11 @@ def url(tmp_path):
 
 def test_first_run_creates_one_account_per_role(url):
     users = ensure_demo_users(url)
-    assert [(n, r) for n, r, _, _ in users] == [("demo-operator", "operator"), ("demo-manager", "manager"),
-                                              ("demo-admin", "admin")]
+    assert [(n, r) for n, r, _, _ in users] == [
+        ("demo-operator", "operator"),
+        ("demo-manager", "manager"),
+        ("demo-admin", "admin"),
+    ]
     engine = make_engine(url)
     try:
         for name, role, _, password in users:

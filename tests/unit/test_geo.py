@@ -89,8 +89,11 @@ def test_every_feature_has_trial_kind_id_name_and_unique_id():
         for key in ("kind", "id", "name"):
             assert isinstance(props[key], str) and props[key]
         ids.append(props["id"])
-        lon, lat = (feat["geometry"]["coordinates"] if feat["geometry"]["type"] == "Point"
-                    else feat["geometry"]["coordinates"][0])
+        lon, lat = (
+            feat["geometry"]["coordinates"]
+            if feat["geometry"]["type"] == "Point"
+            else feat["geometry"]["coordinates"][0]
+        )
         assert 51.9 < lat < 52.2 and -0.9 < lon < -0.6  # WGS84 lon,lat order, in Milton Keynes
     assert len(ids) == len(set(ids))
 
@@ -119,7 +122,9 @@ def test_corridors_have_missions_widths_and_reach_the_hospital(areas):
         assert c.width_m > 0
         assert c.contains(*c.path.points[0])
     medical = [c for c in areas.corridors if c.mission == "medical_delivery"]
-    assert any(min(geo.haversine_m(*HOSPITAL, *p) for p in (c.path.points[0], c.path.points[-1])) < 100 for c in medical)
+    assert any(
+        min(geo.haversine_m(*HOSPITAL, *p) for p in (c.path.points[0], c.path.points[-1])) < 100 for c in medical
+    )
     assert any(geo.haversine_m(*OPEN_UNIVERSITY, *c.path.points[-1]) < 100 for c in medical)
     far = geo.offset(*areas.corridors[0].path.points[1], 0.0, 0.0)
     assert areas.corridors[0].contains(*far)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import flask
 import pytest
 
-from dashboard.web import identity
 from dashboard.core.auth.records import User
+from dashboard.web import identity
 from layouts import alerts as alert_view
 from layouts import control
 
@@ -18,8 +18,11 @@ def request_as():
     app = flask.Flask(__name__)
 
     def enter(user, query=""):
-        ctx = app.test_request_context("/_dash-update-component" + query, method="POST",
-                                       json={"state": [{"id": "alert-operator", "value": "Someone Else"}]})
+        ctx = app.test_request_context(
+            "/_dash-update-component" + query,
+            method="POST",
+            json={"state": [{"id": "alert-operator", "value": "Someone Else"}]},
+        )
         ctx.push()
         flask.g.mk_user = user
         return ctx
@@ -57,14 +60,13 @@ def test_feed_shows_the_signed_in_user_and_has_no_name_field():
 
 
 def test_act_callback_reads_no_name_from_the_browser():
-    import callbacks.alerts  # noqa: F401  (registers the callbacks)
     from dash._callback import GLOBAL_CALLBACK_MAP
 
+    import callbacks.alerts  # noqa: F401  (registers the callbacks)
     from dashboard.web import app as app_module
 
     app_module._queue_callbacks()
-    entry = next(v for v in GLOBAL_CALLBACK_MAP.values()
-                 if getattr(v.get("callback"), "__name__", "") == "act")
+    entry = next(v for v in GLOBAL_CALLBACK_MAP.values() if getattr(v.get("callback"), "__name__", "") == "act")
     sent = [str(item["id"]) for item in entry["inputs"] + entry["state"]]
     assert all("alert-action" in s or "alert-text" in s or "alert-period" in s for s in sent), sent
 

@@ -3,9 +3,9 @@ duplicates counted exactly (within and across batches), the newest sample wins i
 
 from sqlalchemy import select
 
+from dashboard.core.contract.messages import decode
 from dashboard.core.store import schema
 from dashboard.core.store.ingest import write_batch
-from dashboard.core.contract.messages import decode
 
 TRIALS = ("streetcav", "droneport", "mark")
 
@@ -13,8 +13,15 @@ TRIALS = ("streetcav", "droneport", "mark")
 def _msg(asset: str, ts: float, seq: int | None, channel: str = "telemetry", extra: str = ""):
     seq_part = f', "seq": {seq}' if seq is not None else ""
     payload = f'{{"ts": {ts}{seq_part}, "lat": 52.0, "battery_pct": {seq or 0}{extra}}}'.encode()
-    return decode(f"mk/streetcav/{asset}/{channel}", payload, received_at=ts, root="mk", trials=TRIALS,
-                  max_payload_bytes=65536, max_future_skew_s=1e12)
+    return decode(
+        f"mk/streetcav/{asset}/{channel}",
+        payload,
+        received_at=ts,
+        root="mk",
+        trials=TRIALS,
+        max_payload_bytes=65536,
+        max_future_skew_s=1e12,
+    )
 
 
 def test_duplicates_are_counted_within_and_across_batches(store):

@@ -48,7 +48,9 @@ def test_mark_availability_and_e2e_mean_match(seeded):
     got = kpis.trial_summary("mark", _daily(engine, "mark"), 3600.0)
     assert got["availability"] == pytest.approx(kpi_oracle.mark(fleet)["availability"])
     assert got["e2e_mean"] == pytest.approx(kpi_oracle.e2e_mean(fleet, "mark"))
-    assert sum(got["sinr_hist"].values()) == sum(1 for t, _, _ in fleet.messages if t.startswith("mk/mark/") and t.endswith("telemetry"))
+    assert sum(got["sinr_hist"].values()) == sum(
+        1 for t, _, _ in fleet.messages if t.startswith("mk/mark/") and t.endswith("telemetry")
+    )
     assert got["busiest_hours"][0][0] == int((NOW % 86400) // 3600)
 
 
@@ -72,12 +74,23 @@ def test_roll_up_rows_combine_like_raw_rows(seeded):
 
 
 def test_gaps_add_no_distance_and_empty_input_is_empty():
-    raw = pd.DataFrame({
-        "ts": [0.0, 1.0, 1000.0], "stored_at": [0.1, 1.1, 1000.1], "asset_id": ["a"] * 3, "channel": ["telemetry"] * 3,
-        "state": ["autonomous"] * 3, "event_type": [None] * 3, "lat": [None] * 3, "lon": [None] * 3,
-        "speed_mps": [5.0] * 3, "heading_deg": [0.0] * 3, "battery_pct": [50.0] * 3, "alt_m": [None] * 3,
-        "payload": ['{"odometer_km": 1.0}', '{"odometer_km": 1.5}', '{"odometer_km": 9.0}'],
-    })
+    raw = pd.DataFrame(
+        {
+            "ts": [0.0, 1.0, 1000.0],
+            "stored_at": [0.1, 1.1, 1000.1],
+            "asset_id": ["a"] * 3,
+            "channel": ["telemetry"] * 3,
+            "state": ["autonomous"] * 3,
+            "event_type": [None] * 3,
+            "lat": [None] * 3,
+            "lon": [None] * 3,
+            "speed_mps": [5.0] * 3,
+            "heading_deg": [0.0] * 3,
+            "battery_pct": [50.0] * 3,
+            "alt_m": [None] * 3,
+            "payload": ['{"odometer_km": 1.0}', '{"odometer_km": 1.5}', '{"odometer_km": 9.0}'],
+        }
+    )
     summary = kpis.trial_summary("streetcav", kpis.rows_frame(kpis.daily_stats("streetcav", raw)), 3600.0)
     assert summary["auto_km"] == pytest.approx(0.5)
     assert summary["dis_per_100km"] == 0.0

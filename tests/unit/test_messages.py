@@ -15,8 +15,15 @@ TRIALS = ("streetcav", "droneport", "mark")
 
 def run(topic: str, payload, *, max_payload_bytes: int = 65_536, skew: float = 300.0) -> Message:
     raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    return decode(topic, raw, received_at=NOW, root="mk", trials=TRIALS, max_payload_bytes=max_payload_bytes,
-                  max_future_skew_s=skew)
+    return decode(
+        topic,
+        raw,
+        received_at=NOW,
+        root="mk",
+        trials=TRIALS,
+        max_payload_bytes=max_payload_bytes,
+        max_future_skew_s=skew,
+    )
 
 
 def code_of(topic: str, payload, **kwargs) -> str:
@@ -36,12 +43,15 @@ def test_a_valid_sample_becomes_a_typed_message_keeping_unknown_fields():
     assert m.data["firmware"] == "x" and json.loads(m.text)["firmware"] == "x"
 
 
-@pytest.mark.parametrize("ts, expected", [
-    ("2027-01-15T08:00:00+00:00", 1_800_000_000.0),
-    ("2027-01-15T09:00:00+01:00", 1_800_000_000.0),
-    (1_799_913_600, 1_799_913_600.0),
-    (1_799_913_600.5, 1_799_913_600.5),
-])
+@pytest.mark.parametrize(
+    "ts, expected",
+    [
+        ("2027-01-15T08:00:00+00:00", 1_800_000_000.0),
+        ("2027-01-15T09:00:00+01:00", 1_800_000_000.0),
+        (1_799_913_600, 1_799_913_600.0),
+        (1_799_913_600.5, 1_799_913_600.5),
+    ],
+)
 def test_ts_is_iso_8601_with_a_zone_or_epoch_seconds(ts, expected):
     assert run(CAV, {"ts": ts}).ts == expected
 
@@ -51,47 +61,50 @@ def test_a_bare_status_word_is_accepted_as_a_status():
     assert m.channel == "status" and m.data == {"status": "offline"} and m.seq is None
 
 
-@pytest.mark.parametrize("topic, payload, code", [
-    (CAV, b"{not json", "not_json"),
-    (CAV, b'{"ts": NaN}', "not_json"),
-    (CAV, b'{"ts": Infinity}', "not_json"),
-    (CAV, b"\xff\xfe", "not_utf8"),
-    (CAV, b"[]", "not_object"),
-    (CAV, b'"hello"', "not_object"),
-    (CAV, {"lat": 52.0}, "missing_ts"),
-    (CAV, {"ts": "yesterday"}, "bad_ts"),
-    (CAV, {"ts": "2027-01-15T08:00:00"}, "bad_ts"),  # no zone
-    (CAV, {"ts": True}, "bad_type"),
-    (CAV, {"ts": [1]}, "bad_type"),
-    (CAV, {"ts": 12.0}, "out_of_range"),  # before 2000: a clock that never synced
-    (CAV, {"ts": NOW + 301}, "future_ts"),
-    (CAV, {"ts": NOW, "seq": "1"}, "bad_type"),
-    (CAV, {"ts": NOW, "seq": -1}, "out_of_range"),
-    (CAV, {"ts": NOW, "seq": 2**63}, "out_of_range"),
-    (CAV, {"ts": NOW, "lat": 200}, "out_of_range"),
-    (CAV, {"ts": NOW, "lon": -181}, "out_of_range"),
-    (CAV, {"ts": NOW, "battery_pct": 140}, "out_of_range"),
-    (CAV, {"ts": NOW, "speed_mps": "fast"}, "bad_type"),
-    (CAV, {"ts": NOW, "speed_mps": True}, "bad_type"),
-    (CAV, {"ts": NOW, "passengers": 2.5}, "bad_type"),
-    (CAV, {"ts": NOW, "mode": "flying"}, "bad_value"),
-    (CAV, {"ts": NOW, "doors": "ajar"}, "bad_value"),
-    ("mk/streetcav/cav1/event", {"ts": NOW}, "missing_field"),
-    ("mk/streetcav/cav1/event", {"ts": NOW, "type": "party"}, "bad_value"),
-    ("mk/streetcav/cav1/event", {"ts": NOW, "type": "obstacle", "reason": 5}, "bad_type"),
-    ("mk/droneport/d1/telemetry", {"ts": NOW, "link_quality_pct": 101}, "out_of_range"),
-    ("mk/droneport/d1/telemetry", {"ts": NOW, "state": "hovering"}, "bad_value"),
-    ("mk/droneport/d1/telemetry", {"ts": NOW, "flight_id": "F" * 65}, "out_of_range"),
-    ("mk/mark/c1/telemetry", {"ts": NOW, "available": "yes"}, "bad_type"),
-    ("mk/mark/c1/telemetry", {"ts": NOW, "connected_ues": -1}, "out_of_range"),
-    ("mk/mark/c1/event", {"ts": NOW, "type": "cell_exploded"}, "bad_value"),
-    ("mk/mark/c1/status", {"ts": NOW, "status": "sleepy"}, "bad_value"),
-    ("mk/mark/c1/status", {"ts": NOW}, "missing_field"),
-    ("mk/tramway/t1/telemetry", {"ts": NOW}, "unknown_trial"),
-    ("mk/streetcav/cav1/diagnostics", {"ts": NOW}, "unknown_channel"),
-    ("mk/streetcav/bad.id/telemetry", {"ts": NOW}, "bad_asset_id"),
-    ("mk/streetcav/cav1", {"ts": NOW}, "bad_topic"),
-])
+@pytest.mark.parametrize(
+    "topic, payload, code",
+    [
+        (CAV, b"{not json", "not_json"),
+        (CAV, b'{"ts": NaN}', "not_json"),
+        (CAV, b'{"ts": Infinity}', "not_json"),
+        (CAV, b"\xff\xfe", "not_utf8"),
+        (CAV, b"[]", "not_object"),
+        (CAV, b'"hello"', "not_object"),
+        (CAV, {"lat": 52.0}, "missing_ts"),
+        (CAV, {"ts": "yesterday"}, "bad_ts"),
+        (CAV, {"ts": "2027-01-15T08:00:00"}, "bad_ts"),  # no zone
+        (CAV, {"ts": True}, "bad_type"),
+        (CAV, {"ts": [1]}, "bad_type"),
+        (CAV, {"ts": 12.0}, "out_of_range"),  # before 2000: a clock that never synced
+        (CAV, {"ts": NOW + 301}, "future_ts"),
+        (CAV, {"ts": NOW, "seq": "1"}, "bad_type"),
+        (CAV, {"ts": NOW, "seq": -1}, "out_of_range"),
+        (CAV, {"ts": NOW, "seq": 2**63}, "out_of_range"),
+        (CAV, {"ts": NOW, "lat": 200}, "out_of_range"),
+        (CAV, {"ts": NOW, "lon": -181}, "out_of_range"),
+        (CAV, {"ts": NOW, "battery_pct": 140}, "out_of_range"),
+        (CAV, {"ts": NOW, "speed_mps": "fast"}, "bad_type"),
+        (CAV, {"ts": NOW, "speed_mps": True}, "bad_type"),
+        (CAV, {"ts": NOW, "passengers": 2.5}, "bad_type"),
+        (CAV, {"ts": NOW, "mode": "flying"}, "bad_value"),
+        (CAV, {"ts": NOW, "doors": "ajar"}, "bad_value"),
+        ("mk/streetcav/cav1/event", {"ts": NOW}, "missing_field"),
+        ("mk/streetcav/cav1/event", {"ts": NOW, "type": "party"}, "bad_value"),
+        ("mk/streetcav/cav1/event", {"ts": NOW, "type": "obstacle", "reason": 5}, "bad_type"),
+        ("mk/droneport/d1/telemetry", {"ts": NOW, "link_quality_pct": 101}, "out_of_range"),
+        ("mk/droneport/d1/telemetry", {"ts": NOW, "state": "hovering"}, "bad_value"),
+        ("mk/droneport/d1/telemetry", {"ts": NOW, "flight_id": "F" * 65}, "out_of_range"),
+        ("mk/mark/c1/telemetry", {"ts": NOW, "available": "yes"}, "bad_type"),
+        ("mk/mark/c1/telemetry", {"ts": NOW, "connected_ues": -1}, "out_of_range"),
+        ("mk/mark/c1/event", {"ts": NOW, "type": "cell_exploded"}, "bad_value"),
+        ("mk/mark/c1/status", {"ts": NOW, "status": "sleepy"}, "bad_value"),
+        ("mk/mark/c1/status", {"ts": NOW}, "missing_field"),
+        ("mk/tramway/t1/telemetry", {"ts": NOW}, "unknown_trial"),
+        ("mk/streetcav/cav1/diagnostics", {"ts": NOW}, "unknown_channel"),
+        ("mk/streetcav/bad.id/telemetry", {"ts": NOW}, "bad_asset_id"),
+        ("mk/streetcav/cav1", {"ts": NOW}, "bad_topic"),
+    ],
+)
 def test_every_bad_input_gets_its_code(topic, payload, code):
     assert code_of(topic, payload) == code
 

@@ -17,24 +17,41 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from dashboard.core.contract.errors import Rejected
+from dashboard.core.contract.messages import DeadLetter, Message, decode
 from dashboard.core.store import schema
 from dashboard.core.store.db import ensure_schema, make_engine
 from dashboard.core.store.ingest import write_batch
-from dashboard.core.contract.errors import Rejected
-from dashboard.core.contract.messages import DeadLetter, Message, decode
 
 TRIALS = ("streetcav", "droneport", "mark")
 NOW = 1_800_000_000.0
 KNOWN_CODES = {
-    "bad_topic", "unknown_trial", "bad_asset_id", "unknown_channel", "too_large", "not_utf8", "not_json",
-    "not_object", "missing_ts", "bad_ts", "bad_type", "bad_value", "out_of_range", "future_ts",
+    "bad_topic",
+    "unknown_trial",
+    "bad_asset_id",
+    "unknown_channel",
+    "too_large",
+    "not_utf8",
+    "not_json",
+    "not_object",
+    "missing_ts",
+    "bad_ts",
+    "bad_type",
+    "bad_value",
+    "out_of_range",
+    "future_ts",
     "missing_field",
 }
 MAX_PAYLOAD = 4096  # small, so that hypothesis reaches the size limit too
 
+
 def fuzz(examples: int) -> settings:
-    return settings(max_examples=examples, deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+
 
 valid_topics = st.builds(
     lambda trial, asset, channel: f"mk/{trial}/{asset}/{channel}",
@@ -43,17 +60,45 @@ valid_topics = st.builds(
     st.sampled_from(["telemetry", "event", "status"]),
 )
 any_topics = st.one_of(
-    valid_topics, valid_topics, valid_topics,
+    valid_topics,
+    valid_topics,
+    valid_topics,
     st.text(max_size=80),
     st.builds(lambda parts: "/".join(parts), st.lists(st.text(max_size=12), min_size=1, max_size=6)),
 )
 json_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=40))
-json_values = st.recursive(json_scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                                  st.dictionaries(st.text(max_size=10), inner, max_size=4)),
-                           max_leaves=12)
-FIELDS = ["ts", "seq", "lat", "lon", "alt_m", "speed_mps", "heading_deg", "battery_pct", "passengers", "mode",
-          "doors", "odometer_km", "type", "initiator", "reason", "link_quality_pct", "state", "flight_id",
-          "mission", "detail", "rsrp_dbm", "connected_ues", "available", "status", "dl_mbps"]
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)),
+    max_leaves=12,
+)
+FIELDS = [
+    "ts",
+    "seq",
+    "lat",
+    "lon",
+    "alt_m",
+    "speed_mps",
+    "heading_deg",
+    "battery_pct",
+    "passengers",
+    "mode",
+    "doors",
+    "odometer_km",
+    "type",
+    "initiator",
+    "reason",
+    "link_quality_pct",
+    "state",
+    "flight_id",
+    "mission",
+    "detail",
+    "rsrp_dbm",
+    "connected_ues",
+    "available",
+    "status",
+    "dl_mbps",
+]
 VALID_BASE = {
     "telemetry": {"ts": NOW - 5, "seq": 3, "lat": 52.04, "lon": -0.76, "speed_mps": 4.0, "battery_pct": 70.0},
     "event": {"ts": NOW - 5, "seq": 4, "type": "takeoff"},
@@ -71,8 +116,15 @@ def engine(tmp_path_factory):
 
 def check_payload_path(engine, topic: str, payload: bytes) -> None:
     try:
-        record = decode(topic, payload, received_at=NOW, root="mk", trials=TRIALS,
-                        max_payload_bytes=MAX_PAYLOAD, max_future_skew_s=300)
+        record = decode(
+            topic,
+            payload,
+            received_at=NOW,
+            root="mk",
+            trials=TRIALS,
+            max_payload_bytes=MAX_PAYLOAD,
+            max_future_skew_s=300,
+        )
     except Rejected as exc:
         assert exc.code in KNOWN_CODES, exc.code
         assert exc.detail
@@ -84,16 +136,20 @@ def check_payload_path(engine, topic: str, payload: bytes) -> None:
     with engine.connect() as conn:
         trans = conn.begin()
         try:
-            before = [conn.execute(select(func.count()).select_from(t)).scalar_one()
-                      for t in (schema.telemetry, schema.dead_letters)]
+            before = [
+                conn.execute(select(func.count()).select_from(t)).scalar_one()
+                for t in (schema.telemetry, schema.dead_letters)
+            ]
             if isinstance(record, Message):
                 result = write_batch(conn, [record], [], NOW)
                 assert (result.stored, result.duplicates, result.rejected) == (1, 0, 0)
             else:
                 result = write_batch(conn, [], [record], NOW)
                 assert (result.stored, result.rejected) == (0, 1)
-            after = [conn.execute(select(func.count()).select_from(t)).scalar_one()
-                     for t in (schema.telemetry, schema.dead_letters)]
+            after = [
+                conn.execute(select(func.count()).select_from(t)).scalar_one()
+                for t in (schema.telemetry, schema.dead_letters)
+            ]
             stored, dead = after[0] - before[0], after[1] - before[1]
             assert (stored, dead) == ((1, 0) if isinstance(record, Message) else (0, 1))
         finally:
@@ -107,15 +163,21 @@ def test_arbitrary_bytes(engine, topic, payload):
 
 
 @fuzz(700)
-@given(topic=valid_topics, body=st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=12), json_values,
-                                                max_size=8))
+@given(
+    topic=valid_topics, body=st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=12), json_values, max_size=8)
+)
 def test_arbitrary_json_objects(engine, topic, body):
     check_payload_path(engine, topic, json.dumps(body).encode())
 
 
 @fuzz(600)
-@given(topic=valid_topics, field=st.sampled_from(FIELDS), value=json_values,
-       drop=st.booleans(), raw_ts=st.one_of(st.none(), st.floats(), st.text(max_size=30)))
+@given(
+    topic=valid_topics,
+    field=st.sampled_from(FIELDS),
+    value=json_values,
+    drop=st.booleans(),
+    raw_ts=st.one_of(st.none(), st.floats(), st.text(max_size=30)),
+)
 def test_near_valid_payloads_with_a_mutated_field(engine, topic, field, value, drop, raw_ts):
     body = dict(VALID_BASE[topic.rsplit("/", 1)[1]])
     if drop:
@@ -132,5 +194,12 @@ def test_the_fuzzer_reaches_both_outcomes(engine):
     """Guards against a strategy that only ever produces rejects (which would prove little)."""
     check_payload_path(engine, "mk/streetcav/a1/telemetry", json.dumps(VALID_BASE["telemetry"]).encode())
     with pytest.raises(Rejected):
-        decode("mk/streetcav/a1/telemetry", b"{", received_at=time.time(), root="mk", trials=TRIALS,
-               max_payload_bytes=MAX_PAYLOAD, max_future_skew_s=300)
+        decode(
+            "mk/streetcav/a1/telemetry",
+            b"{",
+            received_at=time.time(),
+            root="mk",
+            trials=TRIALS,
+            max_payload_bytes=MAX_PAYLOAD,
+            max_future_skew_s=300,
+        )

@@ -29,8 +29,9 @@ def view_at(store):
     early = dataclasses.replace(fleet, messages=[m for m in fleet.messages if m[1]["ts"] <= NOW - 200], dead=[])
     late = dataclasses.replace(fleet, messages=[m for m in fleet.messages if m[1]["ts"] > NOW - 200])
     seeding.write(store, early)
-    settings = load_settings({}, stale_after=("streetcav=60", "droneport=60", "mark=120"), kiosk_delay_s=120.0,
-                             kiosk_coarsen_m=300.0)
+    settings = load_settings(
+        {}, stale_after=("streetcav=60", "droneport=60", "mark=120"), kiosk_delay_s=120.0, kiosk_coarsen_m=300.0
+    )
     clock = Clock(NOW - 200)
     service = SnapshotService(store, settings, clock=clock)
     service.current()  # the bridge had stored up to here: older points the kiosk may show later
@@ -42,9 +43,21 @@ def view_at(store):
 def test_no_protected_field_or_id_leaves_the_producer(view_at):
     view, _ = view_at
     text = json.dumps(view)
-    for secret in (seeding.MEDICAL_DRONE, seeding.INSPECTION_DRONE, seeding.MEDICAL_FLIGHT, "INS-0042", "battery",
-                   "payload", "flight_id", "asset_id", "disengagement", "initiator", "pedestrian close to kerb",
-                   "link lost", "RSSI below threshold"):
+    for secret in (
+        seeding.MEDICAL_DRONE,
+        seeding.INSPECTION_DRONE,
+        seeding.MEDICAL_FLIGHT,
+        "INS-0042",
+        "battery",
+        "payload",
+        "flight_id",
+        "asset_id",
+        "disengagement",
+        "initiator",
+        "pedestrian close to kerb",
+        "link lost",
+        "RSSI below threshold",
+    ):
         assert secret not in text, secret
     assert set(view) == {"taken_at", "delay_min", "trials", "positions"}
     assert all(set(p) == {"trial", "label", "lat", "lon"} for p in view["positions"])

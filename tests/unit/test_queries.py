@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from dashboard.core.kpis import daily_rows as kpi_data, arithmetic as kpis
+from dashboard.core.kpis import arithmetic as kpis
+from dashboard.core.kpis import daily_rows as kpi_data
 from dashboard.core.settings import load_settings
 from dashboard.core.snapshot import SnapshotService
 from dashboard.core.store import queries, rollups
@@ -83,8 +84,12 @@ def test_kpi_cache_follows_roll_up_versions(seeded):
     rows = kpi_data.daily_rows(seeded, settings, "streetcav", day, day, later)
     assert kpi_data.range_version(seeded, settings, "streetcav", day, day, later) == first
     with seeded.begin() as conn:
-        queries.save_rollups(conn, "streetcav", kpis.daily_stats(
-            "streetcav", queries.trial_range(conn, "streetcav", *kpi_data.day_bounds(day))), later + 1)
+        queries.save_rollups(
+            conn,
+            "streetcav",
+            kpis.daily_stats("streetcav", queries.trial_range(conn, "streetcav", *kpi_data.day_bounds(day))),
+            later + 1,
+        )
     assert kpi_data.range_version(seeded, settings, "streetcav", day, day, later) != first
     again = kpi_data.daily_rows(seeded, settings, "streetcav", day, day, later)
     assert sorted(again["asset_id"]) == sorted(rows["asset_id"])

@@ -69,10 +69,16 @@ def _message(mid: int, asset: str, payload: bytes):
 
 @pytest.mark.parametrize("processes", [1, 2])
 def test_bridge_dead_letters_excess_and_oversized_and_acks_them(tmp_path, processes):
-    settings = load_settings(environ={}, database_url=f"sqlite:///{tmp_path / 's.db'}", rate_limit_per_asset=1.0,
-                             bridge_processes=processes,
-                             rate_burst_per_asset=3, rate_limit_grace_s=0, max_payload_bytes=1000,
-                             batch_wait_ms=5)
+    settings = load_settings(
+        environ={},
+        database_url=f"sqlite:///{tmp_path / 's.db'}",
+        rate_limit_per_asset=1.0,
+        bridge_processes=processes,
+        rate_burst_per_asset=3,
+        rate_limit_grace_s=0,
+        max_payload_bytes=1000,
+        batch_wait_ms=5,
+    )
     bridge = Bridge(settings, client_factory=FakeClient)
     bridge.start()
     try:
@@ -88,8 +94,10 @@ def test_bridge_dead_letters_excess_and_oversized_and_acks_them(tmp_path, proces
         stored = conn.execute(select(telemetry.c.asset_id)).scalars().all()
         rejected = conn.execute(select(dead_letters.c.topic, dead_letters.c.reason_code)).all()
     assert sorted(stored) == ["calm", "flooder", "flooder", "flooder"]
-    assert sorted(rejected) == [("mk/streetcav/big/telemetry", "too_large"),
-                                ("mk/streetcav/flooder/telemetry", "rate_limited"),
-                                ("mk/streetcav/flooder/telemetry", "rate_limited")]
+    assert sorted(rejected) == [
+        ("mk/streetcav/big/telemetry", "too_large"),
+        ("mk/streetcav/flooder/telemetry", "rate_limited"),
+        ("mk/streetcav/flooder/telemetry", "rate_limited"),
+    ]
     assert bridge.counters.rejected_by_code == {"rate_limited": 2, "too_large": 1}
     assert sorted(bridge.client.acked) == list(range(1, 8))  # nothing left for the broker to redeliver

@@ -11,29 +11,73 @@ from types import SimpleNamespace
 
 import pytest
 
-from dashboard.core.geo import load_trial_areas
 from dashboard.core.contract import messages
 from dashboard.core.contract.errors import Rejected
+from dashboard.core.geo import load_trial_areas
 from dashboard.simulator.fleet import SHUTTLE_CAPACITY, daily_load
 from dashboard.simulator.publisher import run
-from dashboard.simulator.scenario import MALFORMED_KINDS, Fleet, SimulatorOptions, SimulatorOptionsError, add_arguments, generate, options_from_args
+from dashboard.simulator.scenario import (
+    MALFORMED_KINDS,
+    Fleet,
+    SimulatorOptions,
+    SimulatorOptionsError,
+    add_arguments,
+    generate,
+    options_from_args,
+)
 
 START = 1_727_769_600.0  # 2024-10-01T08:00:00Z, a Tuesday morning commute
 TOPIC = re.compile(r"^mk/(streetcav|droneport|mark)/([A-Za-z0-9_-]{1,64})/(telemetry|event|status)$")
 
 # The contract, written out independently of the code under test (TELEMETRY.md, version 1).
 TELEMETRY_FIELDS = {
-    "streetcav": {"lat", "lon", "speed_mps", "heading_deg", "battery_pct", "passengers", "mode", "doors", "odometer_km"},
-    "droneport": {"lat", "lon", "alt_m", "speed_mps", "heading_deg", "battery_pct", "link_quality_pct", "state",
-                  "flight_id", "mission"},
-    "mark": {"rsrp_dbm", "rsrq_db", "sinr_db", "dl_mbps", "ul_mbps", "latency_ms", "prb_util_pct", "connected_ues",
-             "available"},
+    "streetcav": {
+        "lat",
+        "lon",
+        "speed_mps",
+        "heading_deg",
+        "battery_pct",
+        "passengers",
+        "mode",
+        "doors",
+        "odometer_km",
+    },
+    "droneport": {
+        "lat",
+        "lon",
+        "alt_m",
+        "speed_mps",
+        "heading_deg",
+        "battery_pct",
+        "link_quality_pct",
+        "state",
+        "flight_id",
+        "mission",
+    },
+    "mark": {
+        "rsrp_dbm",
+        "rsrq_db",
+        "sinr_db",
+        "dl_mbps",
+        "ul_mbps",
+        "latency_ms",
+        "prb_util_pct",
+        "connected_ues",
+        "available",
+    },
 }
 OPTIONAL_TELEMETRY = {"mark": {"lat", "lon"}}
 EVENT_TYPES = {
     "streetcav": {"disengagement", "emergency_stop", "obstacle", "service_start", "service_end"},
-    "droneport": {"takeoff", "landing", "delivery_completed", "link_loss", "link_restored", "geofence_breach",
-                  "failsafe_rtl"},
+    "droneport": {
+        "takeoff",
+        "landing",
+        "delivery_completed",
+        "link_loss",
+        "link_restored",
+        "geofence_breach",
+        "failsafe_rtl",
+    },
     "mark": {"cell_down", "cell_up", "config_change"},
 }
 EVENT_FIELDS = {
@@ -86,7 +130,7 @@ def check_message(topic: str, payload: bytes) -> tuple[str, str, str, dict]:
 def check_telemetry(trial, f):
     if trial in ("streetcav", "droneport"):
         check_position(f)
-        assert 0 <= f["speed_mps"] and 0 <= f["heading_deg"] <= 360 and 0 <= f["battery_pct"] <= 100
+        assert f["speed_mps"] >= 0 and 0 <= f["heading_deg"] <= 360 and 0 <= f["battery_pct"] <= 100
     if trial == "streetcav":
         assert f["speed_mps"] <= 6.7  # under 15 mph
         assert isinstance(f["passengers"], int) and 0 <= f["passengers"] <= SHUTTLE_CAPACITY
@@ -125,8 +169,15 @@ def check_event(trial, f):
 
 
 def bridge_decode(topic: str, payload: bytes, now: float):
-    return messages.decode(topic, payload, received_at=now, root="mk", trials=("streetcav", "droneport", "mark"),
-                           max_payload_bytes=65_536, max_future_skew_s=300.0)
+    return messages.decode(
+        topic,
+        payload,
+        received_at=now,
+        root="mk",
+        trials=("streetcav", "droneport", "mark"),
+        max_payload_bytes=65_536,
+        max_future_skew_s=300.0,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -208,8 +259,17 @@ def test_shuttles_stay_on_the_route_and_drones_mostly_in_their_corridor(hour_of_
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes():
-    opts = SimulatorOptions(shuttles=3, drones=3, cells=5, seed=11, malformed_share=0.1, duplicate_share=0.1,
-                            late_share=0.1, silent_devices=2, silent_after_s=100)
+    opts = SimulatorOptions(
+        shuttles=3,
+        drones=3,
+        cells=5,
+        seed=11,
+        malformed_share=0.1,
+        duplicate_share=0.1,
+        late_share=0.1,
+        silent_devices=2,
+        silent_after_s=100,
+    )
     a = list(generate(opts, START, START + 300))
     b = list(generate(opts, START, START + 300))
     c = list(generate(SimulatorOptions(shuttles=3, drones=3, cells=5, seed=12), START, START + 300))
@@ -225,8 +285,11 @@ def test_cell_load_follows_the_day():
 
 def test_busy_hour_cells_are_loaded_and_slower():
     def mean(start, key):
-        vals = [json.loads(p)[key] for t, p, _ in generate(SimulatorOptions(shuttles=0, drones=0, cells=14), start,
-                                                             start + 120) if t.endswith("/telemetry")]
+        vals = [
+            json.loads(p)[key]
+            for t, p, _ in generate(SimulatorOptions(shuttles=0, drones=0, cells=14), start, start + 120)
+            if t.endswith("/telemetry")
+        ]
         vals = [v for v in vals if v is not None]
         return sum(vals) / len(vals)
 
@@ -238,8 +301,16 @@ def test_busy_hour_cells_are_loaded_and_slower():
 
 
 # --- faults -------------------------------------------------------------------------------
-FAULTS = SimulatorOptions(shuttles=10, drones=10, cells=30, seed=2, malformed_share=0.05, duplicate_share=0.04,
-                          late_share=0.03, late_max_s=10.0)
+FAULTS = SimulatorOptions(
+    shuttles=10,
+    drones=10,
+    cells=30,
+    seed=2,
+    malformed_share=0.05,
+    duplicate_share=0.04,
+    late_share=0.03,
+    late_max_s=10.0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -338,8 +409,17 @@ def test_rate_spreads_messages_over_the_second():
 
 @pytest.mark.parametrize(
     "bad",
-    [dict(shuttles=-1), dict(shuttles=0, drones=0, cells=0), dict(rate=0), dict(qos=3), dict(malformed_share=1.5),
-     dict(silent_devices=1000), dict(ts_format="rfc"), dict(duration_s=0), dict(topic_root="a/b")],
+    [
+        dict(shuttles=-1),
+        dict(shuttles=0, drones=0, cells=0),
+        dict(rate=0),
+        dict(qos=3),
+        dict(malformed_share=1.5),
+        dict(silent_devices=1000),
+        dict(ts_format="rfc"),
+        dict(duration_s=0),
+        dict(topic_root="a/b"),
+    ],
 )
 def test_bad_options_are_refused(bad):
     with pytest.raises(SimulatorOptionsError):
@@ -354,11 +434,34 @@ def test_cli_flags_map_to_options_and_all_have_help():
     for action in parser._actions:
         if action.dest != "help":
             assert action.help, action.dest
-    args = parser.parse_args(["--shuttles", "2", "--cells", "3", "--rate", "5", "--duration", "9",
-                              "--malformed-share", "0.1", "--silent-devices", "1", "--ts-format", "epoch"])
+    args = parser.parse_args(
+        [
+            "--shuttles",
+            "2",
+            "--cells",
+            "3",
+            "--rate",
+            "5",
+            "--duration",
+            "9",
+            "--malformed-share",
+            "0.1",
+            "--silent-devices",
+            "1",
+            "--ts-format",
+            "epoch",
+        ]
+    )
     opts = options_from_args(args, SimpleNamespace(mqtt_topic_root="mk"))
-    assert (opts.shuttles, opts.cells, opts.rate, opts.duration_s, opts.malformed_share, opts.silent_devices,
-            opts.ts_format) == (2, 3, 5.0, 9.0, 0.1, 1, "epoch")
+    assert (
+        opts.shuttles,
+        opts.cells,
+        opts.rate,
+        opts.duration_s,
+        opts.malformed_share,
+        opts.silent_devices,
+        opts.ts_format,
+    ) == (2, 3, 5.0, 9.0, 0.1, 1, "epoch")
 
 
 class FakeClient:
@@ -388,8 +491,8 @@ class FakeClient:
 
 
 def test_run_publishes_online_then_offline_and_sets_a_will():
-    from dashboard.core.settings import MqttUrl
     from dashboard.core.mqtt_client import ClientOptions
+    from dashboard.core.settings import MqttUrl
 
     clients = []
 
@@ -398,8 +501,12 @@ def test_run_publishes_online_then_offline_and_sets_a_will():
         return clients[0]
 
     opts = SimulatorOptions(shuttles=1, drones=1, cells=1, rate=20, duration_s=0.5)
-    stats = run(opts, ClientOptions(broker=MqttUrl.parse("mqtt://127.0.0.1:1"), client_id="sim-test"),
-                client_factory=factory, stop=threading.Event())
+    stats = run(
+        opts,
+        ClientOptions(broker=MqttUrl.parse("mqtt://127.0.0.1:1"), client_id="sim-test"),
+        client_factory=factory,
+        stop=threading.Event(),
+    )
     fake = clients[0]
     assert fake.will[0] == "mk-control/simulator/sim-test/status" and fake.will[2]
     topics = [t for t, _, _ in fake.published]
@@ -418,4 +525,4 @@ def test_late_messages_still_held_are_flushed_before_offline_at_shutdown():
     out = fleet.shutdown(START + 1.0)
     telemetry = [m for m in out if m.topic.endswith("/telemetry")]
     assert len(telemetry) == fleet.counts["late"] > 0
-    assert all(m.topic.endswith("/status") for m in out[len(telemetry):])
+    assert all(m.topic.endswith("/status") for m in out[len(telemetry) :])

@@ -11,8 +11,11 @@ NOW = 1_790_000_000.0
 
 
 def _expected(fleet, asset: str, cut: float) -> tuple[float, float, float]:
-    points = [(p["ts"], p["lat"], p["lon"]) for t, p, _ in fleet.messages
-              if t == f"mk/{'droneport' if asset.startswith('drn') else 'streetcav'}/{asset}/telemetry" and p["ts"] <= cut]
+    points = [
+        (p["ts"], p["lat"], p["lon"])
+        for t, p, _ in fleet.messages
+        if t == f"mk/{'droneport' if asset.startswith('drn') else 'streetcav'}/{asset}/telemetry" and p["ts"] <= cut
+    ]
     return max(points)
 
 

@@ -11,7 +11,13 @@ import pytest
 from sqlalchemy import event
 
 from dashboard.core.settings import load_settings
-from dashboard.core.snapshot import FileSnapshotCache, SnapshotCacheError, SnapshotService, default_cache_dir, for_workers
+from dashboard.core.snapshot import (
+    FileSnapshotCache,
+    SnapshotCacheError,
+    SnapshotService,
+    default_cache_dir,
+    for_workers,
+)
 from dashboard.core.store.db import ensure_schema, make_engine
 from tests import seeding
 

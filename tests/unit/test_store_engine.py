@@ -3,10 +3,10 @@ import time
 import pytest
 from sqlalchemy import func, select, text
 
+from dashboard.core.contract.messages import decode
 from dashboard.core.store import maintenance, schema
 from dashboard.core.store.db import ensure_schema, make_engine, schema_version
 from dashboard.core.store.ingest import write_batch
-from dashboard.core.contract.messages import decode
 from mqtt_bridge.writer import Counters
 
 TRIALS = ("streetcav", "droneport", "mark")
@@ -14,8 +14,15 @@ TRIALS = ("streetcav", "droneport", "mark")
 
 def _message(asset: str, ts: float, seq: int):
     payload = f'{{"ts": {ts}, "seq": {seq}, "lat": 52.04, "lon": -0.75}}'.encode()
-    return decode(f"mk/streetcav/{asset}/telemetry", payload, received_at=ts, root="mk", trials=TRIALS,
-                  max_payload_bytes=65536, max_future_skew_s=300)
+    return decode(
+        f"mk/streetcav/{asset}/telemetry",
+        payload,
+        received_at=ts,
+        root="mk",
+        trials=TRIALS,
+        max_payload_bytes=65536,
+        max_future_skew_s=300,
+    )
 
 
 def test_schema_is_created_with_a_version_and_is_idempotent(store_url):

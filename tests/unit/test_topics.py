@@ -8,29 +8,35 @@ from dashboard.core.contract.topics import Topic, parse_topic, subscription_filt
 TRIALS = ("streetcav", "droneport", "mark")
 
 
-@pytest.mark.parametrize("topic, expected", [
-    ("mk/streetcav/cav-01/telemetry", Topic("streetcav", "cav-01", "telemetry")),
-    ("mk/droneport/D_7/event", Topic("droneport", "D_7", "event")),
-    ("mk/mark/" + "a" * 64 + "/status", Topic("mark", "a" * 64, "status")),
-])
+@pytest.mark.parametrize(
+    "topic, expected",
+    [
+        ("mk/streetcav/cav-01/telemetry", Topic("streetcav", "cav-01", "telemetry")),
+        ("mk/droneport/D_7/event", Topic("droneport", "D_7", "event")),
+        ("mk/mark/" + "a" * 64 + "/status", Topic("mark", "a" * 64, "status")),
+    ],
+)
 def test_valid_topics_parse(topic, expected):
     assert parse_topic(topic, "mk", TRIALS) == expected
 
 
-@pytest.mark.parametrize("topic, code", [
-    ("mk/streetcav/cav1", "bad_topic"),
-    ("mk/streetcav/cav1/telemetry/extra", "bad_topic"),
-    ("other/streetcav/cav1/telemetry", "bad_topic"),
-    ("", "bad_topic"),
-    ("mk/tramway/t1/telemetry", "unknown_trial"),
-    ("mk/StreetCAV/cav1/telemetry", "unknown_trial"),
-    ("mk/streetcav/bad.id/telemetry", "bad_asset_id"),
-    ("mk/streetcav/has space/telemetry", "bad_asset_id"),
-    ("mk/streetcav//telemetry", "bad_asset_id"),
-    ("mk/streetcav/" + "a" * 65 + "/telemetry", "bad_asset_id"),
-    ("mk/streetcav/cav1/diagnostics", "unknown_channel"),
-    ("mk/streetcav/cav1/", "unknown_channel"),
-])
+@pytest.mark.parametrize(
+    "topic, code",
+    [
+        ("mk/streetcav/cav1", "bad_topic"),
+        ("mk/streetcav/cav1/telemetry/extra", "bad_topic"),
+        ("other/streetcav/cav1/telemetry", "bad_topic"),
+        ("", "bad_topic"),
+        ("mk/tramway/t1/telemetry", "unknown_trial"),
+        ("mk/StreetCAV/cav1/telemetry", "unknown_trial"),
+        ("mk/streetcav/bad.id/telemetry", "bad_asset_id"),
+        ("mk/streetcav/has space/telemetry", "bad_asset_id"),
+        ("mk/streetcav//telemetry", "bad_asset_id"),
+        ("mk/streetcav/" + "a" * 65 + "/telemetry", "bad_asset_id"),
+        ("mk/streetcav/cav1/diagnostics", "unknown_channel"),
+        ("mk/streetcav/cav1/", "unknown_channel"),
+    ],
+)
 def test_bad_topics_are_rejected_with_their_code(topic, code):
     with pytest.raises(Rejected) as info:
         parse_topic(topic, "mk", TRIALS)

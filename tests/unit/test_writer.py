@@ -9,11 +9,11 @@ import time
 import pytest
 from sqlalchemy import func, select
 
+from dashboard.core.contract.errors import Rejected
+from dashboard.core.contract.messages import DeadLetter, decode
 from dashboard.core.store import ingest, schema
 from dashboard.core.store.db import ensure_schema, make_engine
 from mqtt_bridge import writer as writer_module
-from dashboard.core.contract.errors import Rejected
-from dashboard.core.contract.messages import DeadLetter, decode
 from mqtt_bridge.writer import BatchWriter, Item
 
 TRIALS = ("streetcav", "droneport", "mark")
@@ -47,20 +47,29 @@ class FakeAcks:
             with self.lock:
                 self.acked.append(seq)
                 self.committed_when_acked[seq] = committed
+
         return ack
 
 
 def item(seq: int, acks: FakeAcks, asset: str = "a1") -> Item:
     now = time.time()
-    m = decode(f"mk/streetcav/{asset}/telemetry", json.dumps({"ts": now, "seq": seq}).encode(), received_at=now,
-               root="mk", trials=TRIALS, max_payload_bytes=65536, max_future_skew_s=300)
+    m = decode(
+        f"mk/streetcav/{asset}/telemetry",
+        json.dumps({"ts": now, "seq": seq}).encode(),
+        received_at=now,
+        root="mk",
+        trials=TRIALS,
+        max_payload_bytes=65536,
+        max_future_skew_s=300,
+    )
     return Item(m, acks.for_seq(seq))
 
 
 def make_writer(engine, **kw) -> tuple[BatchWriter, list[int]]:
     sizes: list[int] = []
-    options = dict(worker="t", batch_max=1000, batch_wait_s=0.05, queue_max=1000, stats_interval_s=60,
-                   retention_days=30)
+    options = dict(
+        worker="t", batch_max=1000, batch_wait_s=0.05, queue_max=1000, stats_interval_s=60, retention_days=30
+    )
     options.update(kw)
     w = BatchWriter(engine, after_commit=[lambda messages: sizes.append(len(messages))], **options)
     return w, sizes

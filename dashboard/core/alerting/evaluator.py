@@ -20,7 +20,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from dashboard.core.alerting.geometry import Geometry
-from dashboard.core.alerting.rules import EventRule, GeofenceRule, LevelRule, OfflineRule, Rule, RuleSet, StaleRule, StateRule, ThresholdRule
+from dashboard.core.alerting.rules import (
+    EventRule,
+    GeofenceRule,
+    LevelRule,
+    OfflineRule,
+    Rule,
+    RuleSet,
+    StaleRule,
+    StateRule,
+    ThresholdRule,
+)
 from dashboard.core.contract.messages import Message
 
 log = logging.getLogger(__name__)
@@ -78,8 +88,14 @@ def _where(data: dict[str, Any]) -> tuple[float | None, float | None]:
 class AlertEngine:
     """Evaluate rules on messages (`process`) and on time (`sweep`); both return `Change`s."""
 
-    def __init__(self, rules: RuleSet | None = None, *, geometry: Geometry | None = None,
-                 clock: Callable[[], float] = time.time, link_up: Callable[[], bool] = lambda: True):
+    def __init__(
+        self,
+        rules: RuleSet | None = None,
+        *,
+        geometry: Geometry | None = None,
+        clock: Callable[[], float] = time.time,
+        link_up: Callable[[], bool] = lambda: True,
+    ):
         self.rules = rules or RuleSet()
         self.geometry = geometry
         self.clock = clock
@@ -163,8 +179,9 @@ class AlertEngine:
                 elif isinstance(rule, StaleRule):
                     if (m.asset_id, rule.id) in self._stale:
                         self._stale.discard((m.asset_id, rule.id))
-                        changes.append(Change(CLEAR, rule, m.trial, m.asset_id, m.ts, "telemetry resumed",
-                                              None, *_where(m.data)))
+                        changes.append(
+                            Change(CLEAR, rule, m.trial, m.asset_id, m.ts, "telemetry resumed", None, *_where(m.data))
+                        )
                 elif isinstance(rule, OfflineRule):
                     self._status(rule, m, changes)
         return changes
@@ -220,8 +237,18 @@ class AlertEngine:
                 level.since = ts
             if ts - level.since >= rule.for_s:
                 level.active, level.since, level.clear_since = True, None, None
-                changes.append(Change(RAISE, rule, m.trial, m.asset_id, ts, _describe(rule, value, True),
-                                      _number(value), *_where(m.data)))
+                changes.append(
+                    Change(
+                        RAISE,
+                        rule,
+                        m.trial,
+                        m.asset_id,
+                        ts,
+                        _describe(rule, value, True),
+                        _number(value),
+                        *_where(m.data),
+                    )
+                )
             return
         if applicable and not rule.ok(value):
             level.clear_since = None
@@ -230,21 +257,28 @@ class AlertEngine:
             level.clear_since = ts
         if ts - level.clear_since >= rule.clear_for_s or not applicable:
             del self._levels[key]
-            changes.append(Change(CLEAR, rule, m.trial, m.asset_id, ts,
-                                  _describe(rule, value, False) if applicable else "no longer applies",
-                                  _number(value) if applicable else None, *_where(m.data)))
+            changes.append(
+                Change(
+                    CLEAR,
+                    rule,
+                    m.trial,
+                    m.asset_id,
+                    ts,
+                    _describe(rule, value, False) if applicable else "no longer applies",
+                    _number(value) if applicable else None,
+                    *_where(m.data),
+                )
+            )
 
     def _event(self, rule: EventRule, m: Message, changes: list[Change]) -> None:
         kind = m.data.get("type")
         key = (m.asset_id, rule.id)
         if kind in rule.types:
             self._events[key] = m.received_at
-            changes.append(Change(RAISE, rule, m.trial, m.asset_id, m.ts, _event_detail(m.data), None,
-                                  *_where(m.data)))
+            changes.append(Change(RAISE, rule, m.trial, m.asset_id, m.ts, _event_detail(m.data), None, *_where(m.data)))
         elif kind in rule.clear_on and key in self._events:
             del self._events[key]
-            changes.append(Change(CLEAR, rule, m.trial, m.asset_id, m.ts, f"{kind} received", None,
-                                  *_where(m.data)))
+            changes.append(Change(CLEAR, rule, m.trial, m.asset_id, m.ts, f"{kind} received", None, *_where(m.data)))
 
     def _status(self, rule: OfflineRule, m: Message, changes: list[Change]) -> None:
         key = (m.asset_id, rule.id)
@@ -279,8 +313,9 @@ class AlertEngine:
             if isinstance(rule, EventRule) and rule.clear_after_s is not None and now - last >= rule.clear_after_s:
                 del self._events[key]
                 trial = self._seen.get(key[0], (rule.trial, 0.0))[0]
-                changes.append(Change(CLEAR, rule, trial, key[0], now,
-                                      f"no {'/'.join(rule.types)} for {rule.clear_after_s:g} s"))
+                changes.append(
+                    Change(CLEAR, rule, trial, key[0], now, f"no {'/'.join(rule.types)} for {rule.clear_after_s:g} s")
+                )
         if not self.link_up():
             self._link_since = None
             return changes
@@ -295,21 +330,25 @@ class AlertEngine:
                 key = (asset_id, rule.id)
                 if silent > rule.after_s and key not in self._stale:
                     self._stale.add(key)
-                    changes.append(Change(RAISE, rule, trial, asset_id, now,
-                                          f"no telemetry for {now - seen:.0f} s", now - seen))
+                    changes.append(
+                        Change(RAISE, rule, trial, asset_id, now, f"no telemetry for {now - seen:.0f} s", now - seen)
+                    )
         return changes
 
     def _stale_rules(self, trial: str) -> tuple[StaleRule, ...]:
         found = self._stale_by_trial.get(trial)
         if found is None:
-            found = self._stale_by_trial[trial] = tuple(
-                r for r in self.rules.of_kind(StaleRule) if r.applies_to(trial))
+            found = self._stale_by_trial[trial] = tuple(r for r in self.rules.of_kind(StaleRule) if r.applies_to(trial))
         return found
 
     @property
     def active_count(self) -> int:
-        return (sum(1 for lv in self._levels.values() if lv.active) + len(self._events) + len(self._stale)
-                + len(self._offline))
+        return (
+            sum(1 for lv in self._levels.values() if lv.active)
+            + len(self._events)
+            + len(self._stale)
+            + len(self._offline)
+        )
 
 
 def _describe(rule: LevelRule, value: Any, raised: bool) -> str:

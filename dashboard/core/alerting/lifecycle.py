@@ -25,7 +25,16 @@ from sqlalchemy import Connection, and_, select
 
 from dashboard.core.alerting import SEVERITY_RANK
 from dashboard.core.alerting.evaluator import CLEAR, RAISE, Change
-from dashboard.core.alerting.records import ACKNOWLEDGED, ACTIVE, CLEARED, CLOSED, OPEN_STATES, alert_events, alerts, get_alert
+from dashboard.core.alerting.records import (
+    ACKNOWLEDGED,
+    ACTIVE,
+    CLEARED,
+    CLOSED,
+    OPEN_STATES,
+    alert_events,
+    alerts,
+    get_alert,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,22 +83,44 @@ def _comment(text: str | None) -> str | None:
     return text or None
 
 
-def _audit(conn: Connection, alert_id: int, at: float, action: str, from_state: str | None, to_state: str,
-           actor: str, comment: str | None) -> None:
-    conn.execute(alert_events.insert(), {
-        "alert_id": alert_id, "at": at, "action": action, "from_state": from_state, "to_state": to_state,
-        "actor": actor, "comment": comment,
-    })
+def _audit(
+    conn: Connection,
+    alert_id: int,
+    at: float,
+    action: str,
+    from_state: str | None,
+    to_state: str,
+    actor: str,
+    comment: str | None,
+) -> None:
+    conn.execute(
+        alert_events.insert(),
+        {
+            "alert_id": alert_id,
+            "at": at,
+            "action": action,
+            "from_state": from_state,
+            "to_state": to_state,
+            "actor": actor,
+            "comment": comment,
+        },
+    )
 
 
 def _compare_and_set(conn: Connection, alert_id: int, expected: str, values: dict[str, Any]) -> bool:
-    result = conn.execute(
-        alerts.update().where(and_(alerts.c.id == alert_id, alerts.c.state == expected)), values)
+    result = conn.execute(alerts.update().where(and_(alerts.c.id == alert_id, alerts.c.state == expected)), values)
     return result.rowcount == 1
 
 
-def _transition(conn: Connection, alert_id: int, action: str, actor: str, comment: str | None, now: float,
-                extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def _transition(
+    conn: Connection,
+    alert_id: int,
+    action: str,
+    actor: str,
+    comment: str | None,
+    now: float,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Apply `action` to the alert's current state, audited; `LifecycleError` when not allowed."""
     for _ in range(_RETRIES):
         row = get_alert(conn, alert_id)
@@ -111,8 +142,9 @@ def _transition(conn: Connection, alert_id: int, action: str, actor: str, commen
 def acknowledge(conn: Connection, alert_id: int, who: str, comment: str | None, now: float) -> dict[str, Any]:
     """Acknowledge: an active alert stays until its condition ends; a cleared one closes."""
     actor, text = _actor(who), _comment(comment)
-    return _transition(conn, alert_id, "acknowledge", actor, text, now,
-                       {"acked_at": now, "acked_by": actor, "ack_comment": text})
+    return _transition(
+        conn, alert_id, "acknowledge", actor, text, now, {"acked_at": now, "acked_by": actor, "ack_comment": text}
+    )
 
 
 def add_comment(conn: Connection, alert_id: int, who: str, comment: str, now: float) -> None:
@@ -135,13 +167,15 @@ def shelve(conn: Connection, alert_id: int, who: str, period_s: float, reason: s
         raise LifecycleError(f"shelve for between 1 s and {MAX_SHELVE_S / 3600:g} h")
     row = get_alert(conn, alert_id)
     if row is None or row["state"] not in OPEN_STATES:
-        raise LifecycleError(f"only an open alert can be shelved (alert {alert_id} is "
-                             f"{row['state'] if row else 'missing'})")
+        raise LifecycleError(
+            f"only an open alert can be shelved (alert {alert_id} is {row['state'] if row else 'missing'})"
+        )
     until = now + period_s
-    conn.execute(alerts.update().where(alerts.c.id == alert_id),
-                 {"shelved_until": until, "shelved_by": actor, "shelve_reason": text, "updated_at": now})
-    _audit(conn, alert_id, now, "shelved", row["state"], row["state"], actor,
-           f"{text} (for {period_s / 60:.0f} min)")
+    conn.execute(
+        alerts.update().where(alerts.c.id == alert_id),
+        {"shelved_until": until, "shelved_by": actor, "shelve_reason": text, "updated_at": now},
+    )
+    _audit(conn, alert_id, now, "shelved", row["state"], row["state"], actor, f"{text} (for {period_s / 60:.0f} min)")
     return until
 
 
@@ -157,9 +191,15 @@ def unshelve(conn: Connection, alert_id: int, who: str, now: float, reason: str 
 def expire_shelves(conn: Connection, now: float) -> int:
     """Unshelve, with an audit row, every open alert whose shelving period has ended (a closed alert
     keeps its shelving fields as history)."""
-    due = conn.execute(select(alerts.c.id).where(
-        alerts.c.shelved_until.is_not(None), alerts.c.shelved_until <= now,
-        alerts.c.state.in_(OPEN_STATES))).scalars().all()
+    due = (
+        conn.execute(
+            select(alerts.c.id).where(
+                alerts.c.shelved_until.is_not(None), alerts.c.shelved_until <= now, alerts.c.state.in_(OPEN_STATES)
+            )
+        )
+        .scalars()
+        .all()
+    )
     for alert_id in due:
         unshelve(conn, alert_id, SYSTEM, now, "shelving period ended")
     return len(due)
@@ -167,26 +207,47 @@ def expire_shelves(conn: Connection, now: float) -> int:
 
 # --- the engine ----------------------------------------------------------------------------------------------
 def _open_row(conn: Connection, asset_id: str, rule_id: str) -> dict[str, Any] | None:
-    row = conn.execute(select(alerts).where(
-        alerts.c.asset_id == asset_id, alerts.c.rule_id == rule_id, alerts.c.state.in_(OPEN_STATES)
-    )).mappings().first()
+    row = (
+        conn.execute(
+            select(alerts).where(
+                alerts.c.asset_id == asset_id, alerts.c.rule_id == rule_id, alerts.c.state.in_(OPEN_STATES)
+            )
+        )
+        .mappings()
+        .first()
+    )
     return dict(row) if row else None
 
 
 def raise_alert(conn: Connection, change: Change, now: float) -> Notice | None:
     """A condition began or an event occurred: a new alert, a reactivation, or one more occurrence."""
     rule = change.rule
-    evidence = {"last_seen": change.ts, "detail": change.detail, "value": change.value, "updated_at": now,
-                "severity": rule.severity, "severity_rank": SEVERITY_RANK[rule.severity], "title": rule.title}
+    evidence = {
+        "last_seen": change.ts,
+        "detail": change.detail,
+        "value": change.value,
+        "updated_at": now,
+        "severity": rule.severity,
+        "severity_rank": SEVERITY_RANK[rule.severity],
+        "title": rule.title,
+    }
     if change.lat is not None and change.lon is not None:
         evidence.update(lat=change.lat, lon=change.lon)
     for _ in range(_RETRIES):
         row = _open_row(conn, change.asset_id, rule.id)
         if row is None:
             values = {
-                "rule_id": rule.id, "kind": rule.kind, "trial": change.trial, "asset_id": change.asset_id,
-                "state": ACTIVE, "occurrences": 1, "first_seen": change.ts, "raised_at": now,
-                "lat": change.lat, "lon": change.lon, **evidence,
+                "rule_id": rule.id,
+                "kind": rule.kind,
+                "trial": change.trial,
+                "asset_id": change.asset_id,
+                "state": ACTIVE,
+                "occurrences": 1,
+                "first_seen": change.ts,
+                "raised_at": now,
+                "lat": change.lat,
+                "lon": change.lon,
+                **evidence,
             }
             alert_id = conn.execute(alerts.insert().returning(alerts.c.id), values).scalar_one()
             _audit(conn, alert_id, now, "raised", None, ACTIVE, SYSTEM, change.detail)
@@ -210,8 +271,15 @@ def clear_alert(conn: Connection, change: Change, now: float) -> Notice | None:
         if row is None or row["state"] == CLEARED:
             return None
         try:
-            done = _transition(conn, row["id"], "clear", SYSTEM, change.detail, now,
-                               {"cleared_at": now, "updated_at": now, "last_seen": max(row["last_seen"], change.ts)})
+            done = _transition(
+                conn,
+                row["id"],
+                "clear",
+                SYSTEM,
+                change.detail,
+                now,
+                {"cleared_at": now, "updated_at": now, "last_seen": max(row["last_seen"], change.ts)},
+            )
         except LifecycleError:
             continue  # an operator moved it meanwhile: look again
         return Notice("cleared", done)
@@ -222,8 +290,11 @@ def apply_changes(conn: Connection, changes: Sequence[Change], now: float) -> li
     """Record the engine's changes inside the caller's transaction; return what to notify."""
     notices = []
     for change in changes:
-        notice = raise_alert(conn, change, now) if change.action == RAISE else (
-            clear_alert(conn, change, now) if change.action == CLEAR else None)
+        notice = (
+            raise_alert(conn, change, now)
+            if change.action == RAISE
+            else (clear_alert(conn, change, now) if change.action == CLEAR else None)
+        )
         if notice is not None:
             notices.append(notice)
     return notices

@@ -37,10 +37,11 @@ Sender = Callable[[str, bytes, float], int]
 
 def post_json(url: str, body: bytes, timeout_s: float) -> int:
     """POST `body` as JSON; the HTTP status (urllib raises for 4xx/5xx, which we turn into a status)."""
-    request = urllib.request.Request(url, data=body, method="POST",
-                                     headers={"Content-Type": "application/json", "User-Agent": "mk-control"})
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json", "User-Agent": "mk-control"}
+    )
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 (configured URL)
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
             return response.status
     except urllib.error.HTTPError as exc:
         return exc.code
@@ -49,8 +50,23 @@ def post_json(url: str, body: bytes, timeout_s: float) -> int:
 def payload(notice: Notice) -> dict[str, Any]:
     """What a receiver gets: enough to act on without calling back."""
     a = notice.alert
-    keys = ("id", "rule_id", "kind", "trial", "asset_id", "severity", "title", "detail", "state",
-            "occurrences", "first_seen", "last_seen", "raised_at", "lat", "lon")
+    keys = (
+        "id",
+        "rule_id",
+        "kind",
+        "trial",
+        "asset_id",
+        "severity",
+        "title",
+        "detail",
+        "state",
+        "occurrences",
+        "first_seen",
+        "last_seen",
+        "raised_at",
+        "lat",
+        "lon",
+    )
     return {"event": notice.event, **{k: a.get(k) for k in keys}}
 
 
@@ -74,9 +90,17 @@ class _Job:
 class Notifier:
     """`notify(notice)` from any thread; posts happen in the notifier's own thread."""
 
-    def __init__(self, urls: Mapping[str, str], *, sender: Sender = post_json, max_attempts: int = MAX_ATTEMPTS,
-                 backoff_first_s: float = BACKOFF_FIRST_S, backoff_max_s: float = BACKOFF_MAX_S,
-                 timeout_s: float = TIMEOUT_S, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        urls: Mapping[str, str],
+        *,
+        sender: Sender = post_json,
+        max_attempts: int = MAX_ATTEMPTS,
+        backoff_first_s: float = BACKOFF_FIRST_S,
+        backoff_max_s: float = BACKOFF_MAX_S,
+        timeout_s: float = TIMEOUT_S,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.urls = dict(urls)
         self.sender = sender
         self.max_attempts = max_attempts

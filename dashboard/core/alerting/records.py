@@ -158,9 +158,13 @@ class HistoryFilter:
 
     def where(self) -> list:
         clauses = []
-        for column, values in ((alerts.c.trial, self.trials), (alerts.c.asset_id, self.assets),
-                               (alerts.c.rule_id, self.rules), (alerts.c.severity, self.severities),
-                               (alerts.c.state, self.states)):
+        for column, values in (
+            (alerts.c.trial, self.trials),
+            (alerts.c.asset_id, self.assets),
+            (alerts.c.rule_id, self.rules),
+            (alerts.c.severity, self.severities),
+            (alerts.c.state, self.states),
+        ):
             if values:
                 clauses.append(column.in_(list(values)))
         if self.since is not None:
@@ -172,8 +176,7 @@ class HistoryFilter:
 
 def history(conn: Connection, flt: HistoryFilter, *, limit: int = 1000) -> list[dict[str, Any]]:
     """Alerts matching the filter, newest first."""
-    query = (select(alerts).where(*flt.where())
-             .order_by(alerts.c.raised_at.desc(), alerts.c.id.desc()).limit(limit))
+    query = select(alerts).where(*flt.where()).order_by(alerts.c.raised_at.desc(), alerts.c.id.desc()).limit(limit)
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
@@ -198,8 +201,12 @@ class ResponseTimes:
 
 def response_times(conn: Connection, flt: HistoryFilter) -> ResponseTimes:
     """Mean time from raise to acknowledge and from raise to clear, over the filtered alerts."""
-    query = (select(alerts.c.raised_at, alerts.c.acked_at, alerts.c.cleared_at).where(*flt.where())
-             .order_by(alerts.c.raised_at.desc()).limit(RESPONSE_SAMPLE_MAX))
+    query = (
+        select(alerts.c.raised_at, alerts.c.acked_at, alerts.c.cleared_at)
+        .where(*flt.where())
+        .order_by(alerts.c.raised_at.desc())
+        .limit(RESPONSE_SAMPLE_MAX)
+    )
     rows = conn.execute(query).all()
     to_ack = [a - r for r, a, _ in rows if a is not None]
     to_clear = [c - r for r, _, c in rows if c is not None]

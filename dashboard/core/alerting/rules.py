@@ -286,8 +286,11 @@ def _rule(table: Any, index: int, lines: _Lines, path: str | None, trials: froze
     kind = c.choice("kind", KINDS)
     unknown = sorted(set(table) - COMMON_KEYS - KIND_KEYS[kind])
     if unknown:
-        raise c.fail(unknown[0], f"unknown key {unknown[0]!r} for a {kind} rule "
-                                 f"(allowed: {', '.join(sorted(COMMON_KEYS | KIND_KEYS[kind]))})")
+        raise c.fail(
+            unknown[0],
+            f"unknown key {unknown[0]!r} for a {kind} rule "
+            f"(allowed: {', '.join(sorted(COMMON_KEYS | KIND_KEYS[kind]))})",
+        )
     trial = c.text("trial")
     if trial != ANY_TRIAL:
         if not _TRIAL.match(trial):
@@ -314,9 +317,12 @@ def _rule(table: Any, index: int, lines: _Lines, path: str | None, trials: froze
             raise c.fail(None, "a route geofence needs 'max_off_m' (metres off the route)")
         clear_within = c.number("clear_within_m", max_off, minimum=0.0)
         if clear_within > max_off:
-            raise c.fail("clear_within_m", f"'clear_within_m' ({clear_within:g}) must not exceed 'max_off_m' ({max_off:g})")
-        return GeofenceRule(**common, area=area, max_off_m=max_off, clear_within_m=clear_within,
-                            states=c.texts("states", ()))
+            raise c.fail(
+                "clear_within_m", f"'clear_within_m' ({clear_within:g}) must not exceed 'max_off_m' ({max_off:g})"
+            )
+        return GeofenceRule(
+            **common, area=area, max_off_m=max_off, clear_within_m=clear_within, states=c.texts("states", ())
+        )
     if kind == "state":
         values = table.get("equals")
         if isinstance(values, (str, int, float, bool)):
@@ -352,13 +358,15 @@ def _threshold(c: _Checker, common: dict[str, Any]) -> ThresholdRule:
     limit = c.number(direction)
     wrong = "clear_above" if direction == "above" else "clear_below"
     if wrong in t:
-        raise c.fail(wrong, f"an '{direction}' rule clears with "
-                            f"'{'clear_below' if direction == 'above' else 'clear_above'}', not {wrong!r}")
+        raise c.fail(
+            wrong,
+            f"an '{direction}' rule clears with "
+            f"'{'clear_below' if direction == 'above' else 'clear_above'}', not {wrong!r}",
+        )
     key = "clear_below" if direction == "above" else "clear_above"
     clear = c.number(key, limit)
     if (direction == "above" and clear > limit) or (direction == "below" and clear < limit):
-        raise c.fail(key, f"{key!r} ({clear:g}) must be on the normal side of '{direction}' ({limit:g}) "
-                          "for hysteresis")
+        raise c.fail(key, f"{key!r} ({clear:g}) must be on the normal side of '{direction}' ({limit:g}) for hysteresis")
     return ThresholdRule(**common, field=c.text("field", _FIELD), direction=direction, limit=limit, clear=clear)
 
 
@@ -385,8 +393,9 @@ def parse_rules(text: str, *, path: str | None = None, trials: Iterable[str] | N
     lines = _Lines(text)
     unknown = sorted(set(doc) - {"version", "rule"})
     if unknown:
-        raise RulesError(f"unknown top-level key {unknown[0]!r} (allowed: version, [[rule]])",
-                         lines.of(None, unknown[0]), path)
+        raise RulesError(
+            f"unknown top-level key {unknown[0]!r} (allowed: version, [[rule]])", lines.of(None, unknown[0]), path
+        )
     version = doc.get("version", FILE_VERSION)
     if version != FILE_VERSION:
         raise RulesError(f"'version' must be {FILE_VERSION}, got {version!r}", lines.of(None, "version"), path)
@@ -399,8 +408,11 @@ def parse_rules(text: str, *, path: str | None = None, trials: Iterable[str] | N
     for index, table in enumerate(tables):
         rule = _rule(table, index, lines, path, known)
         if rule.id in seen:
-            raise RulesError(f"rule {index + 1}: id {rule.id!r} is already used by rule {seen[rule.id] + 1}",
-                             lines.of(index, "id"), path)
+            raise RulesError(
+                f"rule {index + 1}: id {rule.id!r} is already used by rule {seen[rule.id] + 1}",
+                lines.of(index, "id"),
+                path,
+            )
         seen[rule.id] = index
         rules.append(rule)
     return RuleSet(tuple(rules), source=path or "")
@@ -436,8 +448,7 @@ class RulesFile:
     """The rules file in force. `refresh()` reloads when the file's mtime or size changed; a file that
     fails to load is refused and the rules already in force are kept."""
 
-    def __init__(self, path: str | Path, trials: Iterable[str] | None = None,
-                 clock: Callable[[], float] | None = None):
+    def __init__(self, path: str | Path, trials: Iterable[str] | None = None, clock: Callable[[], float] | None = None):
         import time
 
         self.path = Path(path)

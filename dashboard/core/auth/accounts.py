@@ -42,8 +42,15 @@ def _check_role(role: str) -> None:
         raise AccountError(f"role {role!r} must be one of {', '.join(roles.ROLES)}")
 
 
-def add_user(engine: Engine, username: str, role: str, password: str | None = None, *, actor: str = "cli",
-             clock: Callable[[], float] = time.time) -> str:
+def add_user(
+    engine: Engine,
+    username: str,
+    role: str,
+    password: str | None = None,
+    *,
+    actor: str = "cli",
+    clock: Callable[[], float] = time.time,
+) -> str:
     """Create a user; return the password (generated when none is given)."""
     name = _check_username(username)
     _check_role(role)
@@ -72,8 +79,9 @@ def _existing(conn, username: str) -> db.User:
     return user
 
 
-def set_disabled(engine: Engine, username: str, disabled: bool, *, actor: str = "cli",
-                 clock: Callable[[], float] = time.time) -> None:
+def set_disabled(
+    engine: Engine, username: str, disabled: bool, *, actor: str = "cli", clock: Callable[[], float] = time.time
+) -> None:
     """Disable (also ending every session of the user at once) or enable a user."""
     now = clock()
     with engine.begin() as conn:
@@ -81,13 +89,18 @@ def set_disabled(engine: Engine, username: str, disabled: bool, *, actor: str = 
         db.update_user(conn, user.id, now, disabled=disabled)
         if disabled:
             db.delete_sessions_of(conn, user.id)
-        db.record_event(conn, db.USER_DISABLED if disabled else db.USER_ENABLED, user.username, "", now,
-                        actor=actor)
+        db.record_event(conn, db.USER_DISABLED if disabled else db.USER_ENABLED, user.username, "", now, actor=actor)
     log.info("user %r %s by %s", user.username, "disabled" if disabled else "enabled", actor)
 
 
-def reset_password(engine: Engine, username: str, password: str | None = None, *, actor: str = "cli",
-                   clock: Callable[[], float] = time.time) -> str:
+def reset_password(
+    engine: Engine,
+    username: str,
+    password: str | None = None,
+    *,
+    actor: str = "cli",
+    clock: Callable[[], float] = time.time,
+) -> str:
     """Set a new password (generated when none is given), end the user's sessions; return it."""
     password = password if password is not None else passwords.generate_password()
     now = clock()
@@ -104,8 +117,9 @@ def reset_password(engine: Engine, username: str, password: str | None = None, *
     return password
 
 
-def set_role(engine: Engine, username: str, role: str, *, actor: str = "cli",
-             clock: Callable[[], float] = time.time) -> None:
+def set_role(
+    engine: Engine, username: str, role: str, *, actor: str = "cli", clock: Callable[[], float] = time.time
+) -> None:
     _check_role(role)
     now = clock()
     with engine.begin() as conn:
@@ -125,8 +139,15 @@ def last_sign_ins(engine: Engine) -> dict[str, float]:
         return db.last_sign_ins(conn)
 
 
-def record_admin_event(engine: Engine, kind: str, *, actor: str, detail: str = "", address: str = "",
-                       clock: Callable[[], float] = time.time) -> None:
+def record_admin_event(
+    engine: Engine,
+    kind: str,
+    *,
+    actor: str,
+    detail: str = "",
+    address: str = "",
+    clock: Callable[[], float] = time.time,
+) -> None:
     """An admin action that is not an account change (e.g. reloading the alert rules) in the audit table."""
     with engine.begin() as conn:
         db.record_event(conn, kind, "", address, clock(), actor=actor, detail=detail)

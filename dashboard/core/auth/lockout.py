@@ -24,8 +24,9 @@ class Policy:
 
     @classmethod
     def from_settings(cls, settings) -> Policy:
-        return cls(settings.login_free_failures, settings.login_lock_after, settings.login_window_s,
-                   settings.login_lock_s)
+        return cls(
+            settings.login_free_failures, settings.login_lock_after, settings.login_window_s, settings.login_lock_s
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +36,9 @@ class Decision:
     reason: str = ""  # "slowed" or "locked", and for what ("account" or "address")
 
 
-def wait_after(failures: int, last_failure: float | None, now: float, free: int, lock_after: int,
-               lock_s: float) -> tuple[float, str]:
+def wait_after(
+    failures: int, last_failure: float | None, now: float, free: int, lock_after: int, lock_s: float
+) -> tuple[float, str]:
     """Seconds still to wait and why ("" when none), given `failures` and when the last one was."""
     if failures <= free or last_failure is None:
         return 0.0, ""
@@ -46,8 +48,9 @@ def wait_after(failures: int, last_failure: float | None, now: float, free: int,
     return max(0.0, last_failure + delay - now), "slowed"
 
 
-def decide(policy: Policy, now: float, account: tuple[int, float | None],
-           address: tuple[int, float | None]) -> Decision:
+def decide(
+    policy: Policy, now: float, account: tuple[int, float | None], address: tuple[int, float | None]
+) -> Decision:
     """May a sign-in be attempted now? `account` and `address` are (failures, last failure time)."""
     checks = (
         ("account", account, policy.free, policy.lock_after),

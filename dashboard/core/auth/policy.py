@@ -38,10 +38,18 @@ ROUTES: dict[str, str] = {}
 # Served to anyone: static files, the sign-in pages, and Dash's framework endpoints. `_dash-layout`
 # is the app shell (no page content: that comes through the pages callback, which is checked) and
 # `_dash-dependencies` lists callback ids, not data.
-PUBLIC_ENDPOINTS = frozenset({
-    "static", "_dash_assets.static", "/_favicon.ico", "/_dash-layout", "/_dash-dependencies",
-    "/_reload-hash", "auth.login", "auth.logout",
-})
+PUBLIC_ENDPOINTS = frozenset(
+    {
+        "static",
+        "_dash_assets.static",
+        "/_favicon.ico",
+        "/_dash-layout",
+        "/_dash-dependencies",
+        "/_reload-hash",
+        "auth.login",
+        "auth.logout",
+    }
+)
 PUBLIC_PREFIXES = ("/_dash-component-suites/",)
 CALLBACK_ENDPOINT = "/_dash-update-component"
 INDEX_ENDPOINTS = frozenset({"/", "/<path:path>"})

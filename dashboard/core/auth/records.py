@@ -98,8 +98,7 @@ def _user(row) -> User:
     return User(row.id, row.username, row.role, bool(row.disabled), row.created_at, row.updated_at)
 
 
-_USER_COLUMNS = (users.c.id, users.c.username, users.c.role, users.c.disabled, users.c.created_at,
-                 users.c.updated_at)
+_USER_COLUMNS = (users.c.id, users.c.username, users.c.role, users.c.disabled, users.c.created_at, users.c.updated_at)
 
 
 def normalise(username: str) -> str:
@@ -107,10 +106,16 @@ def normalise(username: str) -> str:
 
 
 def insert_user(conn: Connection, username: str, role: str, password_hash: str, now: float) -> int:
-    result = conn.execute(insert(users).values(
-        username=normalise(username), role=role, password_hash=password_hash, disabled=False,
-        created_at=now, updated_at=now,
-    ))
+    result = conn.execute(
+        insert(users).values(
+            username=normalise(username),
+            role=role,
+            password_hash=password_hash,
+            disabled=False,
+            created_at=now,
+            updated_at=now,
+        )
+    )
     return int(result.inserted_primary_key[0])
 
 
@@ -144,10 +149,19 @@ class SessionRow:
     expires_at: float
 
 
-def insert_session(conn: Connection, token_hash: str, user_id: int, now: float, expires_at: float,
-                   address: str) -> None:
-    conn.execute(insert(auth_sessions).values(token_hash=token_hash, user_id=user_id, created_at=now,
-                                               last_seen=now, expires_at=expires_at, address=address[:64]))
+def insert_session(
+    conn: Connection, token_hash: str, user_id: int, now: float, expires_at: float, address: str
+) -> None:
+    conn.execute(
+        insert(auth_sessions).values(
+            token_hash=token_hash,
+            user_id=user_id,
+            created_at=now,
+            last_seen=now,
+            expires_at=expires_at,
+            address=address[:64],
+        )
+    )
 
 
 def find_session(conn: Connection, token_hash: str) -> SessionRow | None:
@@ -180,14 +194,24 @@ def purge_sessions(conn: Connection, now: float, idle_s: float) -> int:
 
 
 # --- audit and lockout counts --------------------------------------------------------------------
-def record_event(conn: Connection, kind: str, username: str, address: str, now: float, *, actor: str = "",
-                 detail: str = "") -> None:
-    conn.execute(insert(auth_events).values(at=now, kind=kind, username=normalise(username)[:64],
-                                            address=address[:64], actor=actor[:64], detail=detail[:200]))
+def record_event(
+    conn: Connection, kind: str, username: str, address: str, now: float, *, actor: str = "", detail: str = ""
+) -> None:
+    conn.execute(
+        insert(auth_events).values(
+            at=now,
+            kind=kind,
+            username=normalise(username)[:64],
+            address=address[:64],
+            actor=actor[:64],
+            detail=detail[:200],
+        )
+    )
 
 
-def failures(conn: Connection, *, since: float, username: str | None = None,
-             address: str | None = None) -> tuple[int, float | None]:
+def failures(
+    conn: Connection, *, since: float, username: str | None = None, address: str | None = None
+) -> tuple[int, float | None]:
     """Failed sign-ins since `since` for one account (after its last success) or one address.
 
     Returns (count, time of the latest failure).

@@ -35,16 +35,22 @@ def _counts(engine: Engine, policy: lockout.Policy, name: str, address: str, now
         return db.failures(conn, since=since, username=name), db.failures(conn, since=since, address=address)
 
 
-def authenticate(engine: Engine, policy: lockout.Policy, username: str, password: str, address: str,
-                 now: float) -> Outcome:
+def authenticate(
+    engine: Engine, policy: lockout.Policy, username: str, password: str, address: str, now: float
+) -> Outcome:
     name = db.normalise(username or "")[:64]
     account, by_address = _counts(engine, policy, name, address, now)
     decision = lockout.decide(policy, now, account, by_address)
     if not decision.allowed:
         with engine.begin() as conn:
             db.record_event(conn, db.LOGIN_REFUSED, name, address, now, detail=decision.reason)
-        log.warning("sign-in refused for %s from %s: %s, retry in %.0f s", _safe(name), address,
-                    decision.reason, decision.retry_after_s)
+        log.warning(
+            "sign-in refused for %s from %s: %s, retry in %.0f s",
+            _safe(name),
+            address,
+            decision.reason,
+            decision.retry_after_s,
+        )
         wait = max(1, round(decision.retry_after_s))
         return Outcome(None, f"Too many failed attempts: try again in {wait} s.", decision.retry_after_s)
 

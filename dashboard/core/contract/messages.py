@@ -66,6 +66,7 @@ def _number(lo: float | None = None, hi: float | None = None) -> Check:
             raise Rejected("bad_value", f"{name} must be finite, got {value}")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             raise Rejected("out_of_range", f"{name} {value} is outside [{lo}, {hi}]")
+
     return check
 
 
@@ -75,6 +76,7 @@ def _integer(lo: int = 0, hi: int = INT64_MAX) -> Check:
             raise Rejected("bad_type", f"{name} must be an integer, got {type(value).__name__}")
         if not lo <= value <= hi:
             raise Rejected("out_of_range", f"{name} {value} is outside [{lo}, {hi}]")
+
     return check
 
 
@@ -82,6 +84,7 @@ def _one_of(*choices: str) -> Check:
     def check(name: str, value: Any) -> None:
         if value not in choices:
             raise Rejected("bad_value", f"{name} must be one of {', '.join(choices)}, got {str(value)[:64]!r}")
+
     return check
 
 
@@ -91,6 +94,7 @@ def _text(max_len: int = 1000) -> Check:
             raise Rejected("bad_type", f"{name} must be text, got {type(value).__name__}")
         if len(value) > max_len:
             raise Rejected("out_of_range", f"{name} is longer than {max_len} characters")
+
     return check
 
 
@@ -129,8 +133,13 @@ SCHEMAS: dict[tuple[str, str], dict[str, Check]] = {
     },
     ("droneport", "event"): {
         "type": _one_of(
-            "takeoff", "landing", "delivery_completed", "link_loss", "link_restored",
-            "geofence_breach", "failsafe_rtl",
+            "takeoff",
+            "landing",
+            "delivery_completed",
+            "link_loss",
+            "link_restored",
+            "geofence_breach",
+            "failsafe_rtl",
         ),
         "flight_id": _text(64),
         "detail": _text(),
@@ -221,8 +230,16 @@ def decode(
     if where.channel == "status":
         word = _status_shorthand(payload)
         if word is not None:
-            return Message(where.trial, where.asset_id, "status", received_at, received_at, None,
-                           {"status": word}, json.dumps({"status": word}))
+            return Message(
+                where.trial,
+                where.asset_id,
+                "status",
+                received_at,
+                received_at,
+                None,
+                {"status": word},
+                json.dumps({"status": word}),
+            )
     try:
         text = payload.decode("utf-8")
         data = _loads(text)

@@ -67,8 +67,11 @@ def _num(frame: pd.DataFrame, name: str) -> pd.Series:
 def _common(group: pd.DataFrame) -> dict:
     lag = (group["stored_at"] - group["ts"]).astype(float)
     return {
-        "e2e_n": int(len(lag)), "e2e_sum": float(lag.sum()),
-        "e2e_p50": _q(lag, 0.5), "e2e_p95": _q(lag, 0.95), "e2e_max": float(lag.max()),
+        "e2e_n": int(len(lag)),
+        "e2e_sum": float(lag.sum()),
+        "e2e_p50": _q(lag, 0.5),
+        "e2e_p95": _q(lag, 0.95),
+        "e2e_max": float(lag.max()),
         "active_min": int((group["ts"] // 60).nunique()),
     }
 
@@ -86,7 +89,8 @@ def _streetcav(tel: pd.DataFrame, ev: pd.DataFrame) -> dict:
         "auto_km": float(step[ok & (mode_before == "autonomous")].sum()),
         "manual_km": float(step[ok & (mode_before == "manual")].sum()),
         "boardings": int(boarded.sum()),
-        "speed_sum": float(moving.sum()), "speed_n": int(len(moving)),
+        "speed_sum": float(moving.sum()),
+        "speed_n": int(len(moving)),
         "disengagements": int(len(dis)),
         "by_initiator": dict(Counter(str(v) for v in dis.get("initiator", pd.Series(dtype=object)).fillna("unknown"))),
         "by_reason": dict(Counter(str(v) for v in dis.get("reason", pd.Series(dtype=object)).fillna("unknown"))),
@@ -103,14 +107,20 @@ def _droneport(tel: pd.DataFrame, ev: pd.DataFrame) -> dict:
     if len(landings) and len(tel):
         samples = tel[["ts", "battery_pct"]].dropna().sort_values("ts")
         if len(samples):
-            matched = pd.merge_asof(landings[["ts"]].astype(float), samples.astype(float), on="ts", direction="backward")
+            matched = pd.merge_asof(
+                landings[["ts"]].astype(float), samples.astype(float), on="ts", direction="backward"
+            )
             battery = matched["battery_pct"].dropna()
     count = lambda kind: int((ev["event_type"] == kind).sum())  # noqa: E731
     return {
-        "flights": count("takeoff"), "flight_s": flight_s, "deliveries": count("delivery_completed"),
-        "link_losses": count("link_loss"), "geofence_breaches": count("geofence_breach"),
+        "flights": count("takeoff"),
+        "flight_s": flight_s,
+        "deliveries": count("delivery_completed"),
+        "link_losses": count("link_loss"),
+        "geofence_breaches": count("geofence_breach"),
         "failsafes": count("failsafe_rtl"),
-        "landing_battery_sum": float(battery.sum()), "landing_battery_n": int(len(battery)),
+        "landing_battery_sum": float(battery.sum()),
+        "landing_battery_n": int(len(battery)),
         "landing_battery_min": float(battery.min()) if len(battery) else None,
     }
 
@@ -129,13 +139,16 @@ def _mark(tel: pd.DataFrame, ev: pd.DataFrame) -> dict:
     available = tel["available"] if "available" in tel else pd.Series(dtype=object)
     return {
         "n": int(len(tel)),
-        "dl_p5": _q(_num(tel, "dl_mbps"), 0.05), "dl_p50": _q(_num(tel, "dl_mbps"), 0.5),
-        "ul_p5": _q(_num(tel, "ul_mbps"), 0.05), "ul_p50": _q(_num(tel, "ul_mbps"), 0.5),
+        "dl_p5": _q(_num(tel, "dl_mbps"), 0.05),
+        "dl_p50": _q(_num(tel, "dl_mbps"), 0.5),
+        "ul_p5": _q(_num(tel, "ul_mbps"), 0.05),
+        "ul_p50": _q(_num(tel, "ul_mbps"), 0.5),
         "latency_p95": _q(_num(tel, "latency_ms"), 0.95),
         "available_n": int((available == True).sum()),  # noqa: E712 - object column of bools
         "availability_n": int(available.notna().sum()),
         "sinr_hist": [int(v) for v in hist],
-        "ues_sum": ues_sum, "ues_n": ues_n,
+        "ues_sum": ues_sum,
+        "ues_n": ues_n,
         "cell_down": int((ev["event_type"] == "cell_down").sum()),
     }
 
@@ -207,8 +220,15 @@ KPIS: tuple[Kpi, ...] = (
 # Additive stage-1 columns each trial sums; quantile columns and the weight they are averaged by.
 _SUMS = {
     "streetcav": ("auto_km", "manual_km", "disengagements", "boardings", "active_min", "speed_sum", "speed_n"),
-    "droneport": ("flight_s", "flights", "deliveries", "link_losses", "geofence_breaches",
-                  "landing_battery_sum", "landing_battery_n"),
+    "droneport": (
+        "flight_s",
+        "flights",
+        "deliveries",
+        "link_losses",
+        "geofence_breaches",
+        "landing_battery_sum",
+        "landing_battery_n",
+    ),
     "mark": ("available_n", "availability_n"),
 }
 _COMMON_SUMS = ("e2e_sum", "e2e_n")
@@ -327,8 +347,11 @@ def sinr_histogram(daily: pd.DataFrame) -> dict[str, int]:
 
 def busiest_hours(daily: pd.DataFrame, top: int = 3) -> list[tuple[int, float]]:
     """Hours of day (UTC) with the most connected UEs per cell sample, busiest first."""
-    pairs = [(s, n) for s, n in zip(daily.get("ues_sum", []), daily.get("ues_n", []), strict=True)
-             if isinstance(s, list) and isinstance(n, list)]
+    pairs = [
+        (s, n)
+        for s, n in zip(daily.get("ues_sum", []), daily.get("ues_n", []), strict=True)
+        if isinstance(s, list) and isinstance(n, list)
+    ]
     sums = np.array([s for s, _ in pairs], dtype=float).reshape(len(pairs), 24).sum(axis=0)
     counts = np.array([n for _, n in pairs], dtype=float).reshape(len(pairs), 24).sum(axis=0)
     means = np.divide(sums, counts, out=np.zeros(24), where=counts > 0)
@@ -338,14 +361,31 @@ def busiest_hours(daily: pd.DataFrame, top: int = 3) -> list[tuple[int, float]]:
 
 # Per-asset table columns per trial, in the order the table and the CSV export show them.
 _ASSET_COLUMNS = {
-    "streetcav": {"auto_km": "auto_km", "manual_km": "manual_km", "auto_share_pct": "auto_share",
-                  "disengagements": "disengagements", "dis_per_100km": "dis_per_100km",
-                  "boardings": "boardings", "mean_speed_kmh": "mean_speed_kmh"},
-    "droneport": {"flights": "flights", "flight_hours": "flight_hours", "deliveries": "deliveries",
-                  "link_losses": "link_losses", "geofence_breaches": "geofence_breaches",
-                  "landing_battery_pct": "landing_battery"},
-    "mark": {"dl_p50": "dl_p50", "dl_p5": "dl_p5", "ul_p50": "ul_p50", "ul_p5": "ul_p5",
-             "latency_p95": "latency_p95", "availability_pct": "availability"},
+    "streetcav": {
+        "auto_km": "auto_km",
+        "manual_km": "manual_km",
+        "auto_share_pct": "auto_share",
+        "disengagements": "disengagements",
+        "dis_per_100km": "dis_per_100km",
+        "boardings": "boardings",
+        "mean_speed_kmh": "mean_speed_kmh",
+    },
+    "droneport": {
+        "flights": "flights",
+        "flight_hours": "flight_hours",
+        "deliveries": "deliveries",
+        "link_losses": "link_losses",
+        "geofence_breaches": "geofence_breaches",
+        "landing_battery_pct": "landing_battery",
+    },
+    "mark": {
+        "dl_p50": "dl_p50",
+        "dl_p5": "dl_p5",
+        "ul_p50": "ul_p50",
+        "ul_p5": "ul_p5",
+        "latency_p95": "latency_p95",
+        "availability_pct": "availability",
+    },
 }
 
 

@@ -105,8 +105,9 @@ def _versions(engine: Engine, trial: str, settled: list[date], now: float) -> di
     return versions
 
 
-def range_version(engine: Engine, settings: Settings, trial: str, first: date, last: date,
-                  now: float | None = None) -> tuple:
+def range_version(
+    engine: Engine, settings: Settings, trial: str, first: date, last: date, now: float | None = None
+) -> tuple:
     """A token that changes when the stage-1 rows of first..last may have changed (see module doc)."""
     now = time.time() if now is None else now
     settled, fresh = _split(settings, days_between(first, last), now)
@@ -139,8 +140,9 @@ def _settled_frame(engine: Engine, trial: str, settled: list[date], now: float) 
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["day", "asset_id"])
 
 
-def daily_rows(engine: Engine, settings: Settings, trial: str, first: date, last: date,
-               now: float | None = None) -> pd.DataFrame:
+def daily_rows(
+    engine: Engine, settings: Settings, trial: str, first: date, last: date, now: float | None = None
+) -> pd.DataFrame:
     """Stage-1 rows (one per day and asset) of `trial` for the days first..last inclusive."""
     now = time.time() if now is None else now
     settled, fresh = _split(settings, days_between(first, last), now)

@@ -41,9 +41,7 @@ def schema_version(engine: Engine) -> int | None:
     if not inspect(engine).has_table("schema_meta"):
         return None
     with engine.connect() as conn:
-        value = conn.execute(
-            select(schema.schema_meta.c.value).where(schema.schema_meta.c.key == "version")
-        ).scalar()
+        value = conn.execute(select(schema.schema_meta.c.value).where(schema.schema_meta.c.key == "version")).scalar()
     return int(value) if value is not None else None
 
 
@@ -80,9 +78,7 @@ def _try_timescale(engine: Engine) -> None:
     if engine.dialect.name != "postgresql":
         return
     with engine.begin() as conn:
-        available = conn.execute(
-            text("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")
-        ).scalar()
+        available = conn.execute(text("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")).scalar()
         if not available:
             log.info("TimescaleDB not available: telemetry is a plain PostgreSQL table")
             return
@@ -91,8 +87,10 @@ def _try_timescale(engine: Engine) -> None:
         # A hypertable's unique indexes must include the time column: dedup then needs equal ts too,
         # which a redelivered message has.
         conn.execute(schema.TIMESCALE_HYPERTABLE)
-        conn.execute(text(
-            "CREATE UNIQUE INDEX IF NOT EXISTS ux_telemetry_asset_seq ON telemetry (asset_id, seq, ts)"
-            " WHERE seq IS NOT NULL"
-        ))
+        conn.execute(
+            text(
+                "CREATE UNIQUE INDEX IF NOT EXISTS ux_telemetry_asset_seq ON telemetry (asset_id, seq, ts)"
+                " WHERE seq IS NOT NULL"
+            )
+        )
         log.info("telemetry is a TimescaleDB hypertable")

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Table
 
-from dashboard.core.store.schema import SAMPLE_FIELDS, Epoch, dead_letters, latest, telemetry
 from dashboard.core.contract.messages import DeadLetter, Message
+from dashboard.core.store.schema import SAMPLE_FIELDS, Epoch, dead_letters, latest, telemetry
 
 _COMMON_COLUMNS = SAMPLE_FIELDS
 
@@ -82,8 +82,17 @@ def telemetry_row(message: Message, stored_at: float) -> dict[str, Any]:
 
 # Column order of the raw executemany statements below (tuples are much cheaper than dicts).
 _TELEMETRY_COLUMNS = (
-    "ts", "received_at", "stored_at", "trial", "asset_id", "channel", "seq", *_COMMON_COLUMNS,
-    "state", "event_type", "payload",
+    "ts",
+    "received_at",
+    "stored_at",
+    "trial",
+    "asset_id",
+    "channel",
+    "seq",
+    *_COMMON_COLUMNS,
+    "state",
+    "event_type",
+    "payload",
 )
 _SAMPLE_COLUMNS = ("asset_id", "trial", "ts", "received_at", "seq", *_COMMON_COLUMNS, "state", "payload")
 _STATUS_COLUMNS = ("asset_id", "trial", "status", "status_ts")
@@ -109,8 +118,10 @@ def _insert_sql(dialect: str, table: Table, columns: tuple[str, ...], newer_than
     if newer_than is None:
         return sql + "DO NOTHING"
     updates = ", ".join(f"{name} = excluded.{name}" for name in columns if name != "asset_id")
-    return (sql + f"(asset_id) DO UPDATE SET {updates} WHERE {table.name}.{newer_than} IS NULL"
-            f" OR excluded.{newer_than} >= {table.name}.{newer_than}")
+    return (
+        sql + f"(asset_id) DO UPDATE SET {updates} WHERE {table.name}.{newer_than} IS NULL"
+        f" OR excluded.{newer_than} >= {table.name}.{newer_than}"
+    )
 
 
 def _insert_telemetry(conn: Connection, messages: Sequence[Message], stored_at: float) -> int:
@@ -123,11 +134,26 @@ def _insert_telemetry(conn: Connection, messages: Sequence[Message], stored_at: 
     for m in messages:
         data = m.data
         get = data.get
-        rows.append((
-            m.ts, m.received_at, stored_at, m.trial, m.asset_id, m.channel, m.seq,
-            get("lat"), get("lon"), get("alt_m"), get("speed_mps"), get("heading_deg"), get("battery_pct"),
-            state_of(m), event_type_of(m), m.text,
-        ))
+        rows.append(
+            (
+                m.ts,
+                m.received_at,
+                stored_at,
+                m.trial,
+                m.asset_id,
+                m.channel,
+                m.seq,
+                get("lat"),
+                get("lon"),
+                get("alt_m"),
+                get("speed_mps"),
+                get("heading_deg"),
+                get("battery_pct"),
+                state_of(m),
+                event_type_of(m),
+                m.text,
+            )
+        )
     sql = _insert_sql(conn.dialect.name, telemetry, _TELEMETRY_COLUMNS)
     return conn.exec_driver_sql(sql, rows).rowcount
 
@@ -151,14 +177,29 @@ def _upsert_latest(conn: Connection, rows: list[tuple], columns: tuple[str, ...]
 def _latest_rows(messages: Sequence[Message]) -> tuple[list, list, list]:
     samples, statuses, events = [], [], []
     for message in messages:
-        (samples if message.channel == "telemetry" else statuses if message.channel == "status" else events).append(message)
+        (samples if message.channel == "telemetry" else statuses if message.channel == "status" else events).append(
+            message
+        )
     sample_rows = []
     for m in _newest_per_asset(samples):
         get = m.data.get
-        sample_rows.append((
-            m.asset_id, m.trial, m.ts, m.received_at, m.seq, get("lat"), get("lon"), get("alt_m"),
-            get("speed_mps"), get("heading_deg"), get("battery_pct"), state_of(m), m.text,
-        ))
+        sample_rows.append(
+            (
+                m.asset_id,
+                m.trial,
+                m.ts,
+                m.received_at,
+                m.seq,
+                get("lat"),
+                get("lon"),
+                get("alt_m"),
+                get("speed_mps"),
+                get("heading_deg"),
+                get("battery_pct"),
+                state_of(m),
+                m.text,
+            )
+        )
     status_rows = [(m.asset_id, m.trial, m.data["status"], m.ts) for m in _newest_per_asset(statuses)]
     event_rows = [(m.asset_id, m.trial, event_type_of(m), m.ts, m.text) for m in _newest_per_asset(events)]
     return sample_rows, status_rows, event_rows
@@ -188,8 +229,14 @@ def write_batch(
         conn.execute(
             dead_letters.insert(),
             [
-                {"received_at": d.received_at, "topic": d.topic, "payload": d.payload,
-                 "payload_size": d.payload_size, "reason_code": d.code, "reason": d.detail}
+                {
+                    "received_at": d.received_at,
+                    "topic": d.topic,
+                    "payload": d.payload,
+                    "payload_size": d.payload_size,
+                    "reason_code": d.code,
+                    "reason": d.detail,
+                }
                 for d in rejected
             ],
         )

@@ -15,14 +15,8 @@ if TYPE_CHECKING:
 PURGE_SLICE_ROWS = 5_000
 
 _DELETE_SLICE = {
-    "sqlite": (
-        "DELETE FROM {table} WHERE rowid IN "
-        "(SELECT rowid FROM {table} WHERE {where} LIMIT :limit)"
-    ),
-    "postgresql": (
-        "DELETE FROM {table} WHERE ctid IN "
-        "(SELECT ctid FROM {table} WHERE {where} LIMIT :limit)"
-    ),
+    "sqlite": ("DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {where} LIMIT :limit)"),
+    "postgresql": ("DELETE FROM {table} WHERE ctid IN (SELECT ctid FROM {table} WHERE {where} LIMIT :limit)"),
 }
 
 

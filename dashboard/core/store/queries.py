@@ -17,11 +17,39 @@ from dashboard.core.store.rollups import kpi_daily
 from dashboard.core.store.schema import bridge_stats, dead_letters, latest, telemetry
 
 LATEST_COLUMNS = (
-    "asset_id", "trial", "ts", "received_at", "lat", "lon", "alt_m", "speed_mps", "heading_deg",
-    "battery_pct", "state", "payload", "status", "status_ts", "event_type", "event_ts", "event_payload",
+    "asset_id",
+    "trial",
+    "ts",
+    "received_at",
+    "lat",
+    "lon",
+    "alt_m",
+    "speed_mps",
+    "heading_deg",
+    "battery_pct",
+    "state",
+    "payload",
+    "status",
+    "status_ts",
+    "event_type",
+    "event_ts",
+    "event_payload",
 )
-HISTORY_COLUMNS = ("ts", "stored_at", "asset_id", "channel", "state", "event_type", "lat", "lon",
-                   "speed_mps", "heading_deg", "battery_pct", "alt_m", "payload")
+HISTORY_COLUMNS = (
+    "ts",
+    "stored_at",
+    "asset_id",
+    "channel",
+    "state",
+    "event_type",
+    "lat",
+    "lon",
+    "speed_mps",
+    "heading_deg",
+    "battery_pct",
+    "alt_m",
+    "payload",
+)
 
 
 def utc(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
@@ -63,15 +91,23 @@ def positions_at_or_before(conn: Connection, asset_ids: Sequence[str], cut: floa
     before = telemetry.alias("before_cut")
     last_ts = (
         select(before.c.ts)
-        .where(before.c.asset_id == latest.c.asset_id, before.c.ts <= cut, before.c.ts >= floor,
-               before.c.lat.isnot(None), before.c.lon.isnot(None))
+        .where(
+            before.c.asset_id == latest.c.asset_id,
+            before.c.ts <= cut,
+            before.c.ts >= floor,
+            before.c.lat.isnot(None),
+            before.c.lon.isnot(None),
+        )
         .order_by(before.c.ts.desc())
         .limit(1)
         .correlate(latest)
         .scalar_subquery()
     )
-    picked = select(latest.c.asset_id.label("asset_id"), last_ts.label("ts")).where(
-        latest.c.asset_id.in_(list(asset_ids))).subquery()
+    picked = (
+        select(latest.c.asset_id.label("asset_id"), last_ts.label("ts"))
+        .where(latest.c.asset_id.in_(list(asset_ids)))
+        .subquery()
+    )
     stmt = (
         select(telemetry.c.asset_id, telemetry.c.ts, telemetry.c.lat, telemetry.c.lon)
         .join_from(picked, telemetry, and_(telemetry.c.asset_id == picked.c.asset_id, telemetry.c.ts == picked.c.ts))
@@ -149,14 +185,26 @@ def save_rollups(conn: Connection, trial: str, rows: list[dict], computed_at: fl
     insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(kpi_daily)
     stmt = insert.on_conflict_do_update(
         index_elements=[kpi_daily.c.day, kpi_daily.c.asset_id],
-        set_={"stats": insert.excluded.stats, "computed_at": insert.excluded.computed_at,
-              "samples": insert.excluded.samples},
+        set_={
+            "stats": insert.excluded.stats,
+            "computed_at": insert.excluded.computed_at,
+            "samples": insert.excluded.samples,
+        },
     )
-    conn.execute(stmt, [
-        {"day": r["day"], "asset_id": r["asset_id"], "trial": trial, "stats": json.dumps(r["stats"]),
-         "computed_at": computed_at, "samples": float(r["samples"])}
-        for r in rows
-    ])
+    conn.execute(
+        stmt,
+        [
+            {
+                "day": r["day"],
+                "asset_id": r["asset_id"],
+                "trial": trial,
+                "stats": json.dumps(r["stats"]),
+                "computed_at": computed_at,
+                "samples": float(r["samples"]),
+            }
+            for r in rows
+        ],
+    )
 
 
 # --- health --------------------------------------------------------------------------------------

@@ -60,6 +60,7 @@ def _sample_columns() -> list[Column]:
     """Fresh Column objects for the common fields: a Column belongs to exactly one table."""
     return [Column(name, Float) for name in SAMPLE_FIELDS]
 
+
 # One row per valid message. No surrogate key: rows are found by (asset, time) or (trial, time),
 # and TimescaleDB wants the time column in every unique index.
 telemetry = Table(

@@ -66,44 +66,75 @@ def _messages(fleet, count: int, rate: float, seed: int) -> list[Message]:
             lat, lon, heading = route.point_at(place[1] + n * 0.01, wrap=True)
             if fault:
                 lat += 0.001  # ~110 m off the route
-            data = {"ts": ts, "lat": lat, "lon": lon, "speed_mps": 5.0, "heading_deg": heading,
-                    "battery_pct": 15.0 if fault else 80.0, "mode": "autonomous", "passengers": 3}
+            data = {
+                "ts": ts,
+                "lat": lat,
+                "lon": lon,
+                "speed_mps": 5.0,
+                "heading_deg": heading,
+                "battery_pct": 15.0 if fault else 80.0,
+                "mode": "autonomous",
+                "passengers": 3,
+            }
         elif trial == "droneport":
             lat, lon, heading = place[1].path.point_at(place[2])
-            data = {"ts": ts, "lat": lat, "lon": lon, "alt_m": 80.0, "battery_pct": 70.0,
-                    "link_quality_pct": 30.0 if fault else 90.0, "state": "airborne", "flight_id": "f1"}
+            data = {
+                "ts": ts,
+                "lat": lat,
+                "lon": lon,
+                "alt_m": 80.0,
+                "battery_pct": 70.0,
+                "link_quality_pct": 30.0 if fault else 90.0,
+                "state": "airborne",
+                "flight_id": "f1",
+            }
         else:
-            data = {"ts": ts, "rsrp_dbm": -90.0, "sinr_db": 3.0 if fault else 15.0, "latency_ms": 60.0 if fault else 20.0,
-                    "prb_util_pct": 50.0, "connected_ues": 10, "available": True}
+            data = {
+                "ts": ts,
+                "rsrp_dbm": -90.0,
+                "sinr_db": 3.0 if fault else 15.0,
+                "latency_ms": 60.0 if fault else 20.0,
+                "prb_util_pct": 50.0,
+                "connected_ues": 10,
+                "available": True,
+            }
         channel = "telemetry"
         if fault and rnd.random() < 0.2:
             channel = "event"
-            data = {"ts": ts, "type": {"streetcav": "disengagement", "droneport": "link_loss",
-                                       "mark": "cell_down"}[trial]}
+            data = {
+                "ts": ts,
+                "type": {"streetcav": "disengagement", "droneport": "link_loss", "mark": "cell_down"}[trial],
+            }
         out.append(Message(trial, asset, channel, ts, ts, None, data, "{}"))
     return out
 
 
-def bench_alert_engine(messages: int = 100_000, rate: float = 10_000.0, assets: int = 5_000,
-                       seed: int = 1) -> AlertBenchResult:
+def bench_alert_engine(
+    messages: int = 100_000, rate: float = 10_000.0, assets: int = 5_000, seed: int = 1
+) -> AlertBenchResult:
     """Run `messages` (device time spaced for `rate`) through the real service, shipped rules and a
     SQLite store; return the engine's cost per message and the hook's cost per batch."""
     from sqlalchemy import func, select
 
-    from dashboard.core.alerting.geometry import load_geometry
-    from dashboard.core.alerting.rules import DEFAULT_RULES_PATH, RulesFile
     from dashboard.alert_service.service import AlertService
+    from dashboard.core.alerting.geometry import load_geometry
     from dashboard.core.alerting.records import alerts
+    from dashboard.core.alerting.rules import DEFAULT_RULES_PATH, RulesFile
     from dashboard.core.store.db import ensure_schema, make_engine
 
     batches_in = _messages(_fleet(assets, seed), messages, rate, seed)
-    batches = [batches_in[i:i + BATCH] for i in range(0, len(batches_in), BATCH)]
+    batches = [batches_in[i : i + BATCH] for i in range(0, len(batches_in), BATCH)]
     with tempfile.TemporaryDirectory(prefix="mk-alert-bench-") as tmp:
         db = make_engine(f"sqlite:///{os.path.join(tmp, 'alerts.db')}")
         ensure_schema(db)
         clock_now = [T0]
-        service = AlertService(db, RulesFile(DEFAULT_RULES_PATH), geometry=load_geometry(),
-                               clock=lambda: clock_now[0], queue_max=len(batches) + 1)
+        service = AlertService(
+            db,
+            RulesFile(DEFAULT_RULES_PATH),
+            geometry=load_geometry(),
+            clock=lambda: clock_now[0],
+            queue_max=len(batches) + 1,
+        )
         service.prepare()
         started = time.perf_counter()
         for batch in batches:
@@ -124,8 +155,9 @@ def bench_alert_engine(messages: int = 100_000, rate: float = 10_000.0, assets: 
             count = conn.execute(select(func.count()).select_from(alerts)).scalar()
         db.dispose()
     per_msg = cpu / messages  # CPU, not wall time: on a shared machine wall time measures the neighbours
-    return AlertBenchResult(messages, wall, per_msg * 1e6, per_msg * 10_000, hook_s / len(batches) * 1e6,
-                            changes, count)
+    return AlertBenchResult(
+        messages, wall, per_msg * 1e6, per_msg * 10_000, hook_s / len(batches) * 1e6, changes, count
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -74,8 +74,9 @@ class Database:
     def counts(self) -> tuple[int, int]:
         """(rows in telemetry, distinct (asset_id, seq) among them): equal and = published means
         nothing lost and nothing stored twice."""
-        distinct = ("count(DISTINCT (asset_id, seq))" if self.kind == "postgresql"
-                    else "count(DISTINCT asset_id || ':' || seq)")
+        distinct = (
+            "count(DISTINCT (asset_id, seq))" if self.kind == "postgresql" else "count(DISTINCT asset_id || ':' || seq)"
+        )
         engine = make_engine(self.url)
         try:
             with engine.connect() as conn:
@@ -86,7 +87,7 @@ class Database:
 
     def latencies_s(self) -> list[float]:
         """Publish-to-commit per row: `stored_at - ts` (the payload `ts` is the publish moment)."""
-        expr = ("EXTRACT(EPOCH FROM stored_at - ts)" if self.kind == "postgresql" else "stored_at - ts")
+        expr = "EXTRACT(EPOCH FROM stored_at - ts)" if self.kind == "postgresql" else "stored_at - ts"
         engine = make_engine(self.url)
         try:
             with engine.connect() as conn:

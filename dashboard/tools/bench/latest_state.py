@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 
-from dashboard.tools.bench.stats import percentile
 from dashboard.core.store import schema
 from dashboard.core.store.db import ensure_schema, make_engine
+from dashboard.tools.bench.stats import percentile
 
 # Rows per INSERT ... SELECT: big enough to amortise statement overhead, small enough for progress.
 CHUNK_ROWS = 1_000_000

@@ -19,8 +19,20 @@ import time
 
 from dashboard.core.settings import Settings
 
-PARTS = ("ceiling", "sqlite", "postgres", "latency", "latest", "scale", "soak", "indexes", "alerts",
-         "callbacks", "kpipage", "screen")
+PARTS = (
+    "ceiling",
+    "sqlite",
+    "postgres",
+    "latency",
+    "latest",
+    "scale",
+    "soak",
+    "indexes",
+    "alerts",
+    "callbacks",
+    "kpipage",
+    "screen",
+)
 PAGE_PARTS = ("callbacks", "kpipage", "screen")  # dashboard.tools.bench.pages / bench_screens: no shared broker needed
 DEFAULT_PARTS = tuple(p for p in PARTS if p != "soak")  # soak only when asked: it takes 10 minutes
 DEFAULT_MESSAGES = 200_000  # ~10-20 s per throughput run on 2 cores: long enough to be sustained
@@ -43,25 +55,54 @@ SOAK_RSS_TOLERANCE_MB = 20.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--messages", type=int, default=DEFAULT_MESSAGES,
-                        help=f"messages per throughput run (default {DEFAULT_MESSAGES:,})")
-    parser.add_argument("--duration", type=float, default=DEFAULT_LATENCY_S,
-                        help=f"seconds of the fixed-load latency run (default {DEFAULT_LATENCY_S:.0f})")
-    parser.add_argument("--rate", type=float, default=DEFAULT_RATE,
-                        help=f"offered msg/s for the latency run and soak (default {DEFAULT_RATE:,})")
-    parser.add_argument("--only", default=",".join(DEFAULT_PARTS),
-                        help=f"comma-separated parts to run, from {','.join(PARTS)} (default: all but soak)")
-    parser.add_argument("--postgres-url", default=None,
-                        help="PostgreSQL for the postgres/scale parts (default TEST_DATABASE_URL or "
-                             "postgresql://postgres@127.0.0.1:5432/test); a fresh schema per run, dropped after")
-    parser.add_argument("--assets", type=int, default=DEFAULT_ASSETS,
-                        help=f"assets publishing and in the latest-state table (default {DEFAULT_ASSETS:,})")
-    parser.add_argument("--latest-rows", type=int, default=DEFAULT_LATEST_ROWS,
-                        help=f"telemetry rows in the latest-state fixture (default {DEFAULT_LATEST_ROWS:,}; "
-                             "cached in the temp dir)")
+    parser.add_argument(
+        "--messages",
+        type=int,
+        default=DEFAULT_MESSAGES,
+        help=f"messages per throughput run (default {DEFAULT_MESSAGES:,})",
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=DEFAULT_LATENCY_S,
+        help=f"seconds of the fixed-load latency run (default {DEFAULT_LATENCY_S:.0f})",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=DEFAULT_RATE,
+        help=f"offered msg/s for the latency run and soak (default {DEFAULT_RATE:,})",
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(DEFAULT_PARTS),
+        help=f"comma-separated parts to run, from {','.join(PARTS)} (default: all but soak)",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=None,
+        help="PostgreSQL for the postgres/scale parts (default TEST_DATABASE_URL or "
+        "postgresql://postgres@127.0.0.1:5432/test); a fresh schema per run, dropped after",
+    )
+    parser.add_argument(
+        "--assets",
+        type=int,
+        default=DEFAULT_ASSETS,
+        help=f"assets publishing and in the latest-state table (default {DEFAULT_ASSETS:,})",
+    )
+    parser.add_argument(
+        "--latest-rows",
+        type=int,
+        default=DEFAULT_LATEST_ROWS,
+        help=f"telemetry rows in the latest-state fixture (default {DEFAULT_LATEST_ROWS:,}; cached in the temp dir)",
+    )
     parser.add_argument("--soak", action="store_true", help="also run the soak (adds 'soak' to --only)")
-    parser.add_argument("--soak-minutes", type=float, default=DEFAULT_SOAK_MIN,
-                        help=f"soak length (default {DEFAULT_SOAK_MIN:.0f} minutes at --rate)")
+    parser.add_argument(
+        "--soak-minutes",
+        type=float,
+        default=DEFAULT_SOAK_MIN,
+        help=f"soak length (default {DEFAULT_SOAK_MIN:.0f} minutes at --rate)",
+    )
     parser.add_argument("--markdown", metavar="PATH", default=None, help="also write the results as markdown")
     parser.add_argument("--screen-seconds", type=float, default=30.0, help="probe time of the screen part (default 30)")
     parser.add_argument("--screens", type=int, default=20, help="browser pages on /control in the screen part")
@@ -136,8 +177,9 @@ def _alerts(args, report, progress) -> None:
 
     r = bench_alert_engine(messages=min(args.messages, 100_000), assets=args.assets)
     progress(f"  {r.messages:,} messages: {r.us_per_message:.1f} us each, {r.changes} changes")
-    report.add("alerts", "engine CPU at 10k msg/s", f"{r.core_share_at_10k:.0%} of a core", "< 50%",
-               r.core_share_at_10k < 0.5)
+    report.add(
+        "alerts", "engine CPU at 10k msg/s", f"{r.core_share_at_10k:.0%} of a core", "< 50%", r.core_share_at_10k < 0.5
+    )
     report.add("alerts", "writer hook per batch", f"{r.hook_us_per_batch:.1f} us", "< 50 us", r.hook_us_per_batch < 50)
 
 
@@ -145,8 +187,8 @@ def _pages(part: str, args, settings: Settings, report, progress) -> None:
     """The page parts: control callback server time, KPI page time, publish-to-screen latency."""
     from pathlib import Path
 
-    from dashboard.tools.bench import pages as bench_pages
     from dashboard.core.snapshot import percentile
+    from dashboard.tools.bench import pages as bench_pages
 
     if part == "callbacks":
         with tempfile.TemporaryDirectory(prefix="mk-bench-pages-") as tmp:
@@ -155,34 +197,58 @@ def _pages(part: str, args, settings: Settings, report, progress) -> None:
                 p50, p95 = percentile(times, 50), percentile(times, 95)
                 progress(f"  {count:,} assets: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
                 ok = p95 <= TARGET_CALLBACK_P95_MS if count <= 1000 else None
-                report.add("callbacks", f"control tick callback p95, {count:,} assets", f"{p95:.1f} ms",
-                           f"<= {TARGET_CALLBACK_P95_MS:.0f} ms" if count <= 1000 else "", ok)
+                report.add(
+                    "callbacks",
+                    f"control tick callback p95, {count:,} assets",
+                    f"{p95:.1f} ms",
+                    f"<= {TARGET_CALLBACK_P95_MS:.0f} ms" if count <= 1000 else "",
+                    ok,
+                )
     elif part == "kpipage":
         with tempfile.TemporaryDirectory(prefix="mk-bench-kpi-") as tmp:
             timings = bench_pages.kpi_page_time(settings, args.kpi_days, args.kpi_assets, Path(tmp))
         for name, seconds in timings.items():
             progress(f"  {name}: {seconds:.2f} s")
-            report.add("kpipage", f"KPI page {args.kpi_days} d x {args.kpi_assets:,} assets, {name}", f"{seconds:.2f} s",
-                       f"<= {TARGET_KPI_PAGE_S:.0f} s", seconds <= TARGET_KPI_PAGE_S)
+            report.add(
+                "kpipage",
+                f"KPI page {args.kpi_days} d x {args.kpi_assets:,} assets, {name}",
+                f"{seconds:.2f} s",
+                f"<= {TARGET_KPI_PAGE_S:.0f} s",
+                seconds <= TARGET_KPI_PAGE_S,
+            )
     elif part == "screen":
         from dashboard.tools.bench.screens import publish_to_screen
 
-        r = publish_to_screen(settings, seconds=args.screen_seconds, screens=args.screens, fleet=args.screen_fleet,
-                              progress=progress)
-        progress(f"  {r['messages']} messages x {r['screens']} screens: {r['samples']} received, {r['missed']} never "
-                 f"received, {r['drawn_missed']} never drawn")
-        report.add("screen", f"publish-to-screen p50 (browser has it), {r['screens']} screens, "
-                             f"{args.screen_fleet:,} assets", f"{r['p50']:.2f} s")
-        report.add("screen", f"publish-to-screen p99 (browser has it), {r['screens']} screens", f"{r['p99']:.2f} s",
-                   f"<= {TARGET_SCREEN_P99_S} s", r["p99"] <= TARGET_SCREEN_P99_S and r["missed"] == 0)
+        r = publish_to_screen(
+            settings, seconds=args.screen_seconds, screens=args.screens, fleet=args.screen_fleet, progress=progress
+        )
+        progress(
+            f"  {r['messages']} messages x {r['screens']} screens: {r['samples']} received, {r['missed']} never "
+            f"received, {r['drawn_missed']} never drawn"
+        )
+        report.add(
+            "screen",
+            f"publish-to-screen p50 (browser has it), {r['screens']} screens, {args.screen_fleet:,} assets",
+            f"{r['p50']:.2f} s",
+        )
+        report.add(
+            "screen",
+            f"publish-to-screen p99 (browser has it), {r['screens']} screens",
+            f"{r['p99']:.2f} s",
+            f"<= {TARGET_SCREEN_P99_S} s",
+            r["p99"] <= TARGET_SCREEN_P99_S and r["missed"] == 0,
+        )
         drawn = lambda v: "-" if v is None else f"{v:.2f} s"  # noqa: E731
-        report.add("screen", "publish-to-drawn p50 / p99 (map redrawn, software WebGL)",
-                   f"{drawn(r['drawn_p50'])} / {drawn(r['drawn_p99'])}")
+        report.add(
+            "screen",
+            "publish-to-drawn p50 / p99 (map redrawn, software WebGL)",
+            f"{drawn(r['drawn_p50'])} / {drawn(r['drawn_p99'])}",
+        )
 
 
 def main(args, settings: Settings) -> int:
-    from dashboard.tools.bench.mosquitto import start_broker
     from dashboard.tools.bench.databases import postgres_url_default
+    from dashboard.tools.bench.mosquitto import start_broker
     from dashboard.tools.bench.parts import Bench
     from dashboard.tools.bench.report import Report
 
@@ -210,8 +276,7 @@ def main(args, settings: Settings) -> int:
                         else:
                             getattr(bench, part)()
                     except Exception as exc:  # one failed part must not hide the others' figures
-                        report.add(part, "error", str(exc).splitlines()[0][:120] if str(exc) else repr(exc),
-                                   ok=False)
+                        report.add(part, "error", str(exc).splitlines()[0][:120] if str(exc) else repr(exc), ok=False)
                         _progress(f"  {part} failed: {exc!r}")
             bench.summarise()
     finally:

@@ -20,5 +20,6 @@ def start_broker(binary: str | None = None) -> Mosquitto:
     """Start Mosquitto on a free port, without persistence; stop it with `close()` or `with`."""
     if not (binary or find_mosquitto()):
         raise RuntimeError("mosquitto not found: install it (apt-get install mosquitto)")
-    return Mosquitto(extra_lines=LOAD_LINES, persistence=False, max_queued_messages=MAX_QUEUED_MESSAGES,
-                     binary=binary).start()
+    return Mosquitto(
+        extra_lines=LOAD_LINES, persistence=False, max_queued_messages=MAX_QUEUED_MESSAGES, binary=binary
+    ).start()

@@ -12,7 +12,7 @@ import random
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import insert
@@ -24,8 +24,14 @@ from dashboard.core.store.db import ensure_schema, make_engine
 from dashboard.core.store.schema import latest
 
 Report = Callable[[str, float, str], None]
-CONTROL_OUTPUTS = ("control-map.figure", "control-tiles.children", "control-lost.children", "control-feed.children",
-                   "control-clock.children", "control-status.children")
+CONTROL_OUTPUTS = (
+    "control-map.figure",
+    "control-tiles.children",
+    "control-lost.children",
+    "control-feed.children",
+    "control-clock.children",
+    "control-status.children",
+)
 # One in this many callbacks pays for the snapshot read: 20 screens share each tick's read.
 SCREENS = 20
 
@@ -43,14 +49,31 @@ def _fleet_rows(count: int, now: float) -> list[dict]:
     rows = []
     for i in range(count):
         trial = ("streetcav", "droneport", "mark")[i % 3]
-        data = {"passengers": rng.randint(0, 8), "mode": "autonomous"} if trial == "streetcav" else (
-            {"state": "airborne", "mission": "inspection", "link_quality_pct": 90} if trial == "droneport"
-            else {"sinr_db": rng.uniform(0, 25), "dl_mbps": rng.uniform(50, 900), "available": True})
+        data = (
+            {"passengers": rng.randint(0, 8), "mode": "autonomous"}
+            if trial == "streetcav"
+            else (
+                {"state": "airborne", "mission": "inspection", "link_quality_pct": 90}
+                if trial == "droneport"
+                else {"sinr_db": rng.uniform(0, 25), "dl_mbps": rng.uniform(50, 900), "available": True}
+            )
+        )
         state = data.get("mode") or data.get("state") or "up"
-        rows.append({"asset_id": f"{trial[:3]}-{i:05d}", "trial": trial, "ts": now - rng.uniform(0, 3),
-                     "received_at": now, "lat": 52.0 + rng.uniform(0, 0.08), "lon": -0.8 + rng.uniform(0, 0.1),
-                     "speed_mps": 5.0, "heading_deg": rng.uniform(0, 360), "battery_pct": 80.0, "state": state,
-                     "payload": json.dumps(data)})
+        rows.append(
+            {
+                "asset_id": f"{trial[:3]}-{i:05d}",
+                "trial": trial,
+                "ts": now - rng.uniform(0, 3),
+                "received_at": now,
+                "lat": 52.0 + rng.uniform(0, 0.08),
+                "lon": -0.8 + rng.uniform(0, 0.1),
+                "speed_mps": 5.0,
+                "heading_deg": rng.uniform(0, 360),
+                "battery_pct": 80.0,
+                "state": state,
+                "payload": json.dumps(data),
+            }
+        )
     return rows
 
 
@@ -69,17 +92,23 @@ def callback_times(settings: Settings, assets: int, requests: int, workdir: Path
 
     accounts.add_user(engine, "bench", roles.ADMIN, "wall screens tick quietly 77")
     client = app.server.test_client()
-    client.post("/login", data={"username": "bench", "password": "wall screens tick quietly 77", "next": "/control"},
-                headers={"Origin": "http://localhost"})
-    body = {"output": ".." + "...".join(CONTROL_OUTPUTS) + "..",
-            "outputs": [{"id": o.split(".")[0], "property": o.split(".")[1]} for o in CONTROL_OUTPUTS],
-            "inputs": [{"id": "control-interval", "property": "n_intervals", "value": 1}],
-            "changedPropIds": ["control-interval.n_intervals"], "state": []}
+    client.post(
+        "/login",
+        data={"username": "bench", "password": "wall screens tick quietly 77", "next": "/control"},
+        headers={"Origin": "http://localhost"},
+    )
+    body = {
+        "output": ".." + "...".join(CONTROL_OUTPUTS) + "..",
+        "outputs": [{"id": o.split(".")[0], "property": o.split(".")[1]} for o in CONTROL_OUTPUTS],
+        "inputs": [{"id": "control-interval", "property": "n_intervals", "value": 1}],
+        "changedPropIds": ["control-interval.n_intervals"],
+        "state": [],
+    }
     service = runtime.get().snapshots
     times = []
     for i in range(requests):
         if i % SCREENS == 0:
-            service._snapshot = None  # noqa: SLF001 - a new tick: this call pays for the read
+            service._snapshot = None
         started = time.perf_counter()
         response = client.post("/_dash-update-component", json=body, headers={"Origin": "http://localhost"})
         times.append((time.perf_counter() - started) * 1000)
@@ -95,10 +124,10 @@ def kpi_page_time(settings: Settings, days: int, assets: int, workdir: Path) -> 
     cold: a fresh process (every day decoded); recompute: days decoded, page computed and rendered
     again (what a new range version costs); cached: the same range again (what other screens pay).
     """
+    from callbacks import kpis as kpi_callbacks
     from dashboard.core.kpis import daily_rows as kpi_data
     from dashboard.web import runtime
     from dashboard.web.app import create_app
-    from callbacks import kpis as kpi_callbacks
 
     url = f"sqlite:///{workdir / 'kpis.db'}"
     engine = make_engine(url)
@@ -111,30 +140,73 @@ def kpi_page_time(settings: Settings, days: int, assets: int, workdir: Path) -> 
         day = (today - timedelta(days=d + 1)).isoformat()
         for i in range(assets):
             trial = ("streetcav", "droneport", "mark")[i % 3]
-            stats = {"e2e_n": 3600, "e2e_sum": 360.0, "e2e_p50": 0.08, "e2e_p95": 0.2, "e2e_max": 1.0, "active_min": 600}
+            stats = {
+                "e2e_n": 3600,
+                "e2e_sum": 360.0,
+                "e2e_p50": 0.08,
+                "e2e_p95": 0.2,
+                "e2e_max": 1.0,
+                "active_min": 600,
+            }
             if trial == "streetcav":
-                stats.update(auto_km=rng.uniform(50, 90), manual_km=rng.uniform(1, 9), boardings=rng.randint(20, 90),
-                             speed_sum=36000.0, speed_n=5000, disengagements=rng.randint(0, 3),
-                             by_initiator={"operator": 1}, by_reason={"pedestrian": 1}, emergency_stops=0)
+                stats.update(
+                    auto_km=rng.uniform(50, 90),
+                    manual_km=rng.uniform(1, 9),
+                    boardings=rng.randint(20, 90),
+                    speed_sum=36000.0,
+                    speed_n=5000,
+                    disengagements=rng.randint(0, 3),
+                    by_initiator={"operator": 1},
+                    by_reason={"pedestrian": 1},
+                    emergency_stops=0,
+                )
             elif trial == "droneport":
-                stats.update(flights=4, flight_s=7200.0, deliveries=2, link_losses=rng.randint(0, 2), geofence_breaches=0,
-                             failsafes=0, landing_battery_sum=120.0, landing_battery_n=4, landing_battery_min=22.0)
+                stats.update(
+                    flights=4,
+                    flight_s=7200.0,
+                    deliveries=2,
+                    link_losses=rng.randint(0, 2),
+                    geofence_breaches=0,
+                    failsafes=0,
+                    landing_battery_sum=120.0,
+                    landing_battery_n=4,
+                    landing_battery_min=22.0,
+                )
             else:
-                stats.update(n=8640, dl_p5=120.0, dl_p50=450.0, ul_p5=20.0, ul_p50=60.0, latency_p95=18.0,
-                             available_n=8600, availability_n=8640, sinr_hist=[10, 100, 3000, 4000, 1530],
-                             ues_sum=[100.0] * 24, ues_n=[360] * 24, cell_down=0)
-            rows.append({"day": day, "asset_id": f"{trial[:3]}-{i:05d}", "trial": trial, "stats": json.dumps(stats),
-                         "computed_at": time.time(), "samples": 3600.0})
+                stats.update(
+                    n=8640,
+                    dl_p5=120.0,
+                    dl_p50=450.0,
+                    ul_p5=20.0,
+                    ul_p50=60.0,
+                    latency_p95=18.0,
+                    available_n=8600,
+                    availability_n=8640,
+                    sinr_hist=[10, 100, 3000, 4000, 1530],
+                    ues_sum=[100.0] * 24,
+                    ues_n=[360] * 24,
+                    cell_down=0,
+                )
+            rows.append(
+                {
+                    "day": day,
+                    "asset_id": f"{trial[:3]}-{i:05d}",
+                    "trial": trial,
+                    "stats": json.dumps(stats),
+                    "computed_at": time.time(),
+                    "samples": 3600.0,
+                }
+            )
     with engine.begin() as conn:
         conn.execute(insert(rollups.kpi_daily), rows)
     create_app(Settings(**{**settings.__dict__, "database_url": url}), engine)
     first, last = today - timedelta(days=days), today - timedelta(days=1)
-    kpi_data._days.clear()  # noqa: SLF001 - a cold process: nothing decoded yet
-    kpi_callbacks._results.clear()  # noqa: SLF001
+    kpi_data._days.clear()
+    kpi_callbacks._results.clear()
     timings = {}
     for name in ("cold", "recompute", "cached"):
         if name == "recompute":
-            kpi_callbacks._results.clear()  # noqa: SLF001 - decoded days kept, page computed again
+            kpi_callbacks._results.clear()
         started = time.perf_counter()
         kpi_callbacks.cached(first, last, time.time(), render=True)
         timings[name] = time.perf_counter() - started

@@ -47,19 +47,37 @@ class Bench:
         }
         return Worker("bridge", client_id, overrides)
 
-    def _run(self, name: str, specs: list[Worker], count: int, rate: float = 0.0,
-             sample_every_s: float = 0.0) -> RunResult:
+    def _run(
+        self, name: str, specs: list[Worker], count: int, rate: float = 0.0, sample_every_s: float = 0.0
+    ) -> RunResult:
         result = runs.run(
-            name, "127.0.0.1", self.broker.port, specs, count, assets=self.args.assets,
-            offered_rate=rate, receive_max=self.settings.queue_max, progress=self.progress,
+            name,
+            "127.0.0.1",
+            self.broker.port,
+            specs,
+            count,
+            assets=self.args.assets,
+            offered_rate=rate,
+            receive_max=self.settings.queue_max,
+            progress=self.progress,
             sample_every_s=sample_every_s,
         )
         self.results[name] = result
         return result
 
-    def _ingest(self, name: str, db: Database, *, secondary_indexes: bool = True, workers: int = 1,
-                share_group: str = "", count: int | None = None, rate: float = 0.0,
-                sample_every_s: float = 0.0, rules: str = "") -> tuple[RunResult, int, int]:
+    def _ingest(
+        self,
+        name: str,
+        db: Database,
+        *,
+        secondary_indexes: bool = True,
+        workers: int = 1,
+        share_group: str = "",
+        count: int | None = None,
+        rate: float = 0.0,
+        sample_every_s: float = 0.0,
+        rules: str = "",
+    ) -> tuple[RunResult, int, int]:
         """A bridge run into `db`, then the row counts that prove zero loss and no double storage."""
         count = count or self.args.messages
         try:
@@ -73,8 +91,10 @@ class Bench:
             db.drop()
         lost = count - unique
         twice = rows - unique
-        self.progress(f"  {name}: {_fmt_rate(result.rate)} over {result.seconds:.1f} s; rows {rows:,} "
-                      f"(distinct {unique:,}) of {count:,} published, broker acked {result.acked:,}")
+        self.progress(
+            f"  {name}: {_fmt_rate(result.rate)} over {result.seconds:.1f} s; rows {rows:,} "
+            f"(distinct {unique:,}) of {count:,} published, broker acked {result.acked:,}"
+        )
         result.lost, result.twice = lost, twice
         return result, lost, twice
 
@@ -85,8 +105,9 @@ class Bench:
     def ceiling(self) -> None:
         n = self.args.messages
         r = self._run("ceiling", [Worker("count", self._client_id("ceiling"))], n)
-        self.report.add("ceiling", "bare paho receive, QoS 1, counts only", _fmt_rate(r.rate),
-                        ok=None if r.complete else False)
+        self.report.add(
+            "ceiling", "bare paho receive, QoS 1, counts only", _fmt_rate(r.rate), ok=None if r.complete else False
+        )
         self.report.add("ceiling", "load generator publish rate", _fmt_rate(r.publish_rate))
 
     def sqlite(self) -> None:
@@ -101,15 +122,19 @@ class Bench:
         with open(rules, "w") as f:
             f.write("# no rules: ingest-only measurement\n")
         bare, lost, twice = self._ingest("sqlite-no-rules", Database.sqlite(self.workdir, "norules"), rules=rules)
-        self.report.add("sqlite", "same, alert rules off (ingest only)", _fmt_rate(bare.rate), ">= 10,000 msg/s",
-                        bare.rate >= 10_000 and self._zero_loss(bare, n))
+        self.report.add(
+            "sqlite",
+            "same, alert rules off (ingest only)",
+            _fmt_rate(bare.rate),
+            ">= 10,000 msg/s",
+            bare.rate >= 10_000 and self._zero_loss(bare, n),
+        )
 
     def postgres(self) -> None:
         n = self.args.messages
         r, lost, twice = self._ingest("postgres", Database.postgres(self.pg_url, "pg"))
         self.report.add("postgres", "bridge -> PostgreSQL, sustained", _fmt_rate(r.rate))
-        self.report.add("postgres", "lost / stored twice", f"{lost} / {twice}", "0 / 0",
-                        self._zero_loss(r, n))
+        self.report.add("postgres", "lost / stored twice", f"{lost} / {twice}", "0 / 0", self._zero_loss(r, n))
 
     def latency(self) -> None:
         rate = self.args.rate
@@ -118,8 +143,13 @@ class Bench:
         lat_ms = [v * 1000.0 for v in self.latencies] or [float("nan")]
         p50, p99 = percentile(lat_ms, 50), percentile(lat_ms, 99)
         self.report.add("latency", f"publish->commit p50 at {rate:,.0f} msg/s (SQLite)", f"{p50:.1f} ms")
-        self.report.add("latency", f"publish->commit p99 at {rate:,.0f} msg/s (SQLite)", f"{p99:.1f} ms",
-                        f"<= {250:.0f} ms", p99 <= 250.0 and lost == 0)
+        self.report.add(
+            "latency",
+            f"publish->commit p99 at {rate:,.0f} msg/s (SQLite)",
+            f"{p99:.1f} ms",
+            f"<= {250:.0f} ms",
+            p99 <= 250.0 and lost == 0,
+        )
         self.report.add("latency", "publish->commit max", f"{max(lat_ms):.1f} ms")
         self.report.add("latency", "achieved rate / lost", f"{r.publish_rate:,.0f} msg/s / {lost}")
 
@@ -127,28 +157,37 @@ class Bench:
         res = latest_state.measure(self.args.latest_rows, self.args.assets, self.progress)
         gen = f"{res.generation_s:.0f} s" + (" (cached file reused)" if res.cached else "")
         rows = f"{res.assets:,} assets, {res.rows:,} rows"
-        self.report.add("latest", f"latest state query p50 ({rows})", f"{res.latest_p50_ms:.2f} ms",
-                        "<= 10 ms", res.latest_p50_ms <= 10.0)
-        self.report.add("latest", f"latest state query p99 ({rows})", f"{res.latest_p99_ms:.2f} ms",
-                        )
+        self.report.add(
+            "latest",
+            f"latest state query p50 ({rows})",
+            f"{res.latest_p50_ms:.2f} ms",
+            "<= 10 ms",
+            res.latest_p50_ms <= 10.0,
+        )
+        self.report.add(
+            "latest",
+            f"latest state query p99 ({rows})",
+            f"{res.latest_p99_ms:.2f} ms",
+        )
         self.report.add("latest", "same, SELECT * incl. payload, p50", f"{res.latest_full_p50_ms:.2f} ms")
         self.report.add("latest", "history GROUP BY instead (what `latest` avoids)", f"{res.naive_ms:,.0f} ms")
-        self.report.add("latest", "one asset's last hour, with ix_telemetry_asset_ts",
-                        f"{res.asset_hour_indexed_ms:.2f} ms")
-        self.report.add("latest", "one asset's last hour, NOT INDEXED (full scan)",
-                        f"{res.asset_hour_scan_ms:,.0f} ms")
-        self.report.note(f"latest-state fixture: {res.rows:,} rows generated in {gen}, "
-                         f"{res.file_mb:,.0f} MiB at {res.path}")
+        self.report.add(
+            "latest", "one asset's last hour, with ix_telemetry_asset_ts", f"{res.asset_hour_indexed_ms:.2f} ms"
+        )
+        self.report.add("latest", "one asset's last hour, NOT INDEXED (full scan)", f"{res.asset_hour_scan_ms:,.0f} ms")
+        self.report.note(
+            f"latest-state fixture: {res.rows:,} rows generated in {gen}, {res.file_mb:,.0f} MiB at {res.path}"
+        )
 
     def indexes(self) -> None:
         with_idx = self.results.get("sqlite")
         if with_idx is None:
             with_idx, _, _ = self._ingest("sqlite", Database.sqlite(self.workdir, "sqlite"))
-        without, lost, twice = self._ingest("no-indexes", Database.sqlite(self.workdir, "noidx"),
-                                            secondary_indexes=False)
+        without, lost, twice = self._ingest(
+            "no-indexes", Database.sqlite(self.workdir, "noidx"), secondary_indexes=False
+        )
         cost = 1.0 - with_idx.rate / without.rate if without.rate else 0.0
-        self.report.add("indexes", "SQLite ingest without ix_telemetry_asset_ts/trial_ts",
-                        _fmt_rate(without.rate))
+        self.report.add("indexes", "SQLite ingest without ix_telemetry_asset_ts/trial_ts", _fmt_rate(without.rate))
         self.report.add("indexes", "SQLite ingest with them (the sqlite run)", _fmt_rate(with_idx.rate))
         self.report.add("indexes", "ingest cost of the two indexes", f"{cost * 100:.0f} %")
 
@@ -156,22 +195,29 @@ class Bench:
         n = self.args.messages
         # A group per run: a stopped worker's persistent session stays in its group and Mosquitto
         # keeps queueing that session's share for it, so reusing the group would starve this run.
-        one, lost1, twice1 = self._ingest("scale-1", Database.postgres(self.pg_url, "s1"),
-                                          share_group=f"bench1x{os.getpid()}")
-        two, lost2, twice2 = self._ingest("scale-2", Database.postgres(self.pg_url, "s2"), workers=2,
-                                          share_group=f"bench2x{os.getpid()}")
+        one, lost1, twice1 = self._ingest(
+            "scale-1", Database.postgres(self.pg_url, "s1"), share_group=f"bench1x{os.getpid()}"
+        )
+        two, lost2, twice2 = self._ingest(
+            "scale-2", Database.postgres(self.pg_url, "s2"), workers=2, share_group=f"bench2x{os.getpid()}"
+        )
         self.report.add("scale", "PostgreSQL, 1 worker in $share group", _fmt_rate(one.rate), ok=None)
         self.report.add("scale", "PostgreSQL, 2 workers in $share group", _fmt_rate(two.rate))
         self.report.add("scale", "2 / 1 workers", f"{two.rate / one.rate:.2f}x" if one.rate else "n/a")
-        self.report.add("scale", "2 workers: split / lost / stored twice",
-                        f"{'+'.join(f'{w:,}' for w in two.per_worker)} / {lost2} / {twice2}", "- / 0 / 0",
-                        self._zero_loss(two, n) and self._zero_loss(one, n))
+        self.report.add(
+            "scale",
+            "2 workers: split / lost / stored twice",
+            f"{'+'.join(f'{w:,}' for w in two.per_worker)} / {lost2} / {twice2}",
+            "- / 0 / 0",
+            self._zero_loss(two, n) and self._zero_loss(one, n),
+        )
 
     def soak(self) -> None:
         rate = self.args.rate
         count = int(rate * self.args.soak_minutes * 60)
-        r, lost, twice = self._ingest("soak", Database.sqlite(self.workdir, "soak"), count=count, rate=rate,
-                                      sample_every_s=5.0)
+        r, lost, twice = self._ingest(
+            "soak", Database.sqlite(self.workdir, "soak"), count=count, rate=rate, sample_every_s=5.0
+        )
         samples = r.samples
         t = [s[0] for s in samples]
         rss = [s[1] for s in samples]
@@ -179,13 +225,21 @@ class Bench:
         rss_growth = growth(rss)
         rss_slope = slope(t, rss) * 60.0
         minutes = f"{self.args.soak_minutes:g} min at {rate:,.0f} msg/s"
-        self.report.add("soak", f"RSS first -> last third ({minutes})",
-                        f"{rss[0] if rss else 0:,.0f} -> {rss[-1] if rss else 0:,.0f} MiB; "
-                        f"growth {rss_growth:+.1f} MiB ({rss_slope:+.2f} MiB/min)",
-                        "no growth", rss_growth <= 20.0)
-        self.report.add("soak", "queue depth: max / at end",
-                        f"{max(queue, default=0):,.0f} / {queue[-1] if queue else 0:,.0f}", "bounded",
-                        (queue[-1] if queue else 0) <= SOAK_QUEUE_OK)
+        self.report.add(
+            "soak",
+            f"RSS first -> last third ({minutes})",
+            f"{rss[0] if rss else 0:,.0f} -> {rss[-1] if rss else 0:,.0f} MiB; "
+            f"growth {rss_growth:+.1f} MiB ({rss_slope:+.2f} MiB/min)",
+            "no growth",
+            rss_growth <= 20.0,
+        )
+        self.report.add(
+            "soak",
+            "queue depth: max / at end",
+            f"{max(queue, default=0):,.0f} / {queue[-1] if queue else 0:,.0f}",
+            "bounded",
+            (queue[-1] if queue else 0) <= SOAK_QUEUE_OK,
+        )
         self.report.add("soak", "lost / stored twice", f"{lost} / {twice}", "0 / 0", lost == 0 and twice == 0)
 
     def summarise(self) -> None:

@@ -63,9 +63,19 @@ class RunResult:
         return per_second(self.acked, self.publish_seconds)
 
 
-def run(name: str, host: str, port: int, specs: list[Worker], count: int, *, assets: int,
-        offered_rate: float = 0.0, receive_max: int = 20_000, progress: Progress = print,
-        sample_every_s: float = 0.0) -> RunResult:
+def run(
+    name: str,
+    host: str,
+    port: int,
+    specs: list[Worker],
+    count: int,
+    *,
+    assets: int,
+    offered_rate: float = 0.0,
+    receive_max: int = 20_000,
+    progress: Progress = print,
+    sample_every_s: float = 0.0,
+) -> RunResult:
     """Start the workers, publish `count` messages, wait until they are all processed (or stall)."""
     ctx = mp.get_context("spawn")  # a clean interpreter per worker, as a deployed process would be
     stop = ctx.Event()
@@ -94,7 +104,8 @@ def run(name: str, host: str, port: int, specs: list[Worker], count: int, *, ass
         publisher = ctx.Process(
             target=publish_process,
             args=(host, port, f"bench-pub-{os.getpid()}", 0, count, assets, offered_rate, ready, go, out),
-            name="bench-publisher", daemon=True,
+            name="bench-publisher",
+            daemon=True,
         )
         publisher.start()
         if not ready.wait(120):
@@ -138,8 +149,10 @@ def _wait(name, result, shared, procs, publisher, count, progress, sample_every_
             result.samples.append((now - t0, rss, queue))
         if now - last_progress >= PROGRESS_EVERY_S:
             last_progress = now
-            progress(f"  {name}: {int(done):,}/{count:,} processed, {per_second(int(done), now - t0):,.0f}/s "
-                     f"avg, queue {int(queue):,}, rss {rss:,.0f} MiB")
+            progress(
+                f"  {name}: {int(done):,}/{count:,} processed, {per_second(int(done), now - t0):,.0f}/s "
+                f"avg, queue {int(queue):,}, rss {rss:,.0f} MiB"
+            )
         if done >= count:
             return
         if not any(p.is_alive() for p in procs):

@@ -27,8 +27,11 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 # Twenty tabs of one browser stand in for twenty wall screens, each in the foreground on its own
 # display: without these, Chromium throttles the timers and rendering of all but one tab.
-FOREGROUND_ARGS = ["--disable-background-timer-throttling", "--disable-renderer-backgrounding",
-                   "--disable-backgrounding-occluded-windows"]
+FOREGROUND_ARGS = [
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
+]
 PROBE = "cav-probe-01"
 PROBE_LAT0, PROBE_STEP = 52.03, 1e-5  # latitude = PROBE_LAT0 + seq * PROBE_STEP (seq < 1000)
 WATCH_MS = 25
@@ -73,34 +76,61 @@ WATCHER = """([asset, every]) => {
 
 
 def _payload(seq: int, ts: float) -> bytes:
-    return json.dumps({"ts": ts, "seq": seq, "lat": round(PROBE_LAT0 + seq * PROBE_STEP, 6), "lon": -0.76,
-                       "speed_mps": 5.0, "heading_deg": 90.0, "battery_pct": 80.0, "passengers": 2,
-                       "mode": "autonomous", "doors": "closed", "odometer_km": 100.0 + seq / 1000}).encode()
+    return json.dumps(
+        {
+            "ts": ts,
+            "seq": seq,
+            "lat": round(PROBE_LAT0 + seq * PROBE_STEP, 6),
+            "lon": -0.76,
+            "speed_mps": 5.0,
+            "heading_deg": 90.0,
+            "battery_pct": 80.0,
+            "passengers": 2,
+            "mode": "autonomous",
+            "doors": "closed",
+            "odometer_km": 100.0 + seq / 1000,
+        }
+    ).encode()
 
 
 def _web(url: str, port: int, workdir: Path) -> subprocess.Popen:
-    env = {**os.environ, "DATABASE_URL": url, "MK_SNAPSHOT_CACHE_DIR": str(workdir / "snapshots"),
-           "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[3]), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "MK_SNAPSHOT_CACHE_DIR": str(workdir / "snapshots"),
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[3]), os.environ.get("PYTHONPATH", "")]),
+    }
     gunicorn = Path(sys.executable).with_name("gunicorn")
-    cmd = [str(gunicorn), "--workers", "2", "--threads", "4", "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
-           "dashboard.web.wsgi:server"]
+    cmd = [
+        str(gunicorn),
+        "--workers",
+        "2",
+        "--threads",
+        "4",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+        "dashboard.web.wsgi:server",
+    ]
     with open(workdir / "web.log", "wb") as log:
         return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
 
 
-def publish_to_screen(settings, seconds: float = 30.0, rate_hz: float = 4.0, screens: int = SCREENS,
-                      fleet: int = 1000, progress=print) -> dict:
+def publish_to_screen(
+    settings, seconds: float = 30.0, rate_hz: float = 4.0, screens: int = SCREENS, fleet: int = 1000, progress=print
+) -> dict:
     """Latencies (s) from device ts to each browser showing the data, plus counts; see module doc."""
     import paho.mqtt.client as mqtt
     from playwright.sync_api import sync_playwright
     from sqlalchemy import insert
 
     from dashboard.core.auth import accounts, roles
-    from dashboard.tools.bench.pages import _fleet_rows
-    from dashboard.tools.local_broker import Mosquitto, free_port, wait_for_port
     from dashboard.core.settings import load_settings
     from dashboard.core.store.db import ensure_schema, make_engine
     from dashboard.core.store.schema import latest
+    from dashboard.tools.bench.pages import _fleet_rows
+    from dashboard.tools.local_broker import Mosquitto, free_port, wait_for_port
     from mqtt_bridge.bridge import Bridge
 
     with tempfile.TemporaryDirectory(prefix="mk-bench-screens-") as tmp:
@@ -117,16 +147,22 @@ def publish_to_screen(settings, seconds: float = 30.0, rate_hz: float = 4.0, scr
         broker = Mosquitto(workdir=workdir / "broker").start()
         bridge = web = publisher = None
         try:
-            bridge_settings = load_settings({}, database_url=url, mqtt_url=broker.url, mqtt_client_id="bench-screens",
-                                            stale_after=settings.stale_after)
+            bridge_settings = load_settings(
+                {},
+                database_url=url,
+                mqtt_url=broker.url,
+                mqtt_client_id="bench-screens",
+                stale_after=settings.stale_after,
+            )
             bridge = Bridge(bridge_settings)
             bridge.start()
             port = free_port()
             web = _web(url, port, workdir)
             wait_for_port(port, timeout_s=60, process=web)
             base = f"http://127.0.0.1:{port}"
-            publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-screens-probe",
-                                    protocol=mqtt.MQTTv5)
+            publisher = mqtt.Client(
+                mqtt.CallbackAPIVersion.VERSION2, client_id="bench-screens-probe", protocol=mqtt.MQTTv5
+            )
             publisher.connect(broker.host, broker.port)
             publisher.loop_start()
             topic = f"{bridge_settings.mqtt_topic_root}/streetcav/{PROBE}/telemetry"
@@ -178,9 +214,18 @@ def publish_to_screen(settings, seconds: float = 30.0, rate_hz: float = 4.0, scr
                 bridge.stop()
             broker.stop()
     arrival, drawing = _latencies(arrived, sent), _latencies(drawn, sent)
-    return {"p50": arrival["p50"], "p99": arrival["p99"], "max": arrival["max"], "missed": arrival["missed"],
-            "samples": arrival["samples"], "drawn_p50": drawing["p50"], "drawn_p99": drawing["p99"],
-            "drawn_missed": drawing["missed"], "messages": len(sent) - 1, "screens": screens}
+    return {
+        "p50": arrival["p50"],
+        "p99": arrival["p99"],
+        "max": arrival["max"],
+        "missed": arrival["missed"],
+        "samples": arrival["samples"],
+        "drawn_p50": drawing["p50"],
+        "drawn_p99": drawing["p99"],
+        "drawn_missed": drawing["missed"],
+        "messages": len(sent) - 1,
+        "screens": screens,
+    }
 
 
 def _latencies(pages: list[list], sent: list[float]) -> dict:
@@ -196,5 +241,10 @@ def _latencies(pages: list[list], sent: list[float]) -> dict:
                 missed += 1
             else:
                 latencies.append(first - sent[n])
-    return {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "max": max(latencies, default=None),
-            "samples": len(latencies), "missed": missed}
+    return {
+        "p50": percentile(latencies, 50),
+        "p99": percentile(latencies, 99),
+        "max": max(latencies, default=None),
+        "samples": len(latencies),
+        "missed": missed,
+    }

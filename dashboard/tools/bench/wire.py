@@ -110,7 +110,7 @@ class RawPublisher:
             buf += chunk
             # Every packet the broker sends us here is a 4-byte PUBACK (0x40 0x02 id id).
             n = len(buf) // 4
-            buf = buf[n * 4:]
+            buf = buf[n * 4 :]
             with self._acks:
                 self.acked += n
                 self._acks.notify_all()
@@ -143,8 +143,9 @@ class RawPublisher:
             self.sock.close()
 
 
-def publish_process(host: str, port: int, client_id: str, first: int, count: int, assets: int,
-                    rate: float, ready, go, result) -> None:
+def publish_process(
+    host: str, port: int, client_id: str, first: int, count: int, assets: int, rate: float, ready, go, result
+) -> None:
     """Child process: publish messages [first, first+count); at full speed when rate is 0.
 
     At full speed the packets are encoded before `go`, so encoding never competes with the
@@ -163,7 +164,7 @@ def publish_process(host: str, port: int, client_id: str, first: int, count: int
     start = time.time()
     if not rate:
         for k in range(0, len(pre), SEND_CHUNK):
-            pub.send(pre[k:k + SEND_CHUNK])
+            pub.send(pre[k : k + SEND_CHUNK])
     else:
         done = 0
         t0 = time.monotonic()

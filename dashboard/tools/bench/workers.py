@@ -29,8 +29,7 @@ def rss_mb(pid: int | str = "self") -> float:
         return 0.0
 
 
-def counting_process(host: str, port: int, client_id: str, receive_max: int, target: int,
-                     shared, stop) -> None:
+def counting_process(host: str, port: int, client_id: str, receive_max: int, target: int, shared, stop) -> None:
     """The bare receive ceiling: QoS 1, MQTT 5, auto-ack, `on_message` only counts."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.packettypes import PacketTypes

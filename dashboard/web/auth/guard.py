@@ -106,14 +106,18 @@ def _page_refusal(path: str) -> flask.Response:
 
     user = current_user()
     if user is None:
-        body = html.Div(className="mk-signin-required", children=[
-            html.H2("Sign in to see this page"), html.A("Sign in", href=_sign_in_url(path))])
+        body = html.Div(
+            className="mk-signin-required",
+            children=[html.H2("Sign in to see this page"), html.A("Sign in", href=_sign_in_url(path))],
+        )
         title = "Sign in"
     else:
         body = denied_page(user, path)
         title = "Not allowed"
-    data = {"multi": True, "response": {PAGES_OUTPUT_ID: {"children": body},
-                                        "_pages_store": {"data": {"title": title}}}}
+    data = {
+        "multi": True,
+        "response": {PAGES_OUTPUT_ID: {"children": body}, "_pages_store": {"data": {"title": title}}},
+    }
     return flask.Response(to_json_plotly(data), status=200, mimetype="application/json")
 
 
@@ -125,8 +129,10 @@ def denied_page(user: User, path: str):
 
     capability = policy.page_capability(path) or "a rule that does not exist yet"
     wanted = "/" + (path or "").strip("/").split("/")[0]
-    name = next((str(p.get("name")) for p in dash.page_registry.values()
-                 if "/" + str(p.get("path", "")).strip("/") == wanted), path)
+    name = next(
+        (str(p.get("name")) for p in dash.page_registry.values() if "/" + str(p.get("path", "")).strip("/") == wanted),
+        path,
+    )
     allowed = sorted(r for r in roles.who_may(capability) if r in roles.ROLES)
     return denied.layout(user.username, user.role, path, name, capability, allowed)
 

@@ -98,7 +98,13 @@ def install(app, map_tile_url: str = "") -> None:
     @server.errorhandler(Exception)
     def _unexpected(exc: Exception):
         incident = secrets.token_hex(4)
-        log.error("incident %s: unhandled error on %s %s", incident, flask.request.method,
-                  flask.request.path[:200], exc_info=exc)
-        return flask.Response(f"Something went wrong (incident {incident}); it has been logged.",
-                              status=500, mimetype="text/plain")
+        log.error(
+            "incident %s: unhandled error on %s %s",
+            incident,
+            flask.request.method,
+            flask.request.path[:200],
+            exc_info=exc,
+        )
+        return flask.Response(
+            f"Something went wrong (incident {incident}); it has been logged.", status=500, mimetype="text/plain"
+        )

@@ -10,8 +10,8 @@ from sqlalchemy import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dashboard.core.auth import accounts, lockout, sessions
-from dashboard.web.auth import guard, headers, login
 from dashboard.core.store.db import make_engine
+from dashboard.web.auth import guard, headers, login
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +22,9 @@ def install(app, settings, engine: Engine | None = None) -> None:
     engine = engine or make_engine(settings.database_url)
     accounts.ensure_tables(engine)
     if settings.proxy_hops:
-        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops,
-                                   x_host=settings.proxy_hops)
+        server.wsgi_app = ProxyFix(
+            server.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops, x_host=settings.proxy_hops
+        )
     server.config.update(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -31,8 +32,7 @@ def install(app, settings, engine: Engine | None = None) -> None:
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,  # callback bodies are small; refuse floods early
     )
     session_policy = sessions.SessionPolicy.from_settings(settings)
-    server.register_blueprint(login.blueprint(engine, settings, lockout.Policy.from_settings(settings),
-                                              session_policy))
+    server.register_blueprint(login.blueprint(engine, settings, lockout.Policy.from_settings(settings), session_policy))
     headers.install(app, settings.map_tile_url)
 
     @server.before_request
@@ -44,7 +44,11 @@ def install(app, settings, engine: Engine | None = None) -> None:
         flask.g.mk_user = sessions.resolve(engine, token, time.time(), session_policy) if token else None
         if request.method in headers.UNSAFE_METHODS and (token or request.path in ("/login", "/logout")):
             if not headers.same_origin(request):
-                log.warning("refused %s %s: not from this origin (Origin %r)", request.method, request.path[:200],
-                            (request.headers.get("Origin") or "")[:100])
+                log.warning(
+                    "refused %s %s: not from this origin (Origin %r)",
+                    request.method,
+                    request.path[:200],
+                    (request.headers.get("Origin") or "")[:100],
+                )
                 return flask.Response("cross-origin request refused", status=403, mimetype="text/plain")
         return guard.check_request(app)

@@ -40,7 +40,7 @@ def safe_next(target: str | None) -> str:
 def _form(next_path: str, username: str = "", error: str = "") -> Markup:
     err = Markup('<p class="error" role="alert">{}</p>').format(error) if error else Markup("")
     return Markup(
-        '<h1>Milton Keynes control room</h1>{err}'
+        "<h1>Milton Keynes control room</h1>{err}"
         '<form method="post" action="/login">'
         '<input type="hidden" name="next" value="{next}">'
         '<label for="username">User name</label>'
@@ -76,16 +76,27 @@ def blueprint(engine, settings, lockout_policy, session_policy) -> flask.Bluepri
             return _page("Sign in", _form(next_path, username[:64], outcome.message), status, headers)
         token = sessions.start(engine, outcome.user.id, address, time.time(), session_policy)
         response = flask.redirect(next_path, code=303)
-        response.set_cookie(sessions.COOKIE, token, max_age=int(session_policy.max_s), path="/",
-                            httponly=True, samesite="Lax", secure=secure_cookie())
+        response.set_cookie(
+            sessions.COOKIE,
+            token,
+            max_age=int(session_policy.max_s),
+            path="/",
+            httponly=True,
+            samesite="Lax",
+            secure=secure_cookie(),
+        )
         return response
 
     @bp.route("/logout", methods=["GET", "POST"])
     def logout():
         if flask.request.method == "GET":
-            return _page("Sign out", Markup(
-                '<h1>Sign out?</h1><form method="post" action="/logout"><button type="submit">Sign out</button>'
-                '</form>'))
+            return _page(
+                "Sign out",
+                Markup(
+                    '<h1>Sign out?</h1><form method="post" action="/logout"><button type="submit">Sign out</button>'
+                    "</form>"
+                ),
+            )
         user = flask.g.get("mk_user")
         sessions.end(engine, flask.request.cookies.get(sessions.COOKIE))
         if user is not None:
