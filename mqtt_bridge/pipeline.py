@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dashboard.core.contract.errors import Rejected
 from dashboard.core.contract.messages import DeadLetter, Message, decode
 from dashboard.core.settings import Settings
-from dashboard.core.store.db import ensure_schema, make_engine
+from dashboard.core.store.db import make_engine, migrate
 from dashboard.core.store.maintenance import BridgeCounters
 from mqtt_bridge.ratelimit import AssetRateLimiter
 from mqtt_bridge.writer import BatchWriter, Item
@@ -107,7 +107,7 @@ class Pipeline:
 
     # --- lifecycle -----------------------------------------------------------------------------------
     def start(self) -> None:
-        ensure_schema(self.engine)
+        migrate(self.engine)
         self.writer.start()
 
     def stop(self) -> None:
