@@ -51,9 +51,9 @@ def cmd_web(args, settings: Settings) -> int:
 
 
 def cmd_simulate(args, settings: Settings) -> int:
-    from dashboard.simulator import scenario as simulator
+    from dashboard.simulator import command as simulate_command
 
-    return simulator.main(args, settings) or 0
+    return simulate_command.main(args, settings) or 0
 
 
 def cmd_demo(args, settings: Settings) -> int:
@@ -123,9 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _simulator_arguments(parser: argparse.ArgumentParser) -> None:
-    from dashboard.simulator import scenario as simulator
+    from dashboard.simulator import command as simulate_command
 
-    simulator.add_arguments(parser)
+    simulate_command.add_arguments(parser)
 
 
 def _bench_arguments(parser: argparse.ArgumentParser) -> None:

@@ -17,7 +17,7 @@ import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from dashboard.core.alerting import SEVERITIES
 
@@ -252,6 +252,12 @@ class _Checker:
             raise self.fail(key, f"{key!r} must be one of {', '.join(choices)}, got {value!r}")
         return value
 
+    @overload
+    def number(self, key: str, default: float, *, minimum: float | None = None) -> float: ...
+
+    @overload
+    def number(self, key: str, default: None = None, *, minimum: float | None = None) -> float | None: ...
+
     def number(self, key: str, default: float | None = None, *, minimum: float | None = None) -> float | None:
         value = self.t.get(key, default)
         if value is None:
@@ -261,6 +267,12 @@ class _Checker:
         if minimum is not None and value < minimum:
             raise self.fail(key, f"{key!r} must be at least {minimum:g}, got {value!r}")
         return float(value)
+
+    def required_number(self, key: str) -> float:
+        value = self.number(key)
+        if value is None:
+            raise self.fail(None, f"missing {key!r}")
+        return value
 
     def texts(self, key: str, default: tuple[str, ...] | None = None) -> tuple[str, ...]:
         value = self.t.get(key, default)
@@ -297,7 +309,7 @@ def _rule(table: Any, index: int, lines: _Lines, path: str | None, trials: froze
             raise c.fail("trial", f"'trial' {trial!r} is not a trial name")
         if trials is not None and trial not in trials:
             raise c.fail("trial", f"'trial' {trial!r} is not configured (known: {', '.join(sorted(trials))}, or *)")
-    common = dict(
+    common: dict[str, Any] = dict(
         id=c.text("id", _RULE_ID),
         kind=kind,
         trial=trial,
@@ -355,7 +367,7 @@ def _threshold(c: _Checker, common: dict[str, Any]) -> ThresholdRule:
     if ("above" in t) == ("below" in t):
         raise c.fail("below" if "below" in t else None, "a threshold rule needs exactly one of 'above' or 'below'")
     direction = "above" if "above" in t else "below"
-    limit = c.number(direction)
+    limit = c.required_number(direction)
     wrong = "clear_above" if direction == "above" else "clear_below"
     if wrong in t:
         raise c.fail(
