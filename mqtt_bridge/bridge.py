@@ -19,7 +19,7 @@ from dashboard.core.contract.messages import DeadLetter, Message, decode
 from dashboard.core.contract.topics import subscription_filter
 from dashboard.core.mqtt_client import ClientOptions, new_client
 from dashboard.core.settings import Settings
-from dashboard.core.store.db import ensure_schema, make_engine
+from dashboard.core.store.db import make_engine, migrate
 from mqtt_bridge.ratelimit import AssetRateLimiter
 from mqtt_bridge.writer import BatchWriter, Counters, Item, ack_each
 
@@ -150,7 +150,7 @@ class Bridge:
         if self._remote is not None:
             self._remote.start()  # the writer process: schema, alert engine, writer thread; then ready
         else:
-            ensure_schema(self.engine)
+            migrate(self.engine)
             if self.alerts is not None:
                 self.alerts.start()
             self.writer.start()

@@ -273,7 +273,7 @@ def writer_main(settings: Settings, conn, log_level: int) -> None:
 
 class _WriterProcess:
     def __init__(self, settings: Settings, conn):
-        from dashboard.core.store.db import ensure_schema, make_engine
+        from dashboard.core.store.db import make_engine, migrate
         from mqtt_bridge.bridge import Checker, build_writer
         from mqtt_bridge.writer import Counters
 
@@ -291,7 +291,7 @@ class _WriterProcess:
         self.checker = Checker(settings)
         self.writer, self.alerts = build_writer(settings, self.engine, self.counters, self._ack_batch)
         self.writer.depth = self._depth
-        ensure_schema(self.engine)
+        migrate(self.engine)
         if self.alerts is not None:
             self.alerts.start()
         self.writer.start()

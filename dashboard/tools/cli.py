@@ -1,4 +1,4 @@
-"""`mk-control`: one console script, a subcommand per process (demo, web, bridge, simulate, bench, users)."""
+"""`mk-control`: one console script, a subcommand per process (demo, web, bridge, simulate, bench, users, db)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 import threading
 
 from dashboard.core.settings import Settings, SettingsError, load_settings
+from dashboard.core.store.db import current_revision, head_revision, make_engine, migrate
 
 log = logging.getLogger("mk_control")
 
@@ -74,6 +75,25 @@ def cmd_users(args, settings: Settings) -> int:
     return users_cli.main(args, settings)
 
 
+def cmd_db(args, settings: Settings) -> int:
+    """`db upgrade` migrates the store to this program's newest revision; `db current` prints its revision."""
+    engine = make_engine(settings.database_url)
+    try:
+        before = current_revision(engine)
+        if args.action == "upgrade":
+            after = migrate(engine)
+            print(after if after == before else f"{after} (was {before or 'empty'})")
+        else:
+            print(before or "none")
+            if before != head_revision():
+                print(
+                    f"this program's newest revision is {head_revision()}: run `mk-control db upgrade`", file=sys.stderr
+                )
+    finally:
+        engine.dispose()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mk-control",
@@ -119,6 +139,15 @@ def build_parser() -> argparse.ArgumentParser:
     users = sub.add_parser("users", help="add, disable, enable, reset and list users of the web app")
     _users_arguments(users)
     users.set_defaults(handler=cmd_users)
+
+    db = sub.add_parser("db", help="the store's schema: upgrade it, or print its revision")
+    db.add_argument(
+        "action",
+        choices=("upgrade", "current"),
+        help="upgrade: migrate to the newest revision (every "
+        "program also does this at start); current: print the store's revision",
+    )
+    db.set_defaults(handler=cmd_db)
     return parser
 
 

@@ -21,7 +21,6 @@ PASSWORD = "a long enough passphrase"
 
 @pytest.fixture
 def engine(store):
-    accounts.ensure_tables(store)
     accounts.add_user(store, "Olga", roles.OPERATOR, PASSWORD, clock=lambda: 1000.0)
     return store
 

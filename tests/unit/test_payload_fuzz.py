@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from dashboard.core.contract.errors import Rejected
 from dashboard.core.contract.messages import DeadLetter, Message, decode
 from dashboard.core.store import schema
-from dashboard.core.store.db import ensure_schema, make_engine
+from dashboard.core.store.db import make_engine, migrate
 from dashboard.core.store.ingest import write_batch
 
 TRIALS = ("streetcav", "droneport", "mark")
@@ -111,7 +111,7 @@ VALID_BASE = {
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
     engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}")
-    ensure_schema(engine)
+    migrate(engine)
     yield engine
     engine.dispose()
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from dashboard.core.contract.errors import Rejected
 from dashboard.core.contract.messages import DeadLetter, decode
 from dashboard.core.store import ingest, schema
-from dashboard.core.store.db import ensure_schema, make_engine
+from dashboard.core.store.db import make_engine, migrate
 from mqtt_bridge import writer as writer_module
 from mqtt_bridge.writer import BatchWriter, Item
 
@@ -22,7 +22,7 @@ TRIALS = ("streetcav", "droneport", "mark")
 @pytest.fixture
 def engine(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
-    ensure_schema(engine)
+    migrate(engine)
     yield engine
     engine.dispose()
 

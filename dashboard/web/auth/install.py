@@ -9,7 +9,7 @@ import flask
 from sqlalchemy import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from dashboard.core.auth import accounts, lockout, sessions
+from dashboard.core.auth import lockout, sessions
 from dashboard.core.store.db import make_engine
 from dashboard.web.auth import guard, headers, login
 
@@ -20,7 +20,6 @@ def install(app, settings, engine: Engine | None = None) -> None:
     """Sessions, the sign-in pages, the access guard and security headers on a Dash app."""
     server: flask.Flask = app.server
     engine = engine or make_engine(settings.database_url)
-    accounts.ensure_tables(engine)
     if settings.proxy_hops:
         server.wsgi_app = ProxyFix(
             server.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops, x_host=settings.proxy_hops
