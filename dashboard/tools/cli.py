@@ -73,6 +73,12 @@ def cmd_users(args, settings: Settings) -> int:
     return users_cli.main(args, settings)
 
 
+def cmd_trials(args, settings: Settings) -> int:
+    from dashboard.tools import trials_cli
+
+    return trials_cli.main(args, settings)
+
+
 def cmd_db(args, settings: Settings) -> int:
     """`db upgrade` migrates the store to this program's newest revision; `db current` prints its revision."""
     engine = make_engine(settings.database_url)
@@ -138,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     _users_arguments(users)
     users.set_defaults(handler=cmd_users)
 
+    trials = sub.add_parser("trials", help="show the trials file in force, or check one (MK_TRIALS)")
+    _trials_arguments(trials)
+    trials.set_defaults(handler=cmd_trials)
+
     db = sub.add_parser("db", help="the store's schema: upgrade it, or print its revision")
     db.add_argument(
         "action",
@@ -167,8 +177,19 @@ def _users_arguments(parser: argparse.ArgumentParser) -> None:
     users_cli.add_arguments(parser)
 
 
+def _trials_arguments(parser: argparse.ArgumentParser) -> None:
+    from dashboard.tools import trials_cli
+
+    trials_cli.add_arguments(parser)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "trials_command", None) == "check":
+        # Checking a file must not depend on the file in force (which may be the broken one).
+        from dashboard.tools import trials_cli
+
+        return trials_cli.check(args.file)
     try:
         settings = load_settings(web_port=getattr(args, "port", None))
     except SettingsError as exc:

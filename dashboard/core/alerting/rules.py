@@ -17,7 +17,7 @@ import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, Protocol, overload
 
 from dashboard.core.alerting import SEVERITIES
 
@@ -210,6 +210,12 @@ class _Lines:
         return keys.get(key, header) if key else header
 
 
+class LineMap(Protocol):
+    """Where rule `index` (and its `key`) starts in the text: `_Lines` here, the trials file's map there."""
+
+    def of(self, index: int | None, key: str | None = None) -> int | None: ...
+
+
 # --- validation -------------------------------------------------------------------------------------
 COMMON_KEYS = {"id", "kind", "trial", "severity", "title", "enabled"}
 KIND_KEYS = {
@@ -225,7 +231,7 @@ KIND_KEYS = {
 class _Checker:
     """Reads one `[[rule]]` table; every complaint raises `RulesError` at the offending key's line."""
 
-    def __init__(self, table: dict[str, Any], index: int, lines: _Lines, path: str | None):
+    def __init__(self, table: dict[str, Any], index: int, lines: LineMap, path: str | None):
         self.t = table
         self.index = index
         self.lines = lines
@@ -291,7 +297,7 @@ class _Checker:
         return value
 
 
-def _rule(table: Any, index: int, lines: _Lines, path: str | None, trials: frozenset[str] | None) -> Rule:
+def _rule(table: Any, index: int, lines: LineMap, path: str | None, trials: frozenset[str] | None) -> Rule:
     if not isinstance(table, dict):
         raise RulesError(f"rule {index + 1}: must be a table", lines.of(index), path)
     c = _Checker(table, index, lines, path)
@@ -360,6 +366,14 @@ def _rule(table: Any, index: int, lines: _Lines, path: str | None, trials: froze
             raise c.fail(None, "missing 'after_s' (seconds without telemetry)")
         return StaleRule(**common, after_s=after)
     return OfflineRule(**common)
+
+
+def parse_rule(
+    table: Any, index: int, lines: LineMap, *, path: str | None = None, trials: Iterable[str] | None = None
+) -> Rule:
+    """One validated rule from a TOML table (as in a `[[rule]]`), or `RulesError` at its line."""
+    known = frozenset(trials) | {ANY_TRIAL} if trials is not None else None
+    return _rule(table, index, lines, path, known)
 
 
 def _threshold(c: _Checker, common: dict[str, Any]) -> ThresholdRule:
