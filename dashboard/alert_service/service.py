@@ -24,6 +24,7 @@ from dashboard.core.alerting.geometry import Geometry
 from dashboard.core.alerting.notify import Notifier
 from dashboard.core.alerting.rules import RulesFile
 from dashboard.core.contract.messages import Message
+from dashboard.core.store.db import migrate
 from dashboard.core.store.schema import latest
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ class AlertService:
     # --- the engine thread (or a test, synchronously) ----------------------------------------------
     def prepare(self) -> None:
         """Tables, rules, and the state left by the previous run: open alerts and last telemetry."""
-        store.ensure_tables(self.db)
+        migrate(self.db)
         self.rules_file.refresh()
         self.engine.set_rules(self.rules_file.rules)
         now = self.clock()

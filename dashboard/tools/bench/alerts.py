@@ -120,13 +120,13 @@ def bench_alert_engine(
     from dashboard.core.alerting.geometry import load_geometry
     from dashboard.core.alerting.records import alerts
     from dashboard.core.alerting.rules import DEFAULT_RULES_PATH, RulesFile
-    from dashboard.core.store.db import ensure_schema, make_engine
+    from dashboard.core.store.db import make_engine, migrate
 
     batches_in = _messages(_fleet(assets, seed), messages, rate, seed)
     batches = [batches_in[i : i + BATCH] for i in range(0, len(batches_in), BATCH)]
     with tempfile.TemporaryDirectory(prefix="mk-alert-bench-") as tmp:
         db = make_engine(f"sqlite:///{os.path.join(tmp, 'alerts.db')}")
-        ensure_schema(db)
+        migrate(db)
         clock_now = [T0]
         service = AlertService(
             db,
