@@ -9,7 +9,7 @@ import pytest
 from dashboard.core.kpis import arithmetic, daily_rows
 from dashboard.core.kpis.report import TRIALS, KpiReports, periods
 from dashboard.core.settings import load_settings
-from dashboard.core.store import queries, rollups
+from dashboard.core.store import queries
 from tests import seeding
 
 NOW = 1_790_000_000.0
@@ -19,7 +19,6 @@ LATER = NOW + 3 * 86_400  # the seeded day has settled: ranges read roll-ups
 
 @pytest.fixture
 def seeded(store):
-    rollups.ensure_table(store)
     seeding.write(store, seeding.fleet(NOW))
     daily_rows.clear_day_cache()
     return store
