@@ -37,11 +37,9 @@ def _configure_logging(settings: Settings) -> None:
 
 
 def cmd_bridge(args, settings: Settings) -> int:
-    from mqtt_bridge.bridge import Bridge
+    from mqtt_bridge import bridge
 
-    log.info("settings: %s", settings.redacted())
-    # Non-zero when the writer died: systemd/honcho restart the bridge; the broker redelivers.
-    return 0 if Bridge(settings).run_until(_stop_on_signals()) else 1
+    return bridge.run(settings, _stop_on_signals())
 
 
 def cmd_web(args, settings: Settings) -> int:
