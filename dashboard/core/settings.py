@@ -111,8 +111,8 @@ class Settings:
     queue_max: int = 20_000
     batch_max: int = 2_000
     batch_wait_ms: int = 50
-    # 2: paho receives in one process, a second process decodes, writes and runs the alert engine
-    # (each has a core and a GIL of its own); 1: all in one process (threads).
+    # 2: paho receives in one process, a second process decodes, validates and writes (each has a
+    # core and a GIL of its own); 1: all in one process (threads).
     bridge_processes: int = 2
     stats_interval_s: float = 5.0
     retention_days: int = 30
@@ -139,8 +139,8 @@ class Settings:
     # Alerts: "" means the shipped dashboard/core/alerting/default_rules.toml.
     alert_rules_path: str = ""
     alert_sweep_s: float = 1.0  # how often staleness and timed clears are checked
-    # Whether this bridge process runs the alert engine. Several workers in one share group must not
-    # all run it (each would see only its share of messages): see docs/operations.md.
+    # Not read by the bridge, which raises no alerts (`mk-control alerts` does); still validated so
+    # that env files written for the in-bridge engine keep working.
     alert_engine: str = "on"
     # Optional webhook per severity (HTTP POST of JSON); "" sends nothing for that severity.
     alert_webhook_critical: str = field(default="", repr=False)
@@ -294,7 +294,7 @@ class Settings:
         if self.trials_path and not os.path.isfile(self.trials_path):
             raise SettingsError(f"{env['trials_path']}: no such file {self.trials_path!r}")
         try:
-            trials_in_force(self.trials_path, self.extra_trials)
+            trials_in_force(self.trials_path, self.extra_trials)  # its alert rules: see tools.cli.main
         except TrialsError as exc:
             raise SettingsError(f"{env['trials_path']}: {exc}") from None
         positive = (

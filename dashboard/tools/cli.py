@@ -8,8 +8,10 @@ import signal
 import sys
 import threading
 
+from dashboard.core.alerting.rules import trial_rules
 from dashboard.core.settings import Settings, SettingsError, load_settings
 from dashboard.core.store.db import current_revision, head_revision, make_engine, migrate
+from dashboard.core.trials import TrialsError
 
 log = logging.getLogger("mk_control")
 
@@ -35,11 +37,9 @@ def _configure_logging(settings: Settings) -> None:
 
 
 def cmd_bridge(args, settings: Settings) -> int:
-    from mqtt_bridge.bridge import Bridge
+    from mqtt_bridge import bridge
 
-    log.info("settings: %s", settings.redacted())
-    # Non-zero when the writer died: systemd/honcho restart the bridge; the broker redelivers.
-    return 0 if Bridge(settings).run_until(_stop_on_signals()) else 1
+    return bridge.run(settings, _stop_on_signals())
 
 
 def cmd_web(args, settings: Settings) -> int:
@@ -194,6 +194,12 @@ def main(argv: list[str] | None = None) -> int:
         return trials_cli.check(args.file)
     try:
         settings = load_settings(web_port=getattr(args, "port", None))
+        # The trials file's default alert rules, checked by the alert engine's own parser (settings
+        # cannot: the alerting package sits above them).
+        trial_rules(settings.trial_model)
+    except TrialsError as exc:
+        print(f"mk-control: bad setting: {Settings.ENV['trials_path']}: {exc}", file=sys.stderr)
+        return 2
     except SettingsError as exc:
         print(f"mk-control: bad setting: {exc}", file=sys.stderr)
         return 2

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol, overload
 
 from dashboard.core.alerting import SEVERITIES
+from dashboard.core.trials import Trials, TrialsError
 
 log = logging.getLogger(__name__)
 
@@ -374,6 +375,34 @@ def parse_rule(
     """One validated rule from a TOML table (as in a `[[rule]]`), or `RulesError` at its line."""
     known = frozenset(trials) | {ANY_TRIAL} if trials is not None else None
     return _rule(table, index, lines, path, known)
+
+
+class _TrialsFileLines:
+    """`LineMap` for one `alert_rules` array of the trials file."""
+
+    def __init__(self, trials: Trials, base: tuple[str | int, ...]):
+        self.trials = trials
+        self.base = base
+
+    def of(self, index: int | None, key: str | None = None) -> int | None:
+        path = self.base + ((index,) if index is not None else ()) + ((key,) if key else ())
+        return self.trials.line_of(path)
+
+
+def trial_rules(trials: Trials) -> RuleSet:
+    """The default rules the trials file gives (each trial's, then every trial's), validated.
+
+    A bad rule raises `TrialsError` naming the trials file, its line and key, like any other error
+    in that file."""
+    rules = []
+    for written in trials.all_rules():
+        lines = _TrialsFileLines(trials, written.base)
+        try:
+            rules.append(parse_rule(written.table, written.index, lines, path=trials.source, trials=trials.ids))
+        except RulesError as exc:
+            where = ".".join(str(p) for p in written.base)
+            raise TrialsError(f"{where}: {exc.problem}", exc.line, trials.source or None) from None
+    return RuleSet(tuple(rules), source=trials.source)
 
 
 def _threshold(c: _Checker, common: dict[str, Any]) -> ThresholdRule:

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table
 
-from dashboard.core.contract.messages import DeadLetter, Message
+from dashboard.core.contract.messages import UNSET, DeadLetter, Message
 from dashboard.core.store.schema import SAMPLE_FIELDS, Epoch, dead_letters, latest, telemetry
 
 _COMMON_COLUMNS = SAMPLE_FIELDS
@@ -49,10 +49,13 @@ def event_type_of(message: Message) -> str | None:
 
 
 def state_of(message: Message) -> str | None:
-    """The one-word state a live view colours by; its source field differs per trial."""
+    """The one-word state a live view colours by: from the field the trials file names for the
+    message's trial (set when it was decoded), else the first of mode, state, available."""
     data = message.data
     if message.channel == "status":
         return _word(data.get("status"))
+    if message.state is not UNSET:
+        return _word(message.state)
     if "mode" in data:
         return _word(data["mode"])
     if "state" in data:
