@@ -21,6 +21,11 @@ class AccountError(ValueError):
     """A user command cannot be done; the message says why."""
 
 
+def same_user(a: str, b: str) -> bool:
+    """Do two spellings name one user? Names are compared only in their stored form (`normalise`)."""
+    return db.normalise(a) == db.normalise(b)
+
+
 def _check_username(username: str) -> str:
     name = records.normalise(username)
     if not USERNAME.match(name):
