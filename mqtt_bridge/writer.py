@@ -13,7 +13,8 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -21,6 +22,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from dashboard.core.contract.errors import Rejected
 from dashboard.core.contract.messages import DeadLetter, Message
 from dashboard.core.store import ingest, maintenance
+from dashboard.core.store.maintenance import BridgeCounters
 
 log = logging.getLogger(__name__)
 
@@ -32,29 +34,12 @@ RETRY_MAX_S = 5.0
 STOP_POLL_S = 0.1
 # Retention runs this often, in slices small enough not to hold the write lock for long.
 PURGE_EVERY_S = 3600.0
+# Commit stamps (`stored_at`) are whole microseconds, PostgreSQL's timestamptz resolution, so that a
+# stamp later than the previous one is still later once stored.
+US_PER_S = 1_000_000
 
-Ack = Callable[[], None]
-# Called in the writer thread with each committed batch's valid messages (the alert engine's hook).
-AfterCommit = Callable[[Sequence[Message]], None]
-# Acknowledges a committed batch's items; the bridge gives one that sends all PUBACKs in one write.
+# Acknowledges a committed batch's items; the pipeline gives one that sends all PUBACKs in one write.
 AckBatch = Callable[[Sequence["Item"]], None]
-
-
-@dataclass
-class Counters:
-    """What the bridge has done since start; each field is written by one thread only."""
-
-    started_at: float = field(default_factory=time.time)
-    received: int = 0
-    stored: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    batches: int = 0
-    db_errors: int = 0
-    purged: int = 0
-    commit_lag_ms: float = 0.0
-    connected: bool = False
-    rejected_by_code: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +47,11 @@ class Item:
     """One received message on its way to the store, with what acknowledges it to the broker."""
 
     record: Message | DeadLetter
-    ack: Ack | None
+    ack: Any  # what `ack_batch` understands: (mid, qos) in the pipeline, a callable for `ack_each`
 
 
 def ack_each(batch: Sequence[Item]) -> None:
-    """Acknowledge items one by one (the default when nothing faster is given)."""
+    """Call each item's `ack` (the default when no `ack_batch` is given)."""
     for item in batch:
         if item.ack is not None:
             try:
@@ -94,11 +79,11 @@ class BatchWriter:
         queue_max: int,
         stats_interval_s: float,
         retention_days: int,
-        counters: Counters | None = None,
+        counters: BridgeCounters | None = None,
         clock: Callable[[], float] = time.time,
-        after_commit: Sequence[AfterCommit] = (),
         ack_batch: AckBatch | None = None,
         topic_root: str = "mk",
+        depth: Callable[[], int] | None = None,
     ):
         self.engine = engine
         self.worker = worker
@@ -106,19 +91,25 @@ class BatchWriter:
         self.batch_wait_s = batch_wait_s
         self.stats_interval_s = stats_interval_s
         self.retention_days = retention_days
-        self.counters = counters or Counters()
+        self.counters = counters or BridgeCounters()
         self.clock = clock
         self.topic_root = topic_root
-        self.after_commit = list(after_commit)
         self.ack_batch = ack_batch or ack_each
         self.queue: queue.Queue[Item] = queue.Queue(maxsize=queue_max)
+        # Messages received and not yet settled, as saved to bridge_stats: the queue unless told otherwise.
+        self.depth = depth or self.queue.qsize
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"writer-{worker}", daemon=True)
         self._next_stats = 0.0
         self._next_purge = clock() + 60.0  # not during start-up, when a backlog is being drained
+        self._last_stamp_us = 0  # `stored_at` of this writer's latest commit, in microseconds
 
     # --- called from other threads -------------------------------------------------------------
     def start(self) -> None:
+        """Start the writer thread, stamping after the newest row this writer stored before a restart."""
+        with self.engine.connect() as conn:
+            last = ingest.last_stored_at(conn, self.worker)
+        self._last_stamp_us = round(last * US_PER_S) if last is not None else 0
         self._thread.start()
 
     def submit(self, item: Item) -> None:
@@ -141,10 +132,6 @@ class BatchWriter:
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
-
-    def depth(self) -> int:
-        """Messages received and not yet settled, as saved to bridge_stats (the queue, here)."""
-        return self.queue.qsize()
 
     # --- the writer thread ----------------------------------------------------------------------
     def _run(self) -> None:
@@ -192,9 +179,11 @@ class BatchWriter:
         rejected = [i.record for i in batch if isinstance(i.record, DeadLetter)]
         delay = RETRY_MIN_S
         while True:
+            stamp = self._stamp()
             try:
                 with self.engine.begin() as conn:
-                    result = ingest.write_batch(conn, messages, rejected, self.clock())
+                    result = ingest.write_batch(conn, messages, rejected, stamp / US_PER_S, self.worker)
+                self._last_stamp_us = stamp
                 break
             except Exception as exc:  # the database is down or locked: keep the batch, ack nothing
                 self.counters.db_errors += 1
@@ -225,11 +214,6 @@ class BatchWriter:
             self.ack_batch(batch)
         except Exception:  # a lost connection: the broker redelivers; dedup keeps one copy
             log.warning("acknowledging a batch failed; its messages will be redelivered", exc_info=True)
-        for hook in self.after_commit:
-            try:
-                hook(messages)
-            except Exception:  # a failing consumer must not stop ingest
-                log.exception("after-commit hook %r failed", hook)
 
     def _write_one_by_one(
         self, messages: Sequence[Message], rejected: Sequence[DeadLetter]
@@ -241,9 +225,11 @@ class BatchWriter:
         stored = duplicates = 0
         refused: list[DeadLetter] = []
         for message in messages:
+            stamp = self._stamp()
             try:
                 with self.engine.begin() as conn:
-                    one = ingest.write_batch(conn, [message], [], self.clock())
+                    one = ingest.write_batch(conn, [message], [], stamp / US_PER_S, self.worker)
+                self._last_stamp_us = stamp
                 stored += one.stored
                 duplicates += one.duplicates
             except Exception as exc:
@@ -260,6 +246,14 @@ class BatchWriter:
         with self.engine.begin() as conn:
             ingest.write_batch(conn, [], all_rejected, self.clock())
         return ingest.BatchResult(stored, duplicates, len(all_rejected)), all_rejected
+
+    def _stamp(self) -> int:
+        """`stored_at` of the next commit, in microseconds: now, but always after this writer's previous one.
+
+        Strictly increasing per writer, across restarts and a clock stepped back, so that a reader can
+        follow each writer's commits in order, exactly once (the alert service does).
+        """
+        return max(int(self.clock() * US_PER_S), self._last_stamp_us + 1)
 
     def _topic_of(self, message: Message) -> str:
         return f"{self.topic_root}/{message.trial}/{message.asset_id}/{message.channel}"

@@ -8,8 +8,10 @@ import signal
 import sys
 import threading
 
+from dashboard.core.alerting.rules import trial_rules
 from dashboard.core.settings import Settings, SettingsError, load_settings
 from dashboard.core.store.db import current_revision, head_revision, make_engine, migrate
+from dashboard.core.trials import TrialsError
 
 log = logging.getLogger("mk_control")
 
@@ -35,11 +37,9 @@ def _configure_logging(settings: Settings) -> None:
 
 
 def cmd_bridge(args, settings: Settings) -> int:
-    from mqtt_bridge.bridge import Bridge
+    from mqtt_bridge import bridge
 
-    log.info("settings: %s", settings.redacted())
-    # Non-zero when the writer died: systemd/honcho restart the bridge; the broker redelivers.
-    return 0 if Bridge(settings).run_until(_stop_on_signals()) else 1
+    return bridge.run(settings, _stop_on_signals())
 
 
 def cmd_web(args, settings: Settings) -> int:
@@ -73,6 +73,12 @@ def cmd_users(args, settings: Settings) -> int:
     from dashboard.tools import users_cli
 
     return users_cli.main(args, settings)
+
+
+def cmd_trials(args, settings: Settings) -> int:
+    from dashboard.tools import trials_cli
+
+    return trials_cli.main(args, settings)
 
 
 def cmd_db(args, settings: Settings) -> int:
@@ -140,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     _users_arguments(users)
     users.set_defaults(handler=cmd_users)
 
+    trials = sub.add_parser("trials", help="show the trials file in force, or check one (MK_TRIALS)")
+    _trials_arguments(trials)
+    trials.set_defaults(handler=cmd_trials)
+
     db = sub.add_parser("db", help="the store's schema: upgrade it, or print its revision")
     db.add_argument(
         "action",
@@ -169,10 +179,27 @@ def _users_arguments(parser: argparse.ArgumentParser) -> None:
     users_cli.add_arguments(parser)
 
 
+def _trials_arguments(parser: argparse.ArgumentParser) -> None:
+    from dashboard.tools import trials_cli
+
+    trials_cli.add_arguments(parser)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "trials_command", None) == "check":
+        # Checking a file must not depend on the file in force (which may be the broken one).
+        from dashboard.tools import trials_cli
+
+        return trials_cli.check(args.file)
     try:
         settings = load_settings(web_port=getattr(args, "port", None))
+        # The trials file's default alert rules, checked by the alert engine's own parser (settings
+        # cannot: the alerting package sits above them).
+        trial_rules(settings.trial_model)
+    except TrialsError as exc:
+        print(f"mk-control: bad setting: {Settings.ENV['trials_path']}: {exc}", file=sys.stderr)
+        return 2
     except SettingsError as exc:
         print(f"mk-control: bad setting: {exc}", file=sys.stderr)
         return 2

@@ -3,11 +3,14 @@
 import os
 import time
 
+import pytest
+
 from dashboard.alert_service.service import AlertService
 from dashboard.core.alerting import records as alert_store
 from dashboard.core.alerting.notify import Notifier
 from dashboard.core.alerting.rules import RulesFile
 from dashboard.core.contract.messages import Message
+from dashboard.core.settings import SettingsError, load_settings
 from dashboard.core.store import ingest
 
 T0 = 1_800_000_000.0
@@ -124,38 +127,7 @@ def test_changes_survive_a_database_outage(store, tmp_path):
     assert ("s1", "battery") in open_alerts(store)
 
 
-def test_the_bridge_feeds_committed_batches_to_the_alert_engine(tmp_path):
-    from unittest.mock import MagicMock
-
-    from dashboard.core.settings import load_settings
-    from mqtt_bridge.bridge import Bridge
-
-    settings = load_settings({}, database_url=f"sqlite:///{tmp_path / 'b.db'}", bridge_processes=1)
-    bridge = Bridge(settings, client_factory=lambda _options: MagicMock())
-    assert bridge.alerts.offer in bridge.writer.after_commit
-    assert len(bridge.alerts.rules_file.path.read_text()) > 0  # the shipped default rules
-    bridge.engine.dispose()
-
-
-def test_alert_engine_off_makes_an_ingest_only_worker(tmp_path):
-    from unittest.mock import MagicMock
-
-    import pytest
-
-    from dashboard.core.settings import SettingsError, load_settings
-    from mqtt_bridge.bridge import Bridge, build_writer
-    from mqtt_bridge.writer import Counters
-
-    settings = load_settings(
-        {"MK_ALERT_ENGINE": "off", "MK_BRIDGE_PROCESSES": "1"}, database_url=f"sqlite:///{tmp_path / 'b.db'}"
-    )
-    bridge = Bridge(settings, client_factory=lambda _options: MagicMock())
-    assert bridge.alerts is None
-    assert bridge.writer.after_commit == [bridge._committed], "only the bridge's own commit hook, no engine"
-    # The writer process of MK_BRIDGE_PROCESSES=2 builds its writer the same way.
-    writer, alerts = build_writer(settings, bridge.engine, Counters(), ack_batch=lambda _batch: None)
-    assert alerts is None and writer.after_commit == []
-    bridge.engine.dispose()
+def test_alert_engine_setting_is_on_or_off():
     assert load_settings({}).alert_engine == "on"
     with pytest.raises(SettingsError, match="MK_ALERT_ENGINE"):
         load_settings({"MK_ALERT_ENGINE": "maybe"})

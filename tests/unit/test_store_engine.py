@@ -6,7 +6,7 @@ from dashboard.core.contract.messages import decode
 from dashboard.core.store import maintenance, schema
 from dashboard.core.store.db import make_engine
 from dashboard.core.store.ingest import write_batch
-from mqtt_bridge.writer import Counters
+from dashboard.core.store.maintenance import BridgeCounters
 
 TRIALS = ("streetcav", "droneport", "mark")
 
@@ -52,7 +52,7 @@ def test_retention_purges_only_expired_rows_in_slices(store, monkeypatch):
 
 
 def test_bridge_counters_are_saved_and_updated(store):
-    counters = Counters(received=10, stored=8, duplicates=1, rejected=1, connected=True)
+    counters = BridgeCounters(received=10, stored=8, duplicates=1, rejected=1, connected=True)
     with store.begin() as conn:
         maintenance.save_stats(conn, "bridge-a", counters, 3, 1000.0)
     counters.stored = 9

@@ -13,13 +13,16 @@ import logging
 import math
 import os
 import re
+import threading
+import time
 import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, Protocol, overload
 
 from dashboard.core.alerting import SEVERITIES
+from dashboard.core.trials import Trials, TrialsError
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +159,7 @@ class OfflineRule(Rule):
 
 @dataclass(frozen=True)
 class RuleSet:
-    """The rules in force, with a per-(trial, channel) index so the engine looks at few rules."""
+    """The rules in force, with a per-(trial, channel) index so the evaluator looks at few rules."""
 
     rules: tuple[Rule, ...] = ()
     source: str = ""
@@ -210,6 +213,12 @@ class _Lines:
         return keys.get(key, header) if key else header
 
 
+class LineMap(Protocol):
+    """Where rule `index` (and its `key`) starts in the text: `_Lines` here, the trials file's map there."""
+
+    def of(self, index: int | None, key: str | None = None) -> int | None: ...
+
+
 # --- validation -------------------------------------------------------------------------------------
 COMMON_KEYS = {"id", "kind", "trial", "severity", "title", "enabled"}
 KIND_KEYS = {
@@ -225,7 +234,7 @@ KIND_KEYS = {
 class _Checker:
     """Reads one `[[rule]]` table; every complaint raises `RulesError` at the offending key's line."""
 
-    def __init__(self, table: dict[str, Any], index: int, lines: _Lines, path: str | None):
+    def __init__(self, table: dict[str, Any], index: int, lines: LineMap, path: str | None):
         self.t = table
         self.index = index
         self.lines = lines
@@ -291,7 +300,7 @@ class _Checker:
         return value
 
 
-def _rule(table: Any, index: int, lines: _Lines, path: str | None, trials: frozenset[str] | None) -> Rule:
+def _rule(table: Any, index: int, lines: LineMap, path: str | None, trials: frozenset[str] | None) -> Rule:
     if not isinstance(table, dict):
         raise RulesError(f"rule {index + 1}: must be a table", lines.of(index), path)
     c = _Checker(table, index, lines, path)
@@ -360,6 +369,42 @@ def _rule(table: Any, index: int, lines: _Lines, path: str | None, trials: froze
             raise c.fail(None, "missing 'after_s' (seconds without telemetry)")
         return StaleRule(**common, after_s=after)
     return OfflineRule(**common)
+
+
+def parse_rule(
+    table: Any, index: int, lines: LineMap, *, path: str | None = None, trials: Iterable[str] | None = None
+) -> Rule:
+    """One validated rule from a TOML table (as in a `[[rule]]`), or `RulesError` at its line."""
+    known = frozenset(trials) | {ANY_TRIAL} if trials is not None else None
+    return _rule(table, index, lines, path, known)
+
+
+class _TrialsFileLines:
+    """`LineMap` for one `alert_rules` array of the trials file."""
+
+    def __init__(self, trials: Trials, base: tuple[str | int, ...]):
+        self.trials = trials
+        self.base = base
+
+    def of(self, index: int | None, key: str | None = None) -> int | None:
+        path = self.base + ((index,) if index is not None else ()) + ((key,) if key else ())
+        return self.trials.line_of(path)
+
+
+def trial_rules(trials: Trials) -> RuleSet:
+    """The default rules the trials file gives (each trial's, then every trial's), validated.
+
+    A bad rule raises `TrialsError` naming the trials file, its line and key, like any other error
+    in that file."""
+    rules = []
+    for written in trials.all_rules():
+        lines = _TrialsFileLines(trials, written.base)
+        try:
+            rules.append(parse_rule(written.table, written.index, lines, path=trials.source, trials=trials.ids))
+        except RulesError as exc:
+            where = ".".join(str(p) for p in written.base)
+            raise TrialsError(f"{where}: {exc.problem}", exc.line, trials.source or None) from None
+    return RuleSet(tuple(rules), source=trials.source)
 
 
 def _threshold(c: _Checker, common: dict[str, Any]) -> ThresholdRule:
@@ -461,8 +506,6 @@ class RulesFile:
     fails to load is refused and the rules already in force are kept."""
 
     def __init__(self, path: str | Path, trials: Iterable[str] | None = None, clock: Callable[[], float] | None = None):
-        import time
-
         self.path = Path(path)
         self.trials = tuple(trials) if trials is not None else None
         self.clock = clock or time.time
@@ -512,3 +555,18 @@ class RulesFile:
             error=str(self.error) if self.error else None,
             error_line=self.error.line if self.error else None,
         )
+
+
+_shared: dict[str, RulesFile] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_rules_file(configured: str, trials: Iterable[str] | None = None) -> RulesFile:
+    """The rules file in force for the configured path (see `rules_path`), one per path per process:
+    the pages that show its status and the admin's "reload now" see the same one."""
+    path = str(rules_path(configured))
+    with _shared_lock:
+        found = _shared.get(path)
+        if found is None:
+            found = _shared[path] = RulesFile(path, trials)
+        return found

@@ -146,8 +146,9 @@ def purge_sessions(conn: Connection, now: float, idle_s: float) -> int:
 # --- audit and lockout counts --------------------------------------------------------------------
 def record_event(
     conn: Connection, kind: str, username: str, address: str, now: float, *, actor: str = "", detail: str = ""
-) -> None:
-    conn.execute(
+) -> int:
+    """Append an event; return its id."""
+    result = conn.execute(
         insert(auth_events).values(
             at=now,
             kind=kind,
@@ -157,6 +158,12 @@ def record_event(
             detail=detail[:200],
         )
     )
+    return int(result.inserted_primary_key[0])
+
+
+def settle_event(conn: Connection, event_id: int, kind: str, detail: str = "") -> None:
+    """Give an event recorded before its outcome was known (a sign-in being checked) its outcome."""
+    conn.execute(update(auth_events).where(auth_events.c.id == event_id).values(kind=kind, detail=detail[:200]))
 
 
 def failures(

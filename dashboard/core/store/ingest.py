@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, func, select
 
-from dashboard.core.contract.messages import DeadLetter, Message
+from dashboard.core.contract.messages import UNSET, DeadLetter, Message
 from dashboard.core.store.schema import SAMPLE_FIELDS, Epoch, dead_letters, latest, telemetry
 
 _COMMON_COLUMNS = SAMPLE_FIELDS
@@ -49,10 +49,13 @@ def event_type_of(message: Message) -> str | None:
 
 
 def state_of(message: Message) -> str | None:
-    """The one-word state a live view colours by; its source field differs per trial."""
+    """The one-word state a live view colours by: from the field the trials file names for the
+    message's trial (set when it was decoded), else the first of mode, state, available."""
     data = message.data
     if message.channel == "status":
         return _word(data.get("status"))
+    if message.state is not UNSET:
+        return _word(message.state)
     if "mode" in data:
         return _word(data["mode"])
     if "state" in data:
@@ -93,6 +96,7 @@ _TELEMETRY_COLUMNS = (
     "state",
     "event_type",
     "payload",
+    "writer",
 )
 _SAMPLE_COLUMNS = ("asset_id", "trial", "ts", "received_at", "seq", *_COMMON_COLUMNS, "state", "payload")
 _STATUS_COLUMNS = ("asset_id", "trial", "status", "status_ts")
@@ -124,7 +128,7 @@ def _insert_sql(dialect: str, table: Table, columns: tuple[str, ...], newer_than
     )
 
 
-def _insert_telemetry(conn: Connection, messages: Sequence[Message], stored_at: float) -> int:
+def _insert_telemetry(conn: Connection, messages: Sequence[Message], stored_at: float, writer: str | None) -> int:
     """Insert rows, skipping repeated (asset_id, seq); return how many were really inserted.
 
     executemany's rowcount is the sum over rows on sqlite3 and on psycopg 3 (not -1 as on psycopg 2),
@@ -152,6 +156,7 @@ def _insert_telemetry(conn: Connection, messages: Sequence[Message], stored_at: 
                 state_of(m),
                 event_type_of(m),
                 m.text,
+                writer,
             )
         )
     sql = _insert_sql(conn.dialect.name, telemetry, _TELEMETRY_COLUMNS)
@@ -206,9 +211,17 @@ def _latest_rows(messages: Sequence[Message]) -> tuple[list, list, list]:
 
 
 def write_batch(
-    conn: Connection, messages: Sequence[Message], rejected: Sequence[DeadLetter], stored_at: float
+    conn: Connection,
+    messages: Sequence[Message],
+    rejected: Sequence[DeadLetter],
+    stored_at: float,
+    writer: str | None = None,
 ) -> BatchResult:
-    """Store one batch inside the caller's transaction. A repeated (asset_id, seq) is stored once."""
+    """Store one batch inside the caller's transaction. A repeated (asset_id, seq) is stored once.
+
+    `writer` names the bridge worker committing it, on every telemetry row; with `stored_at` it is
+    how the alert service follows each writer's commits (see `last_stored_at`).
+    """
     unique: list[Message] = []
     seen: set[tuple[str, int]] = set()
     for message in messages:
@@ -220,7 +233,7 @@ def write_batch(
         unique.append(message)
     stored = 0
     if unique:
-        stored = _insert_telemetry(conn, unique, stored_at)
+        stored = _insert_telemetry(conn, unique, stored_at, writer)
         sample_rows, status_rows, event_rows = _latest_rows(unique)
         _upsert_latest(conn, sample_rows, _SAMPLE_COLUMNS, "ts")
         _upsert_latest(conn, status_rows, _STATUS_COLUMNS, "status_ts")
@@ -241,3 +254,8 @@ def write_batch(
             ],
         )
     return BatchResult(stored=stored, duplicates=len(messages) - stored, rejected=len(rejected))
+
+
+def last_stored_at(conn: Connection, writer: str) -> float | None:
+    """The newest `stored_at` of `writer`'s rows (None before its first): a restarted writer stamps after it."""
+    return conn.execute(select(func.max(telemetry.c.stored_at)).where(telemetry.c.writer == writer)).scalar()

@@ -41,13 +41,13 @@ def install(app, settings, engine: Engine | None = None) -> None:
             return None
         token = request.cookies.get(sessions.COOKIE)
         flask.g.mk_user = sessions.resolve(engine, token, time.time(), session_policy) if token else None
-        if request.method in headers.UNSAFE_METHODS and (token or request.path in ("/login", "/logout")):
-            if not headers.same_origin(request):
-                log.warning(
-                    "refused %s %s: not from this origin (Origin %r)",
-                    request.method,
-                    request.path[:200],
-                    (request.headers.get("Origin") or "")[:100],
-                )
-                return flask.Response("cross-origin request refused", status=403, mimetype="text/plain")
+        changes_state = request.method not in headers.SAFE_METHODS
+        if changes_state and (token or request.path in ("/login", "/logout")) and not headers.same_origin(request):
+            log.warning(
+                "refused %s %s: not from this origin (Origin %r)",
+                request.method,
+                request.path[:200],
+                (request.headers.get("Origin") or "")[:100],
+            )
+            return flask.Response("cross-origin request refused", status=403, mimetype="text/plain")
         return guard.check_request(app)
