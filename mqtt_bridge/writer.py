@@ -173,7 +173,8 @@ class BatchWriter:
         while True:
             try:
                 with self.engine.begin() as conn:
-                    result = ingest.write_batch(conn, messages, rejected, self.clock())
+                    result = ingest.write_batch(conn, messages, rejected, self.clock(), topic_root=self.topic_root)
+                rejected = [*rejected, *result.dead_letters]
                 break
             except Exception as exc:  # the database is down or locked: keep the batch, ack nothing
                 self.counters.db_errors += 1
@@ -214,12 +215,14 @@ class BatchWriter:
         """
         stored = duplicates = 0
         refused: list[DeadLetter] = []
+        misfiled: list[DeadLetter] = []  # already written, in the message's own transaction
         for message in messages:
             try:
                 with self.engine.begin() as conn:
-                    one = ingest.write_batch(conn, [message], [], self.clock())
+                    one = ingest.write_batch(conn, [message], [], self.clock(), topic_root=self.topic_root)
                 stored += one.stored
                 duplicates += one.duplicates
+                misfiled.extend(one.dead_letters)
             except Exception as exc:
                 if not _refused_by_database(exc):
                     raise
@@ -233,6 +236,7 @@ class BatchWriter:
         all_rejected = [*rejected, *refused]
         with self.engine.begin() as conn:
             ingest.write_batch(conn, [], all_rejected, self.clock())
+        all_rejected += misfiled
         return ingest.BatchResult(stored, duplicates, len(all_rejected)), all_rejected
 
     def _topic_of(self, message: Message) -> str:

@@ -146,11 +146,11 @@ def test_a_failing_database_is_retried_and_nothing_is_acked_until_it_commits(eng
     real = ingest.write_batch
     failures = {"left": 3}
 
-    def flaky(conn, messages, rejected, stored_at):
+    def flaky(conn, messages, rejected, stored_at, **options):
         if failures["left"]:
             failures["left"] -= 1
             raise RuntimeError("database is locked")
-        return real(conn, messages, rejected, stored_at)
+        return real(conn, messages, rejected, stored_at, **options)
 
     monkeypatch.setattr(writer_module.ingest, "write_batch", flaky)
     monkeypatch.setattr(writer_module, "RETRY_MIN_S", 0.05)
@@ -222,3 +222,28 @@ def test_a_message_the_database_refuses_is_dead_lettered_and_the_rest_of_its_bat
     assert "refused by test trigger" in letters[0]["reason"]
     assert w.counters.stored == 8 and w.counters.rejected == 1
     assert w.counters.rejected_by_code == {"store_refused": 1}
+
+
+def test_a_message_for_an_asset_of_another_trial_is_dead_lettered_counted_and_acked(engine):
+    acks = FakeAcks(engine)
+    w, _ = make_writer(engine)
+    w.start()
+    w.submit(item(1, acks, asset="cav-01"))
+    now = time.time()
+    other = decode(
+        "mk/droneport/cav-01/telemetry",
+        json.dumps({"ts": now, "seq": 2}).encode(),
+        received_at=now,
+        root="mk",
+        trials=TRIALS,
+        max_payload_bytes=65536,
+        max_future_skew_s=300,
+    )
+    w.submit(Item(other, acks.for_seq(2)))
+    wait_for(lambda: len(acks.acked) == 2)
+    w.stop()
+    assert stored_seqs(engine) == {1}
+    assert w.counters.rejected_by_code == {"asset_in_other_trial": 1}
+    assert (w.counters.stored, w.counters.rejected) == (1, 1)
+    with engine.connect() as conn:
+        assert conn.execute(select(schema.dead_letters.c.reason_code)).scalars().all() == ["asset_in_other_trial"]
