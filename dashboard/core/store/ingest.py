@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, select
+from sqlalchemy import Connection, Engine, Table, func, select
 
 from dashboard.core.contract.errors import Rejected
 from dashboard.core.contract.messages import UNSET, DeadLetter, Message
@@ -105,6 +105,7 @@ _TELEMETRY_COLUMNS = (
     "state",
     "event_type",
     "payload",
+    "writer",
 )
 _SAMPLE_COLUMNS = ("asset_id", "trial", "ts", "received_at", "seq", *_COMMON_COLUMNS, "state", "payload")
 _STATUS_COLUMNS = ("asset_id", "trial", "status", "status_ts")
@@ -136,7 +137,7 @@ def _insert_sql(dialect: str, table: Table, columns: tuple[str, ...], newer_than
     )
 
 
-def _insert_telemetry(conn: Connection, messages: Sequence[Message], stored_at: float) -> int:
+def _insert_telemetry(conn: Connection, messages: Sequence[Message], stored_at: float, writer: str | None) -> int:
     """Insert rows, skipping repeated (asset_id, seq); return how many were really inserted.
 
     executemany's rowcount is the sum over rows on sqlite3 and on psycopg 3 (not -1 as on psycopg 2),
@@ -164,6 +165,7 @@ def _insert_telemetry(conn: Connection, messages: Sequence[Message], stored_at: 
                 state_of(m),
                 event_type_of(m),
                 m.text,
+                writer,
             )
         )
     sql = _insert_sql(conn.dialect.name, telemetry, _TELEMETRY_COLUMNS)
@@ -285,11 +287,16 @@ def write_batch(
     messages: Sequence[Message],
     rejected: Sequence[DeadLetter],
     stored_at: float,
+    writer: str | None = None,
     *,
     topic_root: str = "mk",
 ) -> BatchResult:
     """Store one batch inside the caller's transaction. A repeated (asset_id, seq) is stored once; a
-    message for an asset id bound to another trial is dead-lettered (`BatchResult.dead_letters`)."""
+    message for an asset id bound to another trial is dead-lettered (`BatchResult.dead_letters`).
+
+    `writer` names the bridge worker committing it, on every telemetry row; with `stored_at` it is
+    how the alert service follows each writer's commits (see `last_stored_at`).
+    """
     messages, misfiled = bind_assets(conn, messages, stored_at)
     letters: tuple[DeadLetter, ...] = ()
     if misfiled:
@@ -307,7 +314,7 @@ def write_batch(
         unique.append(message)
     stored = 0
     if unique:
-        stored = _insert_telemetry(conn, unique, stored_at)
+        stored = _insert_telemetry(conn, unique, stored_at, writer)
         sample_rows, status_rows, event_rows = _latest_rows(unique)
         _upsert_latest(conn, sample_rows, _SAMPLE_COLUMNS, "ts")
         _upsert_latest(conn, status_rows, _STATUS_COLUMNS, "status_ts")
@@ -328,3 +335,8 @@ def write_batch(
             ],
         )
     return BatchResult(stored=stored, duplicates=len(messages) - stored, rejected=len(rejected), dead_letters=letters)
+
+
+def last_stored_at(conn: Connection, writer: str) -> float | None:
+    """The newest `stored_at` of `writer`'s rows (None before its first): a restarted writer stamps after it."""
+    return conn.execute(select(func.max(telemetry.c.stored_at)).where(telemetry.c.writer == writer)).scalar()

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import logging
 import secrets
+import traceback
 from urllib.parse import urlsplit
 
 import flask
+from dash.exceptions import DashException
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -99,13 +101,19 @@ def install(app, map_tile_url: str = "") -> None:
     @server.errorhandler(Exception)
     def _unexpected(exc: Exception):
         incident = secrets.token_hex(4)
-        log.error(
-            "incident %s: unhandled error on %s %s",
-            incident,
-            flask.request.method,
-            flask.request.path[:200],
-            exc_info=exc,
-        )
+        where = (incident, flask.request.method, flask.request.path[:200])
+        if isinstance(exc, DashException):
+            # Dash's checks of a callback's output quote the whole output (a generated password, say):
+            # log where it failed and what kind of failure, never the message.
+            trace = "".join(traceback.format_tb(exc.__traceback__))
+            log.error(
+                "incident %s: unhandled error on %s %s: %s (message withheld: it may quote the callback's output)\n%s",
+                *where,
+                type(exc).__name__,
+                trace,
+            )
+        else:
+            log.error("incident %s: unhandled error on %s %s", *where, exc_info=exc)
         return flask.Response(
             f"Something went wrong (incident {incident}); it has been logged.", status=500, mimetype="text/plain"
         )
