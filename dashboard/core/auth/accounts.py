@@ -23,7 +23,7 @@ class AccountError(ValueError):
 
 def same_user(a: str, b: str) -> bool:
     """Do two spellings name one user? Names are compared only in their stored form (`normalise`)."""
-    return db.normalise(a) == db.normalise(b)
+    return records.normalise(a) == records.normalise(b)
 
 
 def _check_username(username: str) -> str:

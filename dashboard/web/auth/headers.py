@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import flask
 from dash.exceptions import DashException
 from werkzeug.exceptions import HTTPException
+from werkzeug.serving import WSGIRequestHandler
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,16 @@ STATIC_HEADERS = {
 HSTS = "max-age=31536000"
 # Methods that change nothing; every other method must come from this origin.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """Werkzeug's request handler (`mk-control web`) without its `Server: Werkzeug/x Python/y` banner:
+    the standard library's `send_response` sends it before any of the app's headers."""
+
+    def send_response(self, code, message=None):
+        self.log_request(code)
+        self.send_response_only(code, message)
+        self.send_header("Date", self.date_time_string())
 
 
 def tile_origin(map_tile_url: str) -> str:
