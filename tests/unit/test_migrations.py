@@ -69,7 +69,7 @@ def test_a_new_store_is_made_at_head_and_migrating_again_changes_nothing(store_u
     engine = make_engine(store_url)
     assert current_revision(engine) is None
     assert migrate(engine) == head_revision()
-    assert current_revision(engine) == head_revision() == "0002_writer_cursors"
+    assert current_revision(engine) == head_revision() == "0003_asset_trials"
     names = set(inspect(engine).get_table_names())
     assert set(schema.metadata.tables) <= names and "schema_meta" not in names
     assert migrate(engine) == head_revision()
@@ -118,8 +118,12 @@ def test_a_store_from_before_migrations_upgrades_in_place_with_nothing_lost(stor
 
 
 def _assert_nothing_lost(before, columns_before, after, columns_after) -> None:
-    assert set(after) == set(before) - {"schema_meta"} | {"alert_cursors"}
+    assert set(after) == set(before) - {"schema_meta"} | {"alert_cursors", "asset_trials"}
     assert after["alert_cursors"] == []
+    # Every asset is bound to the trial `latest` holds for it (columns by name: asset_id, bound_at, trial).
+    at = columns_after["latest"].index
+    owners = sorted((r[at("asset_id")], r[at("trial")]) for r in after["latest"])
+    assert sorted((r[0], r[2]) for r in after["asset_trials"]) == owners and len(owners) == LEGACY_COUNTS["latest"]
     for table, rows in before.items():
         if table == "schema_meta":
             continue
