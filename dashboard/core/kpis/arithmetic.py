@@ -17,7 +17,6 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -38,10 +37,6 @@ TRIAL_FIELDS: dict[str, tuple[str, ...]] = {
     "droneport": ("flight_id", "mission"),
     "mark": ("dl_mbps", "ul_mbps", "latency_ms", "sinr_db", "connected_ues", "available"),
 }
-
-
-def day_of(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
 
 
 def payload_fields(frame: pd.DataFrame, names: Iterable[str], column: str = "payload") -> pd.DataFrame:
@@ -263,12 +258,8 @@ def _weighted_by(frame: pd.DataFrame, by: list[str], pairs: Iterable[tuple[str, 
 
 
 def _ratio_v(num: pd.Series, den: pd.Series, scale: float = 1.0) -> pd.Series:
-    """num * scale / den, NaN where den is 0 (as `_ratio` gives None)."""
+    """num * scale / den, NaN where den is 0."""
     return (num * scale / den.where(den != 0)).astype(float)
-
-
-def _ratio(num: float, den: float, scale: float = 1.0) -> float | None:
-    return num * scale / den if den else None
 
 
 def _combine(trial: str, daily: pd.DataFrame, by: list[str], period_s: float | None) -> pd.DataFrame:
