@@ -1,4 +1,4 @@
-"""`mk-control`: one console script, a subcommand per process (demo, web, bridge, simulate, bench, users)."""
+"""`mk-control`: one console script, a subcommand per process (demo, web, bridge, alerts, simulate, bench, users)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,13 @@ def cmd_bridge(args, settings: Settings) -> int:
     log.info("settings: %s", settings.redacted())
     # Non-zero when the writer died: systemd/honcho restart the bridge; the broker redelivers.
     return 0 if Bridge(settings).run_until(_stop_on_signals()) else 1
+
+
+def cmd_alerts(args, settings: Settings) -> int:
+    from dashboard.alert_service import service
+
+    log.info("settings: %s", settings.redacted())
+    return service.main(settings, _stop_on_signals())
 
 
 def cmd_web(args, settings: Settings) -> int:
@@ -107,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     bridge = sub.add_parser("bridge", help="subscribe to trial telemetry and write it to the store")
     bridge.set_defaults(handler=cmd_bridge)
+
+    alerts = sub.add_parser(
+        "alerts", help="evaluate the alert rules over committed telemetry (one process for every bridge worker)"
+    )
+    alerts.set_defaults(handler=cmd_alerts)
 
     simulate = sub.add_parser("simulate", help="publish a realistic Milton Keynes fleet to the broker")
     _simulator_arguments(simulate)
