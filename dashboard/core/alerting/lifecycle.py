@@ -207,11 +207,11 @@ def expire_shelves(conn: Connection, now: float) -> int:
 
 # --- the engine ----------------------------------------------------------------------------------------------
 def _open_row(conn: Connection, asset_id: str, rule_id: str) -> dict[str, Any] | None:
+    # `state != closed` is the predicate of the partial unique index ux_alerts_open, written the same
+    # way so that the planner uses it: `state IN (open states)` made SQLite scan every open alert.
     row = (
         conn.execute(
-            select(alerts).where(
-                alerts.c.asset_id == asset_id, alerts.c.rule_id == rule_id, alerts.c.state.in_(OPEN_STATES)
-            )
+            select(alerts).where(alerts.c.asset_id == asset_id, alerts.c.rule_id == rule_id, alerts.c.state != CLOSED)
         )
         .mappings()
         .first()
