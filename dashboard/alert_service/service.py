@@ -2,10 +2,10 @@
 bridge workers write it.
 
 Per writer (bridge worker) it reads the rows committed after that writer's cursor, in commit order
-and in bounded reads; the rows of one round, from every writer, are evaluated in the order they were
-received. The alert changes they cause are recorded in the same transaction as the cursors' moves,
-so a restart neither misses nor repeats a change: rows before a cursor were evaluated and their
-changes stored; rows after it are read again. Rows that caused no change move the cursors at most
+and in bounded reads; a round's batches, from every writer, are evaluated in the order they were
+received. The alert changes they cause are recorded in the same transaction as the cursors' moves
+(a transaction ends only at a batch boundary), so a restart neither misses nor repeats a change:
+rows before a cursor were evaluated and their changes stored; rows after it are read again. Rows that caused no change move the cursors at most
 every `CURSOR_SAVE_S` (a restart evaluates them again, which changes nothing already recorded).
 
 A writer first seen when the service starts begins at its newest row (history is not replayed); one
@@ -16,11 +16,12 @@ shelving, reloads the rules file when it changes or an admin asks, and posts web
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, select
@@ -51,6 +52,11 @@ READ_MAX = 5_000
 # Rows that changed nothing move the stored cursors this often, not every round: one small write a
 # second instead of ten (a SQLite store has one writer, the bridge).
 CURSOR_SAVE_S = 1.0
+# Alert changes per transaction (split at batch boundaries): a burst, e.g. a fleet going stale or
+# off route at once, is recorded in short transactions rather than one that holds the store.
+CHANGES_PER_SAVE = 200
+# On SQLite, the pause between two such transactions, so a bridge commit waiting for the lock gets it.
+SQLITE_YIELD_S = 0.03
 # Assets silent longer than this at start-up are retired, not stale: no alert for them.
 SEED_MAX_AGE_S = 86_400.0
 SHELF_CHECK_S = 5.0
@@ -72,6 +78,30 @@ class ServiceCounters:
     conflicts: int = 0
     busy_s: float = 0.0  # time spent reading, evaluating and recording
     lag_s: float = 0.0  # commit of the newest row evaluated -> its evaluation, last round
+
+
+def in_receive_order(read: dict[str, list[CommittedRow]]) -> Iterator[tuple[str, list[CommittedRow]]]:
+    """Every writer's rows as whole batches (one `stored_at` each), interleaved across writers in the
+    order their first rows were received, each writer's own batches in commit order."""
+    queues = {writer: _batches(rows) for writer, rows in read.items()}
+    heap = [(q[0][0].received_at, writer, 0) for writer, q in queues.items()]
+    heapq.heapify(heap)
+    while heap:
+        _, writer, i = heapq.heappop(heap)
+        batches = queues[writer]
+        yield writer, batches[i]
+        if i + 1 < len(batches):
+            heapq.heappush(heap, (batches[i + 1][0].received_at, writer, i + 1))
+
+
+def _batches(rows: list[CommittedRow]) -> list[list[CommittedRow]]:
+    out: list[list[CommittedRow]] = []
+    for row in rows:
+        if out and out[-1][0].stored_at == row.stored_at:
+            out[-1].append(row)
+        else:
+            out.append([row])
+    return out
 
 
 def to_message(row: CommittedRow) -> Message | None:
@@ -172,35 +202,51 @@ class AlertService:
 
     # --- rows -----------------------------------------------------------------------------------------
     def poll(self) -> int:
-        """One round: every writer's next rows evaluated and recorded; returns how many were read."""
+        """One round: every writer's next rows evaluated and recorded; returns how many were evaluated."""
         if self._pending and (time.monotonic() < self._retry_at or not self._save([])):
             return 0
         started = time.perf_counter()
-        batches: list[list[CommittedRow]] = []
+        read: dict[str, list[CommittedRow]] = {}
         behind = False
         with self.db.connect() as conn:
             for writer, after in list(self.cursors.items()):
                 rows, more = committed.rows_after(conn, writer, after, self.read_max)
                 behind = behind or more
                 if rows:
-                    batches.append(rows)
-                    self.cursors[writer] = rows[-1].stored_at
+                    read[writer] = rows
         self.behind = behind
-        if not batches:
+        if not read:
             if time.monotonic() - self._last_save >= CURSOR_SAVE_S:
                 self._save([])
             return 0
-        rows = sorted((r for batch in batches for r in batch), key=lambda r: r.received_at)
-        messages = self._messages(rows)
-        changes = self.engine.process(messages)
-        if changes or time.monotonic() - self._last_save >= CURSOR_SAVE_S:
-            self._save(changes)
+        evaluated = 0
+        changes: list[Change] = []
+        newest = 0.0
+        for writer, batch in in_receive_order(read):
+            changes += self.engine.process(self._messages(batch))
+            self.cursors[writer] = newest = batch[-1].stored_at
+            evaluated += len(batch)
+            if len(changes) >= CHANGES_PER_SAVE:
+                if not self._save(changes):
+                    break  # the rest is read again once the changes are stored
+                changes = []
+                self._let_the_bridge_write()
+        else:
+            if changes or time.monotonic() - self._last_save >= CURSOR_SAVE_S:
+                self._save(changes)
         c = self.counters
         c.rounds += 1
-        c.rows += len(rows)
-        c.lag_s = max(0.0, self.clock() - max(batch[-1].stored_at for batch in batches))
+        c.rows += evaluated
+        c.lag_s = max(0.0, self.clock() - newest)
         c.busy_s += time.perf_counter() - started
-        return len(rows)
+        return evaluated
+
+    def _let_the_bridge_write(self) -> None:
+        """Between two alert transactions of one round, leave SQLite's single write lock free for a
+        moment: its busy handler polls (sleeps of 1-25 ms), so back-to-back transactions could keep a
+        waiting bridge commit out. PostgreSQL locks rows, not the store: nothing to wait for there."""
+        if self.db.dialect.name == "sqlite":
+            time.sleep(SQLITE_YIELD_S)
 
     def _messages(self, rows: Iterable[CommittedRow]) -> list[Message]:
         out = []

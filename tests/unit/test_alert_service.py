@@ -381,3 +381,64 @@ def test_alert_engine_off_means_the_service_does_not_run(tmp_path):
     assert alert_service.main(settings, threading.Event()) == 0
     assert not (tmp_path / "x.db").exists(), "exits before opening the store"
     assert load_settings({}).alert_engine == "on"
+
+
+def test_a_burst_is_recorded_in_several_transactions_each_with_its_cursors(store, tmp_path, monkeypatch):
+    monkeypatch.setattr(alert_service, "CHANGES_PER_SAVE", 4)
+    monkeypatch.setattr(alert_service, "SQLITE_YIELD_S", 0.0)
+    clock = Clock()
+    svc = service(store, tmp_path, clock)
+    svc.prepare()
+    for n in range(6):  # 6 batches x 3 new alerts: saved after batches 2, 4 and 6
+        commit(store, "w1", T0 + n, [stop_event(f"a{n}-{k}", T0 + n) for k in range(3)])
+    svc.tick(T0)
+    saves = []
+    real_save = svc._save
+    svc._save = lambda changes: saves.append((len(changes), dict(svc.cursors))) or real_save(changes)
+    assert svc.poll() == 18
+    assert saves == [(6, {"w1": T0 + 1}), (6, {"w1": T0 + 3}), (6, {"w1": T0 + 5})]
+    assert len(open_alerts(store)) == 18
+
+
+def test_a_failed_transaction_mid_round_leaves_the_rest_for_later(store, tmp_path, monkeypatch):
+    monkeypatch.setattr(alert_service, "CHANGES_PER_SAVE", 4)
+    monkeypatch.setattr(alert_service, "SQLITE_YIELD_S", 0.0)
+    clock = Clock()
+    svc = service(store, tmp_path, clock)
+    svc.prepare()
+    for n in range(6):
+        commit(store, "w1", T0 + n, [stop_event("s1", T0 + n), stop_event("s1", T0 + n + 0.5)])
+    svc.tick(T0)
+    real, calls = svc.db, []
+
+    class FailSecond:
+        dialect = real.dialect
+
+        def connect(self):
+            return real.connect()
+
+        def begin(self):
+            calls.append(1)
+            if len(calls) == 2:
+                raise ConnectionError("database unavailable")
+            return real.begin()
+
+    svc.db = FailSecond()
+    assert svc.poll() == 8  # two transactions' worth evaluated; the second failed
+    assert stored_cursors(store) == {"w1": T0 + 1} and svc.cursors["w1"] == T0 + 3
+    # The process dies now; a new one evaluates the rest from the stored cursor.
+    again = service(store, tmp_path, clock)
+    again.prepare()
+    drain(again)
+    assert open_alerts(store)[("s1", "stop")]["occurrences"] == 12
+
+
+def test_batches_of_several_writers_are_taken_in_receive_order():
+    def rows(stored_at, *received):
+        return [
+            alert_service.CommittedRow(stored_at, "streetcav", "a", "telemetry", r, r, None, "{}") for r in received
+        ]
+
+    read = {"w1": rows(10, 1, 2) + rows(11, 5, 6), "w2": rows(500, 3, 4) + rows(501, 7)}
+    order = [(w, batch[0].stored_at) for w, batch in alert_service.in_receive_order(read)]
+    assert order == [("w1", 10), ("w2", 500), ("w1", 11), ("w2", 501)]
