@@ -24,6 +24,7 @@ PARTS = (
     "sqlite",
     "postgres",
     "latency",
+    "alertsvc",
     "latest",
     "scale",
     "soak",
