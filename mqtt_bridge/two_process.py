@@ -1,34 +1,34 @@
-"""The bridge in two processes: receiving (paho) in one, decoding, storing and alerting in another.
+"""The pipeline in a writer process of its own (MK_BRIDGE_PROCESSES=2), fed over a pipe.
 
 Why: in one interpreter paho's receive path (~45 us/msg of GIL time: that is the bare ceiling),
-validation, the writer's Python and the alert engine all share one GIL, so the bridge cannot get
-near the receive ceiling. Here the receive process does nothing per message but append
-(topic, payload, mid, qos, received_at) to a deque; a shipper thread sends those in chunks over a
-pipe to the writer process, which decodes and validates them (dead-lettering as before), commits
-batches with the unchanged `BatchWriter` and runs the alert engine on each committed batch. After
-each commit the writer process sends back the batch's (mid, qos) and its counters; the receive
-process then sends the PUBACKs (one write per batch, as before).
+validation and the writer's Python share one GIL, so the bridge cannot get near the receive
+ceiling. Here the receiving process does nothing per message but append the raw message (topic,
+payload, mid, qos, received_at) to a deque; a shipper thread sends those in chunks over a pipe to
+the writer process, which runs the same `Pipeline` as one process does. After each commit the writer
+process sends back the batch's acks and its counters; the receiving process then sends the PUBACKs
+(one write per batch, as in one process).
 
-Guarantees, as in one process:
+This module knows only its pipe: what is received and acknowledged is the receiver's business, what
+is decoded and stored the pipeline's. Guarantees, as in one process:
 - ack only after commit: the PUBACK of a message is sent only once the writer process reports its
   batch committed;
 - nothing lost across SIGKILL of either process: unacked messages stay with the broker's persistent
-  session. If the writer process dies, the receive process stops and exits non-zero (`run_until`
-  returns False) so that systemd/honcho restart it; if the receive process dies, the writer process
-  notices (pipe closed / parent gone) and exits without acking anything;
-- bounded memory: at most `queue_max` messages are received and not yet settled (MQTT 5 Receive
-  Maximum makes the broker respect that; on MQTT 3.1.1 the network thread waits, as `submit` did);
-- SIGTERM/SIGINT flush: the receive process stops taking messages, ships what it has, and asks the
-  writer process to commit and ack everything before disconnecting. The writer process ignores
-  SIGTERM/SIGINT itself (systemd and a terminal signal the whole group): only the receive process
-  decides when it stops;
-- counters: `received`/`connected` are the receive process's; everything else is the writer
-  process's, mirrored back after each commit and every `REPORT_S`; the writer process saves them all
-  to `bridge_stats` as before.
+  session. If the writer process dies, `alive` turns False and the bridge exits non-zero so that
+  systemd/honcho restart it; if the receiving process dies, the writer process notices (pipe closed
+  / parent gone) and exits without acking anything;
+- bounded memory: at most `queue_max` messages are handed over and not yet settled (MQTT 5 Receive
+  Maximum makes the broker respect that; on MQTT 3.1.1 the network thread waits, as a full queue does);
+- SIGTERM/SIGINT flush: `stop` ships what was received and asks the writer process to commit and
+  ack everything. The writer process ignores SIGTERM/SIGINT itself (systemd and a terminal signal
+  the whole group): only the receiving process decides when it stops;
+- counters: `received`/`connected` are the receiving process's, shipped with the messages;
+  everything else is the writer process's, mirrored back after each commit and every `REPORT_S`;
+  the writer process saves them all to `bridge_stats`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -37,8 +37,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection
 
 from dashboard.core.settings import Settings
+from dashboard.core.store.maintenance import BridgeCounters
+from mqtt_bridge.pipeline import Ack, Pipeline, Settle
 
 log = logging.getLogger(__name__)
 
@@ -48,63 +51,43 @@ CHUNK_MAX = 500
 SHIP_POLL_S = 0.002
 # The writer process reports its counters this often between commits (db_errors during an outage...).
 REPORT_S = 0.2
-# Start-up of the writer process: imports, schema, the alert engine's state.
+# Start-up of the writer process: imports and schema.
 READY_TIMEOUT_S = 120.0
 # A stop waits this long for the writer process to commit and ack what it has (its writer waits 30 s).
 STOP_TIMEOUT_S = 45.0
 
 
-class _Depth:
-    """`writer.queue.qsize()` as in one process: messages received and not yet settled."""
-
-    def __init__(self, remote: RemoteWriter):
-        self._remote = remote
-
-    def qsize(self) -> int:
-        return max(0, self._remote.counters.received - self._remote.settled)
-
-    def empty(self) -> bool:
-        return self.qsize() == 0
-
-
-class RemoteWriter:
-    """The receive process's side: the shipper and acknowledgement threads, and the writer process.
-
-    Looks like `BatchWriter` to the bridge and its tests: `start`, `stop`, `alive`, `queue.qsize()`,
-    and `ack_batch`, called after each commit with items whose `ack` is `(mid, qos)` (or None for
-    QoS 0), which a test may wrap to count acknowledgements.
-    """
+class PipelineProcess:
+    """The receiving process's side: a `Sink` for the receiver, the shipper and acknowledgement threads,
+    and the writer process. `settle` is called (acknowledgement thread) after each commit, as a
+    `Pipeline` calls it in one process."""
 
     def __init__(
         self,
         settings: Settings,
-        counters,
-        ack_batch: Callable[[Sequence], None],
-        on_committed: list[Callable[[float], None]],
+        counters: BridgeCounters,
+        settle: Settle,
         clock: Callable[[], float] = time.time,
     ):
         self.settings = settings
         self.counters = counters
-        self.ack_batch = ack_batch
-        self.on_committed = on_committed
+        self.settle = settle
         self.clock = clock
-        self.queue = _Depth(self)
-        self.settled = 0  # messages whose batch committed (acknowledgement thread only)
-        self.connected_at = 0.0  # set by the bridge on (re)connect; the writer process pauses its rate limit
+        self.accepted = 0  # messages handed over (network thread)
+        self.settled = 0  # messages whose batch committed (acknowledgement thread)
+        self.connected_at = 0.0  # the writer process pauses its rate limit after each (re)connect
         self._window = settings.queue_max
-        self._pending: deque = deque()
+        self._pending: deque[tuple] = deque()
         self._closing = threading.Event()
         self._ended = threading.Event()  # the writer process is gone (stopped or died)
         self._clean_stop = threading.Event()
-        self._proc = None
-        self._conn = None
+        self._proc: multiprocessing.process.BaseProcess | None = None
+        self._conn: Connection | None = None
         self._shipper = threading.Thread(target=self._ship, name="bridge-shipper", daemon=True)
         self._listener = threading.Thread(target=self._listen, name="bridge-acks", daemon=True)
 
     # --- lifecycle (the bridge's thread) -----------------------------------------------------------
     def start(self) -> None:
-        from mqtt_bridge.writer import Item  # noqa: F401  (imported before threads start)
-
         ctx = multiprocessing.get_context("spawn")  # never fork a process that runs threads
         self._conn, child = ctx.Pipe(duplex=True)
         level = logging.getLogger().getEffectiveLevel()
@@ -126,9 +109,8 @@ class RemoteWriter:
         try:
             first = self._conn.recv()
         except EOFError:
-            raise RuntimeError(
-                f"the writer process exited during start-up (code {self._proc.join(5) or self._proc.exitcode})"
-            ) from None
+            self._proc.join(5)
+            raise RuntimeError(f"the writer process exited during start-up (code {self._proc.exitcode})") from None
         if first[0] != "ready":
             self._proc.join(5)
             raise RuntimeError(f"the writer process failed to start: {first[1]}")
@@ -138,7 +120,7 @@ class RemoteWriter:
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
         """Ship what was received, let the writer process commit and ack it, then end it."""
-        if self._proc is None:
+        if self._proc is None or self._conn is None:
             return
         self._closing.set()
         deadline = time.monotonic() + timeout
@@ -146,7 +128,7 @@ class RemoteWriter:
             self._shipper.join(max(0.0, deadline - time.monotonic()))
         if self._listener.is_alive():
             self._listener.join(max(0.0, deadline - time.monotonic()))
-        if not self._clean_stop.is_set():
+        if not self._clean_stop.is_set() and not self._ended.is_set():
             log.error(
                 "the writer process did not finish within %.0f s; unacknowledged messages will be redelivered", timeout
             )
@@ -164,21 +146,30 @@ class RemoteWriter:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
+    def depth(self) -> int:
+        """Messages handed over and not yet settled (bounded by `queue_max`)."""
+        return max(0, self.accepted - self.settled)
+
     # --- paho's network thread: append, nothing more ----------------------------------------------
-    def receive(self, msg) -> None:
-        c = self.counters
-        if c.received - self.settled >= self._window:
-            # MQTT 3.1.1 (no Receive Maximum): hold the network thread, as a full queue did.
-            while c.received - self.settled >= self._window and not self._closing.is_set() and not self._ended.is_set():
+    def link_up(self, at: float) -> None:
+        self.connected_at = at
+
+    def receive(self, raw_topic: bytes, payload: bytes, mid: int, qos: int, received_at: float) -> None:
+        if self.accepted - self.settled >= self._window:
+            # MQTT 3.1.1 (no Receive Maximum): hold the network thread, as a full queue does.
+            while (
+                self.accepted - self.settled >= self._window and not self._closing.is_set() and not self._ended.is_set()
+            ):
                 time.sleep(0.002)
             if self._closing.is_set() or self._ended.is_set():
                 return  # not acknowledged: the broker redelivers it
-        c.received += 1
-        self._pending.append((msg._topic, msg.payload, msg.mid, msg.qos, self.clock()))
+        self.accepted += 1
+        self._pending.append((raw_topic, payload, mid, qos, received_at))
 
     # --- the shipper thread ------------------------------------------------------------------------
     def _ship(self) -> None:
         pending, conn, c = self._pending, self._conn, self.counters
+        assert conn is not None
         last_state = None
         try:
             while True:
@@ -208,33 +199,26 @@ class RemoteWriter:
 
     # --- the acknowledgement thread ----------------------------------------------------------------
     def _listen(self) -> None:
-        from mqtt_bridge.writer import Item
-
-        conn = self._conn
+        conn, proc = self._conn, self._proc
+        assert conn is not None and proc is not None
         try:
             while True:
                 try:
                     msg = conn.recv()
                 except (EOFError, OSError):
                     if not self._clean_stop.is_set():
-                        code = self._proc.join(2) or self._proc.exitcode
-                        log.error("the writer process died (exit code %s)", code)
+                        proc.join(2)
+                        log.error("the writer process died (exit code %s)", proc.exitcode)
                     return
                 kind = msg[0]
                 if kind == "ack":
                     _, acks, snapshot, committed_at = msg
                     self._apply(snapshot)
-                    items = [Item(None, a if a[1] else None) for a in acks]
                     try:
-                        self.ack_batch(items)
+                        self.settle(acks, committed_at)
                     except Exception:  # a lost connection: the broker redelivers; dedup keeps one copy
                         log.warning("acknowledging a batch failed; its messages will be redelivered", exc_info=True)
                     self.settled += len(acks)
-                    for hook in self.on_committed:
-                        try:
-                            hook(committed_at)
-                        except Exception:
-                            log.exception("on_committed hook %r failed", hook)
                 elif kind == "stats":
                     self._apply(msg[1])
                 elif kind == "stopped":
@@ -254,9 +238,9 @@ class RemoteWriter:
 
 
 # --- the writer process ---------------------------------------------------------------------------
-def writer_main(settings: Settings, conn, log_level: int) -> None:
-    """Entry point of the writer process (spawned by `RemoteWriter.start`)."""
-    # systemd and a terminal signal the whole process group: the receive process decides when to stop.
+def writer_main(settings: Settings, conn: Connection, log_level: int) -> None:
+    """Entry point of the writer process (spawned by `PipelineProcess.start`)."""
+    # systemd and a terminal signal the whole process group: the receiving process decides when to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s[writer]: %(message)s")
@@ -272,12 +256,9 @@ def writer_main(settings: Settings, conn, log_level: int) -> None:
 
 
 class _WriterProcess:
-    def __init__(self, settings: Settings, conn):
-        from dashboard.core.store.db import ensure_schema, make_engine
-        from mqtt_bridge.bridge import Checker, build_writer
-        from mqtt_bridge.writer import Counters
+    """Feeds the pipe's messages to a `Pipeline` and sends its acks and counters back."""
 
-        self.settings = settings
+    def __init__(self, settings: Settings, conn: Connection):
         self.conn = conn
         self.parent = os.getppid()
         self._send_lock = threading.Lock()
@@ -286,22 +267,17 @@ class _WriterProcess:
         self._settled = 0
         self._codes_sent: dict | None = None
         self._connected_at = 0.0
-        self.engine = make_engine(settings.database_url)
-        self.counters = Counters()
-        self.checker = Checker(settings)
-        self.writer, self.alerts = build_writer(settings, self.engine, self.counters, self._ack_batch)
-        self.writer.depth = self._depth
-        ensure_schema(self.engine)
-        if self.alerts is not None:
-            self.alerts.start()
-        self.writer.start()
+        self.counters = BridgeCounters()
+        self.pipeline = Pipeline(settings, self.counters, self._settle, depth=self._depth)
+        self.pipeline.start()
         self._send(("ready",))
 
-    def _send(self, msg) -> None:
+    def _send(self, msg: tuple) -> None:
         with self._send_lock:
             self.conn.send(msg)
 
     def _depth(self) -> int:
+        """What the receiving process holds unsettled, as bridge_stats reports it."""
         return max(0, self.counters.received - self._settled)
 
     def _snapshot(self) -> tuple:
@@ -313,71 +289,56 @@ class _WriterProcess:
         return (c.stored, c.duplicates, c.rejected, c.batches, c.db_errors, c.purged, c.commit_lag_ms, codes)
 
     # --- writer thread: after each commit --------------------------------------------------------
-    def _ack_batch(self, batch: Sequence) -> None:
-        acks = [i.ack for i in batch]
+    def _settle(self, acks: Sequence[Ack], committed_at: float) -> None:
         self._settled += len(acks)
         with self._send_lock:
-            self.conn.send(("ack", acks, self._snapshot(), time.time()))
+            self.conn.send(("ack", acks, self._snapshot(), committed_at))
 
     # --- reporter thread -------------------------------------------------------------------------
     def _report(self) -> None:
         while not self._done.wait(REPORT_S):
             if os.getppid() != self.parent:
-                log.error("the receive process is gone; exiting without acknowledging (the broker redelivers)")
+                log.error("the receiving process is gone; exiting without acknowledging (the broker redelivers)")
                 os._exit(1)
-            if not self.writer.alive and not self._stopping:
+            if not self.pipeline.alive and not self._stopping:
                 log.error("writer thread died; exiting so that the bridge restarts")
                 os._exit(3)
             try:
-                with self._send_lock:
-                    self.conn.send(("stats", self._snapshot()))
+                self._send(("stats", self._snapshot()))
             except OSError:
                 os._exit(1)
 
-    # --- main thread: receive, decode, validate, enqueue ------------------------------------------
+    # --- main thread: hand each message to the pipeline ------------------------------------------
     def _state(self, state: tuple) -> None:
         c = self.counters
         c.received, c.connected, connected_at = state
         if connected_at != self._connected_at:
             self._connected_at = connected_at
-            self.checker.limiter.pause_until(connected_at + self.settings.rate_limit_grace_s)
+            self.pipeline.link_up(connected_at)
 
     def run(self) -> None:
-        from mqtt_bridge.bridge import internal_error
-        from mqtt_bridge.writer import Item
-
         threading.Thread(target=self._report, name="writer-report", daemon=True).start()
-        conn, record_of, submit = self.conn, self.checker.record, self.writer.submit
+        conn, receive = self.conn, self.pipeline.receive
         while True:
             try:
                 msg = conn.recv()
             except (EOFError, OSError):
-                log.error("the receive process is gone; exiting without acknowledging (the broker redelivers)")
+                log.error("the receiving process is gone; exiting without acknowledging (the broker redelivers)")
                 os._exit(1)
             kind = msg[0]
             if kind == "msgs":
                 _, chunk, state = msg
                 self._state(state)
                 for raw_topic, payload, mid, qos, received_at in chunk:
-                    topic = raw_topic.decode("utf-8", "replace") if isinstance(raw_topic, bytes) else str(raw_topic)
-                    try:
-                        record = record_of(topic, payload, received_at)
-                    except Exception:  # a bug in validation must not stop ingest
-                        log.exception("unexpected error handling a message on %r", topic[:200])
-                        record = internal_error(topic, payload, received_at)
-                    submit(Item(record, (mid, qos)))
+                    receive(raw_topic, payload, mid, qos, received_at)
             elif kind == "state":
                 self._state(msg[1])
             elif kind == "stop":
                 break
         self._stopping = True
-        self.writer.stop()
-        self.alerts.stop()
+        self.pipeline.stop()
         self._done.set()
         self._codes_sent = None
-        try:
+        with contextlib.suppress(OSError):  # the receiving process is gone: nothing to tell
             self._send(("stopped", self._snapshot()))
-        except OSError:
-            pass
-        self.engine.dispose()
-        os._exit(0 if not self.writer.alive else 1)
+        os._exit(0 if not self.pipeline.alive else 1)

@@ -13,7 +13,8 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -21,6 +22,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from dashboard.core.contract.errors import Rejected
 from dashboard.core.contract.messages import DeadLetter, Message
 from dashboard.core.store import ingest, maintenance
+from dashboard.core.store.maintenance import BridgeCounters
 
 log = logging.getLogger(__name__)
 
@@ -33,28 +35,8 @@ STOP_POLL_S = 0.1
 # Retention runs this often, in slices small enough not to hold the write lock for long.
 PURGE_EVERY_S = 3600.0
 
-Ack = Callable[[], None]
-# Called in the writer thread with each committed batch's valid messages (the alert engine's hook).
-AfterCommit = Callable[[Sequence[Message]], None]
-# Acknowledges a committed batch's items; the bridge gives one that sends all PUBACKs in one write.
+# Acknowledges a committed batch's items; the pipeline gives one that sends all PUBACKs in one write.
 AckBatch = Callable[[Sequence["Item"]], None]
-
-
-@dataclass
-class Counters:
-    """What the bridge has done since start; each field is written by one thread only."""
-
-    started_at: float = field(default_factory=time.time)
-    received: int = 0
-    stored: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    batches: int = 0
-    db_errors: int = 0
-    purged: int = 0
-    commit_lag_ms: float = 0.0
-    connected: bool = False
-    rejected_by_code: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +44,11 @@ class Item:
     """One received message on its way to the store, with what acknowledges it to the broker."""
 
     record: Message | DeadLetter
-    ack: Ack | None
+    ack: Any  # what `ack_batch` understands: (mid, qos) in the pipeline, a callable for `ack_each`
 
 
 def ack_each(batch: Sequence[Item]) -> None:
-    """Acknowledge items one by one (the default when nothing faster is given)."""
+    """Call each item's `ack` (the default when no `ack_batch` is given)."""
     for item in batch:
         if item.ack is not None:
             try:
@@ -94,11 +76,11 @@ class BatchWriter:
         queue_max: int,
         stats_interval_s: float,
         retention_days: int,
-        counters: Counters | None = None,
+        counters: BridgeCounters | None = None,
         clock: Callable[[], float] = time.time,
-        after_commit: Sequence[AfterCommit] = (),
         ack_batch: AckBatch | None = None,
         topic_root: str = "mk",
+        depth: Callable[[], int] | None = None,
     ):
         self.engine = engine
         self.worker = worker
@@ -106,12 +88,13 @@ class BatchWriter:
         self.batch_wait_s = batch_wait_s
         self.stats_interval_s = stats_interval_s
         self.retention_days = retention_days
-        self.counters = counters or Counters()
+        self.counters = counters or BridgeCounters()
         self.clock = clock
         self.topic_root = topic_root
-        self.after_commit = list(after_commit)
         self.ack_batch = ack_batch or ack_each
         self.queue: queue.Queue[Item] = queue.Queue(maxsize=queue_max)
+        # Messages received and not yet settled, as saved to bridge_stats: the queue unless told otherwise.
+        self.depth = depth or self.queue.qsize
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"writer-{worker}", daemon=True)
         self._next_stats = 0.0
@@ -141,10 +124,6 @@ class BatchWriter:
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
-
-    def depth(self) -> int:
-        """Messages received and not yet settled, as saved to bridge_stats (the queue, here)."""
-        return self.queue.qsize()
 
     # --- the writer thread ----------------------------------------------------------------------
     def _run(self) -> None:
@@ -225,11 +204,6 @@ class BatchWriter:
             self.ack_batch(batch)
         except Exception:  # a lost connection: the broker redelivers; dedup keeps one copy
             log.warning("acknowledging a batch failed; its messages will be redelivered", exc_info=True)
-        for hook in self.after_commit:
-            try:
-                hook(messages)
-            except Exception:  # a failing consumer must not stop ingest
-                log.exception("after-commit hook %r failed", hook)
 
     def _write_one_by_one(
         self, messages: Sequence[Message], rejected: Sequence[DeadLetter]

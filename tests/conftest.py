@@ -8,7 +8,7 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
-from dashboard.core.store.db import ensure_schema, make_engine
+from dashboard.core.store.db import make_engine, migrate
 
 PG_URL_VAR = "TEST_DATABASE_URL"
 
@@ -54,6 +54,6 @@ def _psycopg(url: str) -> str:
 def store(store_url):
     """An engine on a fresh database with the current schema; disposed after the test."""
     engine = make_engine(store_url)
-    ensure_schema(engine)
+    migrate(engine)
     yield engine
     engine.dispose()

@@ -38,7 +38,7 @@ from dashboard.core.contract.messages import Message
 from dashboard.core.settings import Settings
 from dashboard.core.store import committed
 from dashboard.core.store.committed import CommittedRow
-from dashboard.core.store.db import ensure_schema, make_engine
+from dashboard.core.store.db import make_engine, migrate
 from dashboard.core.store.schema import latest
 
 log = logging.getLogger(__name__)
@@ -445,13 +445,9 @@ def main(settings: Settings, stop: threading.Event) -> int:
         return 0
     db = make_engine(settings.database_url)
     try:
-        ensure_schema(db)
+        migrate(db)
         build(settings, db).run(stop)
     finally:
         db.dispose()
     log.info("alert service stopped")
     return 0
-
-
-# The bridge still starts an engine of its own through this until it stops doing so; goes with it.
-from dashboard.alert_service.in_bridge import from_settings  # noqa: E402,F401

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
+from typing import Any
 
 import paho.mqtt.client as mqtt
 
@@ -50,7 +51,7 @@ def new_client(options: ClientOptions, *, manual_ack: bool = False, clean: bool 
     `clean=False` asks for a persistent session on MQTT 3.1.1 (`clean_session=False`); on MQTT 5
     the session is kept by `clean_start`/session expiry passed to `connect()` instead.
     """
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     if options.protocol != "5":
         kwargs["clean_session"] = clean
     client = mqtt.Client(

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from dashboard.core.trials import Trials, TrialsError, trials_in_force
+
+# The trials of the shipped default trials file.
 BUILTIN_TRIALS = ("streetcav", "droneport", "mark")
 ALERT_SEVERITIES = ("critical", "major", "minor", "warning", "info")
 _TRIAL_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -99,14 +102,17 @@ class Settings:
     mqtt_ca_file: str = ""
     mqtt_cert_file: str = ""
     mqtt_key_file: str = ""
+    # The trials file (dashboard/core/trials/default_trials.toml when ""); MK_EXTRA_TRIALS adds bare
+    # trials (accepted and stored, shown with defaults) to it.
+    trials_path: str = ""
     extra_trials: tuple[str, ...] = ()
     max_payload_bytes: int = 65_536
     max_future_skew_s: float = 300.0
     queue_max: int = 20_000
     batch_max: int = 2_000
     batch_wait_ms: int = 50
-    # 2: paho receives in one process, a second process decodes, writes and runs the alert engine
-    # (each has a core and a GIL of its own); 1: all in one process (threads).
+    # 2: paho receives in one process, a second process decodes, validates and writes (each has a
+    # core and a GIL of its own); 1: all in one process (threads).
     bridge_processes: int = 2
     stats_interval_s: float = 5.0
     retention_days: int = 30
@@ -116,10 +122,10 @@ class Settings:
     log_level: str = "INFO"
     # Pages. One tick is one shared snapshot read from the store, whatever the number of screens.
     tick_s: float = 1.0
-    # "trial=seconds": an asset silent longer than this is grey and listed as "link lost".
-    # Shuttles and drones report every second or two; cells every ten or so.
-    stale_after: tuple[str, ...] = ("streetcav=15", "droneport=10", "mark=60")
-    stale_default_s: float = 60.0  # trials added by configuration
+    # "trial=seconds": an asset silent longer than this is grey and listed as "link lost". Overrides
+    # the trial's `lost_after_s` in the trials file.
+    stale_after: tuple[str, ...] = ()
+    stale_default_s: float = 60.0  # trials added by MK_EXTRA_TRIALS
     # Directory where web workers share each tick's snapshot (one database read per tick across all
     # workers). "": each process reads for itself (the dev server); dashboard.web.wsgi defaults it.
     snapshot_cache_dir: str = ""
@@ -133,8 +139,8 @@ class Settings:
     # Alerts: "" means the shipped dashboard/core/alerting/default_rules.toml.
     alert_rules_path: str = ""
     alert_sweep_s: float = 1.0  # how often staleness and timed clears are checked
-    # Whether this bridge process runs the alert engine. Several workers in one share group must not
-    # all run it (each would see only its share of messages): see docs/operations.md.
+    # Not read by the bridge, which raises no alerts (`mk-control alerts` does); still validated so
+    # that env files written for the in-bridge engine keep working.
     alert_engine: str = "on"
     # Optional webhook per severity (HTTP POST of JSON); "" sends nothing for that severity.
     alert_webhook_critical: str = field(default="", repr=False)
@@ -174,6 +180,7 @@ class Settings:
         "mqtt_ca_file": "MK_MQTT_CA_FILE",
         "mqtt_cert_file": "MK_MQTT_CERT_FILE",
         "mqtt_key_file": "MK_MQTT_KEY_FILE",
+        "trials_path": "MK_TRIALS",
         "extra_trials": "MK_EXTRA_TRIALS",
         "max_payload_bytes": "MK_MAX_PAYLOAD_BYTES",
         "max_future_skew_s": "MK_MAX_FUTURE_SKEW_S",
@@ -218,12 +225,21 @@ class Settings:
     }
 
     @property
+    def trial_model(self) -> Trials:
+        """The trials in force: the trials file plus MK_EXTRA_TRIALS (read once per file version)."""
+        return trials_in_force(self.trials_path, self.extra_trials)
+
+    @property
     def trials(self) -> tuple[str, ...]:
-        return BUILTIN_TRIALS + tuple(t for t in self.extra_trials if t not in BUILTIN_TRIALS)
+        return self.trial_model.ids
 
     def stale_after_s(self, trial: str) -> float:
         """Seconds of silence after which an asset of `trial` counts as "link lost"."""
-        return _stale_map(self.stale_after).get(trial, self.stale_default_s)
+        configured = _stale_map(self.stale_after).get(trial)
+        if configured is not None:
+            return configured
+        found = self.trial_model.get(trial)
+        return found.lost_after_s if found is not None and trial not in self.trial_model.added else self.stale_default_s
 
     @property
     def alert_webhooks(self) -> dict[str, str]:
@@ -275,6 +291,12 @@ class Settings:
         for trial in self.extra_trials:
             if not _TRIAL_NAME.match(trial):
                 raise SettingsError(f"{env['extra_trials']}: bad trial name {trial!r} (a-z 0-9 _ -)")
+        if self.trials_path and not os.path.isfile(self.trials_path):
+            raise SettingsError(f"{env['trials_path']}: no such file {self.trials_path!r}")
+        try:
+            trials_in_force(self.trials_path, self.extra_trials)
+        except TrialsError as exc:
+            raise SettingsError(f"{env['trials_path']}: {exc}") from None
         positive = (
             "mqtt_session_expiry_s",
             "mqtt_keepalive_s",

@@ -1,1 +1,2 @@
-"""The fleet simulator: behaviour models of the assets, the scenario, the MQTT publisher."""
+"""The fleet simulator: asset behaviour models (`models`), the seeded fleet (`fleet`), the MQTT publisher
+(`publisher`) and the `mk-control simulate` command (`command`)."""

@@ -1,6 +1,6 @@
 """Publishing a simulated fleet over MQTT: pacing, backpressure, last will, clean shutdown.
 
-The fleet itself (what is said, and when) is `dashboard.simulator.scenario.Fleet`; this module only
+The fleet itself (what is said, and when) is `dashboard.simulator.fleet.Fleet`; this module only
 delivers it to a broker at the pace the fleet asks for.
 """
 
@@ -15,7 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dashboard.simulator.scenario import SIM_STATUS_TOPIC, Fleet, Message, SimulatorOptions, _dumps, _iso
+import paho.mqtt.client as mqtt
+
+from dashboard.core.mqtt_client import new_client
+from dashboard.simulator.fleet import SIM_STATUS_TOPIC, Fleet, Message, SimulatorOptions, encode_json, iso_time
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +80,10 @@ class _Publisher:
             return
         receive_max = getattr(properties, "ReceiveMaximum", None) if properties is not None else None
         if receive_max:
-            client.max_inflight_messages_set(min(MAX_INFLIGHT, int(receive_max)))
+            # paho 2 neither applies the broker's Receive Maximum itself nor lets its public setter
+            # change the in-flight window once connected (it raises), and exceeding the broker's
+            # maximum is a protocol error: lower the window paho reads before each send.
+            client._max_inflight_messages = min(MAX_INFLIGHT, int(receive_max))
         log.info("simulator connected (receive maximum %s)", receive_max or "not announced")
         self.connected.set()
 
@@ -90,8 +96,6 @@ class _Publisher:
         self.stats.acked += 1  # only the network thread writes this counter
 
     def publish(self, msg: Message) -> None:
-        import paho.mqtt.client as mqtt
-
         waited_since = None
         while True:
             info = self.client.publish(msg.topic, msg.payload, qos=self.qos, retain=msg.retain)
@@ -129,16 +133,14 @@ def run(
     """Publish the fleet until `stop` is set or `duration_s` passes; returns what was done.
 
     `client_options` is a `dashboard.core.mqtt_client.ClientOptions`; `client_factory` defaults to
-    `connection.new_client` and is there so a test can hand in a fake client.
+    `dashboard.core.mqtt_client.new_client` and is there so a test can hand in a fake client.
     """
-    from dashboard.core.mqtt_client import new_client
-
     options.validate()
     stop = stop or threading.Event()
     stats = RunStats()
     client = (client_factory or new_client)(client_options)
     status_topic = sim_status_topic(client_options.client_id)
-    client.will_set(status_topic, _dumps({"status": "offline"}), qos=1, retain=True)
+    client.will_set(status_topic, encode_json({"status": "offline"}), qos=1, retain=True)
     pub = _Publisher(client, options.qos, stop, stats)
     broker = client_options.broker
     log.info(
@@ -161,14 +163,14 @@ def run(
         stats.started = start
         fleet = Fleet(options, start)
         stats.fleet_counts = fleet.counts
-        pub.publish(Message(status_topic, _dumps({"ts": _iso(start), "status": "online"}), True))
+        pub.publish(Message(status_topic, encode_json({"ts": iso_time(start), "status": "online"}), True))
         for msg in fleet.startup():
             pub.publish(msg)
         _pace(fleet, pub, options, stop, clock, stats)
         now = clock()
         for msg in fleet.shutdown(now):
             pub.publish(msg)
-        pub.publish(Message(status_topic, _dumps({"ts": _iso(now), "status": "offline"}), True))
+        pub.publish(Message(status_topic, encode_json({"ts": iso_time(now), "status": "offline"}), True))
         stats.elapsed_s = now - start
         if not pub.drain(DRAIN_TIMEOUT_S):
             log.warning("%d messages not acked at shutdown", stats.published - stats.acked)

@@ -1,4 +1,4 @@
-"""`mk-control`: one console script, a subcommand per process (demo, web, bridge, alerts, simulate, bench, users)."""
+"""`mk-control`: one console script, a subcommand per process (demo, web, bridge, alerts, simulate, bench, users, db)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 import threading
 
 from dashboard.core.settings import Settings, SettingsError, load_settings
+from dashboard.core.store.db import current_revision, head_revision, make_engine, migrate
 
 log = logging.getLogger("mk_control")
 
@@ -34,11 +35,9 @@ def _configure_logging(settings: Settings) -> None:
 
 
 def cmd_bridge(args, settings: Settings) -> int:
-    from mqtt_bridge.bridge import Bridge
+    from mqtt_bridge import bridge
 
-    log.info("settings: %s", settings.redacted())
-    # Non-zero when the writer died: systemd/honcho restart the bridge; the broker redelivers.
-    return 0 if Bridge(settings).run_until(_stop_on_signals()) else 1
+    return bridge.run(settings, _stop_on_signals())
 
 
 def cmd_alerts(args, settings: Settings) -> int:
@@ -58,9 +57,9 @@ def cmd_web(args, settings: Settings) -> int:
 
 
 def cmd_simulate(args, settings: Settings) -> int:
-    from dashboard.simulator import scenario as simulator
+    from dashboard.simulator import command as simulate_command
 
-    return simulator.main(args, settings) or 0
+    return simulate_command.main(args, settings) or 0
 
 
 def cmd_demo(args, settings: Settings) -> int:
@@ -79,6 +78,31 @@ def cmd_users(args, settings: Settings) -> int:
     from dashboard.tools import users_cli
 
     return users_cli.main(args, settings)
+
+
+def cmd_trials(args, settings: Settings) -> int:
+    from dashboard.tools import trials_cli
+
+    return trials_cli.main(args, settings)
+
+
+def cmd_db(args, settings: Settings) -> int:
+    """`db upgrade` migrates the store to this program's newest revision; `db current` prints its revision."""
+    engine = make_engine(settings.database_url)
+    try:
+        before = current_revision(engine)
+        if args.action == "upgrade":
+            after = migrate(engine)
+            print(after if after == before else f"{after} (was {before or 'empty'})")
+        else:
+            print(before or "none")
+            if before != head_revision():
+                print(
+                    f"this program's newest revision is {head_revision()}: run `mk-control db upgrade`", file=sys.stderr
+                )
+    finally:
+        engine.dispose()
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -131,13 +155,26 @@ def build_parser() -> argparse.ArgumentParser:
     users = sub.add_parser("users", help="add, disable, enable, reset and list users of the web app")
     _users_arguments(users)
     users.set_defaults(handler=cmd_users)
+
+    trials = sub.add_parser("trials", help="show the trials file in force, or check one (MK_TRIALS)")
+    _trials_arguments(trials)
+    trials.set_defaults(handler=cmd_trials)
+
+    db = sub.add_parser("db", help="the store's schema: upgrade it, or print its revision")
+    db.add_argument(
+        "action",
+        choices=("upgrade", "current"),
+        help="upgrade: migrate to the newest revision (every "
+        "program also does this at start); current: print the store's revision",
+    )
+    db.set_defaults(handler=cmd_db)
     return parser
 
 
 def _simulator_arguments(parser: argparse.ArgumentParser) -> None:
-    from dashboard.simulator import scenario as simulator
+    from dashboard.simulator import command as simulate_command
 
-    simulator.add_arguments(parser)
+    simulate_command.add_arguments(parser)
 
 
 def _bench_arguments(parser: argparse.ArgumentParser) -> None:
@@ -152,8 +189,19 @@ def _users_arguments(parser: argparse.ArgumentParser) -> None:
     users_cli.add_arguments(parser)
 
 
+def _trials_arguments(parser: argparse.ArgumentParser) -> None:
+    from dashboard.tools import trials_cli
+
+    trials_cli.add_arguments(parser)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "trials_command", None) == "check":
+        # Checking a file must not depend on the file in force (which may be the broken one).
+        from dashboard.tools import trials_cli
+
+        return trials_cli.check(args.file)
     try:
         settings = load_settings(web_port=getattr(args, "port", None))
     except SettingsError as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dashboard.core.auth import accounts, roles
-from dashboard.core.store.db import ensure_schema, make_engine
+from dashboard.core.store.db import make_engine, migrate
 
 DEMO_OPERATOR = "demo-operator"
 DEMO_MANAGER = "demo-manager"
@@ -29,8 +29,7 @@ def ensure_demo_users(database_url: str) -> list[tuple[str, str, str, str]]:
     """(user name, role, what it is for, password) of each demo account, creating the store if needed."""
     engine = make_engine(database_url)
     try:
-        ensure_schema(engine)
-        accounts.ensure_tables(engine)
+        migrate(engine)
         return [(name, role, purpose, _ensure(engine, name, role)) for name, role, purpose in DEMO_USERS]
     finally:
         engine.dispose()

@@ -73,8 +73,11 @@ class Mosquitto:
         binary: str | None = None,
     ):
         self.port = port or free_port()
-        self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="mk-mosquitto-")
-        self.workdir = Path(workdir or self._tmp.name)
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if workdir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="mk-mosquitto-")
+            workdir = self._tmp.name
+        self.workdir = Path(workdir)
         self.binary = binary or find_mosquitto() or MOSQUITTO_BIN
         self.config_path = self.workdir / "mosquitto.conf"
         self.log_path = self.workdir / "mosquitto.log"
@@ -172,8 +175,8 @@ class EmbeddedBroker:
         self._thread.start()
 
         async def boot():
-            self._broker = Broker(config)
-            await self._broker.start()
+            broker = self._broker = Broker(config)
+            await broker.start()
 
         # Listening once start() returns; no probe connection (amqtt logs those as errors).
         asyncio.run_coroutine_threadsafe(boot(), self._loop).result(START_TIMEOUT_S)

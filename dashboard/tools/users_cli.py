@@ -12,7 +12,7 @@ import sys
 from datetime import UTC, datetime
 
 from dashboard.core.auth import accounts, roles
-from dashboard.core.store.db import ensure_schema, make_engine
+from dashboard.core.store.db import make_engine, migrate
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,8 +44,7 @@ def _read_password(args) -> str | None:
 def main(args, settings) -> int:
     engine = make_engine(settings.database_url)
     try:
-        ensure_schema(engine)
-        accounts.ensure_tables(engine)
+        migrate(engine)
         return _run(args, engine)
     except accounts.AccountError as exc:
         print(f"mk-control users: {exc}", file=sys.stderr)

@@ -23,8 +23,7 @@ from sqlalchemy import Engine
 from dashboard.core import geo
 from dashboard.core.settings import Settings
 from dashboard.core.snapshot import FileSnapshotCache, SnapshotService
-from dashboard.core.store import rollups
-from dashboard.core.store.db import ensure_schema, make_engine
+from dashboard.core.store.db import make_engine, migrate
 from dashboard.web import runtime
 from dashboard.web.auth.guard import current_user
 from dashboard.web.auth.install import install as install_auth
@@ -90,8 +89,7 @@ def _with_user(layout):
 
 def create_app(settings: Settings, engine: Engine | None = None) -> Dash:
     engine = engine or make_engine(settings.database_url)
-    ensure_schema(engine)
-    rollups.ensure_table(engine)
+    migrate(engine)
     cache = FileSnapshotCache(settings.snapshot_cache_dir) if settings.snapshot_cache_dir else None
     runtime.bind(runtime.Runtime(settings, engine, SnapshotService(engine, settings, cache=cache)))
     overlay = load_overlay()

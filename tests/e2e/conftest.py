@@ -12,7 +12,7 @@ from werkzeug.serving import make_server
 
 from dashboard.core.auth import accounts, roles
 from dashboard.core.settings import load_settings
-from dashboard.core.store.db import ensure_schema, make_engine
+from dashboard.core.store.db import make_engine, migrate
 from dashboard.web.app import create_app
 from tests import seeding
 
@@ -34,9 +34,8 @@ def live_engine(tmp_path_factory, fleet):
     """The live server's store (seeded fleet, one admin): tests that seed alerts or users write here."""
     url = f"sqlite:///{tmp_path_factory.mktemp('store') / 'e2e.db'}"
     engine = make_engine(url)
-    ensure_schema(engine)
+    migrate(engine)
     seeding.write(engine, fleet)
-    accounts.ensure_tables(engine)
     accounts.add_user(engine, ADMIN_USER, roles.ADMIN, ADMIN_PASSWORD)
     yield engine
     engine.dispose()

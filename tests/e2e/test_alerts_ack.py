@@ -36,12 +36,11 @@ def served(tmp_path):
     built earlier in this test session would swallow them), over a fresh SQLite store holding one
     critical alert and one operator account."""
     from dashboard.core.auth import accounts
-    from dashboard.core.store.db import ensure_schema, make_engine
+    from dashboard.core.store.db import make_engine, migrate
 
     database_url = f"sqlite:///{tmp_path / 'e2e.db'}"
     engine = make_engine(database_url)
-    ensure_schema(engine)
-    alert_store.ensure_tables(engine)
+    migrate(engine)
     accounts.add_user(engine, "priya", "operator", PASSWORD)
     rule = load_rules(DEFAULT_RULES_PATH).by_id()["droneport.link-loss"]
     now = time.time()

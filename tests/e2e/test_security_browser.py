@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from dashboard.core.auth import accounts
-from dashboard.core.store.db import ensure_schema, make_engine
+from dashboard.core.store.db import make_engine, migrate
 from dashboard.core.store.schema import dead_letters, telemetry
 from dashboard.tools.local_broker import free_port, wait_for_port
 from tests import seeding
@@ -49,8 +49,7 @@ def server(tmp_path_factory):
     db = tmp_path_factory.mktemp("e2e-sec") / "store.db"
     url = f"sqlite:///{db}"
     engine = make_engine(url)
-    ensure_schema(engine)
-    accounts.ensure_tables(engine)
+    migrate(engine)
     now = time.time()
     seeded = seeding.fleet(now)
     seeded.messages += [

@@ -260,24 +260,24 @@ def pid_alive(pid: int) -> bool:
 class InProcessBridge:
     """A `Bridge` in this process, with its acknowledgements to the broker counted.
 
-    Only the writer's `ack_batch` hook is wrapped (to count what it acknowledges, however it sends the
-    PUBACKs) and the client's `on_subscribe` set (the bridge does not use it): what runs is production code.
+    Only the receiver's `acknowledge` is wrapped (to count what it acknowledges after each commit, in
+    either mode) and the client's `on_subscribe` set (the bridge does not use it): what runs is production code.
     """
 
     def __init__(self, settings):
         self.acks = 0
         self.subscribed = threading.Event()
         self.bridge = Bridge(settings, client_factory=self._factory)
-        send = self.bridge.writer.ack_batch
+        send = self.bridge.receiver.acknowledge
 
-        def counting_ack_batch(batch):
+        def counting_acknowledge(acks):
             # Counted before sending: once the PUBACKs are out, the broker refills the window and
             # the network thread counts new receipts while this thread may not have run yet, which
             # made received - acks read one batch too high now and then.
-            self.acks += sum(1 for item in batch if item.ack is not None)  # writer thread only
-            send(batch)
+            self.acks += sum(1 for ack in acks if ack is not None)  # one thread at a time: after each commit
+            send(acks)
 
-        self.bridge.writer.ack_batch = counting_ack_batch
+        self.bridge.receiver.acknowledge = counting_acknowledge
 
     def _factory(self, options):
         client = new_client(options, manual_ack=True, clean=False)

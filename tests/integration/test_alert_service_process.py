@@ -12,7 +12,7 @@ from alert_harness import AlertProcess, commit, cursors, event, occurrences, rep
 from bridge_harness import wait_until
 
 from dashboard.core.alerting import records as alert_records
-from dashboard.core.store.db import ensure_schema, make_engine
+from dashboard.core.store.db import make_engine, migrate
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +41,7 @@ title = "Emergency stop"
 @pytest.fixture
 def db(store_url):
     engine = make_engine(store_url)
-    ensure_schema(engine)
+    migrate(engine)
     yield engine
     engine.dispose()
 

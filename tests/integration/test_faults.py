@@ -93,7 +93,7 @@ def test_database_locked_for_30s_stops_acks_bounds_memory_then_stores_everything
     locker = None
     sampler = Sampler(
         lambda: {
-            "queue": bridge.bridge.writer.queue.qsize(),
+            "queue": bridge.bridge.pipeline.depth(),
             "received": bridge.counters.received,
             "acks": bridge.acks,
             "stored": bridge.counters.stored,
@@ -179,7 +179,7 @@ def test_postgres_connection_cut_then_restored_stores_everything(mosquitto, stor
         time.sleep(1.0)
         assert bridge.acks == acks_at_cut and bridge.counters.stored == stored_at_cut
         assert bridge.counters.received - acks_at_cut <= queue_max
-        assert bridge.bridge.writer.queue.qsize() <= queue_max
+        assert bridge.bridge.pipeline.depth() <= queue_max
         assert proxy.refused >= 1, "the bridge tried to reconnect to the database"
         proxy.restore()
         wait_until(

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from dashboard.core.mqtt_client import ClientOptions, new_client
 from dashboard.core.settings import MqttUrl, load_settings
+from dashboard.core.store.db import make_engine
 from dashboard.core.store.schema import dead_letters, telemetry
 from mqtt_bridge.bridge import Bridge
 from tests.integration.conftest import free_port, spawn_mosquitto
@@ -100,8 +101,12 @@ def _wait_for(predicate, timeout: float = 10.0) -> bool:
 
 
 def _count(bridge: Bridge, table, *where) -> int:
-    with bridge.engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(table).where(*where)).scalar()
+    engine = make_engine(bridge.settings.database_url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(table).where(*where)).scalar()
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture

@@ -11,8 +11,9 @@ import pytest
 
 from dashboard.core.mqtt_client import ClientOptions, new_client
 from dashboard.core.settings import MqttUrl
+from dashboard.simulator.fleet import SimulatorOptions
+from tests.integration.conftest import spawn_mosquitto
 from dashboard.simulator.publisher import run, sim_status_topic
-from dashboard.simulator.scenario import SimulatorOptions
 
 pytestmark = pytest.mark.integration
 
@@ -105,3 +106,18 @@ def test_sustains_thousands_of_messages_a_second(mosquitto):
     assert stats.fleet_counts["skipped_slots"] == 0
     assert stats.fleet_counts["telemetry"] >= 2_000 * 2 * 1.4
     assert stats.rate > 3_000
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_simulator_honours_a_broker_receive_maximum_on_both_protocols(tmp_path, protocol):
+    """A broker that caps in-flight messages (Mosquitto's default, 20) announces it in CONNACK on MQTT 5:
+    the simulator keeps to it and every message is acknowledged, as on MQTT 3.1.1."""
+    broker = spawn_mosquitto(tmp_path, extra_lines=["max_inflight_messages 20"])
+    try:
+        options = ClientOptions(broker=MqttUrl.parse(broker.url), client_id=f"sim-rm-{protocol}", protocol=protocol)
+        opts = SimulatorOptions(shuttles=20, drones=20, cells=60, rate=10, duration_s=1.0)
+        stats = run(opts, options)
+    finally:
+        broker.stop()
+    assert stats.published >= 100 * 10 * 0.8
+    assert stats.acked == stats.published and stats.dropped == 0

@@ -9,7 +9,7 @@ from dashboard.core.alerting.evaluator import CLEAR, RAISE, Change
 from dashboard.core.alerting.lifecycle import LifecycleError
 from dashboard.core.alerting.records import alert_events, alerts
 from dashboard.core.alerting.rules import parse_rules
-from dashboard.core.store.db import ensure_schema, make_engine
+from dashboard.core.store.db import make_engine, migrate
 
 T0 = 1_800_000_000.0
 RULE = parse_rules("""
@@ -268,7 +268,7 @@ def test_a_burst_of_changes_records_the_same_as_one_change_at_a_time(store):
 def test_the_open_alert_of_a_pair_is_found_through_its_unique_index(tmp_path):
     """Not by scanning every open alert: the raise of one more occurrence stays cheap with thousands open."""
     engine = make_engine(f"sqlite:///{tmp_path / 'plan.db'}")
-    ensure_schema(engine)
+    migrate(engine)
     looked_up = []
 
     def capture(_conn, _cursor, statement, parameters, _context, _many):

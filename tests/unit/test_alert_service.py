@@ -18,7 +18,7 @@ from dashboard.core.alerting.rules import RulesFile
 from dashboard.core.auth import accounts
 from dashboard.core.auth import records as auth_records
 from dashboard.core.contract.messages import Message
-from dashboard.core.settings import load_settings
+from dashboard.core.settings import SettingsError, load_settings
 from dashboard.core.store import ingest
 from dashboard.core.store.schema import alert_cursors, bridge_stats, telemetry
 
@@ -381,6 +381,8 @@ def test_alert_engine_off_means_the_service_does_not_run(tmp_path):
     assert alert_service.main(settings, threading.Event()) == 0
     assert not (tmp_path / "x.db").exists(), "exits before opening the store"
     assert load_settings({}).alert_engine == "on"
+    with pytest.raises(SettingsError, match="MK_ALERT_ENGINE"):
+        load_settings({"MK_ALERT_ENGINE": "maybe"})
 
 
 def test_a_burst_is_recorded_in_several_transactions_each_with_its_cursors(store, tmp_path, monkeypatch):

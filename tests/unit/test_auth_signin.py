@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from sqlalchemy import select
 
 from dashboard.core.auth import accounts, lockout, passwords, roles, sessions, signin
 from dashboard.core.auth import records as db
+from dashboard.core.store.db import make_engine
 
 POLICY = lockout.Policy(free=3, lock_after=6, window_s=900, lock_s=600)
 SESSIONS = sessions.SessionPolicy(idle_s=600, max_s=3600)
@@ -15,7 +21,6 @@ PASSWORD = "a long enough passphrase"
 
 @pytest.fixture
 def engine(store):
-    accounts.ensure_tables(store)
     accounts.add_user(store, "Olga", roles.OPERATOR, PASSWORD, clock=lambda: 1000.0)
     return store
 
@@ -139,3 +144,88 @@ def test_roles_table():
     assert roles.who_may(roles.MANAGE_USERS) == {"admin"}
     assert not roles.allows(None, roles.VIEW_CONTROL) and roles.allows(None, roles.VIEW_KIOSK)
     assert not roles.allows(roles.ADMIN, "no_such_capability")
+
+
+def _slow_checks(monkeypatch, seconds: float) -> list[str]:
+    """Make the password check take `seconds` (as Argon2 does on a busy machine); return its call log."""
+    checked: list[str] = []
+    real = passwords.verify_password
+
+    def slow(stored, password):
+        checked.append(password)
+        time.sleep(seconds)
+        return real(stored, password)
+
+    monkeypatch.setattr(passwords, "verify_password", slow)
+    return checked
+
+
+def _at_once(engine, policy, n: int, username: str, password: str, now: float) -> list[signin.Outcome]:
+    barrier = threading.Barrier(n)
+
+    def attempt(i):
+        barrier.wait()
+        return signin.authenticate(engine, policy, username, password, f"10.1.1.{i}", now)
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(attempt, range(n)))
+
+
+@pytest.mark.parametrize(
+    "policy, checks",
+    [
+        (lockout.Policy(free=3, lock_after=6, window_s=900, lock_s=600), 4),  # the 4th failure slows the 5th
+        (lockout.Policy(free=5, lock_after=6, window_s=900, lock_s=600), 6),  # the 6th failure locks
+    ],
+)
+def test_parallel_wrong_passwords_are_counted_one_at_a_time(engine, monkeypatch, caplog, policy, checks):
+    checked = _slow_checks(monkeypatch, 0.3)
+    outcomes = _at_once(engine, policy, 12, "olga", "wrong password!", 20_000.0)
+    assert len(checked) == checks, f"{len(checked)} passwords checked in parallel"
+    refused = [o for o in outcomes if o.retry_after_s > 0]
+    assert len(refused) == 12 - checks and all(o.user is None for o in outcomes)
+    assert len(_events(engine, db.LOGIN_FAILED)) == checks and len(_events(engine, db.LOGIN_REFUSED)) == 12 - checks
+    if checks >= policy.lock_after:
+        assert len(_events(engine, db.LOCKED)) == 1 and "account 'olga' locked" in caplog.text
+        assert signin.authenticate(engine, policy, "olga", PASSWORD, "10.2.2.2", 20_001.0).user is None
+
+
+def test_parallel_attempts_with_the_right_password_all_get_in(engine):
+    outcomes = _at_once(engine, POLICY, 3, "olga", PASSWORD, 20_000.0)
+    assert all(o.user is not None for o in outcomes)
+    assert len(_events(engine, db.LOGIN_OK)) == 3 and not _events(engine, db.LOGIN_FAILED)
+
+
+def test_a_lock_is_recorded_whenever_a_failure_locks_not_only_at_the_exact_count(engine, caplog):
+    policy = lockout.Policy(free=3, lock_after=6, window_s=900, lock_s=100)
+    with engine.begin() as conn:  # 7 failures long enough ago that their lock has run out
+        for i in range(7):
+            db.record_event(conn, db.LOGIN_FAILED, "olga", "10.3.3.3", 1000.0 + i, detail="wrong password")
+    assert signin.authenticate(engine, policy, "olga", "wrong password!", "10.3.3.3", 1200.0).user is None
+    locked = _events(engine, db.LOCKED)
+    assert len(locked) == 1 and locked[0].at == 1200.0 and "account 'olga' locked" in caplog.text
+    assert signin.authenticate(engine, policy, "olga", PASSWORD, "10.3.3.3", 1250.0).retry_after_s > 0
+
+
+def _attempt_in_worker(url, policy, barrier, results, i):
+    engine = make_engine(url)  # a worker process has its own engine and connections
+    barrier.wait()
+    outcome = signin.authenticate(engine, policy, "olga", "wrong password!", f"10.4.4.{i}", 30_000.0)
+    results.put(outcome.retry_after_s > 0)
+    engine.dispose()
+
+
+def test_parallel_attempts_from_several_worker_processes_share_one_count(engine, monkeypatch):
+    checked = _slow_checks(monkeypatch, 0.3)  # inherited by the forked workers
+    policy = lockout.Policy(free=2, lock_after=4, window_s=900, lock_s=600)
+    fork = multiprocessing.get_context("fork")
+    barrier, results = fork.Barrier(8), fork.Queue()
+    url = engine.url.render_as_string(hide_password=False)
+    workers = [fork.Process(target=_attempt_in_worker, args=(url, policy, barrier, results, i)) for i in range(8)]
+    for w in workers:
+        w.start()
+    refused = sum(results.get(timeout=60) for _ in workers)
+    for w in workers:
+        w.join(timeout=60)
+    assert not checked  # every check happened in a worker
+    assert refused == 8 - 3 and len(_events(engine, db.LOGIN_FAILED)) == 3  # 2 free, the 3rd slows the rest

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from dashboard.core.contract.errors import Rejected
 from dashboard.core.contract.messages import DeadLetter, Message, decode
 from dashboard.core.store import schema
-from dashboard.core.store.db import ensure_schema, make_engine
+from dashboard.core.store.db import make_engine, migrate
 from dashboard.core.store.ingest import write_batch
 
 TRIALS = ("streetcav", "droneport", "mark")
@@ -67,11 +67,13 @@ any_topics = st.one_of(
     st.builds(lambda parts: "/".join(parts), st.lists(st.text(max_size=12), min_size=1, max_size=6)),
 )
 json_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=40))
-json_values = st.recursive(
-    json_scalars,
-    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)),
-    max_leaves=12,
-)
+
+
+def _json_containers(inner):
+    return st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4))
+
+
+json_values = st.recursive(json_scalars, _json_containers, max_leaves=12)
 FIELDS = [
     "ts",
     "seq",
@@ -109,7 +111,7 @@ VALID_BASE = {
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
     engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}")
-    ensure_schema(engine)
+    migrate(engine)
     yield engine
     engine.dispose()
 

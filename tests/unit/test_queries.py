@@ -10,7 +10,7 @@ from dashboard.core.kpis import arithmetic as kpis
 from dashboard.core.kpis import daily_rows as kpi_data
 from dashboard.core.settings import load_settings
 from dashboard.core.snapshot import SnapshotService
-from dashboard.core.store import queries, rollups
+from dashboard.core.store import queries
 from tests import seeding
 
 NOW = 1_790_000_000.0
@@ -18,7 +18,6 @@ NOW = 1_790_000_000.0
 
 @pytest.fixture
 def seeded(store):
-    rollups.ensure_table(store)
     seeding.write(store, seeding.fleet(NOW))
     return store
 

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from dashboard.core.settings import load_settings
+from dashboard.core.store.db import make_engine
 from dashboard.core.store.schema import dead_letters, telemetry
 from mqtt_bridge.bridge import Bridge
 from mqtt_bridge.ratelimit import AssetRateLimiter
@@ -82,17 +83,20 @@ def test_bridge_dead_letters_excess_and_oversized_and_acks_them(tmp_path, proces
     bridge = Bridge(settings, client_factory=FakeClient)
     bridge.start()
     try:
-        bridge._on_connect(bridge.client, None, None, SimpleNamespace(is_failure=False), None)
+        client = bridge.client  # what paho would call, set by the bridge
+        client.on_connect(client, None, None, SimpleNamespace(is_failure=False), None)
         ok = b'{"ts": %f, "speed_mps": 1}' % time.time()
         for mid in range(1, 6):
-            bridge._on_message(bridge.client, None, _message(mid, "flooder", ok))
-        bridge._on_message(bridge.client, None, _message(6, "calm", ok))
-        bridge._on_message(bridge.client, None, _message(7, "big", b'{"ts": 1, "x": "' + b"a" * 2000 + b'"}'))
+            client.on_message(client, None, _message(mid, "flooder", ok))
+        client.on_message(client, None, _message(6, "calm", ok))
+        client.on_message(client, None, _message(7, "big", b'{"ts": 1, "x": "' + b"a" * 2000 + b'"}'))
     finally:
         bridge.stop()
-    with bridge.engine.connect() as conn:
+    engine = make_engine(settings.database_url)
+    with engine.connect() as conn:
         stored = conn.execute(select(telemetry.c.asset_id)).scalars().all()
         rejected = conn.execute(select(dead_letters.c.topic, dead_letters.c.reason_code)).all()
+    engine.dispose()
     assert sorted(stored) == ["calm", "flooder", "flooder", "flooder"]
     assert sorted(rejected) == [
         ("mk/streetcav/big/telemetry", "too_large"),

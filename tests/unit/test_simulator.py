@@ -14,17 +14,10 @@ import pytest
 from dashboard.core.contract import messages
 from dashboard.core.contract.errors import Rejected
 from dashboard.core.geo import load_trial_areas
-from dashboard.simulator.fleet import SHUTTLE_CAPACITY, daily_load
+from dashboard.simulator.command import add_arguments, options_from_args
+from dashboard.simulator.fleet import MALFORMED_KINDS, Fleet, SimulatorOptions, SimulatorOptionsError, generate
+from dashboard.simulator.models import SHUTTLE_CAPACITY, daily_load
 from dashboard.simulator.publisher import run
-from dashboard.simulator.scenario import (
-    MALFORMED_KINDS,
-    Fleet,
-    SimulatorOptions,
-    SimulatorOptionsError,
-    add_arguments,
-    generate,
-    options_from_args,
-)
 
 START = 1_727_769_600.0  # 2024-10-01T08:00:00Z, a Tuesday morning commute
 TOPIC = re.compile(r"^mk/(streetcav|droneport|mark)/([A-Za-z0-9_-]{1,64})/(telemetry|event|status)$")

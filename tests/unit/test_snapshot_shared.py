@@ -18,7 +18,7 @@ from dashboard.core.snapshot import (
     default_cache_dir,
     for_workers,
 )
-from dashboard.core.store.db import ensure_schema, make_engine
+from dashboard.core.store.db import make_engine, migrate
 from tests import seeding
 
 NOW = 1_790_000_000.0
@@ -53,7 +53,7 @@ def _worker(url: str, cache_dir: str, barrier, results) -> None:
 def test_two_workers_make_one_database_read_per_tick(tmp_path):
     url = f"sqlite:///{tmp_path / 'store.db'}"
     engine = make_engine(url)
-    ensure_schema(engine)
+    migrate(engine)
     seeding.write(engine, seeding.fleet(NOW))
     engine.dispose()
     ctx = multiprocessing.get_context("spawn")  # like gunicorn workers: separate interpreters

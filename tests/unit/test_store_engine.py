@@ -1,13 +1,12 @@
 import time
 
-import pytest
 from sqlalchemy import func, select, text
 
 from dashboard.core.contract.messages import decode
 from dashboard.core.store import maintenance, schema
-from dashboard.core.store.db import ensure_schema, make_engine, schema_version
+from dashboard.core.store.db import make_engine
 from dashboard.core.store.ingest import write_batch
-from mqtt_bridge.writer import Counters
+from dashboard.core.store.maintenance import BridgeCounters
 
 TRIALS = ("streetcav", "droneport", "mark")
 
@@ -23,22 +22,6 @@ def _message(asset: str, ts: float, seq: int):
         max_payload_bytes=65536,
         max_future_skew_s=300,
     )
-
-
-def test_schema_is_created_with_a_version_and_is_idempotent(store_url):
-    engine = make_engine(store_url)
-    assert schema_version(engine) is None
-    assert ensure_schema(engine) == schema.SCHEMA_VERSION
-    assert ensure_schema(engine) == schema.SCHEMA_VERSION
-    assert schema_version(engine) == schema.SCHEMA_VERSION
-    engine.dispose()
-
-
-def test_a_newer_schema_is_refused(store):
-    with store.begin() as conn:
-        conn.execute(schema.schema_meta.update().where(schema.schema_meta.c.key == "version"), {"value": "99"})
-    with pytest.raises(RuntimeError, match="newer than this program"):
-        ensure_schema(store)
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path):
@@ -69,7 +52,7 @@ def test_retention_purges_only_expired_rows_in_slices(store, monkeypatch):
 
 
 def test_bridge_counters_are_saved_and_updated(store):
-    counters = Counters(received=10, stored=8, duplicates=1, rejected=1, connected=True)
+    counters = BridgeCounters(received=10, stored=8, duplicates=1, rejected=1, connected=True)
     with store.begin() as conn:
         maintenance.save_stats(conn, "bridge-a", counters, 3, 1000.0)
     counters.stored = 9

@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from dashboard.core.contract.errors import Rejected
 from dashboard.core.contract.messages import DeadLetter, decode
 from dashboard.core.store import ingest, schema
-from dashboard.core.store.db import ensure_schema, make_engine
+from dashboard.core.store.db import make_engine, migrate
 from mqtt_bridge import writer as writer_module
-from mqtt_bridge.writer import BatchWriter, Item
+from mqtt_bridge.writer import BatchWriter, Item, ack_each
 
 TRIALS = ("streetcav", "droneport", "mark")
 
@@ -22,7 +22,7 @@ TRIALS = ("streetcav", "droneport", "mark")
 @pytest.fixture
 def engine(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
-    ensure_schema(engine)
+    migrate(engine)
     yield engine
     engine.dispose()
 
@@ -66,12 +66,18 @@ def item(seq: int, acks: FakeAcks, asset: str = "a1") -> Item:
 
 
 def make_writer(engine, **kw) -> tuple[BatchWriter, list[int]]:
+    """A writer whose committed batch sizes are recorded (then each item acked as by default)."""
     sizes: list[int] = []
     options = dict(
         worker="t", batch_max=1000, batch_wait_s=0.05, queue_max=1000, stats_interval_s=60, retention_days=30
     )
     options.update(kw)
-    w = BatchWriter(engine, after_commit=[lambda messages: sizes.append(len(messages))], **options)
+
+    def ack_batch(batch):
+        sizes.append(len(batch))
+        ack_each(batch)
+
+    w = BatchWriter(engine, ack_batch=ack_batch, **options)
     return w, sizes
 
 

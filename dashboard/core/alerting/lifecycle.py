@@ -31,10 +31,9 @@ from dashboard.core.alerting.records import (
     CLEARED,
     CLOSED,
     OPEN_STATES,
-    alert_events,
-    alerts,
     get_alert,
 )
+from dashboard.core.store.schema import alert_events, alerts
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
-"""Alert tables and the read queries the pages use (SQLAlchemy Core, bound parameters only).
+"""Alert states and the read queries the pages use (SQLAlchemy Core, bound parameters only).
 
-`alerts` holds one row per alert: at most one open row per (asset, rule), enforced by a partial
-unique index, so a condition that keeps firing counts occurrences instead of adding rows.
-`alert_events` is the audit trail: one row per transition or operator action, never updated or
-deleted. State changes themselves are made only by `dashboard.core.alerting.lifecycle`.
+The tables, `alerts` and `alert_events`, are in `dashboard.core.store.schema`. `alerts` holds one row per
+alert: at most one open row per (asset, rule), so a condition that keeps firing counts occurrences
+instead of adding rows. `alert_events` is the audit trail, never updated or deleted. State changes
+themselves are made only by `dashboard.core.alerting.lifecycle`.
 """
 
 from __future__ import annotations
@@ -13,23 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
-    Column,
     Connection,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Table,
-    Text,
     and_,
     func,
     or_,
     select,
 )
 
-from dashboard.core.store.schema import Epoch, metadata
+from dashboard.core.store.schema import alert_events, alerts
 
 ACTIVE = "active"  # condition active, not acknowledged
 ACKNOWLEDGED = "acknowledged"  # condition active, acknowledged
@@ -37,64 +28,6 @@ CLEARED = "cleared"  # condition ended, not yet acknowledged: stays visible
 CLOSED = "closed"  # condition ended and acknowledged: history only
 STATES = (ACTIVE, ACKNOWLEDGED, CLEARED, CLOSED)
 OPEN_STATES = (ACTIVE, ACKNOWLEDGED, CLEARED)
-
-_ID = Integer().with_variant(BigInteger, "postgresql")
-
-alerts = Table(
-    "alerts",
-    metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
-    Column("rule_id", String(64), nullable=False),
-    Column("kind", String(16), nullable=False),
-    Column("trial", String(32), nullable=False),
-    Column("asset_id", String(64), nullable=False),
-    Column("severity", String(16), nullable=False),
-    Column("severity_rank", Integer, nullable=False),  # 0 = critical: sorts worst first
-    Column("title", Text, nullable=False),
-    Column("detail", Text, nullable=False),  # the latest evidence, e.g. "battery_pct 18 < 20"
-    Column("state", String(16), nullable=False),
-    Column("occurrences", Integer, nullable=False),
-    Column("first_seen", Epoch, nullable=False),  # device time of the first evidence
-    Column("last_seen", Epoch, nullable=False),  # device time of the latest evidence
-    Column("raised_at", Epoch, nullable=False),  # server time: response times are measured from here
-    Column("updated_at", Epoch, nullable=False),  # any change; the feed polls max(updated_at)
-    Column("value", Float),
-    Column("lat", Float),
-    Column("lon", Float),
-    Column("acked_at", Epoch),
-    Column("acked_by", String(64)),
-    Column("ack_comment", Text),
-    Column("cleared_at", Epoch),
-    Column("closed_at", Epoch),
-    Column("shelved_until", Epoch),
-    Column("shelved_by", String(64)),
-    Column("shelve_reason", Text),
-)
-# One open alert per (asset, rule): the dedup guarantee, held by the database, not only the engine.
-Index(
-    "ux_alerts_open",
-    alerts.c.asset_id,
-    alerts.c.rule_id,
-    unique=True,
-    sqlite_where=alerts.c.state != CLOSED,
-    postgresql_where=alerts.c.state != CLOSED,
-)
-Index("ix_alerts_state_rank", alerts.c.state, alerts.c.severity_rank)
-Index("ix_alerts_raised_at", alerts.c.raised_at)
-
-alert_events = Table(
-    "alert_events",
-    metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
-    Column("alert_id", _ID, ForeignKey("alerts.id"), nullable=False),
-    Column("at", Epoch, nullable=False),
-    Column("action", String(16), nullable=False),  # raised reactivated acknowledged cleared commented ...
-    Column("from_state", String(16)),
-    Column("to_state", String(16), nullable=False),
-    Column("actor", String(64), nullable=False),  # "system" for the engine
-    Column("comment", Text),
-)
-Index("ix_alert_events_alert", alert_events.c.alert_id, alert_events.c.id)
 
 
 # --- reads -------------------------------------------------------------------------------------------
@@ -232,8 +165,3 @@ def by_ids(conn: Connection, ids: Iterable[int]) -> list[dict[str, Any]]:
     if not ids:
         return []
     return [dict(r) for r in conn.execute(select(alerts).where(alerts.c.id.in_(ids))).mappings()]
-
-
-def ensure_tables(engine) -> None:
-    """Create the alert tables if a store made before they existed lacks them (checkfirst)."""
-    metadata.create_all(engine, tables=[alerts, alert_events])

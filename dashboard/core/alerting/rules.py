@@ -17,7 +17,7 @@ import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, overload
 
 from dashboard.core.alerting import SEVERITIES
 
@@ -210,6 +210,12 @@ class _Lines:
         return keys.get(key, header) if key else header
 
 
+class LineMap(Protocol):
+    """Where rule `index` (and its `key`) starts in the text: `_Lines` here, the trials file's map there."""
+
+    def of(self, index: int | None, key: str | None = None) -> int | None: ...
+
+
 # --- validation -------------------------------------------------------------------------------------
 COMMON_KEYS = {"id", "kind", "trial", "severity", "title", "enabled"}
 KIND_KEYS = {
@@ -225,7 +231,7 @@ KIND_KEYS = {
 class _Checker:
     """Reads one `[[rule]]` table; every complaint raises `RulesError` at the offending key's line."""
 
-    def __init__(self, table: dict[str, Any], index: int, lines: _Lines, path: str | None):
+    def __init__(self, table: dict[str, Any], index: int, lines: LineMap, path: str | None):
         self.t = table
         self.index = index
         self.lines = lines
@@ -252,6 +258,12 @@ class _Checker:
             raise self.fail(key, f"{key!r} must be one of {', '.join(choices)}, got {value!r}")
         return value
 
+    @overload
+    def number(self, key: str, default: float, *, minimum: float | None = None) -> float: ...
+
+    @overload
+    def number(self, key: str, default: None = None, *, minimum: float | None = None) -> float | None: ...
+
     def number(self, key: str, default: float | None = None, *, minimum: float | None = None) -> float | None:
         value = self.t.get(key, default)
         if value is None:
@@ -261,6 +273,12 @@ class _Checker:
         if minimum is not None and value < minimum:
             raise self.fail(key, f"{key!r} must be at least {minimum:g}, got {value!r}")
         return float(value)
+
+    def required_number(self, key: str) -> float:
+        value = self.number(key)
+        if value is None:
+            raise self.fail(None, f"missing {key!r}")
+        return value
 
     def texts(self, key: str, default: tuple[str, ...] | None = None) -> tuple[str, ...]:
         value = self.t.get(key, default)
@@ -279,7 +297,7 @@ class _Checker:
         return value
 
 
-def _rule(table: Any, index: int, lines: _Lines, path: str | None, trials: frozenset[str] | None) -> Rule:
+def _rule(table: Any, index: int, lines: LineMap, path: str | None, trials: frozenset[str] | None) -> Rule:
     if not isinstance(table, dict):
         raise RulesError(f"rule {index + 1}: must be a table", lines.of(index), path)
     c = _Checker(table, index, lines, path)
@@ -297,7 +315,7 @@ def _rule(table: Any, index: int, lines: _Lines, path: str | None, trials: froze
             raise c.fail("trial", f"'trial' {trial!r} is not a trial name")
         if trials is not None and trial not in trials:
             raise c.fail("trial", f"'trial' {trial!r} is not configured (known: {', '.join(sorted(trials))}, or *)")
-    common = dict(
+    common: dict[str, Any] = dict(
         id=c.text("id", _RULE_ID),
         kind=kind,
         trial=trial,
@@ -350,12 +368,20 @@ def _rule(table: Any, index: int, lines: _Lines, path: str | None, trials: froze
     return OfflineRule(**common)
 
 
+def parse_rule(
+    table: Any, index: int, lines: LineMap, *, path: str | None = None, trials: Iterable[str] | None = None
+) -> Rule:
+    """One validated rule from a TOML table (as in a `[[rule]]`), or `RulesError` at its line."""
+    known = frozenset(trials) | {ANY_TRIAL} if trials is not None else None
+    return _rule(table, index, lines, path, known)
+
+
 def _threshold(c: _Checker, common: dict[str, Any]) -> ThresholdRule:
     t = c.t
     if ("above" in t) == ("below" in t):
         raise c.fail("below" if "below" in t else None, "a threshold rule needs exactly one of 'above' or 'below'")
     direction = "above" if "above" in t else "below"
-    limit = c.number(direction)
+    limit = c.required_number(direction)
     wrong = "clear_above" if direction == "above" else "clear_below"
     if wrong in t:
         raise c.fail(

@@ -16,18 +16,10 @@ from dashboard.core.auth import records as db
 log = logging.getLogger(__name__)
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
-_AUTH_TABLES = (db.users, db.auth_sessions, db.auth_events)
 
 
 class AccountError(ValueError):
     """A user command cannot be done; the message says why."""
-
-
-def ensure_tables(engine: Engine) -> None:
-    """Create the auth tables if missing: a store made before they existed gains them (schema v1)."""
-    with engine.begin() as conn:
-        for table in _AUTH_TABLES:
-            table.create(conn, checkfirst=True)
 
 
 def _check_username(username: str) -> str:

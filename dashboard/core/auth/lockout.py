@@ -5,6 +5,10 @@ The first `free` failures cost nothing. Each further one makes the next attempt 
 locked for `lock_s` from the last failure; an address is locked at `ADDRESS_FACTOR` times that, so
 one address cannot try many accounts. Refused attempts are logged but not counted as failures, so
 hammering a locked account does not extend the lock forever.
+
+Every allowed attempt counts as a failure from the moment it is allowed until its password turns out
+right (`dashboard.core.auth.signin` decides and records it in one locked step), so attempts made in
+parallel are counted one after another, never all against the same old count.
 """
 
 from __future__ import annotations
@@ -61,3 +65,14 @@ def decide(
         if wait > 0:
             return Decision(False, wait, f"{why} ({what})")
     return Decision(True)
+
+
+def locks_now(policy: Policy, account_failures: int, address_failures: int) -> list[str]:
+    """What the latest failure locked ("account", "address"): those whose count, this failure included,
+    has reached its lock. The attempt was allowed, so neither was locked before it."""
+    locked = []
+    if account_failures >= policy.lock_after:
+        locked.append("account")
+    if address_failures >= policy.lock_after * ADDRESS_FACTOR:
+        locked.append("address")
+    return locked

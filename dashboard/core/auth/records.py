@@ -1,4 +1,4 @@
-"""Tables and queries for users, sessions and the sign-in audit log (same `metadata` as the store).
+"""Queries for users, sessions and the sign-in audit log (tables in `dashboard.core.store.schema`).
 
 Every query binds its parameters; names are stored lower-case so that `Alice` and `alice` are one user.
 """
@@ -9,16 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    Column,
     Connection,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Table,
-    Text,
     delete,
     func,
     insert,
@@ -26,48 +17,7 @@ from sqlalchemy import (
     update,
 )
 
-from dashboard.core.store.schema import Epoch, metadata
-
-users = Table(
-    "users",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("username", String(64), nullable=False, unique=True),
-    Column("role", String(16), nullable=False),
-    Column("password_hash", Text, nullable=False),
-    Column("disabled", Boolean, nullable=False, default=False),
-    Column("created_at", Epoch, nullable=False),
-    Column("updated_at", Epoch, nullable=False),
-)
-
-# Server-side sessions: the cookie holds a random token, this table only its SHA-256, so that a copy
-# of the database does not hand out live sessions. Sign-out and disabling a user delete rows here.
-auth_sessions = Table(
-    "auth_sessions",
-    metadata,
-    Column("token_hash", String(64), primary_key=True),
-    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    Column("created_at", Epoch, nullable=False),
-    Column("last_seen", Epoch, nullable=False),
-    Column("expires_at", Epoch, nullable=False),  # absolute end, whatever the activity
-    Column("address", String(64), nullable=False),
-)
-Index("ix_auth_sessions_user", auth_sessions.c.user_id)
-
-# Sign-in attempts and account changes: what lockout counts and what an auditor reads.
-auth_events = Table(
-    "auth_events",
-    metadata,
-    Column("id", Integer().with_variant(BigInteger, "postgresql"), primary_key=True, autoincrement=True),
-    Column("at", Epoch, nullable=False),
-    Column("kind", String(24), nullable=False),
-    Column("username", String(64), nullable=False),  # as typed (capped), lower-case
-    Column("address", String(64), nullable=False),
-    Column("actor", String(64), nullable=False, default=""),  # who made an account change
-    Column("detail", String(200), nullable=False, default=""),
-)
-Index("ix_auth_events_username_at", auth_events.c.username, auth_events.c.at)
-Index("ix_auth_events_address_at", auth_events.c.address, auth_events.c.at)
+from dashboard.core.store.schema import auth_events, auth_sessions, users
 
 # Kinds of event.
 LOGIN_OK = "login_ok"
@@ -196,8 +146,9 @@ def purge_sessions(conn: Connection, now: float, idle_s: float) -> int:
 # --- audit and lockout counts --------------------------------------------------------------------
 def record_event(
     conn: Connection, kind: str, username: str, address: str, now: float, *, actor: str = "", detail: str = ""
-) -> None:
-    conn.execute(
+) -> int:
+    """Append an event; return its id."""
+    result = conn.execute(
         insert(auth_events).values(
             at=now,
             kind=kind,
@@ -207,6 +158,12 @@ def record_event(
             detail=detail[:200],
         )
     )
+    return int(result.inserted_primary_key[0])
+
+
+def settle_event(conn: Connection, event_id: int, kind: str, detail: str = "") -> None:
+    """Give an event recorded before its outcome was known (a sign-in being checked) its outcome."""
+    conn.execute(update(auth_events).where(auth_events.c.id == event_id).values(kind=kind, detail=detail[:200]))
 
 
 def failures(

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from dashboard.core.auth import lockout, passwords
 from dashboard.core.auth import records as db
+from dashboard.core.store import locks
 
 log = logging.getLogger(__name__)
 
@@ -27,23 +28,40 @@ def _safe(text: str) -> str:
     return repr(text[:64])
 
 
-def _counts(engine: Engine, policy: lockout.Policy, name: str, address: str, now: float):
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    decision: lockout.Decision
+    event_id: int | None = None  # the failure recorded for this attempt until its password is checked
+    account_failures: int = 0  # counts with this attempt included
+    address_failures: int = 0
+
+
+def _begin_attempt(engine: Engine, policy: lockout.Policy, name: str, address: str, now: float) -> _Attempt:
+    """Count, decide and record in one step per account and per address, across workers: an allowed
+    attempt is recorded as a failure at once, so a parallel attempt is decided on a count that has it."""
     # Failures are counted over the window plus the lock period, so a lock lasts its full period
     # even after the failures that caused it leave the window.
     since = now - policy.window_s - policy.lock_s
-    with engine.connect() as conn:
-        return db.failures(conn, since=since, username=name), db.failures(conn, since=since, address=address)
+    with engine.begin() as conn:
+        locks.hold(conn, f"sign-in account:{name}", f"sign-in address:{address}")
+        account = db.failures(conn, since=since, username=name)
+        by_address = db.failures(conn, since=since, address=address)
+        decision = lockout.decide(policy, now, account, by_address)
+        if not decision.allowed:
+            db.record_event(conn, db.LOGIN_REFUSED, name, address, now, detail=decision.reason)
+            return _Attempt(decision)
+        event_id = db.record_event(conn, db.LOGIN_FAILED, name, address, now, detail="being checked")
+    return _Attempt(decision, event_id, account[0] + 1, by_address[0] + 1)
 
 
 def authenticate(
     engine: Engine, policy: lockout.Policy, username: str, password: str, address: str, now: float
 ) -> Outcome:
     name = db.normalise(username or "")[:64]
-    account, by_address = _counts(engine, policy, name, address, now)
-    decision = lockout.decide(policy, now, account, by_address)
+    address = address[:64]
+    attempt = _begin_attempt(engine, policy, name, address, now)
+    decision = attempt.decision
     if not decision.allowed:
-        with engine.begin() as conn:
-            db.record_event(conn, db.LOGIN_REFUSED, name, address, now, detail=decision.reason)
         log.warning(
             "sign-in refused for %s from %s: %s, retry in %.0f s",
             _safe(name),
@@ -60,19 +78,25 @@ def authenticate(
     matches = passwords.verify_password(stored, password or "")  # a dummy hash when no such user
     if user is not None and matches and not user.disabled:
         with engine.begin() as conn:
-            db.record_event(conn, db.LOGIN_OK, name, address, now)
+            db.settle_event(conn, attempt.event_id, db.LOGIN_OK)
             if passwords.needs_rehash(stored):
                 db.update_user(conn, user.id, now, password_hash=passwords.hash_password(password))
         log.info("sign-in of %s (%s) from %s", _safe(name), user.role, address)
         return Outcome(user)
 
     why = "no such user" if user is None else ("user disabled" if user.disabled else "wrong password")
-    count = account[0] + 1
+    locked = lockout.locks_now(policy, attempt.account_failures, attempt.address_failures)
     with engine.begin() as conn:
-        db.record_event(conn, db.LOGIN_FAILED, name, address, now, detail=why)
-        if count == policy.lock_after:
-            db.record_event(conn, db.LOCKED, name, address, now, detail=f"locked for {policy.lock_s:.0f} s")
-    log.warning("failed sign-in for %s from %s (%s); %d recent failures", _safe(name), address, why, count)
-    if count >= policy.lock_after:
-        log.warning("account %s locked for %.0f s after %d failures", _safe(name), policy.lock_s, count)
+        db.settle_event(conn, attempt.event_id, db.LOGIN_FAILED, why)
+        for what in locked:
+            db.record_event(conn, db.LOCKED, name, address, now, detail=f"{what} locked for {policy.lock_s:.0f} s")
+    log.warning(
+        "failed sign-in for %s from %s (%s); %d recent failures", _safe(name), address, why, attempt.account_failures
+    )
+    if "account" in locked:
+        log.warning(
+            "account %s locked for %.0f s after %d failures", _safe(name), policy.lock_s, attempt.account_failures
+        )
+    if "address" in locked:
+        log.warning("address %s locked for %.0f s after %d failures", address, policy.lock_s, attempt.address_failures)
     return Outcome(None, FAILED_MESSAGE)

@@ -1,20 +1,30 @@
-"""Opening the store: engine with the right pragmas, schema created or upgraded to the current version."""
+"""Opening the store (engine with the right pragmas) and bringing its schema to the newest revision."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import functools
 import logging
+from collections.abc import Iterator
+from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, inspect, select, text
-
-from dashboard.core.store import schema
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, select, text
 
 log = logging.getLogger(__name__)
 
 # SQLite waits this long for a lock before "database is locked": longer than any batch commit.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
-# Upgrades from version N to N+1, applied in order inside one transaction each.
-MIGRATIONS: dict[int, list[str]] = {}
+# The Alembic environment ships inside the package: no alembic.ini is needed where the program runs.
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+BASELINE = "0001_baseline"
+
+# Key of the PostgreSQL advisory lock that serialises migrations (any constant; "mkmigrat" in ASCII).
+_PG_LOCK_KEY = 0x6D6B6D6967726174
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -37,60 +47,114 @@ def make_engine(database_url: str, **kwargs) -> Engine:
     return engine
 
 
-def schema_version(engine: Engine) -> int | None:
-    if not inspect(engine).has_table("schema_meta"):
-        return None
+# --- migrations ----------------------------------------------------------------------------------------
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration, made in code; `connection` is the one the migrations run on."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+@functools.cache
+def head_revision() -> str:
+    """The newest revision this program knows."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, "no migrations shipped"
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The store's revision, or None for an empty store or one made before migrations existed."""
     with engine.connect() as conn:
-        value = conn.execute(select(schema.schema_meta.c.value).where(schema.schema_meta.c.key == "version")).scalar()
-    return int(value) if value is not None else None
+        return _revision(conn)
 
 
-def ensure_schema(engine: Engine) -> int:
-    """Create missing tables, apply pending migrations, and return the schema version."""
-    version = schema_version(engine)
-    if version is None:
-        with engine.begin() as conn:
-            schema.metadata.create_all(conn)
-            conn.execute(schema.schema_meta.insert(), {"key": "version", "value": str(schema.SCHEMA_VERSION)})
-        _try_timescale(engine)
-        log.info("created store schema version %d", schema.SCHEMA_VERSION)
-        return schema.SCHEMA_VERSION
-    if version > schema.SCHEMA_VERSION:
-        raise RuntimeError(
-            f"store schema is version {version}, newer than this program's {schema.SCHEMA_VERSION}: upgrade the program"
-        )
-    while version < schema.SCHEMA_VERSION:
-        with engine.begin() as conn:
-            for statement in MIGRATIONS[version]:
-                conn.execute(text(statement))
-            schema.metadata.create_all(conn)  # tables new in this version
-            conn.execute(
-                schema.schema_meta.update().where(schema.schema_meta.c.key == "version"),
-                {"value": str(version + 1)},
+def _revision(conn: Connection) -> str | None:
+    # Read directly rather than through Alembic's MigrationContext: every process does this at start,
+    # and it should be one quiet query.
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def migrate(engine: Engine) -> str:
+    """Bring the store to the newest revision (every process calls this at start); returns it.
+
+    At head (the common case) this is one quick read. Otherwise one process at a time migrates
+    (PostgreSQL advisory lock, or an exclusive lock on a file beside the SQLite database); the others
+    wait, then find the store at head.
+    """
+    head = head_revision()
+    if current_revision(engine) == head:
+        return head
+    with _migration_lock(engine) as conn:
+        current = _revision(conn)
+        if current == head:
+            return head
+        if current is not None and current not in _known_revisions():
+            raise RuntimeError(
+                f"store schema is at revision {current}, newer than this program's {head}: upgrade the program"
             )
-        version += 1
-        log.info("upgraded store schema to version %d", version)
-    return version
+        if current is None:
+            _check_legacy(conn)
+        if conn.dialect.name == "sqlite":
+            # pysqlite leaves DDL outside transactions; an explicit one makes the upgrade all or nothing.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        command.upgrade(alembic_config(conn), "head")
+        conn.commit()
+        log.info("store schema upgraded from %s to %s", current or "empty", head)
+    return head
 
 
-def _try_timescale(engine: Engine) -> None:
-    """Make `telemetry` a hypertable when TimescaleDB is available; plain tables work without it."""
-    if engine.dialect.name != "postgresql":
+@functools.cache
+def _known_revisions() -> frozenset[str]:
+    return frozenset(script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions())
+
+
+def _check_legacy(conn: Connection) -> None:
+    """A store made before migrations existed carries `schema_meta` version 1, which is revision 0001.
+
+    Revision 0001 then creates only the tables such a store lacks (the alert, sign-in and roll-up tables
+    arrived after version 1 without changing it) and records the store at 0001; nothing is lost.
+    """
+    if not inspect(conn).has_table("schema_meta"):
         return
-    with engine.begin() as conn:
-        available = conn.execute(text("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")).scalar()
-        if not available:
-            log.info("TimescaleDB not available: telemetry is a plain PostgreSQL table")
-            return
-        conn.execute(text("CREATE EXTENSION IF NOT EXISTS timescaledb"))
-        conn.execute(text("DROP INDEX IF EXISTS ux_telemetry_asset_seq"))
-        # A hypertable's unique indexes must include the time column: dedup then needs equal ts too,
-        # which a redelivered message has.
-        conn.execute(schema.TIMESCALE_HYPERTABLE)
-        conn.execute(
-            text(
-                "CREATE UNIQUE INDEX IF NOT EXISTS ux_telemetry_asset_seq ON telemetry (asset_id, seq, ts)"
-                " WHERE seq IS NOT NULL"
-            )
-        )
-        log.info("telemetry is a TimescaleDB hypertable")
+    version = conn.execute(text("SELECT value FROM schema_meta WHERE key = 'version'")).scalar()
+    if version != "1":
+        raise RuntimeError(f"store schema is version {version}, newer than this program's: upgrade the program")
+    conn.rollback()  # end the read's transaction: the upgrade opens its own
+    log.info("store made before migrations (schema version 1): recording it at %s", BASELINE)
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine) -> Iterator[Connection]:
+    """A connection held while no other process migrates the same store."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(select(func.pg_advisory_lock(_PG_LOCK_KEY)))
+            conn.commit()
+            try:
+                yield conn
+            finally:
+                conn.rollback()
+                conn.execute(select(func.pg_advisory_unlock(_PG_LOCK_KEY)))
+                conn.commit()
+        elif engine.dialect.name == "sqlite" and (path := _sqlite_file(engine)) is not None:
+            with open(f"{path}.migrate-lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # blocks until the migrating process is done
+                try:
+                    yield conn
+                finally:
+                    conn.rollback()
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+        else:
+            yield conn  # in-memory SQLite: one process only
+
+
+def _sqlite_file(engine: Engine) -> str | None:
+    database = engine.url.database
+    if not database or database == ":memory:" or engine.url.query.get("mode") == "memory":
+        return None
+    return database

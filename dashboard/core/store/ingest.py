@@ -93,6 +93,7 @@ _TELEMETRY_COLUMNS = (
     "state",
     "event_type",
     "payload",
+    "writer",
 )
 _SAMPLE_COLUMNS = ("asset_id", "trial", "ts", "received_at", "seq", *_COMMON_COLUMNS, "state", "payload")
 _STATUS_COLUMNS = ("asset_id", "trial", "status", "status_ts")
@@ -124,7 +125,7 @@ def _insert_sql(dialect: str, table: Table, columns: tuple[str, ...], newer_than
     )
 
 
-def _insert_telemetry(conn: Connection, messages: Sequence[Message], stored_at: float) -> int:
+def _insert_telemetry(conn: Connection, messages: Sequence[Message], stored_at: float, writer: str | None) -> int:
     """Insert rows, skipping repeated (asset_id, seq); return how many were really inserted.
 
     executemany's rowcount is the sum over rows on sqlite3 and on psycopg 3 (not -1 as on psycopg 2),
@@ -152,6 +153,7 @@ def _insert_telemetry(conn: Connection, messages: Sequence[Message], stored_at: 
                 state_of(m),
                 event_type_of(m),
                 m.text,
+                writer,
             )
         )
     sql = _insert_sql(conn.dialect.name, telemetry, _TELEMETRY_COLUMNS)
@@ -206,9 +208,17 @@ def _latest_rows(messages: Sequence[Message]) -> tuple[list, list, list]:
 
 
 def write_batch(
-    conn: Connection, messages: Sequence[Message], rejected: Sequence[DeadLetter], stored_at: float
+    conn: Connection,
+    messages: Sequence[Message],
+    rejected: Sequence[DeadLetter],
+    stored_at: float,
+    writer: str | None = None,
 ) -> BatchResult:
-    """Store one batch inside the caller's transaction. A repeated (asset_id, seq) is stored once."""
+    """Store one batch inside the caller's transaction. A repeated (asset_id, seq) is stored once.
+
+    `writer` names the bridge worker committing it, on every row: the alert service follows each
+    writer's rows in `stored_at` order, which that writer keeps strictly increasing batch after batch.
+    """
     unique: list[Message] = []
     seen: set[tuple[str, int]] = set()
     for message in messages:
@@ -220,7 +230,7 @@ def write_batch(
         unique.append(message)
     stored = 0
     if unique:
-        stored = _insert_telemetry(conn, unique, stored_at)
+        stored = _insert_telemetry(conn, unique, stored_at, writer)
         sample_rows, status_rows, event_rows = _latest_rows(unique)
         _upsert_latest(conn, sample_rows, _SAMPLE_COLUMNS, "ts")
         _upsert_latest(conn, status_rows, _STATUS_COLUMNS, "status_ts")

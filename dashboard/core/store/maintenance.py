@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import time
+from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, select, text
 
 from dashboard.core.store.schema import bridge_stats, latest
-
-if TYPE_CHECKING:
-    from mqtt_bridge.writer import Counters
 
 # Rows deleted per transaction: small enough that the bridge's next commit waits milliseconds.
 PURGE_SLICE_ROWS = 5_000
@@ -20,7 +18,24 @@ _DELETE_SLICE = {
 }
 
 
-def save_stats(conn: Connection, worker: str, counters: Counters, queue_depth: int, now: float) -> None:
+@dataclass
+class BridgeCounters:
+    """What a bridge worker has done since start, as saved to `bridge_stats`; each field has one writer thread."""
+
+    started_at: float = field(default_factory=time.time)
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    batches: int = 0
+    db_errors: int = 0
+    purged: int = 0
+    commit_lag_ms: float = 0.0
+    connected: bool = False
+    rejected_by_code: dict[str, int] = field(default_factory=dict)
+
+
+def save_stats(conn: Connection, worker: str, counters: BridgeCounters, queue_depth: int, now: float) -> None:
     values = {
         "started_at": counters.started_at,
         "updated_at": now,

@@ -13,8 +13,7 @@ import pandas as pd
 from sqlalchemy import Connection, and_, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
-from dashboard.core.store.rollups import kpi_daily
-from dashboard.core.store.schema import bridge_stats, dead_letters, latest, telemetry
+from dashboard.core.store.schema import bridge_stats, dead_letters, kpi_daily, latest, telemetry
 
 LATEST_COLUMNS = (
     "asset_id",

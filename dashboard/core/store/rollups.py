@@ -8,25 +8,5 @@ idempotent (primary key day + asset) so two web workers filling the same day do 
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, String, Table, Text
-
-from dashboard.core.store.schema import Epoch, metadata
-
 # A day is rolled up only once it ended this long ago: the bridge may still be writing late samples.
 SETTLE_S = 3_600.0
-
-kpi_daily = Table(
-    "kpi_daily",
-    metadata,
-    Column("day", String(10), primary_key=True),  # YYYY-MM-DD, UTC
-    Column("asset_id", String(64), primary_key=True),
-    Column("trial", String(32), nullable=False, index=True),
-    Column("stats", Text, nullable=False),  # JSON object of daily_stats columns
-    Column("computed_at", Epoch, nullable=False),
-    Column("samples", Float, nullable=False),  # raw rows it summarises, for the health page
-)
-
-
-def ensure_table(engine) -> None:
-    """Create `kpi_daily` in a store made before roll-ups existed (schema version 1 stays 1)."""
-    kpi_daily.create(engine, checkfirst=True)

@@ -1,4 +1,8 @@
-"""Tables of the time-series store (SQLAlchemy Core), portable between SQLite and PostgreSQL.
+"""Every table of the store (SQLAlchemy Core), portable between SQLite and PostgreSQL.
+
+This is the schema the code expects; the database gets there through the Alembic revisions in
+`migrations/versions` (`dashboard.core.store.db.migrate`). A change here needs a new revision, and a test
+(`tests/unit/test_migrations.py`) fails while the two differ.
 
 Times are epoch seconds in Python everywhere. On SQLite they are stored as REAL (fast to write,
 compare and index); on PostgreSQL as `timestamptz`, so that TimescaleDB can partition on them.
@@ -13,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Float,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -20,12 +25,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    text,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeDecorator
-
-SCHEMA_VERSION = 1
 
 
 class Epoch(TypeDecorator):
@@ -52,6 +54,9 @@ class Epoch(TypeDecorator):
 
 metadata = MetaData()
 
+# Surrogate keys: 64-bit on PostgreSQL; on SQLite INTEGER PRIMARY KEY is the 64-bit rowid already.
+_ID = Integer().with_variant(BigInteger, "postgresql")
+
 # The typed copies of payload fields every trial may send (the contract's common fields).
 SAMPLE_FIELDS = ("lat", "lon", "alt_m", "speed_mps", "heading_deg", "battery_pct")
 
@@ -77,6 +82,7 @@ telemetry = Table(
     Column("state", String(32)),  # shuttle mode, drone state, cell up/down, status online/offline
     Column("event_type", String(32)),
     Column("payload", Text, nullable=False),
+    Column("writer", String(64)),  # bridge worker that committed the row; NULL for rows stored before 0002
 )
 # Serves the detail panel (one asset's last hour) and retention's per-asset scans.
 Index("ix_telemetry_asset_ts", telemetry.c.asset_id, telemetry.c.ts)
@@ -92,6 +98,8 @@ Index(
     sqlite_where=telemetry.c.seq.isnot(None),
     postgresql_where=telemetry.c.seq.isnot(None),
 )
+# The alert service follows each writer's committed rows in commit order from its cursor.
+Index("ix_telemetry_writer_stored_at", telemetry.c.writer, telemetry.c.stored_at)
 
 # One row per asset: what live views read instead of scanning history. Each part has its own
 # time so that an older sample never overwrites a newer one of the same kind.
@@ -116,7 +124,7 @@ latest = Table(
 dead_letters = Table(
     "dead_letters",
     metadata,
-    Column("id", Integer().with_variant(BigInteger, "postgresql"), primary_key=True, autoincrement=True),
+    Column("id", _ID, primary_key=True, autoincrement=True),
     Column("received_at", Epoch, nullable=False),
     Column("topic", String(512), nullable=False),
     Column("payload", LargeBinary, nullable=False),  # capped; payload_size says how big it was
@@ -145,19 +153,129 @@ bridge_stats = Table(
     Column("purged", BigInteger, nullable=False),
 )
 
-schema_meta = Table(
-    "schema_meta",
+# The alert service's position in committed telemetry, one row per bridge writer: it has seen every
+# row of that writer up to `stored_at`, so a restart neither misses nor repeats any.
+alert_cursors = Table(
+    "alert_cursors",
     metadata,
-    Column("key", String(32), primary_key=True),
-    Column("value", String(64), nullable=False),
+    Column("writer", String(64), primary_key=True),
+    Column("stored_at", Epoch, nullable=False),
+    Column("updated_at", Epoch, nullable=False),
 )
 
-# Raw SQL used once at creation when TimescaleDB is installed; bound-parameter free by design.
-TIMESCALE_HYPERTABLE = text(
-    "SELECT create_hypertable('telemetry', 'ts', chunk_time_interval => INTERVAL '1 day',"
-    " if_not_exists => TRUE, migrate_data => TRUE)"
+# Daily KPI roll-ups (`dashboard.core.store.rollups`): one row per (UTC day, asset).
+kpi_daily = Table(
+    "kpi_daily",
+    metadata,
+    Column("day", String(10), primary_key=True),  # YYYY-MM-DD, UTC
+    Column("asset_id", String(64), primary_key=True),
+    Column("trial", String(32), nullable=False, index=True),
+    Column("stats", Text, nullable=False),  # JSON object of daily_stats columns
+    Column("computed_at", Epoch, nullable=False),
+    Column("samples", Float, nullable=False),  # raw rows it summarises, for the health page
 )
 
-from dashboard.core.alerting import records as _alert_tables  # noqa: E402,F401  (alerts, alert_events on `metadata`)
-from dashboard.core.auth import records as _auth_tables  # noqa: E402,F401  users, sessions, sign-in audit: same metadata
-from dashboard.core.store import rollups as _rollups  # noqa: E402,F401  kpi_daily roll-ups: same metadata
+# --- alerts (`dashboard.core.alerting`) -----------------------------------------------------------------
+# One row per alert: at most one open row per (asset, rule), enforced by a partial unique index, so a
+# condition that keeps firing counts occurrences instead of adding rows. States change only through
+# `dashboard.core.alerting.lifecycle`.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("rule_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("trial", String(32), nullable=False),
+    Column("asset_id", String(64), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("severity_rank", Integer, nullable=False),  # 0 = critical: sorts worst first
+    Column("title", Text, nullable=False),
+    Column("detail", Text, nullable=False),  # the latest evidence, e.g. "battery_pct 18 < 20"
+    Column("state", String(16), nullable=False),
+    Column("occurrences", Integer, nullable=False),
+    Column("first_seen", Epoch, nullable=False),  # device time of the first evidence
+    Column("last_seen", Epoch, nullable=False),  # device time of the latest evidence
+    Column("raised_at", Epoch, nullable=False),  # server time: response times are measured from here
+    Column("updated_at", Epoch, nullable=False),  # any change; the feed polls max(updated_at)
+    Column("value", Float),
+    Column("lat", Float),
+    Column("lon", Float),
+    Column("acked_at", Epoch),
+    Column("acked_by", String(64)),
+    Column("ack_comment", Text),
+    Column("cleared_at", Epoch),
+    Column("closed_at", Epoch),
+    Column("shelved_until", Epoch),
+    Column("shelved_by", String(64)),
+    Column("shelve_reason", Text),
+)
+# One open alert per (asset, rule): the dedup guarantee, held by the database, not only the engine.
+# "closed" is `alerting.records.CLOSED`.
+Index(
+    "ux_alerts_open",
+    alerts.c.asset_id,
+    alerts.c.rule_id,
+    unique=True,
+    sqlite_where=alerts.c.state != "closed",
+    postgresql_where=alerts.c.state != "closed",
+)
+Index("ix_alerts_state_rank", alerts.c.state, alerts.c.severity_rank)
+Index("ix_alerts_raised_at", alerts.c.raised_at)
+
+# The audit trail: one row per transition or operator action, never updated or deleted.
+alert_events = Table(
+    "alert_events",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("alert_id", _ID, ForeignKey("alerts.id"), nullable=False),
+    Column("at", Epoch, nullable=False),
+    Column("action", String(16), nullable=False),  # raised reactivated acknowledged cleared commented ...
+    Column("from_state", String(16)),
+    Column("to_state", String(16), nullable=False),
+    Column("actor", String(64), nullable=False),  # "system" for the engine
+    Column("comment", Text),
+)
+Index("ix_alert_events_alert", alert_events.c.alert_id, alert_events.c.id)
+
+# --- sign-in (`dashboard.core.auth`) --------------------------------------------------------------------
+# Names are stored lower-case so that `Alice` and `alice` are one user.
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", Epoch, nullable=False),
+    Column("updated_at", Epoch, nullable=False),
+)
+
+# Server-side sessions: the cookie holds a random token, this table only its SHA-256, so that a copy
+# of the database does not hand out live sessions. Sign-out and disabling a user delete rows here.
+auth_sessions = Table(
+    "auth_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Epoch, nullable=False),
+    Column("last_seen", Epoch, nullable=False),
+    Column("expires_at", Epoch, nullable=False),  # absolute end, whatever the activity
+    Column("address", String(64), nullable=False),
+)
+Index("ix_auth_sessions_user", auth_sessions.c.user_id)
+
+# Sign-in attempts and account changes: what lockout counts and what an auditor reads.
+auth_events = Table(
+    "auth_events",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("at", Epoch, nullable=False),
+    Column("kind", String(24), nullable=False),
+    Column("username", String(64), nullable=False),  # as typed (capped), lower-case
+    Column("address", String(64), nullable=False),
+    Column("actor", String(64), nullable=False, default=""),  # who made an account change
+    Column("detail", String(200), nullable=False, default=""),
+)
+Index("ix_auth_events_username_at", auth_events.c.username, auth_events.c.at)
+Index("ix_auth_events_address_at", auth_events.c.address, auth_events.c.at)

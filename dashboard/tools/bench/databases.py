@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from sqlalchemy import text
 
-from dashboard.core.store.db import ensure_schema, make_engine
+from dashboard.core.store.db import make_engine, migrate
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 # The two indexes that serve pages, not ingest: what the index trade-off run drops.
@@ -63,7 +63,7 @@ class Database:
         """Create the schema as the bridge would; optionally without the page-serving indexes."""
         engine = make_engine(self.url)
         try:
-            ensure_schema(engine)
+            migrate(engine)
             if not secondary_indexes:
                 with engine.begin() as conn:
                     for name in SECONDARY_INDEXES:

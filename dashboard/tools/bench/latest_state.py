@@ -15,8 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 
-from dashboard.core.store import schema
-from dashboard.core.store.db import ensure_schema, make_engine
+from dashboard.core.store.db import head_revision, make_engine, migrate
 from dashboard.tools.bench.stats import percentile
 
 # Rows per INSERT ... SELECT: big enough to amortise statement overhead, small enough for progress.
@@ -78,7 +77,7 @@ class LatestResult:
 def fixture_path(rows: int, assets: int) -> str:
     directory = os.path.join(tempfile.gettempdir(), "mk-control-bench")
     os.makedirs(directory, exist_ok=True)
-    return os.path.join(directory, f"latest-{rows}-{assets}-v{schema.SCHEMA_VERSION}.db")
+    return os.path.join(directory, f"latest-{rows}-{assets}-{head_revision()}.db")
 
 
 def _cached_generation_s(path: str) -> float | None:
@@ -102,7 +101,7 @@ def build(path: str, rows: int, assets: int, progress=print) -> tuple[float, boo
             os.remove(path + suffix)
     started = time.monotonic()
     engine = make_engine(f"sqlite:///{path}")
-    ensure_schema(engine)
+    migrate(engine)
     engine.dispose()
     db = sqlite3.connect(path, isolation_level=None)
     try:

@@ -19,9 +19,8 @@ from sqlalchemy import insert
 
 from dashboard.core.settings import Settings
 from dashboard.core.snapshot import percentile
-from dashboard.core.store import rollups
-from dashboard.core.store.db import ensure_schema, make_engine
-from dashboard.core.store.schema import latest
+from dashboard.core.store.db import make_engine, migrate
+from dashboard.core.store.schema import kpi_daily, latest
 
 Report = Callable[[str, float, str], None]
 CONTROL_OUTPUTS = (
@@ -84,7 +83,7 @@ def callback_times(settings: Settings, assets: int, requests: int, workdir: Path
 
     url = f"sqlite:///{workdir / f'pages-{assets}.db'}"
     engine = make_engine(url)
-    ensure_schema(engine)
+    migrate(engine)
     with engine.begin() as conn:
         conn.execute(insert(latest), _fleet_rows(assets, time.time()))
     app = create_app(Settings(**{**settings.__dict__, "database_url": url}), engine)
@@ -131,8 +130,7 @@ def kpi_page_time(settings: Settings, days: int, assets: int, workdir: Path) -> 
 
     url = f"sqlite:///{workdir / 'kpis.db'}"
     engine = make_engine(url)
-    ensure_schema(engine)
-    rollups.ensure_table(engine)
+    migrate(engine)
     today = datetime.now(UTC).date()
     rng = random.Random(3)
     rows = []
@@ -198,7 +196,7 @@ def kpi_page_time(settings: Settings, days: int, assets: int, workdir: Path) -> 
                 }
             )
     with engine.begin() as conn:
-        conn.execute(insert(rollups.kpi_daily), rows)
+        conn.execute(insert(kpi_daily), rows)
     create_app(Settings(**{**settings.__dict__, "database_url": url}), engine)
     first, last = today - timedelta(days=days), today - timedelta(days=1)
     kpi_data._days.clear()

@@ -127,7 +127,7 @@ def publish_to_screen(
 
     from dashboard.core.auth import accounts, roles
     from dashboard.core.settings import load_settings
-    from dashboard.core.store.db import ensure_schema, make_engine
+    from dashboard.core.store.db import make_engine, migrate
     from dashboard.core.store.schema import latest
     from dashboard.tools.bench.pages import _fleet_rows
     from dashboard.tools.local_broker import Mosquitto, free_port, wait_for_port
@@ -137,8 +137,7 @@ def publish_to_screen(
         workdir = Path(tmp)
         url = f"sqlite:///{workdir / 'screens.db'}"
         engine = make_engine(url)
-        ensure_schema(engine)
-        accounts.ensure_tables(engine)
+        migrate(engine)
         accounts.add_user(engine, USER, roles.ADMIN, PASSWORD)
         if fleet:
             with engine.begin() as conn:  # a realistic map: the fleet in `latest` besides the probe

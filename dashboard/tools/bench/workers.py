@@ -93,10 +93,10 @@ def bridge_process(overrides: dict, shared, stop) -> None:
     bridge.start()
     while not stop.wait(MONITOR_S):
         shared[RECEIVED] = counters.received
-        shared[QUEUE] = bridge.writer.queue.qsize()
-        writer_pid = getattr(bridge.writer, "pid", None)  # MK_BRIDGE_PROCESSES=2: both processes count
+        shared[QUEUE] = bridge.pipeline.depth()
+        writer_pid = getattr(bridge.pipeline, "pid", None)  # MK_BRIDGE_PROCESSES=2: both processes count
         shared[RSS_MB] = rss_mb() + (rss_mb(writer_pid) if writer_pid else 0.0)
-        if not bridge.writer.alive:
+        if not bridge.pipeline.alive:
             break
     bridge.stop()
     publish()

@@ -27,7 +27,8 @@ STATIC_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
 }
 HSTS = "max-age=31536000"
-UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Methods that change nothing; every other method must come from this origin.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def tile_origin(map_tile_url: str) -> str:

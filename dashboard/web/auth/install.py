@@ -9,7 +9,7 @@ import flask
 from sqlalchemy import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from dashboard.core.auth import accounts, lockout, sessions
+from dashboard.core.auth import lockout, sessions
 from dashboard.core.store.db import make_engine
 from dashboard.web.auth import guard, headers, login
 
@@ -20,7 +20,6 @@ def install(app, settings, engine: Engine | None = None) -> None:
     """Sessions, the sign-in pages, the access guard and security headers on a Dash app."""
     server: flask.Flask = app.server
     engine = engine or make_engine(settings.database_url)
-    accounts.ensure_tables(engine)
     if settings.proxy_hops:
         server.wsgi_app = ProxyFix(
             server.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops, x_host=settings.proxy_hops
@@ -42,13 +41,13 @@ def install(app, settings, engine: Engine | None = None) -> None:
             return None
         token = request.cookies.get(sessions.COOKIE)
         flask.g.mk_user = sessions.resolve(engine, token, time.time(), session_policy) if token else None
-        if request.method in headers.UNSAFE_METHODS and (token or request.path in ("/login", "/logout")):
-            if not headers.same_origin(request):
-                log.warning(
-                    "refused %s %s: not from this origin (Origin %r)",
-                    request.method,
-                    request.path[:200],
-                    (request.headers.get("Origin") or "")[:100],
-                )
-                return flask.Response("cross-origin request refused", status=403, mimetype="text/plain")
+        changes_state = request.method not in headers.SAFE_METHODS
+        if changes_state and (token or request.path in ("/login", "/logout")) and not headers.same_origin(request):
+            log.warning(
+                "refused %s %s: not from this origin (Origin %r)",
+                request.method,
+                request.path[:200],
+                (request.headers.get("Origin") or "")[:100],
+            )
+            return flask.Response("cross-origin request refused", status=403, mimetype="text/plain")
         return guard.check_request(app)

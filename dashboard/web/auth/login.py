@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from urllib.parse import quote, urlsplit
 
 import flask
 from markupsafe import Markup, escape
 
+from dashboard.core.auth import records as db
 from dashboard.core.auth import sessions, signin
 
 PAGE = """<!doctype html>
@@ -30,11 +32,30 @@ def _page(title: str, body: Markup, status: int = 200, headers: dict | None = No
     return flask.Response(html, status=status, mimetype="text/html", headers=headers or {})
 
 
+HOME = "/control"
+# What a browser's URL parser drops anywhere in a URL (so "/\t/host" is "//host" to it), and what it
+# strips from both ends: C0 control characters and space.
+_DROPPED = dict.fromkeys(map(ord, "\t\n\r"))
+_C0_AND_SPACE = "".join(map(chr, range(0x21)))
+_PATH_SAFE = "/%-._~!$&'()*+,;=:@"
+_QUERY_SAFE = _PATH_SAFE + "?"
+
+
 def safe_next(target: str | None) -> str:
-    """A local path to go to after sign-in; anything else (other sites, odd schemes) goes home."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/control"
-    return target
+    """A path on this site to go to after sign-in; anything else (other sites, odd schemes) goes home.
+
+    The target is first normalised the way a browser reads a Location header, then accepted only as
+    a path of this site, re-encoded so that no control, space or non-ASCII character is left in it."""
+    text = (target or "")[:2048].translate(_DROPPED).strip(_C0_AND_SPACE)
+    if not text.startswith("/") or text.startswith("//") or "\\" in text:
+        return HOME
+    parts = urlsplit(text)
+    if parts.scheme or parts.netloc:
+        return HOME
+    path = quote(parts.path, safe=_PATH_SAFE)
+    if not path.startswith("/") or path.startswith("//"):
+        return HOME
+    return path + ("?" + quote(parts.query, safe=_QUERY_SAFE) if parts.query else "")
 
 
 def _form(next_path: str, username: str = "", error: str = "") -> Markup:
@@ -62,7 +83,7 @@ def blueprint(engine, settings, lockout_policy, session_policy) -> flask.Bluepri
     def login():
         request = flask.request
         next_path = safe_next(request.values.get("next"))
-        if request.method == "GET":
+        if request.method != "POST":  # GET and HEAD only show the form: only POST signs in
             return _page("Sign in", _form(next_path))
         username = request.form.get("username", "")[:128]
         password = request.form.get("password", "")[:1024]
@@ -74,6 +95,8 @@ def blueprint(engine, settings, lockout_policy, session_policy) -> flask.Bluepri
             if outcome.retry_after_s > 0:
                 status, headers = 429, {"Retry-After": str(max(1, round(outcome.retry_after_s)))}
             return _page("Sign in", _form(next_path, username[:64], outcome.message), status, headers)
+        # One session per browser: signing in (as anyone) ends the session this browser had.
+        sessions.end(engine, request.cookies.get(sessions.COOKIE))
         token = sessions.start(engine, outcome.user.id, address, time.time(), session_policy)
         response = flask.redirect(next_path, code=303)
         response.set_cookie(
@@ -89,7 +112,7 @@ def blueprint(engine, settings, lockout_policy, session_policy) -> flask.Bluepri
 
     @bp.route("/logout", methods=["GET", "POST"])
     def logout():
-        if flask.request.method == "GET":
+        if flask.request.method != "POST":  # GET and HEAD only ask: only POST signs out
             return _page(
                 "Sign out",
                 Markup(
@@ -100,8 +123,6 @@ def blueprint(engine, settings, lockout_policy, session_policy) -> flask.Bluepri
         user = flask.g.get("mk_user")
         sessions.end(engine, flask.request.cookies.get(sessions.COOKIE))
         if user is not None:
-            from dashboard.core.auth import records as db
-
             with engine.begin() as conn:
                 db.record_event(conn, db.LOGOUT, user.username, flask.request.remote_addr or "unknown", time.time())
         response = flask.redirect("/login", code=303)
