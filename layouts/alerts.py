@@ -1,13 +1,17 @@
-"""Alert components: the control-room alert feed and the /alerts history page. Pure: rows in, components out."""
+"""Alert components: the control-room alert feed and the /alerts history page. Pure: rows in, components
+(or the CSV export) out."""
 
 from __future__ import annotations
 
+import csv
+import io
+
 from dash import dcc, html
 
+from dashboard.core.alerting import SEVERITIES
 from layouts import ids
 from layouts.components import clock, date_time, nav, trial_name
 
-SEVERITIES = ("critical", "major", "minor", "warning", "info")
 STATES = ("active", "acknowledged", "cleared", "closed")
 STATE_LABEL = {
     "active": "ACTIVE",
@@ -44,6 +48,9 @@ CSV_COLUMNS = (
     "shelved_until",
     "shelved_by",
     "shelve_reason",
+)
+CSV_TIME_COLUMNS = frozenset(
+    {"first_seen", "last_seen", "raised_at", "acked_at", "cleared_at", "closed_at", "shelved_until"}
 )
 
 
@@ -314,3 +321,15 @@ def rules_status(status) -> list:
             ),
         ]
     return [html.Span(f"{status.count} rules in force from {status.path}", className="muted")]
+
+
+def csv_text(rows: list[dict]) -> str:
+    """Alerts as CSV with ISO times: what a trial manager pastes into a report."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        writer.writerow(
+            [date_time(row[c]) if c in CSV_TIME_COLUMNS and row[c] is not None else row[c] for c in CSV_COLUMNS]
+        )
+    return out.getvalue()

@@ -44,7 +44,7 @@ class Checker:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.trials = frozenset(settings.trials)
+        self.trials = settings.trial_model  # the contract: trial names, fields, ranges, states
         self.limiter = AssetRateLimiter(settings.rate_limit_per_asset, settings.rate_burst_per_asset)
 
     def record(self, topic: str, payload: bytes, received_at: float) -> Message | DeadLetter:

@@ -34,6 +34,9 @@ RETRY_MAX_S = 5.0
 STOP_POLL_S = 0.1
 # Retention runs this often, in slices small enough not to hold the write lock for long.
 PURGE_EVERY_S = 3600.0
+# Commit stamps (`stored_at`) are whole microseconds, PostgreSQL's timestamptz resolution, so that a
+# stamp later than the previous one is still later once stored.
+US_PER_S = 1_000_000
 
 # Acknowledges a committed batch's items; the pipeline gives one that sends all PUBACKs in one write.
 AckBatch = Callable[[Sequence["Item"]], None]
@@ -99,9 +102,14 @@ class BatchWriter:
         self._thread = threading.Thread(target=self._run, name=f"writer-{worker}", daemon=True)
         self._next_stats = 0.0
         self._next_purge = clock() + 60.0  # not during start-up, when a backlog is being drained
+        self._last_stamp_us = 0  # `stored_at` of this writer's latest commit, in microseconds
 
     # --- called from other threads -------------------------------------------------------------
     def start(self) -> None:
+        """Start the writer thread, stamping after the newest row this writer stored before a restart."""
+        with self.engine.connect() as conn:
+            last = ingest.last_stored_at(conn, self.worker)
+        self._last_stamp_us = round(last * US_PER_S) if last is not None else 0
         self._thread.start()
 
     def submit(self, item: Item) -> None:
@@ -171,9 +179,11 @@ class BatchWriter:
         rejected = [i.record for i in batch if isinstance(i.record, DeadLetter)]
         delay = RETRY_MIN_S
         while True:
+            stamp = self._stamp()
             try:
                 with self.engine.begin() as conn:
-                    result = ingest.write_batch(conn, messages, rejected, self.clock())
+                    result = ingest.write_batch(conn, messages, rejected, stamp / US_PER_S, self.worker)
+                self._last_stamp_us = stamp
                 break
             except Exception as exc:  # the database is down or locked: keep the batch, ack nothing
                 self.counters.db_errors += 1
@@ -215,9 +225,11 @@ class BatchWriter:
         stored = duplicates = 0
         refused: list[DeadLetter] = []
         for message in messages:
+            stamp = self._stamp()
             try:
                 with self.engine.begin() as conn:
-                    one = ingest.write_batch(conn, [message], [], self.clock())
+                    one = ingest.write_batch(conn, [message], [], stamp / US_PER_S, self.worker)
+                self._last_stamp_us = stamp
                 stored += one.stored
                 duplicates += one.duplicates
             except Exception as exc:
@@ -234,6 +246,14 @@ class BatchWriter:
         with self.engine.begin() as conn:
             ingest.write_batch(conn, [], all_rejected, self.clock())
         return ingest.BatchResult(stored, duplicates, len(all_rejected)), all_rejected
+
+    def _stamp(self) -> int:
+        """`stored_at` of the next commit, in microseconds: now, but always after this writer's previous one.
+
+        Strictly increasing per writer, across restarts and a clock stepped back, so that a reader can
+        follow each writer's commits in order, exactly once (the alert service does).
+        """
+        return max(int(self.clock() * US_PER_S), self._last_stamp_us + 1)
 
     def _topic_of(self, message: Message) -> str:
         return f"{self.topic_root}/{message.trial}/{message.asset_id}/{message.channel}"

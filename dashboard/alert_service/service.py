@@ -36,7 +36,7 @@ from dashboard.core.alerting.rules import RulesFile, rules_path
 from dashboard.core.auth import records as auth_records
 from dashboard.core.contract.messages import Message
 from dashboard.core.settings import Settings
-from dashboard.core.store import committed
+from dashboard.core.store import committed, ingest
 from dashboard.core.store.committed import CommittedRow
 from dashboard.core.store.db import make_engine, migrate
 from dashboard.core.store.schema import latest
@@ -182,7 +182,7 @@ class AlertService:
             self.saved = cursors.load(conn)
             for writer in self._writers(conn):
                 if writer not in self.saved:  # history: start after its newest row
-                    start = committed.newest_stored_at(conn, writer) or 0.0
+                    start = ingest.last_stored_at(conn, writer) or 0.0
                     cursors.create(conn, writer, start, now)
                     self.saved[writer] = start
             self._reloads_seen = auth_records.last_event_id(conn, auth_records.RULES_RELOADED)

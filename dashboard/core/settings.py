@@ -294,7 +294,7 @@ class Settings:
         if self.trials_path and not os.path.isfile(self.trials_path):
             raise SettingsError(f"{env['trials_path']}: no such file {self.trials_path!r}")
         try:
-            trials_in_force(self.trials_path, self.extra_trials)
+            trials_in_force(self.trials_path, self.extra_trials)  # its alert rules: see tools.cli.main
         except TrialsError as exc:
             raise SettingsError(f"{env['trials_path']}: {exc}") from None
         positive = (

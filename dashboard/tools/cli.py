@@ -8,8 +8,10 @@ import signal
 import sys
 import threading
 
+from dashboard.core.alerting.rules import trial_rules
 from dashboard.core.settings import Settings, SettingsError, load_settings
 from dashboard.core.store.db import current_revision, head_revision, make_engine, migrate
+from dashboard.core.trials import TrialsError
 
 log = logging.getLogger("mk_control")
 
@@ -204,6 +206,12 @@ def main(argv: list[str] | None = None) -> int:
         return trials_cli.check(args.file)
     try:
         settings = load_settings(web_port=getattr(args, "port", None))
+        # The trials file's default alert rules, checked by the alert engine's own parser (settings
+        # cannot: the alerting package sits above them).
+        trial_rules(settings.trial_model)
+    except TrialsError as exc:
+        print(f"mk-control: bad setting: {Settings.ENV['trials_path']}: {exc}", file=sys.stderr)
+        return 2
     except SettingsError as exc:
         print(f"mk-control: bad setting: {exc}", file=sys.stderr)
         return 2

@@ -14,6 +14,9 @@ from collections import Counter
 
 import pytest
 from bridge_harness import BridgeProcess, Publisher, Store, bridge_env, fleet, shuttle, wait_until
+from sqlalchemy import select
+
+from dashboard.core.store.schema import telemetry
 
 pytestmark = pytest.mark.integration
 
@@ -52,6 +55,9 @@ def test_sigterm_stops_cleanly_with_everything_stored_once_and_acked(
         assert Counter(store.keys()) == Counter(
             (m.topic.split("/")[2], json.loads(m.payload)["seq"]) for m in messages
         ), "each message stored exactly once"
+        with store.engine.connect() as conn:
+            writers = conn.execute(select(telemetry.c.writer).distinct()).scalars().all()
+        assert writers == [worker], "every row names the worker that committed it"
 
         # The same session again: a message the first run did not acknowledge would be redelivered now.
         again = BridgeProcess(env, tmp_path / "bridge-2.log")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.core.alerting.rules import DEFAULT_RULES_PATH, load_rules
+from dashboard.core.alerting.rules import DEFAULT_RULES_PATH, load_rules, trial_rules
 from dashboard.core.settings import SettingsError, load_settings
 from dashboard.core.trials import (
     ASSETS_DIR,
@@ -20,7 +20,9 @@ DEFAULT_TEXT = DEFAULT_TRIALS_PATH.read_text(encoding="utf-8")
 
 
 def parse(text: str):
-    return parse_trials(text, path="trials.toml", search=(ASSETS_DIR,))
+    trials = parse_trials(text, path="trials.toml", search=(ASSETS_DIR,))
+    trial_rules(trials)
+    return trials
 
 
 def mutated(old: str, new: str) -> str:
@@ -49,7 +51,7 @@ def test_the_default_file_describes_the_three_trials():
 
 def test_the_default_alert_rules_of_the_trials_file_are_the_shipped_rules():
     shipped = sorted(load_rules(DEFAULT_RULES_PATH).rules, key=lambda r: r.id)
-    assert sorted(default_trials().all_rules(), key=lambda r: r.id) == shipped
+    assert sorted(trial_rules(default_trials()).rules, key=lambda r: r.id) == shipped
 
 
 @pytest.mark.parametrize(
@@ -159,3 +161,16 @@ def test_cli_check_and_show(tmp_path, capsys, monkeypatch):
     assert cli.main(["trials", "show"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"# trials file in force: {good}\n") and out.endswith(SMALL)
+
+
+def test_a_bad_default_alert_rule_is_refused_at_start_with_its_line(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "trials.toml"
+    path.write_text(
+        SMALL + '[[trials.sweepers.alert_rules]]\nid = "slow"\nkind = "stale"\nafter_s = 0\n'
+        'severity = "minor"\ntitle = "Silent"\n'
+    )
+    monkeypatch.setenv("MK_TRIALS", str(path))
+    assert cli.main(["trials", "show"]) == 2
+    err = capsys.readouterr().err
+    assert f"MK_TRIALS: {path}, line 10: trials.sweepers.alert_rules: " in err and "'after_s'" in err
+    assert cli.main(["trials", "check", str(path)]) == 1

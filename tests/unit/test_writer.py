@@ -146,11 +146,11 @@ def test_a_failing_database_is_retried_and_nothing_is_acked_until_it_commits(eng
     real = ingest.write_batch
     failures = {"left": 3}
 
-    def flaky(conn, messages, rejected, stored_at):
+    def flaky(conn, messages, rejected, stored_at, writer):
         if failures["left"]:
             failures["left"] -= 1
             raise RuntimeError("database is locked")
-        return real(conn, messages, rejected, stored_at)
+        return real(conn, messages, rejected, stored_at, writer)
 
     monkeypatch.setattr(writer_module.ingest, "write_batch", flaky)
     monkeypatch.setattr(writer_module, "RETRY_MIN_S", 0.05)
@@ -222,3 +222,48 @@ def test_a_message_the_database_refuses_is_dead_lettered_and_the_rest_of_its_bat
     assert "refused by test trigger" in letters[0]["reason"]
     assert w.counters.stored == 8 and w.counters.rejected == 1
     assert w.counters.rejected_by_code == {"store_refused": 1}
+
+
+def _stamps(engine) -> dict[str, list[tuple[int, float]]]:
+    """Per writer, (seq, stored_at) of its rows in seq order."""
+    t = schema.telemetry
+    out: dict[str, list[tuple[int, float]]] = {}
+    with engine.connect() as conn:
+        for writer, seq, stored_at in conn.execute(select(t.c.writer, t.c.seq, t.c.stored_at).order_by(t.c.seq)):
+            out.setdefault(writer, []).append((seq, stored_at))
+    return out
+
+
+def _run(engine, worker: str, clock, seqs, asset: str) -> None:
+    """One writer's life: start, three-message batches queued beforehand, stop."""
+    acks = FakeAcks(engine)
+    w, sizes = make_writer(engine, worker=worker, batch_max=3, clock=clock)
+    for seq in seqs:
+        w.submit(item(seq, acks, asset=asset))
+    w.start()
+    wait_for(lambda: len(acks.acked) == len(seqs))
+    w.stop()
+    assert sizes == [3] * (len(seqs) // 3)
+
+
+@pytest.mark.parametrize("store_url", ["sqlite", "postgresql"], indirect=True)
+def test_rows_name_their_writer_and_each_commit_is_stamped_after_the_last_across_a_restart(store):
+    """A clock that stands still, one stepped back after a restart: each writer's commits still come in
+    strictly increasing `stored_at` (whole microseconds, so it holds once stored), one stamp per commit."""
+    t0 = 1_800_000_000.123456
+    _run(store, "bridge-a", lambda: t0, range(0, 9), "a1")
+    _run(store, "bridge-b", lambda: t0 - 100, range(100, 106), "b1")  # another writer: its own sequence
+    _run(store, "bridge-a", lambda: t0 - 3600, range(9, 15), "a1")  # restarted with its clock an hour back
+
+    stamps = _stamps(store)
+    assert set(stamps) == {"bridge-a", "bridge-b"}, "every row names the writer that committed it"
+    a = stamps["bridge-a"]
+    assert [seq for seq, _ in a] == list(range(15))
+    per_commit = [{stored_at for _, stored_at in a[i : i + 3]} for i in range(0, 15, 3)]
+    assert all(len(s) == 1 for s in per_commit), "one stamp per commit"
+    commit_stamps = [s.pop() for s in per_commit]
+    assert commit_stamps == sorted(commit_stamps) and len(set(commit_stamps)) == 5, "strictly increasing"
+    assert commit_stamps[0] == pytest.approx(t0, abs=1e-6)
+    assert all(b - a >= 0.9e-6 for a, b in zip(commit_stamps, commit_stamps[1:], strict=False))
+    b = [stored_at for _, stored_at in stamps["bridge-b"]]
+    assert b[0] == pytest.approx(t0 - 100, abs=1e-6) and b[0] < b[-1], "bridge-b does not follow bridge-a's stamps"

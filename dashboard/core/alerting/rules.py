@@ -13,6 +13,8 @@ import logging
 import math
 import os
 import re
+import threading
+import time
 import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol, overload
 
 from dashboard.core.alerting import SEVERITIES
+from dashboard.core.trials import Trials, TrialsError
 
 log = logging.getLogger(__name__)
 
@@ -376,6 +379,34 @@ def parse_rule(
     return _rule(table, index, lines, path, known)
 
 
+class _TrialsFileLines:
+    """`LineMap` for one `alert_rules` array of the trials file."""
+
+    def __init__(self, trials: Trials, base: tuple[str | int, ...]):
+        self.trials = trials
+        self.base = base
+
+    def of(self, index: int | None, key: str | None = None) -> int | None:
+        path = self.base + ((index,) if index is not None else ()) + ((key,) if key else ())
+        return self.trials.line_of(path)
+
+
+def trial_rules(trials: Trials) -> RuleSet:
+    """The default rules the trials file gives (each trial's, then every trial's), validated.
+
+    A bad rule raises `TrialsError` naming the trials file, its line and key, like any other error
+    in that file."""
+    rules = []
+    for written in trials.all_rules():
+        lines = _TrialsFileLines(trials, written.base)
+        try:
+            rules.append(parse_rule(written.table, written.index, lines, path=trials.source, trials=trials.ids))
+        except RulesError as exc:
+            where = ".".join(str(p) for p in written.base)
+            raise TrialsError(f"{where}: {exc.problem}", exc.line, trials.source or None) from None
+    return RuleSet(tuple(rules), source=trials.source)
+
+
 def _threshold(c: _Checker, common: dict[str, Any]) -> ThresholdRule:
     t = c.t
     if ("above" in t) == ("below" in t):
@@ -475,8 +506,6 @@ class RulesFile:
     fails to load is refused and the rules already in force are kept."""
 
     def __init__(self, path: str | Path, trials: Iterable[str] | None = None, clock: Callable[[], float] | None = None):
-        import time
-
         self.path = Path(path)
         self.trials = tuple(trials) if trials is not None else None
         self.clock = clock or time.time
@@ -526,3 +555,18 @@ class RulesFile:
             error=str(self.error) if self.error else None,
             error_line=self.error.line if self.error else None,
         )
+
+
+_shared: dict[str, RulesFile] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_rules_file(configured: str, trials: Iterable[str] | None = None) -> RulesFile:
+    """The rules file in force for the configured path (see `rules_path`), one per path per process:
+    the pages that show its status and the admin's "reload now" see the same one."""
+    path = str(rules_path(configured))
+    with _shared_lock:
+        found = _shared.get(path)
+        if found is None:
+            found = _shared[path] = RulesFile(path, trials)
+        return found

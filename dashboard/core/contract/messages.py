@@ -1,20 +1,25 @@
 """Payloads become typed, validated messages here, and nowhere else.
 
 `decode()` turns (topic, raw bytes) into a `Message` or raises `Rejected` with a stable code and a
-detail naming the field. Fields the contract does not list are kept in the payload, never rejected.
+detail naming the field. Which fields a trial sends, their types, ranges and allowed values come from
+the trials file (`dashboard.core.trials`), compiled once into a `Contract`. Fields the contract does
+not list are kept in the payload, never rejected.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from dashboard.core.contract.errors import Rejected
 from dashboard.core.contract.topics import Topic, parse_topic
+from dashboard.core.trials import COMMON_FIELDS, Field, Trials, default_trials
 
 # Payload bytes kept in a dead letter: enough to see what a supplier sent, bounded so that a
 # flood of 64 KiB garbage cannot fill the disk.
@@ -22,6 +27,12 @@ DEAD_LETTER_BYTES = 2048
 # Timestamps before this are impossible for a live trial (usually a clock that never synced).
 EARLIEST_TS = 946_684_800.0  # 2000-01-01T00:00:00Z
 INT64_MAX = 2**63 - 1
+
+
+class _Unset(Enum):
+    """Marks a state not computed from the trials file (an enum member pickles as itself)."""
+
+    UNSET = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +47,9 @@ class Message:
     seq: int | None
     data: dict[str, Any]
     text: str  # the payload exactly as received, stored as the full payload
+    # The state word the live views colour by, from the field the trials file names; UNSET when the
+    # message was not decoded against a trials file (the store then reads mode/state/available).
+    state: Any = _Unset.UNSET
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,63 +117,83 @@ def _boolean(name: str, value: Any) -> None:
         raise Rejected("bad_type", f"{name} must be true or false, got {type(value).__name__}")
 
 
-# Fields that mean the same on every trial, including trials added by configuration.
-COMMON: dict[str, Check] = {
-    "lat": _number(-90, 90),
-    "lon": _number(-180, 180),
-    "alt_m": _number(-500, 20_000),
-    "speed_mps": _number(0, 350),
-    "heading_deg": _number(0, 360),
-    "battery_pct": _number(0, 100),
-}
+def check_for(spec: Field) -> Check:
+    """The validation of one field of the trials file: its type, range or allowed values."""
+    if spec.type == "number":
+        return _number(spec.min, spec.max)
+    if spec.type == "integer":
+        return _integer(
+            int(spec.min if spec.min is not None else 0), int(spec.max if spec.max is not None else INT64_MAX)
+        )
+    if spec.type == "choice":
+        return _one_of(*spec.values)
+    if spec.type == "text":
+        return _text(spec.max_length)
+    return _boolean
 
-SCHEMAS: dict[tuple[str, str], dict[str, Check]] = {
-    ("streetcav", "telemetry"): {
-        "passengers": _integer(0, 100),
-        "mode": _one_of("autonomous", "manual"),
-        "doors": _one_of("open", "closed"),
-        "odometer_km": _number(0, 10_000_000),
-    },
-    ("streetcav", "event"): {
-        "type": _one_of("disengagement", "emergency_stop", "obstacle", "service_start", "service_end"),
-        "initiator": _one_of("operator", "system"),
-        "reason": _text(),
-    },
-    ("droneport", "telemetry"): {
-        "link_quality_pct": _number(0, 100),
-        "state": _one_of("planned", "airborne", "returning", "landed", "emergency"),
-        "flight_id": _text(64),
-        "mission": _one_of("inspection", "medical_delivery"),
-    },
-    ("droneport", "event"): {
-        "type": _one_of(
-            "takeoff",
-            "landing",
-            "delivery_completed",
-            "link_loss",
-            "link_restored",
-            "geofence_breach",
-            "failsafe_rtl",
-        ),
-        "flight_id": _text(64),
-        "detail": _text(),
-    },
-    ("mark", "telemetry"): {
-        "rsrp_dbm": _number(-160, -20),
-        "rsrq_db": _number(-45, 20),
-        "sinr_db": _number(-30, 50),
-        "dl_mbps": _number(0, 100_000),
-        "ul_mbps": _number(0, 100_000),
-        "latency_ms": _number(0, 600_000),
-        "prb_util_pct": _number(0, 100),
-        "connected_ues": _integer(0, 1_000_000),
-        "available": _boolean,
-    },
-    ("mark", "event"): {
-        "type": _one_of("cell_down", "cell_up", "config_change"),
-        "detail": _text(),
-    },
-}
+
+# Fields that mean the same on every trial, including trials added by configuration.
+COMMON: dict[str, Check] = {name: check_for(spec) for name, spec in COMMON_FIELDS.items()}
+UNSET = _Unset.UNSET
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    """The payload rules of a set of trials, compiled once from the trials model."""
+
+    trials: frozenset[str]
+    schemas: dict[tuple[str, str], dict[str, Check]]
+    states: dict[str, tuple[str, dict[str, str]]]  # trial -> (state field, payload value -> state)
+
+    @classmethod
+    def of(cls, model: Trials, names: Iterable[str] | None = None) -> Contract:
+        """The contract of `model`'s trials (or, with `names`, of those names, as `model` describes them)."""
+        accepted = frozenset(model.ids if names is None else names)
+        schemas: dict[tuple[str, str], dict[str, Check]] = {}
+        states: dict[str, tuple[str, dict[str, str]]] = {}
+        for trial in model:
+            if trial.id not in accepted:
+                continue
+            for channel in ("telemetry", "event"):
+                fields = trial.channel(channel).fields
+                if fields:
+                    schemas[(trial.id, channel)] = {name: check_for(spec) for name, spec in fields.items()}
+            if trial.states.field:
+                states[trial.id] = (trial.states.field, trial.states.map)
+        return cls(accepted, schemas, states)
+
+    def state_of(self, trial: str, channel: str, data: dict[str, Any]) -> Any:
+        """The state word of a telemetry sample of a trial whose file names a state field (else UNSET)."""
+        spec = self.states.get(trial)
+        if spec is None or channel != "telemetry":
+            return UNSET
+        value = data.get(spec[0])
+        if value is None:
+            return None
+        if spec[1]:
+            return spec[1].get(json.dumps(value) if isinstance(value, bool) else str(value))
+        return value if isinstance(value, str) else None
+
+
+_contracts: dict[int, tuple[object, Contract]] = {}
+_contracts_lock = threading.Lock()
+
+
+def contract_of(trials: Trials | Iterable[str]) -> Contract:
+    """The compiled contract of a trials model, or of trial names as the shipped trials file describes
+    them (compiled once per object: `decode` runs for every message)."""
+    key = id(trials)
+    hit = _contracts.get(key)
+    if hit is not None and hit[0] is trials:
+        return hit[1]
+    contract = Contract.of(trials) if isinstance(trials, Trials) else Contract.of(default_trials(), tuple(trials))
+    with _contracts_lock:
+        if len(_contracts) > 32:
+            _contracts.clear()
+        _contracts[key] = (trials, contract)
+    return contract
+
+
 # An event without a type says nothing; every other listed field is optional but typed when present.
 REQUIRED: dict[str, tuple[str, ...]] = {"event": ("type",), "status": ("status",), "telemetry": ()}
 STATUS: dict[str, Check] = {"status": _one_of("online", "offline")}
@@ -219,12 +253,16 @@ def decode(
     *,
     received_at: float,
     root: str,
-    trials: frozenset[str] | tuple[str, ...],
+    trials: Trials | Iterable[str],
     max_payload_bytes: int,
     max_future_skew_s: float,
 ) -> Message:
-    """Validate one MQTT message against the contract; raise `Rejected` saying what and where."""
-    where: Topic = parse_topic(topic, root, trials)
+    """Validate one MQTT message against the contract; raise `Rejected` saying what and where.
+
+    `trials` is the trials model in force (its fields, ranges and allowed values are the contract),
+    or trial names as the shipped trials file describes them."""
+    contract = contract_of(trials)
+    where: Topic = parse_topic(topic, root, contract.trials)
     if len(payload) > max_payload_bytes:
         raise Rejected("too_large", f"payload is {len(payload)} bytes, limit {max_payload_bytes}")
     if where.channel == "status":
@@ -258,9 +296,10 @@ def decode(
     for name in REQUIRED[where.channel]:
         if name not in data:
             raise Rejected("missing_field", f"{where.channel} payload has no {name}")
-    schema = STATUS if where.channel == "status" else SCHEMAS.get((where.trial, where.channel), _NO_FIELDS)
+    schema = STATUS if where.channel == "status" else contract.schemas.get((where.trial, where.channel), _NO_FIELDS)
     for name, value in data.items():
         check = schema.get(name) or COMMON.get(name)
         if check is not None and value is not None:
             check(name, value)
-    return Message(where.trial, where.asset_id, where.channel, ts, received_at, seq, data, text)
+    state = contract.state_of(where.trial, where.channel, data)
+    return Message(where.trial, where.asset_id, where.channel, ts, received_at, seq, data, text, state)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from sqlalchemy import Connection, func, literal_column, select, text
+from sqlalchemy import Connection, literal_column, select, text
 
 from dashboard.core.store.schema import bridge_stats, telemetry
 
@@ -61,11 +61,6 @@ def writers(conn: Connection) -> list[str]:
 def reporting_workers(conn: Connection) -> list[str]:
     """Bridge workers that have reported counters: writers that may not have committed a row yet."""
     return list(conn.execute(select(bridge_stats.c.worker)).scalars())
-
-
-def newest_stored_at(conn: Connection, writer: str) -> float | None:
-    """When the writer's newest row was committed, or None if it has none."""
-    return conn.execute(select(func.max(telemetry.c.stored_at)).where(telemetry.c.writer == writer)).scalar()
 
 
 def rows_after(conn: Connection, writer: str, after: float, limit: int) -> tuple[list[CommittedRow], bool]:

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, func, select
 
-from dashboard.core.contract.messages import DeadLetter, Message
+from dashboard.core.contract.messages import UNSET, DeadLetter, Message
 from dashboard.core.store.schema import SAMPLE_FIELDS, Epoch, dead_letters, latest, telemetry
 
 _COMMON_COLUMNS = SAMPLE_FIELDS
@@ -49,10 +49,13 @@ def event_type_of(message: Message) -> str | None:
 
 
 def state_of(message: Message) -> str | None:
-    """The one-word state a live view colours by; its source field differs per trial."""
+    """The one-word state a live view colours by: from the field the trials file names for the
+    message's trial (set when it was decoded), else the first of mode, state, available."""
     data = message.data
     if message.channel == "status":
         return _word(data.get("status"))
+    if message.state is not UNSET:
+        return _word(message.state)
     if "mode" in data:
         return _word(data["mode"])
     if "state" in data:
@@ -216,8 +219,8 @@ def write_batch(
 ) -> BatchResult:
     """Store one batch inside the caller's transaction. A repeated (asset_id, seq) is stored once.
 
-    `writer` names the bridge worker committing it, on every row: the alert service follows each
-    writer's rows in `stored_at` order, which that writer keeps strictly increasing batch after batch.
+    `writer` names the bridge worker committing it, on every telemetry row; with `stored_at` it is
+    how the alert service follows each writer's commits (see `last_stored_at`).
     """
     unique: list[Message] = []
     seen: set[tuple[str, int]] = set()
@@ -251,3 +254,8 @@ def write_batch(
             ],
         )
     return BatchResult(stored=stored, duplicates=len(messages) - stored, rejected=len(rejected))
+
+
+def last_stored_at(conn: Connection, writer: str) -> float | None:
+    """The newest `stored_at` of `writer`'s rows (None before its first): a restarted writer stamps after it."""
+    return conn.execute(select(func.max(telemetry.c.stored_at)).where(telemetry.c.writer == writer)).scalar()

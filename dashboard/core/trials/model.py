@@ -245,6 +245,15 @@ class Simulation:
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class RuleTable:
+    """A default alert rule as written in the trials file (validated by the alerting package)."""
+
+    table: dict[str, Any]  # the rule's keys, `trial` filled in
+    index: int  # its place in the `alert_rules` array
+    base: tuple[str | int, ...]  # where that array is: ("trials", id, "alert_rules") or ("alert_rules",)
+
+
 @dataclass(frozen=True)
 class Trial:
     """Everything about one trial."""
@@ -270,7 +279,7 @@ class Trial:
     kpi_page: KpiPage = dataclasses.field(default_factory=KpiPage)
     areas: Areas = dataclasses.field(default_factory=Areas)
     simulator: Simulation | None = None
-    alert_rules: tuple[Any, ...] = ()  # dashboard.core.alerting.rules.Rule, trial filled in
+    alert_rules: tuple[RuleTable, ...] = ()
 
     def channel(self, name: str) -> Channel | None:
         return {"telemetry": self.telemetry, "event": self.event}.get(name)
@@ -297,8 +306,13 @@ class Trials:
     trials: dict[str, Trial]
     source: str = ""  # the file they came from
     text: str = ""  # its text, for `mk-control trials show`
-    alert_rules: tuple[Any, ...] = ()  # rules for every trial ("*")
+    alert_rules: tuple[RuleTable, ...] = ()  # rules for every trial ("*")
     added: tuple[str, ...] = ()  # bare trials added by MK_EXTRA_TRIALS (not in the file)
+    lines: Any = dataclasses.field(default=None, repr=False, compare=False)  # lines.Lines of `text`
+
+    def line_of(self, path: tuple[str | int, ...]) -> int | None:
+        """The line of a key path in the file, for messages about it."""
+        return self.lines.line_of(path) if self.lines is not None else None
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -320,8 +334,8 @@ class Trials:
         found = self.trials.get(trial)
         return found.name if found else trial
 
-    def all_rules(self) -> tuple[Any, ...]:
-        """Default alert rules: each trial's, then those for every trial."""
+    def all_rules(self) -> tuple[RuleTable, ...]:
+        """Default alert rules as written: each trial's, then those for every trial."""
         return tuple(r for t in self.trials.values() for r in t.alert_rules) + self.alert_rules
 
     def live_fields(self) -> tuple[str, ...]:

@@ -17,7 +17,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from dashboard.core.alerting.rules import RulesError, parse_rule
 from dashboard.core.trials.lines import Lines
 from dashboard.core.trials.lines import Path as KeyPath
 from dashboard.core.trials.model import (
@@ -39,6 +38,7 @@ from dashboard.core.trials.model import (
     Kpi,
     KpiPage,
     Privacy,
+    RuleTable,
     Simulation,
     Sparkline,
     States,
@@ -624,20 +624,13 @@ def _simulator(t: _Table | None, trial_id: str) -> Simulation | None:
     )
 
 
-class _RuleLines:
-    """The rules parser's line lookup, pointed at one `alert_rules` array of the trials file."""
+def _rules(t: _Table, trial: str | None) -> tuple[RuleTable, ...]:
+    """The `alert_rules` tables of a trial (or of every trial when `trial` is None), as written.
 
-    def __init__(self, ctx: _Context, base: KeyPath):
-        self.ctx = ctx
-        self.base = base
-
-    def of(self, index: int | None, key: str | None = None) -> int | None:
-        path = self.base + ((index,) if index is not None else ()) + ((key,) if key else ())
-        return self.ctx.lines.line_of(path)
-
-
-def _rules(t: _Table, trial: str | None, known: tuple[str, ...], by_id: dict[str, Trial] | None = None) -> tuple:
-    """The `alert_rules` of a trial (or of every trial when `trial` is None), validated."""
+    The rules themselves are validated by `dashboard.core.alerting.rules.trial_rules` (the alert
+    engine's own parser, pointed at this file's lines); what is checked here is what only the trials
+    file knows: which trial a rule belongs to, and the fields and event types that trial has.
+    """
     out = []
     base = t.path + ("alert_rules",)
     for index, item in enumerate(t.items("alert_rules")):
@@ -647,25 +640,24 @@ def _rules(t: _Table, trial: str | None, known: tuple[str, ...], by_id: dict[str
             raise item.fail(
                 "trial", f"a rule under {_dotted(t.path) or 'the top level'} applies to {trial or '*'!r}; drop 'trial'"
             )
-        try:
-            rule = parse_rule(table, index, _RuleLines(t.ctx, base), path=t.ctx.path, trials=known)
-        except RulesError as exc:
-            raise TrialsError(f"{_dotted(base)}: {exc.problem}", exc.line, t.ctx.path) from None
-        out.append(rule)
+        out.append(RuleTable(table, index, base))
     return tuple(out)
 
 
-def _check_rule_fields(rules: tuple, trial: Trial, t: _Table) -> None:
-    """A rule about a trial names fields, event types and states that trial has."""
-    for index, rule in enumerate(rules):
-        where = _Table({}, t.path + ("alert_rules", index), t.ctx)
-        field_name = getattr(rule, "field", None)
-        if field_name:
-            _field_of(trial.id, trial.telemetry, field_name, where, "field", numeric=rule.kind == "threshold")
-        types = tuple(getattr(rule, "types", ())) + tuple(getattr(rule, "clear_on", ()))
-        unknown = [x for x in types if trial.event_types and x not in trial.event_types]
-        if unknown:
-            raise where.fail("types", f"{unknown[0]!r} is not an event type of {trial.id}")
+def _check_rule_fields(rules: tuple[RuleTable, ...], trial: Trial, t: _Table) -> None:
+    """A rule about a trial names fields and event types that trial has."""
+    for rule in rules:
+        where = _Table(rule.table, rule.base + (rule.index,), t.ctx)
+        field_name = rule.table.get("field")
+        if isinstance(field_name, str):
+            numeric = rule.table.get("kind") == "threshold"
+            _field_of(trial.id, trial.telemetry, field_name, where, "field", numeric=numeric)
+        for key in ("types", "clear_on"):
+            values = rule.table.get(key)
+            values = [values] if isinstance(values, str) else values if isinstance(values, list) else []
+            unknown = [x for x in values if trial.event_types and x not in trial.event_types]
+            if unknown:
+                raise where.fail(key, f"{unknown[0]!r} is not an event type of {trial.id}")
 
 
 TRIAL_KEYS = (
@@ -693,7 +685,7 @@ TRIAL_KEYS = (
 )
 
 
-def _trial(trial_id: str, t: _Table, known: tuple[str, ...]) -> Trial:
+def _trial(trial_id: str, t: _Table) -> Trial:
     if not TRIAL_ID.match(trial_id):
         raise t.fail(None, f"trial id {trial_id!r} must be 1-32 of a-z 0-9 _ - starting with a letter")
     t = _Table(t.data, t.path, t.ctx, TRIAL_KEYS)
@@ -743,7 +735,7 @@ def _trial(trial_id: str, t: _Table, known: tuple[str, ...]) -> Trial:
         areas=_areas(t.table("areas"), t.ctx),
         simulator=_simulator(t.table("simulator", SIMULATOR_KEYS + SIMULATOR_PARAMS), trial_id),
     )
-    rules = _rules(t, trial_id, known)
+    rules = _rules(t, trial_id)
     _check_rule_fields(rules, trial, t)
     return replace(trial, alert_rules=rules)
 
@@ -763,27 +755,20 @@ def parse_trials(text: str, *, path: str | None = None, search: Iterable[Path] =
     tables = top.table("trials", required=True)
     if not tables.data:
         raise tables.fail(None, "no trials: add a [trials.<id>] table")
-    known = tuple(tables.data)
-    trials = {tid: _trial(tid, _Table(spec, ("trials", tid), ctx), known) for tid, spec in tables.data.items()}
+    trials = {tid: _trial(tid, _Table(spec, ("trials", tid), ctx)) for tid, spec in tables.data.items()}
+    common = _rules(top, None)
     seen: dict[str, str] = {}
-    for trial in trials.values():
-        for index, rule in enumerate(trial.alert_rules):
-            if rule.id in seen:
+    for rule in [r for t in trials.values() for r in t.alert_rules] + list(common):
+        rule_id = rule.table.get("id")
+        if isinstance(rule_id, str):
+            if rule_id in seen:
                 raise TrialsError(
-                    f"trials.{trial.id}.alert_rules[{index}]: rule id {rule.id!r} is already used by {seen[rule.id]}",
-                    ctx.lines.line_of(("trials", trial.id, "alert_rules", index, "id")),
+                    f"{_dotted(rule.base)}[{rule.index}]: rule id {rule_id!r} is already used in {seen[rule_id]}",
+                    ctx.lines.line_of(rule.base + (rule.index, "id")),
                     path,
                 )
-            seen[rule.id] = trial.id
-    common = _rules(top, None, known)
-    for index, rule in enumerate(common):
-        if rule.id in seen:
-            raise TrialsError(
-                f"alert_rules[{index}]: rule id {rule.id!r} is already used by {seen[rule.id]}",
-                ctx.lines.line_of(("alert_rules", index, "id")),
-                path,
-            )
-    return Trials(trials=trials, source=path or "", text=text, alert_rules=common)
+            seen[rule_id] = _dotted(rule.base)
+    return Trials(trials=trials, source=path or "", text=text, alert_rules=common, lines=ctx.lines)
 
 
 _AT_LINE = re.compile(r"^(.*) \(at line (\d+), column (\d+)\)$", re.S)
