@@ -3,13 +3,14 @@ restarts without missing or repeating an occurrence, stops cleanly on SIGTERM an
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
 
 import pytest
 from alert_harness import AlertProcess, commit, cursors, event, occurrences, report_bridge, sample
-from bridge_harness import wait_until
+from bridge_harness import Outgoing, Publisher, Store, shuttle, start_bridge, wait_until
 
 from dashboard.core.alerting import records as alert_records
 from dashboard.core.store.db import make_engine, migrate
@@ -79,6 +80,40 @@ def test_rows_from_two_writers_raise_and_clear(store_url, db, rules, tmp_path):
         assert proc.stop() == 0, proc.log()
     log = proc.log()
     assert "following new writer(s): mk-bridge-1" in log and "rows=" in log and "alert service stopped" in log
+
+
+def test_two_bridge_workers_in_a_share_group_one_alert_service(mosquitto, store_url, db, rules, tmp_path):
+    """The whole path: MQTT -> two bridge workers sharing the stream -> the store -> the alert service."""
+    proc = start(store_url, tmp_path, rules)
+    group = {"mqtt_share_group": "ingest", "stats_interval_s": 0.5}
+    a = start_bridge(store_url, mosquitto.port, client_id="bridge-a", **group)
+    b = start_bridge(store_url, mosquitto.port, client_id="bridge-b", **group)
+    pub = Publisher(mosquitto.port)
+    store = Store(store_url)
+    try:
+        wait_until(lambda: {"bridge-a", "bridge-b"} <= set(cursors(db)), what="both workers followed")
+        now = time.time()
+        stops = [
+            Outgoing(
+                "mk/streetcav/e1/event", json.dumps({"ts": now + i / 100, "seq": i, "type": "emergency_stop"}).encode()
+            )
+            for i in range(60)
+        ]
+        low = [shuttle("s1", k, now - 1 + k / 100, battery_pct=10.0) for k in range(20)]  # older than any clear
+        pub.wait_acked(pub.publish(stops + low))
+        wait_until(lambda: occurrences(db, "stop").get("e1") == 60, what="every event of both workers")
+        assert a.counters.stored > 0 and b.counters.stored > 0, "the group shares the stream"
+        assert feed_state(db)[("s1", "battery")]["state"] == "active"
+        pub.wait_acked(pub.publish([shuttle("s1", 100 + k, time.time(), battery_pct=90.0) for k in range(5)]))
+        wait_until(lambda: feed_state(db)[("s1", "battery")]["state"] == "cleared", what="cleared")
+        time.sleep(1.0)
+        assert occurrences(db, "stop") == {"e1": 60} and occurrences(db, "battery") == {"s1": 1}
+    finally:
+        pub.close()
+        a.stop()
+        b.stop()
+        store.dispose()
+        assert proc.stop() == 0, proc.log()
 
 
 def committing(db, writer: str, batches: int, per_batch: int, assets: int, done: threading.Event) -> None:
