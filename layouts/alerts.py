@@ -10,7 +10,7 @@ from dash import dcc, html
 
 from dashboard.core.alerting import SEVERITIES
 from layouts import ids
-from layouts.components import clock, date_time, nav, trial_name
+from layouts.components import clock, date_time, nav, trial_name, visible
 
 STATES = ("active", "acknowledged", "cleared", "closed")
 STATE_LABEL = {
@@ -124,7 +124,7 @@ def alert_row(a: dict, select_asset: bool = True) -> html.Div:
             ),
             html.Div(
                 [
-                    html.Span(a["detail"], className="detail"),
+                    html.Span(visible(a["detail"]), className="detail"),
                     html.Span(f"since {clock(a['raised_at'])}", className="time", title=date_time(a["raised_at"])),
                     html.Span(
                         STATE_LABEL.get(a["state"], a["state"]) + who,
@@ -270,7 +270,7 @@ def history_table(rows: list[dict]) -> html.Table | html.P:
                     html.Td(trial_name(a["trial"])),
                     html.Td(a["asset_id"]),
                     html.Td(a["rule_id"]),
-                    html.Td(a["detail"]),
+                    html.Td(visible(a["detail"])),
                     html.Td(str(a["occurrences"])),
                     html.Td(acked, className="acked"),
                     html.Td(clock(a["cleared_at"]) if a.get("cleared_at") else "–"),

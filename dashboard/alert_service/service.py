@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from dashboard.core.alerting import cursors, lifecycle
 from dashboard.core.alerting import records as alert_records
-from dashboard.core.alerting.evaluator import AlertEngine, Change
+from dashboard.core.alerting.evaluator import Change, RuleEvaluator
 from dashboard.core.alerting.geometry import Geometry, load_geometry
 from dashboard.core.alerting.notify import Notifier
 from dashboard.core.alerting.rules import RulesFile, rules_path
@@ -116,7 +116,7 @@ def to_message(row: CommittedRow) -> Message | None:
 
 
 class AlertService:
-    """Owns an `AlertEngine`, the writers' cursors, the rules file, the alert writes and the notifier."""
+    """Owns a `RuleEvaluator`, the writers' cursors, the rules file, the alert writes and the notifier."""
 
     def __init__(
         self,
@@ -143,7 +143,7 @@ class AlertService:
         self.link_fresh_s = link_fresh_s
         self.stats_s = stats_s
         self.counters = ServiceCounters()
-        self.engine = self._new_engine()
+        self.evaluator = self._new_evaluator()
         self.cursors: dict[str, float] = {}  # writer -> stored_at of the last batch evaluated
         self.saved: dict[str, float] = {}  # the same, as stored in alert_cursors
         self.behind = False  # the last round left rows unread
@@ -156,8 +156,8 @@ class AlertService:
         self._reloads_seen: int | None = None
         self.ready = threading.Event()  # set once `run` has read its state and cursors
 
-    def _new_engine(self) -> AlertEngine:
-        return AlertEngine(
+    def _new_evaluator(self) -> RuleEvaluator:
+        return RuleEvaluator(
             self.rules_file.rules, geometry=self.geometry, clock=self.clock, link_up=self._can_judge_staleness
         )
 
@@ -169,11 +169,11 @@ class AlertService:
     def prepare(self) -> None:
         """Rules, the state the previous run left (open alerts, last telemetry per asset), the cursors."""
         self.rules_file.refresh()
-        self.engine = self._new_engine()
+        self.evaluator = self._new_evaluator()
         self._pending = []
         now = self.clock()
         with self.db.begin() as conn:
-            self.engine.restore(alert_records.open_conditions(conn))
+            self.evaluator.restore(alert_records.open_conditions(conn))
             rows = conn.execute(
                 select(latest.c.asset_id, latest.c.trial, latest.c.received_at).where(
                     latest.c.received_at > now - SEED_MAX_AGE_S
@@ -187,7 +187,7 @@ class AlertService:
                     self.saved[writer] = start
             self._reloads_seen = auth_records.last_event_id(conn, auth_records.RULES_RELOADED)
             self.bridges_up = committed.bridges_connected(conn, now, self.link_fresh_s)
-        self.engine.seed_seen(rows)
+        self.evaluator.seed_seen(rows)
         self.cursors = dict(self.saved)
         self._last_save = time.monotonic()
         log.info(
@@ -223,7 +223,7 @@ class AlertService:
         changes: list[Change] = []
         newest = 0.0
         for writer, batch in in_receive_order(read):
-            changes += self.engine.process(self._messages(batch))
+            changes += self.evaluator.process(self._messages(batch))
             self.cursors[writer] = newest = batch[-1].stored_at
             evaluated += len(batch)
             if len(changes) >= CHANGES_PER_SAVE:
@@ -316,10 +316,10 @@ class AlertService:
             log.info("rules reload asked from /admin")
             reloaded = self.rules_file.reload() or reloaded
         if reloaded:
-            changes += self.engine.set_rules(self.rules_file.rules)
+            changes += self.evaluator.set_rules(self.rules_file.rules)
         if new:
             self._follow(new, now)
-        changes += self.engine.sweep(now)
+        changes += self.evaluator.sweep(now)
         self._save(changes)
         if now >= self._next_shelf:
             self._next_shelf = now + SHELF_CHECK_S
@@ -411,7 +411,7 @@ class AlertService:
             c.rows,
             c.changes,
             c.notices,
-            self.engine.active_count,
+            self.evaluator.active_count,
             c.lag_s * 1000.0,
             self.behind,
             self.bridges_up,

@@ -9,7 +9,7 @@ from dash import Dash
 import callbacks.alerts  # noqa: F401  (its callbacks go to every app built from here on)
 from dashboard.core.auth.records import User
 from dashboard.web import identity
-from dashboard.web.app import _with_user
+from dashboard.web.app import _page
 from layouts import alerts, control
 
 OLGA = User(1, "olga", "operator", False, 0.0, 0.0)
@@ -67,12 +67,12 @@ def test_act_callback_reads_no_name_from_the_browser():
     assert all("alert-action" in s or "alert-text" in s or "alert-period" in s for s in sent), sent
 
 
-def test_page_layouts_get_the_user_from_the_session_not_the_query(request_as):
+def test_page_layouts_get_the_user_from_the_session_and_nothing_from_the_query(request_as):
     seen = []
-    render = _with_user(lambda user=None, **kw: seen.append((user, kw)))
+    render = _page("/control", lambda user=None, **kw: seen.append((user, kw)))
     ctx = request_as(OLGA)
     try:
-        render(user="mallory", trial="mark")  # Dash pages passes query parameters as keywords
+        render(user="mallory", trial="mark", tick_s="0.01")  # Dash pages passes query parameters as keywords
     finally:
         ctx.pop()
-    assert seen == [(OLGA, {"trial": "mark"})]
+    assert seen == [(OLGA, {})]

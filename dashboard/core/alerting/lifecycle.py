@@ -9,7 +9,7 @@
 Shelving hides an open alert from the feed until a time, with a reason; comments can be added at any
 time. Nothing is deleted: each transition is one `alert_events` row (who, when, from, to, comment).
 
-The bridge (engine changes) and the web app (operators) change the same rows concurrently, so each
+The alert service (the evaluator's changes) and the web app (operators) change the same rows concurrently, so each
 transition is a compare-and-set (`UPDATE ... WHERE id = :id AND state = :expected`) retried on a
 lost race, never a read-then-blind-write.
 """
@@ -204,7 +204,7 @@ def expire_shelves(conn: Connection, now: float) -> int:
     return len(due)
 
 
-# --- the engine ----------------------------------------------------------------------------------------------
+# --- the evaluator --------------------------------------------------------------------------------------------
 def _open_row(conn: Connection, asset_id: str, rule_id: str) -> dict[str, Any] | None:
     # `state != closed` is the predicate of the partial unique index ux_alerts_open, written the same
     # way so that the planner uses it: `state IN (open states)` made SQLite scan every open alert.
@@ -298,11 +298,11 @@ def clear_alert(conn: Connection, change: Change, now: float) -> Notice | None:
 
 
 def apply_changes(conn: Connection, changes: Sequence[Change], now: float) -> list[Notice]:
-    """Record the engine's changes inside the caller's transaction; return what to notify.
+    """Record the evaluator's changes inside the caller's transaction; return what to notify.
 
     Raises of conditions with no open alert (most of a burst, e.g. a whole fleet going stale at once)
     are inserted together, a few statements for all of them; every other change goes through the
-    compare-and-set path one by one, in order. Only the engine opens alerts, so nothing can open one
+    compare-and-set path one by one, in order. Only the alert service opens alerts, so nothing can open one
     for the same (asset, rule) between the look-up and the insert (the unique index would refuse it).
     """
     fresh, rest = _new_raises(conn, changes)

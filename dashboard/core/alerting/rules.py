@@ -159,7 +159,7 @@ class OfflineRule(Rule):
 
 @dataclass(frozen=True)
 class RuleSet:
-    """The rules in force, with a per-(trial, channel) index so the engine looks at few rules."""
+    """The rules in force, with a per-(trial, channel) index so the evaluator looks at few rules."""
 
     rules: tuple[Rule, ...] = ()
     source: str = ""
