@@ -248,7 +248,7 @@ def test_a_burst_of_changes_records_the_same_as_one_change_at_a_time(store):
     with store.begin() as conn:
         raise_(conn, T0 - 10, "old")
         notices = lifecycle.apply_changes(conn, burst, T0 + 5)
-        rows = {a["asset_id"]: a for a in alert_store.history(conn, alert_store.HistoryFilter())}
+        rows = {a["asset_id"]: a for a in records.history(conn, records.HistoryFilter())}
         assert [n.event for n in notices].count("raised") == 30
         assert [n.event for n in notices][30:] == ["cleared", "reactivated"]
         assert {n.alert["asset_id"] for n in notices if n.event == "raised"} == {f"s{i}" for i in range(30)}
