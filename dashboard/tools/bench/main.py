@@ -139,8 +139,8 @@ def machine(postgres_url: str | None) -> list[str]:
     import sqlite3
 
     lines = [f"CPUs: {os.cpu_count()} (nproc {_command_line(['nproc'])})"]
-    model = [l for l in _command_line(["lscpu"]).splitlines() if l.startswith(("Model name", "CPU MHz"))]
-    lines += [" ".join(l.split()) for l in model]
+    model = [row for row in _command_line(["lscpu"]).splitlines() if row.startswith(("Model name", "CPU MHz"))]
+    lines += [" ".join(row.split()) for row in model]
     try:
         with open("/proc/meminfo") as f:
             lines.append(" ".join(f.readline().split()))
@@ -292,7 +292,7 @@ def main(args, settings: Settings) -> int:
         with open(args.markdown, "w") as f:
             f.write(report.markdown())
         _progress(f"markdown written to {args.markdown}")
-    return 0 if all(l.ok is not False for l in report.lines) else 1
+    return 0 if all(line.ok is not False for line in report.lines) else 1
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m dashboard.tools.bench.main` for quick runs
