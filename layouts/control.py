@@ -10,7 +10,7 @@ from layouts.alerts import feed_panel
 from layouts.components import age_badge, age_text, clock, css_token, fmt, missing, nav, trial_name, visible
 from layouts.maps import map_figure
 
-GRAPH_CONFIG = {
+GRAPH_CONFIG: dcc.Graph.Config = {
     "displaylogo": False,
     "scrollZoom": True,
     "modeBarButtonsToRemove": ["toImage"],

@@ -14,7 +14,7 @@ from layouts import ids
 from layouts.components import fmt, nav, table, trial_name, visible
 
 TRIALS = ("streetcav", "droneport", "mark")
-CHART_CONFIG = {"displaylogo": False, "displayModeBar": False}
+CHART_CONFIG: dcc.Graph.Config = {"displaylogo": False, "displayModeBar": False}
 # Per-asset table columns per trial: (key, heading, digits).
 ASSET_COLUMNS = {
     "streetcav": (
