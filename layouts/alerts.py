@@ -92,7 +92,7 @@ def feed_panel(user=None, interval_s: float = 1.0, context: str = "control") -> 
 def feed_rows(alerts: list[dict], shelved: int = 0, select_assets: bool = True) -> list:
     """One row per open alert, in the order given (worst severity, then newest)."""
     if not alerts:
-        rows = [html.P("No open alerts", className="all-good")]
+        rows: list = [html.P("No open alerts", className="all-good")]
     else:
         rows = [alert_row(a, select_assets) for a in alerts]
     if shelved:

@@ -221,7 +221,7 @@ def detail(asset: dict, sparklines: list[tuple[str, object]]) -> list:
         if missing(value):
             continue
         text = (
-            fmt(value, digits, unit)
+            fmt(value, digits, unit or "")
             if isinstance(value, (int, float)) and not isinstance(value, bool)
             else visible(value).replace("_", " ")
         )
