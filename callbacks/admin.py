@@ -24,6 +24,9 @@ from layouts import ids
 log = logging.getLogger(__name__)
 
 
+USER_ACTIONS = ("disable", "enable", "reset", "role")
+
+
 def _admin() -> str:
     user = flask.g.get("mk_user")
     if user is None:  # @requires has already refused anonymous callers; never record a blank actor
@@ -87,9 +90,12 @@ def change_user(_clicks, _roles, version):
     if not isinstance(trigger, dict) or not ctx.triggered[0]["value"]:
         return no_update, no_update  # a table re-render, not a click
     action, username = trigger["action"], trigger["user"]
+    if action not in USER_ACTIONS or not isinstance(username, str):
+        return _error("Not done: no such action."), no_update
+    username = auth_db.normalise(username)  # the one form names are compared in, as stored
     actor = _admin()
     engine = runtime.get().engine
-    if username == actor and action in ("disable", "role"):
+    if accounts.same_user(username, actor) and action in ("disable", "role"):
         return _error("Not done: you cannot disable your own account or change your own role."), no_update
     try:
         if action in ("disable", "enable"):
@@ -108,8 +114,6 @@ def change_user(_clicks, _roles, version):
             message = html.Div(
                 f"{username} is now {role}: signed out, to sign in again with the new role", className="admin-ok"
             )
-        else:
-            return no_update, no_update
     except accounts.AccountError as exc:
         return _error(f"Not done: {exc}"), no_update
     log.info("admin %s: %s %r from %s", actor, action, username, _address())
@@ -119,7 +123,7 @@ def change_user(_clicks, _roles, version):
 def _role_for(username: str):
     for item in ctx.states_list[0]:
         key = item.get("id")
-        if isinstance(key, dict) and key.get("user") == username:
+        if isinstance(key, dict) and isinstance(key.get("user"), str) and accounts.same_user(key["user"], username):
             return item.get("value")
     return None
 

@@ -1,38 +1,28 @@
 """Alert callbacks: the control-room feed (refresh, acknowledge, comment, shelve, sound) and /alerts.
 
-Reads go through `dashboard.core.alerting.records`, writes through `dashboard.core.alerting.lifecycle`; who acts comes
-from `dashboard.web.identity.current_user`. The feed re-renders only when an alert changed (it polls
-`max(updated_at)`), so a comment being typed is not wiped every second.
+Reads go through `dashboard.core.alerting.feed` and `.history`, actions through `.actions`; who acts
+comes from `dashboard.web.identity.actor_name`. The feed re-renders only when an alert changed.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import logging
 import time
 
-from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, no_update
+from dash import ALL, Input, Output, State, ctx, hooks, no_update
 
-from dashboard.core.alerting import lifecycle
-from dashboard.core.alerting import records as alert_store
+from dashboard.core.alerting import actions, feed, history
 from dashboard.core.alerting.lifecycle import LifecycleError
-from dashboard.core.alerting.rules import RulesFile, rules_path
+from dashboard.core.alerting.records import HistoryFilter
+from dashboard.core.alerting.rules import RulesFile, shared_rules_file
 from dashboard.core.auth import roles
 from dashboard.web import runtime
 from dashboard.web.auth import guard
-from dashboard.web.identity import current_user
-from layouts import alerts as view
-from layouts import ids
-
-log = logging.getLogger(__name__)
-
-HISTORY_LIMIT = 500
-EXPORT_LIMIT = 100_000
-_rules_files: dict[str, RulesFile] = {}
+from dashboard.web.identity import actor_name
+from layouts import alerts, ids
+from layouts.components import clock, trial_name
 
 
-@callback(
+@hooks.callback(
     Output(ids.ALERT_FEED, "children"),
     Output(ids.ALERT_FEED_VERSION, "data"),
     Output(ids.ALERT_COUNTS, "children"),
@@ -44,27 +34,21 @@ _rules_files: dict[str, RulesFile] = {}
     State(ids.ALERT_CONTEXT, "data"),
 )
 def refresh_feed(_n, version, seen, context):
-    engine = runtime.get().engine
     now = time.time()
-    with engine.connect() as conn:
-        changed = alert_store.last_change(conn)
-        # Shelving ends by time, not by a write the web can see: re-read at least every 30 s.
-        if version and changed == version.get("changed") and now - version.get("at", 0) < 30:
-            return no_update, no_update, no_update, no_update, no_update
-        open_alerts = alert_store.feed(conn, now)
-        shelved = len(alert_store.feed(conn, now, shelved=True))
-    critical = sorted(a["id"] for a in open_alerts if a["severity"] == "critical" and a["state"] == "active")
-    new = [i for i in critical if i not in set(seen or [])]
-    counts = {}
-    for a in open_alerts:
-        counts[a["severity"]] = counts.get(a["severity"], 0) + 1
-    count_text = " · ".join(f"{counts[s]} {s}" for s in view.SEVERITIES if s in counts) or "no open alerts"
+    current = feed.read_feed(
+        runtime.get().engine, now, (version.get("changed"), version.get("at", 0)) if version else None
+    )
+    if current is None:
+        return no_update, no_update, no_update, no_update, no_update
+    counts = current.counts()
+    count_text = " · ".join(f"{n} {severity}" for severity, n in counts.items()) or "no open alerts"
+    new = current.new_critical(seen)
     beep = {"new": new, "at": now} if new and version is not None else no_update  # no beep on first load
-    rows = view.feed_rows(open_alerts, shelved, select_assets=context == "control")
-    return (rows, {"changed": changed, "at": now}, count_text, critical, beep)
+    rows = alerts.feed_rows(current.alerts, current.shelved, select_assets=context == "control")
+    return rows, {"changed": current.changed, "at": now}, count_text, current.critical, beep
 
 
-@callback(
+@hooks.callback(
     Output(ids.ALERT_MESSAGE, "children"),
     Output(ids.ALERT_FEED_VERSION, "data", allow_duplicate=True),
     Input(ids.alert_action(ALL, ALL), "n_clicks"),
@@ -78,29 +62,22 @@ def act(_clicks, _texts, _periods):
     if not isinstance(trigger, dict) or not ctx.triggered[0]["value"]:
         return no_update, no_update  # a re-render, not a click
     alert_id, action = trigger["alert"], trigger["action"]
-    text = _state_for(ids.ALERT_TEXT, alert_id)
-    period_min = _state_for(ids.ALERT_PERIOD, alert_id) or 60
-    rt = runtime.get()
-    who = current_user()
+    who = actor_name()
     if who is None:  # @requires has let a signed-in user through: only reachable if sign-in was bypassed
         return "Not done: sign in to act on alerts", no_update
-    now = time.time()
+    text, period = _state_for(ids.ALERT_TEXT, alert_id), _state_for(ids.ALERT_PERIOD, alert_id)
     try:
-        with rt.engine.begin() as conn:
-            if action == "ack":
-                lifecycle.acknowledge(conn, alert_id, who, text, now)
-                message = f"Alert {alert_id} acknowledged by {who}"
-            elif action == "comment":
-                lifecycle.add_comment(conn, alert_id, who, text, now)
-                message = f"Comment added to alert {alert_id}"
-            elif action == "shelve":
-                until = lifecycle.shelve(conn, alert_id, who, float(period_min) * 60, text, now)
-                message = f"Alert {alert_id} shelved until {view.clock(until)} UTC"
-            else:
-                return no_update, no_update
+        done = actions.perform(runtime.get().engine, alert_id, action, who, text, time.time(), period)
     except LifecycleError as exc:
         return f"Not done: {exc}", no_update
-    log.info("alert %s: %s by %s", alert_id, action, who)
+    if done is None:
+        return no_update, no_update
+    if done.action == actions.ACKNOWLEDGE:
+        message = f"Alert {alert_id} acknowledged by {who}"
+    elif done.action == actions.COMMENT:
+        message = f"Comment added to alert {alert_id}"
+    else:
+        message = f"Alert {alert_id} shelved until {clock(done.shelved_until)} UTC"
     return message, None  # forget the version: the feed re-reads on the next tick
 
 
@@ -116,7 +93,7 @@ def _state_for(kind: str, alert_id):
 
 # A short two-tone beep from WebAudio when a new critical alert arrives and sound is on. Clientside:
 # sound must come from the browser that is watching, and needs no file from the internet.
-clientside_callback(
+hooks.clientside_callback(
     """
     function(beep, sound) {
         if (!beep || !sound || sound.indexOf("on") < 0) { return window.dash_clientside.no_update; }
@@ -142,9 +119,9 @@ clientside_callback(
 
 
 # --- /alerts ----------------------------------------------------------------------------------------------
-def _filter(trials, assets, rules, severities, states, period) -> alert_store.HistoryFilter:
-    seconds = view.period_seconds(period)
-    return alert_store.HistoryFilter(
+def _filter(trials, assets, rules, severities, states, period) -> HistoryFilter:
+    seconds = alerts.period_seconds(period)
+    return HistoryFilter(
         trials=tuple(trials or ()),
         assets=tuple(assets or ()),
         rules=tuple(rules or ()),
@@ -165,23 +142,12 @@ FILTERS = (
 
 
 def rules_file() -> RulesFile:
-    """The rules file as the bridge sees it (same file, same validation), one per path per process."""
+    """The rules file as the alert service sees it (same file, same validation), shared in this process."""
     settings = runtime.get().settings
-    path = str(rules_path(settings.alert_rules_path))
-    found = _rules_files.get(path)
-    if found is None:
-        found = _rules_files[path] = RulesFile(path, settings.trials)
-    return found
+    return shared_rules_file(settings.alert_rules_path, settings.trials)
 
 
-def rules_status():
-    """The rules file's status, reloaded first when the file changed."""
-    current = rules_file()
-    current.refresh()
-    return current.status()
-
-
-@callback(
+@hooks.callback(
     Output(ids.ALERTS_TABLE, "children"),
     Output(ids.ALERTS_SUMMARY, "children"),
     Output(ids.ALERTS_RULES_STATUS, "children"),
@@ -198,26 +164,24 @@ def rules_status():
     Input(ids.ALERTS_INTERVAL, "n_intervals"),
 )
 def refresh_history(trials, assets, rules, severities, states, period, _version, _n):
-    flt = _filter(trials, assets, rules, severities, states, period)
-    with runtime.get().engine.connect() as conn:
-        rows = alert_store.history(conn, flt, limit=HISTORY_LIMIT)
-        times = alert_store.response_times(conn, flt)
-        values = alert_store.distinct_values(conn)
+    found = history.read_history(runtime.get().engine, _filter(trials, assets, rules, severities, states, period))
+    current = rules_file()
+    current.refresh()  # the status shown is the file's as it is now
 
     def options(names, label=lambda v: v):
         return [{"label": label(v), "value": v} for v in names]
 
     return (
-        view.history_table(rows),
-        view.summary(times),
-        view.rules_status(rules_status()),
-        options(values["trials"], view.trial_name),
-        options(values["assets"]),
-        options(values["rules"]),
+        alerts.history_table(found.alerts),
+        alerts.summary(found.times),
+        alerts.rules_status(current.status()),
+        options(found.choices["trials"], trial_name),
+        options(found.choices["assets"]),
+        options(found.choices["rules"]),
     )
 
 
-@callback(
+@hooks.callback(
     Output(ids.ALERTS_SELECTED, "data"),
     Input(ids.alert_select(ALL), "n_clicks"),
     prevent_initial_call=True,
@@ -229,34 +193,18 @@ def select_alert(_clicks):
     return trigger["alert"]
 
 
-@callback(
+@hooks.callback(
     Output(ids.ALERTS_AUDIT, "children"),
     Input(ids.ALERTS_SELECTED, "data"),
     Input(ids.ALERT_FEED_VERSION, "data"),
 )
 def show_audit(alert_id, _version):
     if alert_id is None:
-        return view.audit_trail(None, [])
-    with runtime.get().engine.connect() as conn:
-        return view.audit_trail(alert_store.get_alert(conn, alert_id), alert_store.audit_trail(conn, alert_id))
+        return alerts.audit_trail(None, [])
+    return alerts.audit_trail(*history.read_audit(runtime.get().engine, alert_id))
 
 
-def to_csv(rows: list[dict]) -> str:
-    """Alerts as CSV with ISO times: what a trial manager pastes into a report."""
-    from layouts.components import date_time
-
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(view.CSV_COLUMNS)
-    time_columns = {"first_seen", "last_seen", "raised_at", "acked_at", "cleared_at", "closed_at", "shelved_until"}
-    for row in rows:
-        writer.writerow(
-            [date_time(row[c]) if c in time_columns and row[c] is not None else row[c] for c in view.CSV_COLUMNS]
-        )
-    return out.getvalue()
-
-
-@callback(
+@hooks.callback(
     Output(ids.ALERTS_DOWNLOAD, "data"),
     Input(ids.ALERTS_EXPORT, "n_clicks"),
     *FILTERS,
@@ -266,11 +214,9 @@ def to_csv(rows: list[dict]) -> str:
 def export_csv(n_clicks, trials, assets, rules, severities, states, period):
     if not n_clicks:
         return no_update
-    flt = _filter(trials, assets, rules, severities, states, period)
-    with runtime.get().engine.connect() as conn:
-        rows = alert_store.history(conn, flt, limit=EXPORT_LIMIT)
+    found = history.read_export(runtime.get().engine, _filter(trials, assets, rules, severities, states, period))
     return {
-        "content": to_csv(rows),
+        "content": alerts.csv_text(found),
         "filename": time.strftime("alerts-%Y%m%d-%H%M%S.csv", time.gmtime()),
         "type": "text/csv",
     }

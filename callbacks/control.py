@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import time
 
-from dash import ALL, Input, Output, Patch, callback, ctx, no_update
+from dash import ALL, Input, Output, Patch, ctx, hooks, no_update
 
+from dashboard.core.asset_series import recent_series
 from dashboard.core.auth import roles
-from dashboard.core.kpis.arithmetic import payload_fields
-from dashboard.core.store import queries
 from dashboard.web import runtime
 from dashboard.web.auth.guard import requires
 from layouts import control, ids
 from layouts.components import clock
 from layouts.maps import live_traces, sparkline
 
-HISTORY_S = 3600.0
+# Fields charted in the detail panel per trial: (field, label, colour).
 SPARKLINES = {
     "streetcav": (("speed_mps", "Speed m/s", "#22d3ee"), ("battery_pct", "Battery %", "#4ade80")),
     "droneport": (
@@ -44,7 +43,7 @@ def map_patch(traces: dict[int, dict]) -> Patch:
     return patch
 
 
-@callback(
+@hooks.callback(
     Output(ids.CONTROL_MAP, "figure"),
     Output(ids.CONTROL_TILES, "children"),
     Output(ids.CONTROL_LOST, "children"),
@@ -70,7 +69,7 @@ def refresh_wall(_n):
     )
 
 
-@callback(
+@hooks.callback(
     Output(ids.CONTROL_SELECTED, "data"),
     Input(ids.CONTROL_MAP, "clickData"),
     Input(ids.asset_button(ALL), "n_clicks"),
@@ -90,7 +89,7 @@ def select_asset(click, _buttons, _close):
     return asset if isinstance(asset, str) else no_update
 
 
-@callback(
+@hooks.callback(
     Output(ids.CONTROL_DETAIL, "children"),
     Output(ids.CONTROL_DETAIL, "className"),
     Input(ids.CONTROL_SELECTED, "data"),
@@ -106,18 +105,7 @@ def show_detail(asset_id, _n):
     if rows.empty:
         return control.closed_detail(), "detail-panel hidden"
     asset = rows.iloc[0].to_dict()
-    now = time.time()
-    with rt.engine.connect() as conn:
-        history = queries.asset_history(conn, asset_id, now - HISTORY_S, now)
-    samples = history[history["channel"] == "telemetry"]
-    lines = []
-    if len(samples):
-        wanted = SPARKLINES.get(asset["trial"], (("speed_mps", "Speed m/s", "#22d3ee"),))
-        extra = [name for name, _, _ in wanted if name not in samples.columns]
-        frame = payload_fields(samples, extra) if extra else samples
-        times = queries.utc(frame.copy(), "ts")["ts"]
-        for name, label, colour in wanted:
-            values = frame[name].astype(float) if name in frame else None
-            if values is not None and values.notna().any():
-                lines.append((label, sparkline(times, values, colour)))
+    wanted = SPARKLINES.get(asset["trial"], (("speed_mps", "Speed m/s", "#22d3ee"),))
+    times, series = recent_series(rt.engine, asset_id, [name for name, _, _ in wanted], time.time())
+    lines = [(label, sparkline(times, series[name], colour)) for name, label, colour in wanted if name in series]
     return control.detail(asset, lines), "detail-panel"

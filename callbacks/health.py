@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import time
 
-from dash import Input, Output, callback
+from dash import Input, Output, hooks
 
 from dashboard.core.auth import roles
-from dashboard.core.store import queries
+from dashboard.core.health import read_health
 from dashboard.web import runtime
 from dashboard.web.auth.guard import requires
 from layouts import health, ids
 
 
-@callback(Output(ids.HEALTH_BODY, "children"), Input(ids.HEALTH_INTERVAL, "n_intervals"))
+@hooks.callback(Output(ids.HEALTH_BODY, "children"), Input(ids.HEALTH_INTERVAL, "n_intervals"))
 @requires(roles.VIEW_HEALTH)
 def refresh_health(_n):
-    rt = runtime.get()
-    with rt.engine.connect() as conn:
-        stats = queries.bridge_stats_frame(conn)
-        trials = queries.last_message_per_trial(conn)
-        dead = queries.recent_dead_letters(conn)
-        reasons = queries.dead_letter_reasons(conn)
-        size = queries.database_size(conn)
-    return health.body(stats, trials, dead, reasons, size, time.time())
+    report = read_health(runtime.get().engine)
+    return health.body(
+        report.bridges, report.trials, report.dead_letters, report.reasons, report.store_bytes, time.time()
+    )

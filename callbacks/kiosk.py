@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from dash import ALL, Input, Output, Patch, State, callback, ctx
+from dash import ALL, Input, Output, Patch, State, ctx, hooks
 
 from dashboard.core import privacy
 from dashboard.web import runtime
@@ -32,7 +32,7 @@ def next_state(state: dict, trigger, now: float, rotate_s: float, idle_s: float)
     return state
 
 
-@callback(
+@hooks.callback(
     Output(ids.KIOSK_STATE, "data"),
     Output(ids.KIOSK_STAGE, "children"),
     Output(ids.KIOSK_MAP, "figure"),

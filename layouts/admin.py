@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dash import dcc, html
 
+from dashboard.core.auth.accounts import same_user
 from layouts import ids
 from layouts.components import date_time, nav
 
@@ -85,7 +86,7 @@ def users_table(users, last_sign_in: dict[str, float], me: str | None) -> html.T
     head = ("User", "Role", "State", "Last sign-in", "Created", "")
     body = []
     for u in users:
-        own = u.username == me
+        own = me is not None and same_user(u.username, me)
         actions = [
             html.Button(
                 "Enable" if u.disabled else "Disable",

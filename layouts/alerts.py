@@ -1,13 +1,17 @@
-"""Alert components: the control-room alert feed and the /alerts history page. Pure: rows in, components out."""
+"""Alert components: the control-room alert feed and the /alerts history page. Pure: rows in, components
+(or the CSV export) out."""
 
 from __future__ import annotations
 
+import csv
+import io
+
 from dash import dcc, html
 
+from dashboard.core.alerting import SEVERITIES
 from layouts import ids
-from layouts.components import clock, date_time, nav, trial_name
+from layouts.components import clock, date_time, nav, trial_name, visible
 
-SEVERITIES = ("critical", "major", "minor", "warning", "info")
 STATES = ("active", "acknowledged", "cleared", "closed")
 STATE_LABEL = {
     "active": "ACTIVE",
@@ -44,6 +48,9 @@ CSV_COLUMNS = (
     "shelved_until",
     "shelved_by",
     "shelve_reason",
+)
+CSV_TIME_COLUMNS = frozenset(
+    {"first_seen", "last_seen", "raised_at", "acked_at", "cleared_at", "closed_at", "shelved_until"}
 )
 
 
@@ -117,7 +124,7 @@ def alert_row(a: dict, select_asset: bool = True) -> html.Div:
             ),
             html.Div(
                 [
-                    html.Span(a["detail"], className="detail"),
+                    html.Span(visible(a["detail"]), className="detail"),
                     html.Span(f"since {clock(a['raised_at'])}", className="time", title=date_time(a["raised_at"])),
                     html.Span(
                         STATE_LABEL.get(a["state"], a["state"]) + who,
@@ -263,7 +270,7 @@ def history_table(rows: list[dict]) -> html.Table | html.P:
                     html.Td(trial_name(a["trial"])),
                     html.Td(a["asset_id"]),
                     html.Td(a["rule_id"]),
-                    html.Td(a["detail"]),
+                    html.Td(visible(a["detail"])),
                     html.Td(str(a["occurrences"])),
                     html.Td(acked, className="acked"),
                     html.Td(clock(a["cleared_at"]) if a.get("cleared_at") else "–"),
@@ -314,3 +321,15 @@ def rules_status(status) -> list:
             ),
         ]
     return [html.Span(f"{status.count} rules in force from {status.path}", className="muted")]
+
+
+def csv_text(rows: list[dict]) -> str:
+    """Alerts as CSV with ISO times: what a trial manager pastes into a report."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        writer.writerow(
+            [date_time(row[c]) if c in CSV_TIME_COLUMNS and row[c] is not None else row[c] for c in CSV_COLUMNS]
+        )
+    return out.getvalue()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html as html_text
 import math
+import re
 from datetime import UTC, datetime
 
 from dash import dcc, html
@@ -16,6 +18,26 @@ NAV = (
     ("/admin", "Admin"),
 )
 TRIAL_NAMES = {"streetcav": "StreetCAV", "droneport": "Drone Port", "mark": "MarK 5G"}
+
+
+def visible(text) -> str:
+    """Supplier text as it is: characters that show nothing or move other text (zero-width spaces,
+    right-to-left overrides, control characters, line separators) become visible escapes like \\u202e."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
+def plain(text) -> str:
+    """Supplier text for a Plotly label (hover, tick, title): Plotly reads `<a href>`, `<span style>`,
+    `<b>`, `<br>` there as markup, so `& < >` are escaped (Plotly shows the entities as the characters)."""
+    return html_text.escape(visible(text), quote=False)
+
+
+def css_token(text) -> str:
+    """Supplier text fit for one class name (`etype-{...}`): no spaces, so it cannot add classes."""
+    return re.sub(r"[^A-Za-z0-9_-]", "", str(text))[:40] or "other"
 
 
 def trial_name(trial: str) -> str:

@@ -7,7 +7,7 @@ from dash import dcc, html
 
 from layouts import ids
 from layouts.alerts import feed_panel
-from layouts.components import age_badge, age_text, clock, fmt, missing, nav, trial_name
+from layouts.components import age_badge, age_text, clock, css_token, fmt, missing, nav, trial_name, visible
 from layouts.maps import map_figure
 
 GRAPH_CONFIG = {
@@ -179,9 +179,9 @@ def feed(events: tuple[dict, ...], limit: int = 14) -> list:
             [
                 html.Span(clock(e["ts"]), className="time"),
                 html.Span(trial_name(e["trial"]), className=f"chip chip-{e['trial']}"),
-                html.Span(e["asset_id"], className="asset"),
-                html.Span(e["type"].replace("_", " "), className=f"etype etype-{e['type']}"),
-                html.Span(e["detail"], className="detail"),
+                html.Span(visible(e["asset_id"]), className="asset"),
+                html.Span(visible(e["type"]).replace("_", " "), className=f"etype etype-{css_token(e['type'])}"),
+                html.Span(visible(e["detail"]), className="detail"),
             ],
             className="feed-row",
         )
@@ -223,7 +223,7 @@ def detail(asset: dict, sparklines: list[tuple[str, object]]) -> list:
         text = (
             fmt(value, digits, unit)
             if isinstance(value, (int, float)) and not isinstance(value, bool)
-            else str(value).replace("_", " ")
+            else visible(value).replace("_", " ")
         )
         rows.append(html.Div([html.Dt(label), html.Dd(text)]))
     return [

@@ -6,7 +6,7 @@ import pandas as pd
 from dash import dcc, html
 
 from layouts import ids
-from layouts.components import age_badge, date_time, fmt, nav, table, trial_name
+from layouts.components import age_badge, date_time, fmt, nav, table, trial_name, visible
 
 # Characters of a rejected payload shown: enough to recognise the supplier's mistake.
 EXCERPT_CHARS = 160
@@ -27,7 +27,7 @@ def excerpt(payload: bytes | None, limit: int = EXCERPT_CHARS) -> str:
     """Printable, escaped text of raw bytes: control and invalid bytes become \\x.. escapes."""
     raw = bytes(payload or b"")[: limit * 4]
     text = raw.decode("utf-8", errors="backslashreplace")
-    text = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+    text = visible(text)
     return text[:limit] + ("…" if len(text) > limit or len(payload or b"") > len(raw) else "")
 
 
@@ -76,9 +76,9 @@ def body(
     dead_rows = [
         {
             "time": date_time(r["received_at"]),
-            "topic": r["topic"],
-            "code": r["reason_code"],
-            "reason": r["reason"],
+            "topic": visible(r["topic"]),
+            "code": visible(r["reason_code"]),
+            "reason": visible(r["reason"]),
             "size": f"{r['payload_size']:,} B",
             "excerpt": html.Code(excerpt(r["payload"])),
         }

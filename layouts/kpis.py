@@ -11,7 +11,7 @@ from dash import dcc, html
 
 from dashboard.core.kpis.arithmetic import KPIS, change_pct
 from layouts import ids
-from layouts.components import fmt, nav, table, trial_name
+from layouts.components import fmt, nav, table, trial_name, visible
 
 TRIALS = ("streetcav", "droneport", "mark")
 CHART_CONFIG = {"displaylogo": False, "displayModeBar": False}
@@ -165,7 +165,7 @@ def _breakdowns(trial: str, now: dict) -> list:
                         html.H4(title),
                         table(
                             [("name", ""), ("count", "Count")],
-                            [{"name": k, "count": str(v)} for k, v in counts.items()]
+                            [{"name": visible(k), "count": str(v)} for k, v in counts.items()]
                             or [{"name": "none", "count": "0"}],
                         ),
                     ],

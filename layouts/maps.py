@@ -13,6 +13,8 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
+from layouts.components import plain
+
 MK_CENTRE = {"lat": 52.0370, "lon": -0.7560}
 UIREVISION = "keep-operator-view"
 # The heading tick drawn ahead of each moving asset: ~10 px at the wall's usual zoom.
@@ -235,7 +237,8 @@ def live_traces(
     ]
     rings = [AGE_COLOURS[_age_level(a, gone)] for a, gone in zip(ages, lost, strict=True)]
     text = [
-        f"<b>{asset}</b> · {state or 'no state'}<br>data {age:.0f} s old" + (" · LINK LOST" if gone else "")
+        f"<b>{plain(asset)}</b> · {plain(state) if state else 'no state'}<br>data {age:.0f} s old"
+        + (" · LINK LOST" if gone else "")
         for asset, state, age, gone in zip(placed["asset_id"], placed["state"], ages, lost, strict=True)
     ]
     head_lat: list = []

@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from dashboard.core.alerting import records as alert_store
+from dashboard.core.alerting import records
 from dashboard.core.settings import Settings
 from dashboard.core.store import queries
 
@@ -302,7 +302,7 @@ class SnapshotService:
         started = time.perf_counter()
         with self.engine.connect() as conn:
             raw = queries.latest_frame(conn)
-            alerted = alert_store.alerted_assets(conn, now)  # same read, for the map's alert highlight
+            alerted = records.alerted_assets(conn, now)  # same read, for the map's alert highlight
         self.reads += 1
         assets = derive(raw, self.settings, now)
         trails, delayed = self._track(assets, now)

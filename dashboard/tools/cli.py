@@ -44,10 +44,11 @@ def cmd_bridge(args, settings: Settings) -> int:
 
 def cmd_web(args, settings: Settings) -> int:
     from dashboard.web.app import create_app
+    from dashboard.web.auth.headers import QuietRequestHandler
 
     app = create_app(settings)
     log.info("web app on http://%s:%d/", settings.web_host, settings.web_port)
-    app.run(host=settings.web_host, port=settings.web_port, debug=False)
+    app.run(host=settings.web_host, port=settings.web_port, debug=False, request_handler=QuietRequestHandler)
     return 0
 
 

@@ -12,6 +12,7 @@ import sys
 from datetime import UTC, datetime
 
 from dashboard.core.auth import accounts, roles
+from dashboard.core.auth.records import normalise
 from dashboard.core.store.db import make_engine, migrate
 
 
@@ -58,17 +59,17 @@ def _run(args, engine) -> int:
     if action == "add":
         given = _read_password(args)
         password = accounts.add_user(engine, args.username, args.role, given)
-        print(f"added {args.username.lower()} ({args.role})" + ("" if given else f"; password: {password}"))
+        print(f"added {normalise(args.username)} ({args.role})" + ("" if given else f"; password: {password}"))
     elif action in ("disable", "enable"):
         accounts.set_disabled(engine, args.username, action == "disable")
-        print(f"{action}d {args.username.lower()}")
+        print(f"{action}d {normalise(args.username)}")
     elif action == "reset":
         given = _read_password(args)
         password = accounts.reset_password(engine, args.username, given)
-        print(f"reset {args.username.lower()}" + ("" if given else f"; new password: {password}"))
+        print(f"reset {normalise(args.username)}" + ("" if given else f"; new password: {password}"))
     elif action == "role":
         accounts.set_role(engine, args.username, args.role)
-        print(f"{args.username.lower()} is now {args.role}")
+        print(f"{normalise(args.username)} is now {args.role}")
     elif action == "list":
         users = accounts.list_users(engine)
         print(f"{'user':<24} {'role':<9} {'state':<9} created")

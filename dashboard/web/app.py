@@ -10,36 +10,37 @@ import importlib
 import json
 import logging
 from functools import partial
+from importlib import resources
 from pathlib import Path
 
 import dash
 from dash import (
     Dash,
-    _callback,  # the global callback queue (see _queue_callbacks)
+    _callback,  # the global callback queue (see _register_callbacks)
     html,
 )
 from sqlalchemy import Engine
 
 from dashboard.core import geo
+from dashboard.core.auth import policy, roles
+from dashboard.core.kpis.report import KpiReports
 from dashboard.core.settings import Settings
 from dashboard.core.snapshot import FileSnapshotCache, SnapshotService
 from dashboard.core.store.db import make_engine, migrate
 from dashboard.web import runtime
+from dashboard.web.auth import guard
 from dashboard.web.auth.guard import current_user
 from dashboard.web.auth.install import install as install_auth
 from layouts import admin, alerts, control, health, home, kiosk, kpis
 
 log = logging.getLogger(__name__)
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
-CALLBACK_MODULES = (
-    "callbacks.control",
-    "callbacks.kiosk",
-    "callbacks.kpis",
-    "callbacks.health",
-    "callbacks.alerts",
-    "callbacks.admin",
-)
+# The CSS and GeoJSON Dash serves from /assets/: the installed `assets` package. Dash needs a directory on
+# disk, which the package is in any normal install (a wheel unpacks it; zip imports are not supported).
+ASSETS = Path(str(resources.files("assets")))
+# The page callback modules, imported by `create_app`: exactly those the access table has a rule for
+# (a module without one would be refused by the guard anyway), so the two cannot drift apart.
+CALLBACK_MODULES = tuple(policy.CALLBACK_MODULES)
 
 
 def load_overlay(path: Path = geo.DEFAULT_PATH) -> dict | None:
@@ -51,24 +52,25 @@ def load_overlay(path: Path = geo.DEFAULT_PATH) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-_our_callbacks: tuple[list, dict] | None = None
+_queued: tuple[list, dict] | None = None
 
 
-def _queue_callbacks() -> None:
-    """Put this project's callbacks in Dash's global queue for the app about to be built.
+def _register_callbacks() -> None:
+    """Import the callback modules, so that each app built after this has their callbacks.
 
-    Why: `dash.callback` queues callbacks globally and the first app to start serving takes (and
-    clears) the queue, while the modules that queued them are imported only once. Tests and the bench
-    build several apps in one process, so the first set is remembered and queued again for each app.
-    One app serves at a time per process (`dashboard.web.runtime` is process-wide).
+    The pages register through `dash.hooks.callback`, which gives every Dash app built afterwards its
+    own copy. Callbacks made with `dash.callback` instead (today those of `callbacks.admin`) sit in a
+    global queue that only the first app to serve takes: those are remembered here and queued again for
+    each app, since tests and the bench build several apps in one process. That step reads Dash's
+    private `_callback` globals; it goes away once every module registers through `dash.hooks`.
     """
-    global _our_callbacks
+    global _queued
     for module in CALLBACK_MODULES:
         importlib.import_module(module)
-    if _our_callbacks is None:
-        _our_callbacks = (list(_callback.GLOBAL_CALLBACK_LIST), dict(_callback.GLOBAL_CALLBACK_MAP))
+    if _queued is None:
+        _queued = (list(_callback.GLOBAL_CALLBACK_LIST), dict(_callback.GLOBAL_CALLBACK_MAP))
         return
-    queued, mapped = _our_callbacks
+    queued, mapped = _queued
     for item in queued:
         if item not in _callback.GLOBAL_CALLBACK_LIST:
             _callback.GLOBAL_CALLBACK_LIST.append(item)
@@ -76,13 +78,20 @@ def _queue_callbacks() -> None:
         _callback.GLOBAL_CALLBACK_MAP.setdefault(key, value)
 
 
-def _with_user(layout):
-    """A page layout given the signed-in user (None outside a request, e.g. the validation layout):
-    layouts stay pure, the session is read here, per request, on the server."""
+def _page(path: str, layout):
+    """The layout Dash calls to build the page at `path`, for the signed-in user only if their role
+    may see it (whatever request reached Dash's page router), and from nothing in the URL.
 
-    def render(**kwargs):
-        kwargs.pop("user", None)  # a ?user= query parameter must not choose who the page is for
-        return layout(user=current_user(), **kwargs)
+    Dash passes the URL's query parameters to a page layout as keyword arguments: they are dropped, so
+    no URL can choose server settings (`tile_url`, `tick_s`, `geojson`, bound here with `partial`) or
+    whom the page is for. The session is read here, per request, on the server; layouts stay pure."""
+    capability = policy.page_capability(path)
+
+    def render(**_from_url):
+        user = current_user()
+        if capability is None or not roles.allows(user.role if user else None, capability):
+            return guard.refusal(path)
+        return layout(user=user)
 
     return render
 
@@ -91,9 +100,10 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Dash:
     engine = engine or make_engine(settings.database_url)
     migrate(engine)
     cache = FileSnapshotCache(settings.snapshot_cache_dir) if settings.snapshot_cache_dir else None
-    runtime.bind(runtime.Runtime(settings, engine, SnapshotService(engine, settings, cache=cache)))
+    snapshots = SnapshotService(engine, settings, cache=cache)
+    runtime.bind(runtime.Runtime(settings, engine, snapshots, KpiReports(engine, settings)))
     overlay = load_overlay()
-    _queue_callbacks()
+    _register_callbacks()  # before Dash(): hook callbacks are given to each app as it is built
 
     app = Dash(
         __name__,
@@ -103,6 +113,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Dash:
         serve_locally=True,
         title="MK Control",
         update_title=None,
+        # Callbacks name components of pages not shown yet. Without this, Dash would build every page's
+        # layout into a "validation layout" sent in the app shell to anyone, signed in or not.
+        suppress_callback_exceptions=True,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
     pages = {
@@ -123,8 +136,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Dash:
         "admin": ("/admin", "Admin", admin.layout),
     }
     for module, (path, title, layout) in pages.items():
-        dash.register_page(module, path=path, title=title, name=title, layout=_with_user(layout))
+        dash.register_page(module, path=path, title=title, name=title, layout=_page(path, layout))
     app.layout = html.Div(dash.page_container)
-    app.validation_layout = html.Div([dash.page_container] + [layout() for _, _, layout in pages.values()])
     install_auth(app, settings, engine)  # sign-in, the access guard on every route and callback, headers
     return app

@@ -1,4 +1,4 @@
-"""What callbacks need at run time (settings, engine, snapshot service), bound by `create_app`.
+"""What callbacks need at run time (settings, engine, snapshot and KPI services), bound by `create_app`.
 
 Callbacks are registered with `dash.callback` and must not import the app; they ask this module
 instead. One app per process is the deployment model (gunicorn forks workers after `create_app`).
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from dashboard.core.kpis.report import KpiReports
 from dashboard.core.settings import Settings
 from dashboard.core.snapshot import SnapshotService
 
@@ -19,6 +20,7 @@ class Runtime:
     settings: Settings
     engine: Engine
     snapshots: SnapshotService
+    kpi_reports: KpiReports
 
 
 _current: Runtime | None = None

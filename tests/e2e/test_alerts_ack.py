@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.core.alerting import lifecycle
-from dashboard.core.alerting import records as alert_store
+from dashboard.core.alerting import lifecycle, records
 from dashboard.core.alerting.evaluator import RAISE, Change
 from dashboard.core.alerting.rules import DEFAULT_RULES_PATH, load_rules
 
@@ -109,8 +108,8 @@ def test_acknowledge_from_the_feed_persists_and_shows_who(served, page):
     expect(page.locator("#alert-message")).to_contain_text(f"Alert {alert_id} acknowledged by priya", timeout=10_000)
 
     with engine.connect() as conn:
-        alert = alert_store.get_alert(conn, alert_id)
-        trail = alert_store.audit_trail(conn, alert_id)
+        alert = records.get_alert(conn, alert_id)
+        trail = records.audit_trail(conn, alert_id)
     assert (alert["state"], alert["acked_by"], alert["ack_comment"]) == (
         "acknowledged",
         "priya",

@@ -12,8 +12,8 @@ import pytest
 from dashboard.core.mqtt_client import ClientOptions, new_client
 from dashboard.core.settings import MqttUrl
 from dashboard.simulator.fleet import SimulatorOptions
-from tests.integration.conftest import spawn_mosquitto
 from dashboard.simulator.publisher import run, sim_status_topic
+from tests.integration.conftest import spawn_mosquitto
 
 pytestmark = pytest.mark.integration
 

@@ -7,10 +7,8 @@ fails the test: decide who may use it, then add it to the policy and here.
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
-import sys
 
 import dash
 import pytest
@@ -18,7 +16,6 @@ from dash._utils import split_callback_id
 
 from dashboard.core.auth import accounts
 from dashboard.core.settings import load_settings
-from dashboard.web.app import CALLBACK_MODULES as CALLBACK_MODULE_NAMES
 from dashboard.web.app import create_app
 
 ORIGIN = "http://localhost"
@@ -74,11 +71,6 @@ ROUTES: dict[str, frozenset[str]] = {}  # Flask routes that are not pages (downl
 def app(tmp_path_factory):
     db = tmp_path_factory.mktemp("access") / "store.db"
     settings = load_settings(environ={}, database_url=f"sqlite:///{db}")
-    # Dash gives the module-level callbacks to the first app a process sets up; another test may have
-    # built one already, so register them again for this app.
-    for name in CALLBACK_MODULE_NAMES:
-        if name in sys.modules:
-            importlib.reload(sys.modules[name])
     app = create_app(settings)
     from dashboard.core.store.db import make_engine
 

@@ -3,8 +3,7 @@
 import pytest
 from sqlalchemy import func, select
 
-from dashboard.core.alerting import lifecycle
-from dashboard.core.alerting import records as alert_store
+from dashboard.core.alerting import lifecycle, records
 from dashboard.core.alerting.evaluator import CLEAR, RAISE, Change
 from dashboard.core.alerting.lifecycle import LifecycleError
 from dashboard.core.alerting.records import alert_events, alerts
@@ -39,7 +38,7 @@ def clear(conn, ts=T0, asset="shuttle-01", now=None):
 
 
 def trail(conn, alert_id):
-    return [(e["action"], e["from_state"], e["to_state"], e["actor"]) for e in alert_store.audit_trail(conn, alert_id)]
+    return [(e["action"], e["from_state"], e["to_state"], e["actor"]) for e in records.audit_trail(conn, alert_id)]
 
 
 def test_raise_creates_an_active_alert_with_an_audit_row(store):
@@ -55,11 +54,11 @@ def test_raise_creates_an_active_alert_with_an_audit_row(store):
         )
         assert (alert["first_seen"], alert["last_seen"], alert["raised_at"]) == (T0, T0, T0)
         assert trail(conn, alert["id"]) == [("raised", None, "active", "system")]
-        assert alert_store.audit_trail(conn, alert["id"])[0]["comment"] == "battery_pct 18 < 20"
+        assert records.audit_trail(conn, alert["id"])[0]["comment"] == "battery_pct 18 < 20"
 
 
 def store_get(conn, alert_id):
-    return alert_store.get_alert(conn, alert_id)
+    return records.get_alert(conn, alert_id)
 
 
 def test_repeats_are_folded_into_one_alert_per_asset_and_rule(store):
@@ -107,10 +106,10 @@ def test_cleared_but_unacknowledged_stays_visible_until_acknowledged(store):
         alert_id = raise_(conn).alert["id"]
         clear(conn, T0 + 10)
         assert store_get(conn, alert_id)["state"] == "cleared"
-        assert [a["id"] for a in alert_store.feed(conn, T0 + 20)] == [alert_id]
+        assert [a["id"] for a in records.feed(conn, T0 + 20)] == [alert_id]
         lifecycle.acknowledge(conn, alert_id, "Sam", None, T0 + 30)
         assert store_get(conn, alert_id)["state"] == "closed"
-        assert alert_store.feed(conn, T0 + 40) == []
+        assert records.feed(conn, T0 + 40) == []
         assert trail(conn, alert_id)[1:] == [
             ("cleared", "active", "cleared", "system"),
             ("acknowledged", "cleared", "closed", "Sam"),
@@ -136,7 +135,7 @@ def test_after_close_a_new_condition_is_a_new_alert_and_history_is_kept(store):
         second = raise_(conn, T0 + 3).alert["id"]
         assert second != first
         assert store_get(conn, first)["state"] == "closed"
-        assert len(alert_store.history(conn, alert_store.HistoryFilter())) == 2
+        assert len(records.history(conn, records.HistoryFilter())) == 2
 
 
 def test_operator_actions_need_a_name_and_a_valid_state(store):
@@ -158,7 +157,7 @@ def test_comments_are_audited_without_changing_state(store):
         with pytest.raises(LifecycleError, match="empty"):
             lifecycle.add_comment(conn, alert_id, "Jo", "  ", T0 + 6)
         assert trail(conn, alert_id)[-1] == ("commented", "active", "active", "Jo")
-        assert alert_store.audit_trail(conn, alert_id)[-1]["comment"] == "called the depot"
+        assert records.audit_trail(conn, alert_id)[-1]["comment"] == "called the depot"
 
 
 def test_shelving_hides_from_the_feed_until_it_expires_with_audit_rows(store):
@@ -170,12 +169,12 @@ def test_shelving_hides_from_the_feed_until_it_expires_with_audit_rows(store):
             lifecycle.shelve(conn, alert_id, "Jo", 86_400 * 2, "too long", T0)
         until = lifecycle.shelve(conn, alert_id, "Jo", 600, "known fault, engineer on site", T0 + 10)
         assert until == T0 + 610
-        assert alert_store.feed(conn, T0 + 20) == []
-        assert [a["id"] for a in alert_store.feed(conn, T0 + 20, shelved=True)] == [alert_id]
-        assert alert_store.alerted_assets(conn, T0 + 20) == {}
+        assert records.feed(conn, T0 + 20) == []
+        assert [a["id"] for a in records.feed(conn, T0 + 20, shelved=True)] == [alert_id]
+        assert records.alerted_assets(conn, T0 + 20) == {}
         assert lifecycle.expire_shelves(conn, T0 + 609) == 0
         assert lifecycle.expire_shelves(conn, T0 + 610) == 1
-        assert [a["id"] for a in alert_store.feed(conn, T0 + 611)] == [alert_id]
+        assert [a["id"] for a in records.feed(conn, T0 + 611)] == [alert_id]
         assert trail(conn, alert_id)[1:] == [
             ("shelved", "active", "active", "Jo"),
             ("unshelved", "active", "active", "system"),
@@ -187,7 +186,7 @@ def test_manual_unshelve(store):
         alert_id = raise_(conn).alert["id"]
         lifecycle.shelve(conn, alert_id, "Jo", 600, "noise", T0)
         lifecycle.unshelve(conn, alert_id, "Kim", T0 + 5)
-        assert alert_store.feed(conn, T0 + 6)[0]["id"] == alert_id
+        assert records.feed(conn, T0 + 6)[0]["id"] == alert_id
         assert trail(conn, alert_id)[-1] == ("unshelved", "active", "active", "Kim")
         with pytest.raises(LifecycleError, match="not shelved"):
             lifecycle.unshelve(conn, alert_id, "Kim", T0 + 7)
@@ -219,18 +218,18 @@ def test_feed_order_is_severity_then_newest_and_response_times(store):
         old_minor = raise_(conn, T0, "a").alert["id"]
         new_minor = raise_(conn, T0 + 10, "b").alert["id"]
         critical = lifecycle.raise_alert(conn, Change(RAISE, crit, "mark", "c", T0 + 5, "x"), T0 + 5).alert["id"]
-        assert [a["id"] for a in alert_store.feed(conn, T0 + 20)] == [critical, new_minor, old_minor]
-        assert alert_store.alerted_assets(conn, T0 + 20) == {"a": "minor", "b": "minor", "c": "critical"}
+        assert [a["id"] for a in records.feed(conn, T0 + 20)] == [critical, new_minor, old_minor]
+        assert records.alerted_assets(conn, T0 + 20) == {"a": "minor", "b": "minor", "c": "critical"}
         lifecycle.acknowledge(conn, old_minor, "Sam", None, T0 + 30)  # 30 s to ack
         lifecycle.acknowledge(conn, new_minor, "Sam", None, T0 + 20)  # 10 s to ack
         clear(conn, T0 + 70, "a")  # 70 s to clear
-        times = alert_store.response_times(conn, alert_store.HistoryFilter())
+        times = records.response_times(conn, records.HistoryFilter())
         assert (times.alerts, times.acknowledged, times.cleared) == (3, 2, 1)
         assert times.mean_to_ack_s == pytest.approx(20.0) and times.mean_to_clear_s == pytest.approx(70.0)
-        only = alert_store.history(conn, alert_store.HistoryFilter(severities=["critical"]))
+        only = records.history(conn, records.HistoryFilter(severities=["critical"]))
         assert [a["id"] for a in only] == [critical]
-        assert [a["id"] for a in alert_store.history(conn, alert_store.HistoryFilter(states=["closed"]))] == [old_minor]
-        assert sorted(alert_store.open_conditions(conn)) == [("b", "battery"), ("c", "crit")]
+        assert [a["id"] for a in records.history(conn, records.HistoryFilter(states=["closed"]))] == [old_minor]
+        assert sorted(records.open_conditions(conn)) == [("b", "battery"), ("c", "crit")]
 
 
 def test_apply_changes_returns_notices_and_audit_rows_are_never_deleted(store):

@@ -17,6 +17,7 @@ from dashboard.core.alerting.rules import (
     ThresholdRule,
     load_rules,
     parse_rules,
+    shared_rules_file,
 )
 
 TRIALS = ("streetcav", "droneport", "mark")
@@ -156,3 +157,13 @@ def test_a_vanished_file_keeps_the_rules(tmp_path):
     path.unlink()
     assert rules_file.refresh() is False
     assert len(rules_file.rules.rules) == 1 and "cannot read" in rules_file.status().error
+
+
+def test_one_rules_file_per_path_is_shared_in_a_process(tmp_path):
+    path = tmp_path / "shared.toml"
+    _write(path, GOOD)
+    shown = shared_rules_file(str(path), TRIALS)
+    assert shared_rules_file(str(path), TRIALS) is shown  # the /alerts status and the admin's reload agree
+    assert shown.path == path and shown.trials == TRIALS
+    assert shared_rules_file("").path == DEFAULT_RULES_PATH  # none configured: the shipped default
+    assert shared_rules_file("") is not shown

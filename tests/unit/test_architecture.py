@@ -14,7 +14,11 @@ PACKAGES = ("dashboard", "mqtt_bridge", "layouts", "callbacks")
 
 def test_import_contracts_are_kept():
     result = subprocess.run(
-        [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"],
+        [
+            sys.executable,
+            "-c",
+            "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

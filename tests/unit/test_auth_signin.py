@@ -10,8 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import select
 
-from dashboard.core.auth import accounts, lockout, passwords, roles, sessions, signin
-from dashboard.core.auth import records as db
+from dashboard.core.auth import accounts, lockout, passwords, records, roles, sessions, signin
 from dashboard.core.store.db import make_engine
 
 POLICY = lockout.Policy(free=3, lock_after=6, window_s=900, lock_s=600)
@@ -27,12 +26,12 @@ def engine(store):
 
 def _events(engine, kind):
     with engine.connect() as conn:
-        return conn.execute(select(db.auth_events).where(db.auth_events.c.kind == kind)).all()
+        return conn.execute(select(records.auth_events).where(records.auth_events.c.kind == kind)).all()
 
 
 def test_passwords_are_argon2id_hashes_never_plain(engine):
     with engine.connect() as conn:
-        stored = conn.execute(select(db.users.c.password_hash)).scalar()
+        stored = conn.execute(select(records.users.c.password_hash)).scalar()
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
     assert passwords.verify_password(stored, PASSWORD) and not passwords.verify_password(stored, PASSWORD + "x")
     assert not passwords.verify_password(None, PASSWORD) and not passwords.verify_password("garbage", PASSWORD)
@@ -62,7 +61,7 @@ def test_account_admin(engine):
     generated = accounts.add_user(engine, "mia", roles.MANAGER)
     assert len(generated) >= 20
     assert [(u.username, u.role) for u in accounts.list_users(engine)] == [("mia", "manager"), ("olga", "operator")]
-    assert {e.kind for e in _events(engine, db.USER_ADDED)} == {db.USER_ADDED}
+    assert {e.kind for e in _events(engine, records.USER_ADDED)} == {records.USER_ADDED}
 
 
 def test_sign_in_and_generic_failure_message(engine):
@@ -90,14 +89,14 @@ def test_failures_are_slowed_then_locked_and_logged(engine, caplog):
     assert signin.authenticate(engine, POLICY, "olga", PASSWORD, "10.0.0.9", now + 1.5).user is None
     now += 2
     signin.authenticate(engine, POLICY, "olga", "wrong password!", "10.0.0.9", now)  # 6th: locked
-    assert len(_events(engine, db.LOCKED)) == 1
+    assert len(_events(engine, records.LOCKED)) == 1
     # Locked: even the right password is refused, from any address, for the whole lock period.
     for later in (1, 300, POLICY.lock_s - 1):
         outcome = signin.authenticate(engine, POLICY, "olga", PASSWORD, "10.9.9.9", now + later)
         assert outcome.user is None and outcome.retry_after_s > 0
     assert signin.authenticate(engine, POLICY, "olga", PASSWORD, "10.9.9.9", now + POLICY.lock_s).user is not None
     assert "locked for 600 s" in caplog.text and "failed sign-in for 'olga' from 10.0.0.9" in caplog.text
-    assert len(_events(engine, db.LOGIN_REFUSED)) >= 5
+    assert len(_events(engine, records.LOGIN_REFUSED)) >= 5
 
 
 def test_one_address_trying_many_accounts_is_locked(engine):
@@ -115,7 +114,7 @@ def test_sessions_expire_idle_and_end_on_disable_or_reset(engine):
     user = signin.authenticate(engine, POLICY, "olga", PASSWORD, "10.0.0.1", 1000.0).user
     token = sessions.start(engine, user.id, "10.0.0.1", 1000.0, SESSIONS)
     with engine.connect() as conn:
-        assert token not in str(conn.execute(select(db.auth_sessions)).all())  # only its hash is kept
+        assert token not in str(conn.execute(select(records.auth_sessions)).all())  # only its hash is kept
     assert sessions.resolve(engine, token, 1500.0, SESSIONS).username == "olga"
     assert sessions.resolve(engine, token + "x", 1500.0, SESSIONS) is None
     assert sessions.resolve(engine, token, 1500.0 + 601, SESSIONS) is None  # idle since 1000 (touched < 60 s)
@@ -184,25 +183,28 @@ def test_parallel_wrong_passwords_are_counted_one_at_a_time(engine, monkeypatch,
     assert len(checked) == checks, f"{len(checked)} passwords checked in parallel"
     refused = [o for o in outcomes if o.retry_after_s > 0]
     assert len(refused) == 12 - checks and all(o.user is None for o in outcomes)
-    assert len(_events(engine, db.LOGIN_FAILED)) == checks and len(_events(engine, db.LOGIN_REFUSED)) == 12 - checks
+    assert (
+        len(_events(engine, records.LOGIN_FAILED)) == checks
+        and len(_events(engine, records.LOGIN_REFUSED)) == 12 - checks
+    )
     if checks >= policy.lock_after:
-        assert len(_events(engine, db.LOCKED)) == 1 and "account 'olga' locked" in caplog.text
+        assert len(_events(engine, records.LOCKED)) == 1 and "account 'olga' locked" in caplog.text
         assert signin.authenticate(engine, policy, "olga", PASSWORD, "10.2.2.2", 20_001.0).user is None
 
 
 def test_parallel_attempts_with_the_right_password_all_get_in(engine):
     outcomes = _at_once(engine, POLICY, 3, "olga", PASSWORD, 20_000.0)
     assert all(o.user is not None for o in outcomes)
-    assert len(_events(engine, db.LOGIN_OK)) == 3 and not _events(engine, db.LOGIN_FAILED)
+    assert len(_events(engine, records.LOGIN_OK)) == 3 and not _events(engine, records.LOGIN_FAILED)
 
 
 def test_a_lock_is_recorded_whenever_a_failure_locks_not_only_at_the_exact_count(engine, caplog):
     policy = lockout.Policy(free=3, lock_after=6, window_s=900, lock_s=100)
     with engine.begin() as conn:  # 7 failures long enough ago that their lock has run out
         for i in range(7):
-            db.record_event(conn, db.LOGIN_FAILED, "olga", "10.3.3.3", 1000.0 + i, detail="wrong password")
+            records.record_event(conn, records.LOGIN_FAILED, "olga", "10.3.3.3", 1000.0 + i, detail="wrong password")
     assert signin.authenticate(engine, policy, "olga", "wrong password!", "10.3.3.3", 1200.0).user is None
-    locked = _events(engine, db.LOCKED)
+    locked = _events(engine, records.LOCKED)
     assert len(locked) == 1 and locked[0].at == 1200.0 and "account 'olga' locked" in caplog.text
     assert signin.authenticate(engine, policy, "olga", PASSWORD, "10.3.3.3", 1250.0).retry_after_s > 0
 
@@ -228,4 +230,4 @@ def test_parallel_attempts_from_several_worker_processes_share_one_count(engine,
     for w in workers:
         w.join(timeout=60)
     assert not checked  # every check happened in a worker
-    assert refused == 8 - 3 and len(_events(engine, db.LOGIN_FAILED)) == 3  # 2 free, the 3rd slows the rest
+    assert refused == 8 - 3 and len(_events(engine, records.LOGIN_FAILED)) == 3  # 2 free, the 3rd slows the rest

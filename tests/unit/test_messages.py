@@ -130,3 +130,29 @@ def test_a_dead_letter_caps_the_payload_and_remembers_its_size():
     letter = DeadLetter.of("t" * 600, b"y" * 10_000, error, NOW)
     assert len(letter.payload) == DEAD_LETTER_BYTES and letter.payload_size == 10_000
     assert len(letter.topic) == 512 and letter.code == "too_large" and letter.received_at == NOW
+
+
+@pytest.mark.parametrize(
+    "payload, code",
+    [
+        (b'{"a":' * 10_000 + b"1" + b"}" * 10_000, "too_deep"),
+        (b'{"ts": 1800000000, "x": ' + b"[" * 10_000 + b"]" * 10_000 + b"}", "too_deep"),
+        (b'{"ts": 1800000000, "x": ' + b"[" * 40 + b"]" * 40 + b"}", "too_deep"),
+        (b'{"ts": ' + b"9" * 400 + b"}", "out_of_range"),
+        (b'{"ts": -' + b"9" * 400 + b"}", "out_of_range"),
+        (b'{"ts": ' + b"9" * 5000 + b"}", "out_of_range"),
+        (b'{"ts": 1800000000, "lat": ' + b"9" * 400 + b"}", "out_of_range"),
+        (b'{"ts": 1800000000, "speed_mps": -' + b"9" * 400 + b"}", "out_of_range"),
+        (b'{"ts": 1800000000, "x": ' + b"9" * 5000 + b"}", "out_of_range"),
+    ],
+)
+def test_hostile_numbers_and_nesting_get_a_real_reason(payload, code):
+    """Deep nesting and huge numbers once escaped the contract checks and became `internal_error`."""
+    assert code_of(CAV, payload) == code
+    with pytest.raises(Rejected) as info:
+        run(CAV, payload)
+    assert len(info.value.detail) < 300, "the detail quotes the whole value"
+
+
+def test_nesting_within_the_limit_is_accepted():
+    assert run(CAV, b'{"ts": 1800000000, "x": ' + b"[" * 30 + b"]" * 30 + b"}").data["x"]

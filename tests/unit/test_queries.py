@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dashboard.core.kpis import arithmetic as kpis
-from dashboard.core.kpis import daily_rows as kpi_data
+from dashboard.core.kpis import arithmetic, daily_rows
 from dashboard.core.settings import load_settings
 from dashboard.core.snapshot import SnapshotService
 from dashboard.core.store import queries
@@ -63,10 +63,10 @@ def test_snapshot_is_read_once_per_tick_and_flags_silent_assets(seeded):
 
 def test_long_ranges_read_roll_ups_and_agree_with_raw(seeded):
     settings = load_settings({}, kpi_rollup_after_days=1)
-    day = kpi_data.datetime.fromtimestamp(NOW, kpi_data.UTC).date()
+    day = datetime.fromtimestamp(NOW, UTC).date()
     later = NOW + 3 * 86_400  # the seeded day has settled
-    raw = kpi_data.daily_rows(seeded, load_settings({}, kpi_rollup_after_days=10), "streetcav", day, day, later)
-    rolled = kpi_data.daily_rows(seeded, settings, "streetcav", day - kpi_data.timedelta(days=1), day, later)
+    raw = daily_rows.daily_rows(seeded, load_settings({}, kpi_rollup_after_days=10), "streetcav", day, day, later)
+    rolled = daily_rows.daily_rows(seeded, settings, "streetcav", day - timedelta(days=1), day, later)
     with seeded.connect() as conn:
         assert queries.days_rolled_up(conn, "streetcav", [day.isoformat()]) == {day.isoformat()}
     assert sorted(rolled["asset_id"]) == sorted(raw["asset_id"])
@@ -77,19 +77,19 @@ def test_long_ranges_read_roll_ups_and_agree_with_raw(seeded):
 def test_kpi_cache_follows_roll_up_versions(seeded):
     """A day recomputed (by any worker) changes the range's version; an unchanged day does not."""
     settings = load_settings({})
-    day = kpi_data.datetime.fromtimestamp(NOW, kpi_data.UTC).date()
+    day = datetime.fromtimestamp(NOW, UTC).date()
     later = NOW + 3 * 86_400
-    first = kpi_data.range_version(seeded, settings, "streetcav", day, day, later)
-    rows = kpi_data.daily_rows(seeded, settings, "streetcav", day, day, later)
-    assert kpi_data.range_version(seeded, settings, "streetcav", day, day, later) == first
+    first = daily_rows.range_version(seeded, settings, "streetcav", day, day, later)
+    rows = daily_rows.daily_rows(seeded, settings, "streetcav", day, day, later)
+    assert daily_rows.range_version(seeded, settings, "streetcav", day, day, later) == first
     with seeded.begin() as conn:
         queries.save_rollups(
             conn,
             "streetcav",
-            kpis.daily_stats("streetcav", queries.trial_range(conn, "streetcav", *kpi_data.day_bounds(day))),
+            arithmetic.daily_stats("streetcav", queries.trial_range(conn, "streetcav", *daily_rows.day_bounds(day))),
             later + 1,
         )
-    assert kpi_data.range_version(seeded, settings, "streetcav", day, day, later) != first
-    again = kpi_data.daily_rows(seeded, settings, "streetcav", day, day, later)
+    assert daily_rows.range_version(seeded, settings, "streetcav", day, day, later) != first
+    again = daily_rows.daily_rows(seeded, settings, "streetcav", day, day, later)
     assert sorted(again["asset_id"]) == sorted(rows["asset_id"])
     assert again["auto_km"].sum() == pytest.approx(rows["auto_km"].sum())

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlsplit
 
+import dash
+import flask
+import plotly
 import pytest
+from dash._utils import split_callback_id
 from sqlalchemy import select
 
 from dashboard.core.auth import accounts, roles
@@ -13,6 +18,7 @@ from dashboard.core.settings import load_settings
 from dashboard.core.store.db import make_engine
 from dashboard.web.app import create_app
 from dashboard.web.auth import login
+from layouts import admin as admin_view
 
 ORIGIN = "http://localhost"
 EVIL = "https://evil.example"
@@ -127,3 +133,167 @@ def test_signing_in_as_another_user_ends_the_earlier_session(app):
     replay = app.server.test_client()
     replay.set_cookie("mk_session", first)
     assert replay.get("/control").status_code == 302, "the earlier session still works"
+
+
+# --- the page guard decides from what Dash routes on ----------------------------------------------
+PAGE_MARKS = {
+    "/admin": "admin-users",
+    "/control": "control-map",
+    "/kpis": "kpi-body",
+    "/health": "health-body",
+    "/alerts": "alerts-table",
+}
+
+
+def _router(app) -> str:
+    return next(k for k in app.callback_map if "_pages_content" in k)
+
+
+def _pages_call(app, client, inputs: list, state: list | None = None):
+    router = _router(app)
+    body = {
+        "output": router,
+        "outputs": split_callback_id(router),
+        "inputs": inputs,
+        "state": state or [],
+        "changedPropIds": ["_pages_location.pathname"],
+    }
+    return client.post("/_dash-update-component", json=body, headers={"Origin": ORIGIN})
+
+
+def _location(prop: str, value) -> dict:
+    return {"id": "_pages_location", "property": prop, "value": value}
+
+
+def _tricks(path: str) -> dict[str, list]:
+    return {
+        "reordered": [_location("search", path), _location("pathname", "/kiosk")],
+        "decoy first": [{"id": "x", "property": "y", "value": path}, _location("pathname", "/kiosk")],
+        "decoy id": [{"id": "_pages_locationx", "property": "pathname", "value": path}, _location("search", "")],
+        "pattern id": [
+            {"id": {"type": "_pages_location"}, "property": "pathname", "value": path},
+            _location("search", ""),
+        ],
+        "extra input": [_location("pathname", path), _location("search", ""), _location("pathname", "/kiosk")],
+        "no search": [_location("pathname", path)],
+        "list value": [_location("pathname", [path]), _location("search", "")],
+        "path variant": [_location("pathname", "//" + path.strip("/") + "//"), _location("search", "")],
+        "no slash": [_location("pathname", path.strip("/")), _location("search", "")],
+    }
+
+
+@pytest.mark.parametrize("path", sorted(PAGE_MARKS))
+def test_no_request_shape_gets_an_anonymous_caller_a_protected_page(app, path):
+    client = app.server.test_client()
+    for trick, inputs in _tricks(path).items():
+        r = _pages_call(app, client, inputs)
+        assert r.status_code in (200, 400), f"{trick}: {r.status_code}"
+        assert PAGE_MARKS[path].encode() not in r.data, f"{trick}: {path} was built for an anonymous caller"
+
+
+def test_no_request_shape_gets_an_operator_the_admin_page(app):
+    client = _sign_in(app, "olga")
+    for trick, inputs in _tricks("/admin").items():
+        r = _pages_call(app, client, inputs)
+        assert r.status_code in (200, 400) and b"admin-users" not in r.data, trick
+    assert b"control-map" in _pages_call(app, client, [_location("pathname", "/control"), _location("search", "")]).data
+
+
+def test_the_app_shell_carries_no_page_layout(app):
+    html = app.server.test_client().get("/kiosk").data
+    for path, mark in PAGE_MARKS.items():
+        assert mark.encode() not in html, f"the shell sent to anyone holds the {path} layout"
+
+
+# --- page layouts take no server settings from the URL ---------------------------------------------
+@pytest.mark.parametrize(
+    "search",
+    [
+        "?tile_url=https://evil.example/{z}/{x}/{y}.png",
+        "?tick_s=0.01",
+        "?geojson=x",
+        "?user=adm2",
+        "?today=not-a-date",
+        "?tile_url=x&tick_s=-1&geojson=%7B%7D&today=2020-01-01",
+    ],
+)
+def test_url_query_does_not_reach_page_layouts(app, search):
+    client = _sign_in(app, "adm2")
+    for path in ("/control", "/kiosk", "/kpis", "/admin", "/alerts", "/health"):
+        r = _pages_call(app, client, [_location("pathname", path), _location("search", search)])
+        assert r.status_code == 200, f"{path}{search}: {r.status_code}"
+        assert b"evil.example" not in r.data and b"Sign in to see" not in r.data
+    control = _pages_call(app, client, [_location("pathname", "/control"), _location("search", search)]).get_json()
+    assert '"interval": 1000' in json.dumps(control), "the wall's tick came from the URL"
+
+
+# --- admin actions: well-formed requests only, secrets never logged, names compared normalised ------
+def _callback_key(app, function: str) -> str:
+    return next(k for k, e in app.callback_map.items() if getattr(e.get("callback"), "__name__", "") == function)
+
+
+def _user_action(app, action: str, user: str, *, role: str = "operator", outputs=None) -> dict:
+    key = _callback_key(app, "change_user")
+    button = {"type": "admin-user-action", "action": action, "user": user}
+    return {
+        "output": key,
+        "outputs": split_callback_id(key) if outputs is None else outputs,
+        "inputs": [[{"id": button, "property": "n_clicks", "value": 1}]],
+        "state": [
+            [{"id": {"type": "admin-user-role", "user": user}, "property": "value", "value": role}],
+            {"id": "admin-version", "property": "data", "value": 0},
+        ],
+        "changedPropIds": [json.dumps(button, sort_keys=True, separators=(",", ":")) + ".n_clicks"],
+    }
+
+
+def _role_of(app, name: str) -> str:
+    return next(u.role for u in accounts.list_users(app.engine) if u.username == name)
+
+
+def test_a_malformed_admin_request_changes_nothing_and_logs_no_password(app, caplog):
+    client = _sign_in(app, "adm2")
+    resets = len(_events(app, db.PASSWORD_RESET))
+    key = _callback_key(app, "change_user")
+    wrapped = [[spec] for spec in split_callback_id(key)]  # each output wrapped in a list
+    r = client.post(
+        "/_dash-update-component", json=_user_action(app, "reset", "olga", outputs=wrapped), headers={"Origin": ORIGIN}
+    )
+    assert r.status_code == 400, r.status_code
+    assert len(_events(app, db.PASSWORD_RESET)) == resets, "a malformed request reset a password"
+    assert "shown once" not in caplog.text
+    _sign_in(app, "olga")  # her password still works
+
+
+def test_a_failing_callback_does_not_log_its_output(app, caplog, monkeypatch):
+    secret = "Sekret-Pass-4242-never-logged"
+    monkeypatch.setattr(accounts, "reset_password", lambda *a, **k: secret)
+    monkeypatch.setattr(admin_view, "password_once", lambda user, password, what: {"pw": password, "x": object()})
+    client = _sign_in(app, "adm2")
+    r = client.post("/_dash-update-component", json=_user_action(app, "reset", "olga"), headers={"Origin": ORIGIN})
+    assert r.status_code == 500 and b"incident" in r.data and secret.encode() not in r.data
+    assert "incident" in caplog.text and secret not in caplog.text
+
+
+@pytest.mark.parametrize("spelling", ["ADM2", " adm2", "Adm2 "])
+def test_an_admin_cannot_change_their_own_role_by_spelling_their_name_differently(app, spelling):
+    client = _sign_in(app, "adm2")
+    for action in ("role", "disable"):
+        r = client.post("/_dash-update-component", json=_user_action(app, action, spelling), headers={"Origin": ORIGIN})
+        assert r.status_code == 200 and b"cannot disable your own account" in r.data, (action, r.data[:200])
+    assert _role_of(app, "adm2") == roles.ADMIN
+    assert not any(u.disabled for u in accounts.list_users(app.engine) if u.username == "adm2")
+
+
+def test_a_page_layout_is_built_only_for_a_role_that_may_see_it(app):
+    """However a request reaches Dash's page router, the page's own layout checks who it is for."""
+    operator = next(u for u in accounts.list_users(app.engine) if u.username == "olga")
+    for user, refused in ((None, set(PAGE_MARKS)), (operator, {"/admin", "/kpis"})):
+        with app.server.test_request_context("/"):
+            flask.g.mk_user = user
+            for page in dash.page_registry.values():
+                built = json.dumps(page["layout"](), cls=plotly.utils.PlotlyJSONEncoder)
+                if page["path"] in refused:
+                    assert PAGE_MARKS[page["path"]] not in built, f"{page['path']} built for {user}"
+                elif page["path"] in PAGE_MARKS:
+                    assert PAGE_MARKS[page["path"]] in built, f"{page['path']} refused to {user}"

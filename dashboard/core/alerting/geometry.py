@@ -1,6 +1,6 @@
 """Distances the geofence rules need, from the trial-area GeoJSON through `dashboard.core.geo`.
 
-The engine sees only `Geometry` (two methods), so tests hand it a fake and the engine does not care
+The evaluator sees only `Geometry` (two methods), so tests hand it a fake and the evaluator does not care
 how corridors are stored. Both return metres *outside* the allowed area: 0 or less means inside.
 """
 

@@ -9,7 +9,7 @@
 Shelving hides an open alert from the feed until a time, with a reason; comments can be added at any
 time. Nothing is deleted: each transition is one `alert_events` row (who, when, from, to, comment).
 
-The bridge (engine changes) and the web app (operators) change the same rows concurrently, so each
+The alert service (the evaluator's changes) and the web app (operators) change the same rows concurrently, so each
 transition is a compare-and-set (`UPDATE ... WHERE id = :id AND state = :expected`) retried on a
 lost race, never a read-then-blind-write.
 """
@@ -204,7 +204,7 @@ def expire_shelves(conn: Connection, now: float) -> int:
     return len(due)
 
 
-# --- the engine ----------------------------------------------------------------------------------------------
+# --- the evaluator --------------------------------------------------------------------------------------------
 def _open_row(conn: Connection, asset_id: str, rule_id: str) -> dict[str, Any] | None:
     row = (
         conn.execute(
@@ -286,7 +286,7 @@ def clear_alert(conn: Connection, change: Change, now: float) -> Notice | None:
 
 
 def apply_changes(conn: Connection, changes: Sequence[Change], now: float) -> list[Notice]:
-    """Record the engine's changes inside the caller's transaction; return what to notify."""
+    """Record the evaluator's changes inside the caller's transaction; return what to notify."""
     notices = []
     for change in changes:
         notice = (

@@ -1,6 +1,6 @@
 """Webhooks: an HTTP POST of JSON per alert notice, to the URL configured for its severity.
 
-Sent from a thread of its own with a bounded queue, so a slow or dead receiver never slows the engine,
+Sent from a thread of its own with a bounded queue, so a slow or dead receiver never slows the evaluator,
 let alone ingest. Failed posts are retried with exponential backoff on a schedule (a heap of due
 times), so one receiver backing off does not hold up notices for another. When the queue is full,
 new notices are dropped and counted: the alert itself is already stored.

@@ -72,7 +72,7 @@ def alerted_assets(conn: Connection, now: float) -> dict[str, str]:
 
 
 def open_conditions(conn: Connection) -> list[tuple[str, str]]:
-    """(asset, rule) of alerts whose condition is still active: the engine's state after a restart."""
+    """(asset, rule) of alerts whose condition is still active: the evaluator's state after a restart."""
     query = select(alerts.c.asset_id, alerts.c.rule_id).where(alerts.c.state.in_((ACTIVE, ACKNOWLEDGED)))
     return [(a, r) for a, r in conn.execute(query)]
 

@@ -13,6 +13,8 @@ import logging
 import math
 import os
 import re
+import threading
+import time
 import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -157,7 +159,7 @@ class OfflineRule(Rule):
 
 @dataclass(frozen=True)
 class RuleSet:
-    """The rules in force, with a per-(trial, channel) index so the engine looks at few rules."""
+    """The rules in force, with a per-(trial, channel) index so the evaluator looks at few rules."""
 
     rules: tuple[Rule, ...] = ()
     source: str = ""
@@ -504,8 +506,6 @@ class RulesFile:
     fails to load is refused and the rules already in force are kept."""
 
     def __init__(self, path: str | Path, trials: Iterable[str] | None = None, clock: Callable[[], float] | None = None):
-        import time
-
         self.path = Path(path)
         self.trials = tuple(trials) if trials is not None else None
         self.clock = clock or time.time
@@ -555,3 +555,18 @@ class RulesFile:
             error=str(self.error) if self.error else None,
             error_line=self.error.line if self.error else None,
         )
+
+
+_shared: dict[str, RulesFile] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_rules_file(configured: str, trials: Iterable[str] | None = None) -> RulesFile:
+    """The rules file in force for the configured path (see `rules_path`), one per path per process:
+    the pages that show its status and the admin's "reload now" see the same one."""
+    path = str(rules_path(configured))
+    with _shared_lock:
+        found = _shared.get(path)
+        if found is None:
+            found = _shared[path] = RulesFile(path, trials)
+        return found

@@ -10,8 +10,7 @@ from collections.abc import Callable
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from dashboard.core.auth import passwords, roles
-from dashboard.core.auth import records as db
+from dashboard.core.auth import passwords, records, roles
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +21,13 @@ class AccountError(ValueError):
     """A user command cannot be done; the message says why."""
 
 
+def same_user(a: str, b: str) -> bool:
+    """Do two spellings name one user? Names are compared only in their stored form (`normalise`)."""
+    return records.normalise(a) == records.normalise(b)
+
+
 def _check_username(username: str) -> str:
-    name = db.normalise(username)
+    name = records.normalise(username)
     if not USERNAME.match(name):
         raise AccountError(f"user name {username[:80]!r} must be 2-64 of a-z 0-9 . _ - starting with a letter or digit")
     return name
@@ -54,18 +58,18 @@ def add_user(
     now = clock()
     try:
         with engine.begin() as conn:
-            if db.find_user(conn, name) is not None:
+            if records.find_user(conn, name) is not None:
                 raise AccountError(f"user {name!r} already exists")
-            db.insert_user(conn, name, role, passwords.hash_password(password), now)
-            db.record_event(conn, db.USER_ADDED, name, "", now, actor=actor, detail=f"role={role}")
+            records.insert_user(conn, name, role, passwords.hash_password(password), now)
+            records.record_event(conn, records.USER_ADDED, name, "", now, actor=actor, detail=f"role={role}")
     except IntegrityError:
         raise AccountError(f"user {name!r} already exists") from None
     log.info("user %r added with role %s by %s", name, role, actor)
     return password
 
 
-def _existing(conn, username: str) -> db.User:
-    user = db.find_user(conn, username)
+def _existing(conn, username: str) -> records.User:
+    user = records.find_user(conn, username)
     if user is None:
         raise AccountError(f"no user named {username[:64]!r}")
     return user
@@ -78,10 +82,12 @@ def set_disabled(
     now = clock()
     with engine.begin() as conn:
         user = _existing(conn, username)
-        db.update_user(conn, user.id, now, disabled=disabled)
+        records.update_user(conn, user.id, now, disabled=disabled)
         if disabled:
-            db.delete_sessions_of(conn, user.id)
-        db.record_event(conn, db.USER_DISABLED if disabled else db.USER_ENABLED, user.username, "", now, actor=actor)
+            records.delete_sessions_of(conn, user.id)
+        records.record_event(
+            conn, records.USER_DISABLED if disabled else records.USER_ENABLED, user.username, "", now, actor=actor
+        )
     log.info("user %r %s by %s", user.username, "disabled" if disabled else "enabled", actor)
 
 
@@ -102,9 +108,9 @@ def reset_password(
             passwords.check_policy(password, user.username)
         except passwords.PasswordPolicyError as exc:
             raise AccountError(str(exc)) from None
-        db.update_user(conn, user.id, now, password_hash=passwords.hash_password(password))
-        db.delete_sessions_of(conn, user.id)
-        db.record_event(conn, db.PASSWORD_RESET, user.username, "", now, actor=actor)
+        records.update_user(conn, user.id, now, password_hash=passwords.hash_password(password))
+        records.delete_sessions_of(conn, user.id)
+        records.record_event(conn, records.PASSWORD_RESET, user.username, "", now, actor=actor)
     log.info("password of %r reset by %s", user.username, actor)
     return password
 
@@ -116,19 +122,19 @@ def set_role(
     now = clock()
     with engine.begin() as conn:
         user = _existing(conn, username)
-        db.update_user(conn, user.id, now, role=role)
-        db.delete_sessions_of(conn, user.id)
-        db.record_event(conn, db.ROLE_CHANGED, user.username, "", now, actor=actor, detail=f"role={role}")
+        records.update_user(conn, user.id, now, role=role)
+        records.delete_sessions_of(conn, user.id)
+        records.record_event(conn, records.ROLE_CHANGED, user.username, "", now, actor=actor, detail=f"role={role}")
 
 
-def list_users(engine: Engine) -> list[db.User]:
+def list_users(engine: Engine) -> list[records.User]:
     with engine.connect() as conn:
-        return db.list_users(conn)
+        return records.list_users(conn)
 
 
 def last_sign_ins(engine: Engine) -> dict[str, float]:
     with engine.connect() as conn:
-        return db.last_sign_ins(conn)
+        return records.last_sign_ins(conn)
 
 
 def record_admin_event(
@@ -142,4 +148,4 @@ def record_admin_event(
 ) -> None:
     """An admin action that is not an account change (e.g. reloading the alert rules) in the audit table."""
     with engine.begin() as conn:
-        db.record_event(conn, kind, "", address, clock(), actor=actor, detail=detail)
+        records.record_event(conn, kind, "", address, clock(), actor=actor, detail=detail)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from dashboard.core.auth import records as db
+from dashboard.core.auth import records
 
 COOKIE = "mk_session"
 # last_seen is written at most this often per session: open pages poll every tick, and a write per
@@ -38,19 +38,19 @@ def start(engine: Engine, user_id: int, address: str, now: float, policy: Sessio
     """A new session for `user_id`; returns the token for the cookie (never stored)."""
     token = secrets.token_urlsafe(32)
     with engine.begin() as conn:
-        db.insert_session(conn, token_hash(token), user_id, now, now + policy.max_s, address)
+        records.insert_session(conn, token_hash(token), user_id, now, now + policy.max_s, address)
         # Old sessions of anyone are cleared now and then: sign-in is a rare enough moment.
-        db.purge_sessions(conn, now, policy.idle_s)
+        records.purge_sessions(conn, now, policy.idle_s)
     return token
 
 
-def resolve(engine: Engine, token: str | None, now: float, policy: SessionPolicy) -> db.User | None:
+def resolve(engine: Engine, token: str | None, now: float, policy: SessionPolicy) -> records.User | None:
     """The user of a live session, or None (no cookie, unknown, expired, idle, or user disabled)."""
     if not token or len(token) > 128:
         return None
     digest = token_hash(token)
     with engine.connect() as conn:
-        row = db.find_session(conn, digest)
+        row = records.find_session(conn, digest)
     if row is None:
         return None
     if row.expires_at <= now or row.last_seen <= now - policy.idle_s or row.user.disabled:
@@ -58,11 +58,11 @@ def resolve(engine: Engine, token: str | None, now: float, policy: SessionPolicy
         return None
     if now - row.last_seen >= TOUCH_EVERY_S:
         with engine.begin() as conn:
-            db.touch_session(conn, digest, now)
+            records.touch_session(conn, digest, now)
     return row.user
 
 
 def end(engine: Engine, token: str | None) -> None:
     if token and len(token) <= 128:
         with engine.begin() as conn:
-            db.delete_session(conn, token_hash(token))
+            records.delete_session(conn, token_hash(token))

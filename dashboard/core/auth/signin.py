@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from dashboard.core.auth import lockout, passwords
-from dashboard.core.auth import records as db
+from dashboard.core.auth import lockout, passwords, records
 from dashboard.core.store import locks
 
 log = logging.getLogger(__name__)
@@ -18,7 +17,7 @@ FAILED_MESSAGE = "Wrong user name or password."
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    user: db.User | None
+    user: records.User | None
     message: str = ""
     retry_after_s: float = 0.0
 
@@ -44,20 +43,20 @@ def _begin_attempt(engine: Engine, policy: lockout.Policy, name: str, address: s
     since = now - policy.window_s - policy.lock_s
     with engine.begin() as conn:
         locks.hold(conn, f"sign-in account:{name}", f"sign-in address:{address}")
-        account = db.failures(conn, since=since, username=name)
-        by_address = db.failures(conn, since=since, address=address)
+        account = records.failures(conn, since=since, username=name)
+        by_address = records.failures(conn, since=since, address=address)
         decision = lockout.decide(policy, now, account, by_address)
         if not decision.allowed:
-            db.record_event(conn, db.LOGIN_REFUSED, name, address, now, detail=decision.reason)
+            records.record_event(conn, records.LOGIN_REFUSED, name, address, now, detail=decision.reason)
             return _Attempt(decision)
-        event_id = db.record_event(conn, db.LOGIN_FAILED, name, address, now, detail="being checked")
+        event_id = records.record_event(conn, records.LOGIN_FAILED, name, address, now, detail="being checked")
     return _Attempt(decision, event_id, account[0] + 1, by_address[0] + 1)
 
 
 def authenticate(
     engine: Engine, policy: lockout.Policy, username: str, password: str, address: str, now: float
 ) -> Outcome:
-    name = db.normalise(username or "")[:64]
+    name = records.normalise(username or "")[:64]
     address = address[:64]
     attempt = _begin_attempt(engine, policy, name, address, now)
     decision = attempt.decision
@@ -73,23 +72,25 @@ def authenticate(
         return Outcome(None, f"Too many failed attempts: try again in {wait} s.", decision.retry_after_s)
 
     with engine.connect() as conn:
-        user = db.find_user(conn, name) if name else None
-        stored = db.password_hash_of(conn, user.id) if user else None
+        user = records.find_user(conn, name) if name else None
+        stored = records.password_hash_of(conn, user.id) if user else None
     matches = passwords.verify_password(stored, password or "")  # a dummy hash when no such user
     if user is not None and matches and not user.disabled:
         with engine.begin() as conn:
-            db.settle_event(conn, attempt.event_id, db.LOGIN_OK)
+            records.settle_event(conn, attempt.event_id, records.LOGIN_OK)
             if passwords.needs_rehash(stored):
-                db.update_user(conn, user.id, now, password_hash=passwords.hash_password(password))
+                records.update_user(conn, user.id, now, password_hash=passwords.hash_password(password))
         log.info("sign-in of %s (%s) from %s", _safe(name), user.role, address)
         return Outcome(user)
 
     why = "no such user" if user is None else ("user disabled" if user.disabled else "wrong password")
     locked = lockout.locks_now(policy, attempt.account_failures, attempt.address_failures)
     with engine.begin() as conn:
-        db.settle_event(conn, attempt.event_id, db.LOGIN_FAILED, why)
+        records.settle_event(conn, attempt.event_id, records.LOGIN_FAILED, why)
         for what in locked:
-            db.record_event(conn, db.LOCKED, name, address, now, detail=f"{what} locked for {policy.lock_s:.0f} s")
+            records.record_event(
+                conn, records.LOCKED, name, address, now, detail=f"{what} locked for {policy.lock_s:.0f} s"
+            )
     log.warning(
         "failed sign-in for %s from %s (%s); %d recent failures", _safe(name), address, why, attempt.account_failures
     )

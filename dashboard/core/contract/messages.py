@@ -72,14 +72,20 @@ class DeadLetter:
 Check = Callable[[str, Any], None]
 
 
+def _shown(value: int | float) -> str:
+    """A number for a rejection's detail: a 400-digit one is cut, not quoted whole."""
+    text = str(value)
+    return text if len(text) <= 24 else f"{text[:12]}...({len(text)} digits)"
+
+
 def _number(lo: float | None = None, hi: float | None = None) -> Check:
     def check(name: str, value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise Rejected("bad_type", f"{name} must be a number, got {type(value).__name__}")
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):  # an int is finite, however long
             raise Rejected("bad_value", f"{name} must be finite, got {value}")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise Rejected("out_of_range", f"{name} {value} is outside [{lo}, {hi}]")
+            raise Rejected("out_of_range", f"{name} {_shown(value)} is outside [{lo}, {hi}]")
 
     return check
 
@@ -89,7 +95,7 @@ def _integer(lo: int = 0, hi: int = INT64_MAX) -> Check:
         if isinstance(value, bool) or not isinstance(value, int):
             raise Rejected("bad_type", f"{name} must be an integer, got {type(value).__name__}")
         if not lo <= value <= hi:
-            raise Rejected("out_of_range", f"{name} {value} is outside [{lo}, {hi}]")
+            raise Rejected("out_of_range", f"{name} {_shown(value)} is outside [{lo}, {hi}]")
 
     return check
 
@@ -209,11 +215,39 @@ def _reject_constant(name: str) -> Any:
 _JSON = json.JSONDecoder(parse_constant=_reject_constant)
 
 
+# Objects and arrays nested deeper than this are refused: the contract's payloads are flat, and a
+# deep one costs every reader a recursion (10,000 levels fit in 20 KiB and break Python's parser).
+MAX_DEPTH = 32
+
+
+def _too_deep(data: Any) -> bool:
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
+
+
 def _loads(text: str) -> Any:
-    """`json.loads(text, parse_constant=_reject_constant)` without the per-call decoder."""
+    """`json.loads(text, parse_constant=_reject_constant)` without the per-call decoder; `Rejected` for
+    nesting deeper than `MAX_DEPTH` and for numbers too long to read."""
     if text.startswith("\ufeff"):
         raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
-    return _JSON.decode(text)
+    try:
+        data = _JSON.decode(text)
+    except RecursionError:
+        raise Rejected("too_deep", f"payload nests objects or arrays deeper than {MAX_DEPTH} levels") from None
+    except (json.JSONDecodeError, Rejected):
+        raise
+    except ValueError:  # Python reads integers of at most 4,300 digits
+        raise Rejected("out_of_range", "payload has a number too long to read") from None
+    # Walk only when there are enough brackets to nest that deep: most payloads have a few.
+    if text.count("{") + text.count("[") > MAX_DEPTH and isinstance(data, dict | list) and _too_deep(data):
+        raise Rejected("too_deep", f"payload nests objects or arrays deeper than {MAX_DEPTH} levels")
+    return data
 
 
 def parse_ts(value: Any, now: float, max_future_skew_s: float) -> float:
@@ -221,7 +255,10 @@ def parse_ts(value: Any, now: float, max_future_skew_s: float) -> float:
     if isinstance(value, bool):
         raise Rejected("bad_type", "ts must be ISO 8601 text with a zone or epoch seconds, got bool")
     if isinstance(value, (int, float)):
-        ts = float(value)
+        try:
+            ts = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            raise Rejected("out_of_range", f"ts {_shown(value)} is out of range") from None
         if not math.isfinite(ts):
             raise Rejected("bad_value", "ts must be finite")
     elif isinstance(value, str):
@@ -235,7 +272,7 @@ def parse_ts(value: Any, now: float, max_future_skew_s: float) -> float:
     else:
         raise Rejected("bad_type", f"ts must be ISO 8601 text or epoch seconds, got {type(value).__name__}")
     if ts < EARLIEST_TS:
-        raise Rejected("out_of_range", f"ts {value!r} is before 2000-01-01")
+        raise Rejected("out_of_range", f"ts {str(value)[:64]!r} is before 2000-01-01")
     if ts > now + max_future_skew_s:
         raise Rejected("future_ts", f"ts is {ts - now:.0f} s in the future (limit {max_future_skew_s:.0f} s)")
     return ts

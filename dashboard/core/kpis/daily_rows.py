@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 from sqlalchemy import Engine
 
-from dashboard.core.kpis import arithmetic as kpis
+from dashboard.core.kpis import arithmetic
 from dashboard.core.settings import Settings
 from dashboard.core.store import queries
 from dashboard.core.store.rollups import SETTLE_S
@@ -74,10 +74,15 @@ class _DayCache:
 _days = _DayCache(DAY_CACHE_SIZE)
 
 
+def clear_day_cache() -> None:
+    """Forget the decoded days of this process (a benchmark's cold start)."""
+    _days.clear()
+
+
 def _raw_rows(engine: Engine, trial: str, start: float, end: float) -> list[dict]:
     with engine.connect() as conn:
         raw = queries.trial_range(conn, trial, start, end)
-    return kpis.daily_stats(trial, raw)
+    return arithmetic.daily_stats(trial, raw)
 
 
 def _split(settings: Settings, days: list[date], now: float) -> tuple[list[date], list[date]]:
@@ -150,7 +155,7 @@ def daily_rows(
     if settled:
         parts.append(_settled_frame(engine, trial, settled, now))
     if fresh:
-        parts.append(kpis.rows_frame(_raw_rows(engine, trial, day_bounds(fresh[0])[0], day_bounds(fresh[-1])[1])))
+        parts.append(arithmetic.rows_frame(_raw_rows(engine, trial, day_bounds(fresh[0])[0], day_bounds(fresh[-1])[1])))
     parts = [p for p in parts if len(p)]
     frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else (parts[0] if parts else None)
     return frame if frame is not None and len(frame) else pd.DataFrame(columns=["day", "asset_id"])

@@ -17,10 +17,15 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from dashboard.core.settings import Settings
+from dashboard.core.auth import accounts, roles
+from dashboard.core.kpis import daily_rows
+from dashboard.core.settings import Settings, load_settings
 from dashboard.core.snapshot import percentile
 from dashboard.core.store.db import make_engine, migrate
 from dashboard.core.store.schema import kpi_daily, latest
+from dashboard.web import runtime
+from dashboard.web.app import create_app
+from layouts import kpis
 
 Report = Callable[[str, float, str], None]
 CONTROL_OUTPUTS = (
@@ -78,17 +83,12 @@ def _fleet_rows(count: int, now: float) -> list[dict]:
 
 def callback_times(settings: Settings, assets: int, requests: int, workdir: Path) -> list[float]:
     """Server time (ms) of the control wall's tick callback through Flask, one read per SCREENS calls."""
-    from dashboard.web import runtime
-    from dashboard.web.app import create_app
-
     url = f"sqlite:///{workdir / f'pages-{assets}.db'}"
     engine = make_engine(url)
     migrate(engine)
     with engine.begin() as conn:
         conn.execute(insert(latest), _fleet_rows(assets, time.time()))
     app = create_app(Settings(**{**settings.__dict__, "database_url": url}), engine)
-    from dashboard.core.auth import accounts, roles
-
     accounts.add_user(engine, "bench", roles.ADMIN, "wall screens tick quietly 77")
     client = app.server.test_client()
     client.post(
@@ -123,11 +123,6 @@ def kpi_page_time(settings: Settings, days: int, assets: int, workdir: Path) -> 
     cold: a fresh process (every day decoded); recompute: days decoded, page computed and rendered
     again (what a new range version costs); cached: the same range again (what other screens pay).
     """
-    from callbacks import kpis as kpi_callbacks
-    from dashboard.core.kpis import daily_rows as kpi_data
-    from dashboard.web import runtime
-    from dashboard.web.app import create_app
-
     url = f"sqlite:///{workdir / 'kpis.db'}"
     engine = make_engine(url)
     migrate(engine)
@@ -199,14 +194,15 @@ def kpi_page_time(settings: Settings, days: int, assets: int, workdir: Path) -> 
         conn.execute(insert(kpi_daily), rows)
     create_app(Settings(**{**settings.__dict__, "database_url": url}), engine)
     first, last = today - timedelta(days=days), today - timedelta(days=1)
-    kpi_data._days.clear()
-    kpi_callbacks._results.clear()
+    reports = runtime.get().kpi_reports
+    daily_rows.clear_day_cache()
+    reports.clear()
     timings = {}
     for name in ("cold", "recompute", "cached"):
         if name == "recompute":
-            kpi_callbacks._results.clear()
+            reports.clear()
         started = time.perf_counter()
-        kpi_callbacks.cached(first, last, time.time(), render=True)
+        reports.rendered(first, last, time.time(), kpis.body)
         timings[name] = time.perf_counter() - started
     assert runtime.get().engine is engine
     engine.dispose()
@@ -227,8 +223,6 @@ def run_page_bench(settings: Settings, report: Report, args: argparse.Namespace 
 
 
 if __name__ == "__main__":
-    from dashboard.core.settings import load_settings
-
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     run_page_bench(load_settings(), lambda name, value, unit: print(f"{name}: {value:.3f} {unit}"), parser.parse_args())

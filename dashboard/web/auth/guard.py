@@ -16,10 +16,12 @@ from urllib.parse import quote
 import flask
 from dash import html
 from dash._callback import GLOBAL_CALLBACK_MAP
+from dash._utils import split_callback_id
 from werkzeug.exceptions import Forbidden
 
 from dashboard.core.auth import policy, roles
 from dashboard.core.auth.records import User
+from dashboard.web.auth import callback_shape
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +82,11 @@ def callback_capability(app, output: str) -> str | None:
     return policy.CALLBACK_MODULES.get(module)
 
 
-def _pages_path(body: dict) -> str | None:
-    for item in body.get("inputs") or []:
-        if isinstance(item, dict) and item.get("id") == PAGES_LOCATION_ID and item.get("property") == "pathname":
-            return item.get("value") or "/"
-    return None
+def routes_pages(output: str) -> bool:
+    """Is `output` the key of Dash's pages callback (the one that builds a page for a path)?"""
+    outputs = split_callback_id(output)
+    first = outputs[0] if isinstance(outputs, list) and outputs else outputs
+    return isinstance(first, dict) and first.get("id") == PAGES_OUTPUT_ID and first.get("property") == "children"
 
 
 def _denied(what: str, capability: str | None) -> None:
@@ -100,23 +102,26 @@ def _sign_in_url(path: str) -> str:
     return "/login?next=" + quote(path, safe="/")
 
 
+def refusal(path: str):
+    """What is shown instead of a page this user may not see: "sign in" for anonymous visitors, the
+    styled "not allowed" page for a signed-in user."""
+    user = current_user()
+    if user is None:
+        return html.Div(
+            className="mk-signin-required",
+            children=[html.H2("Sign in to see this page"), html.A("Sign in", href=_sign_in_url(path))],
+        )
+    return denied_page(user, path)
+
+
 def _page_refusal(path: str) -> flask.Response:
     """What the pages callback returns instead of a page this user may not see."""
     from plotly.io.json import to_json_plotly
 
-    user = current_user()
-    if user is None:
-        body = html.Div(
-            className="mk-signin-required",
-            children=[html.H2("Sign in to see this page"), html.A("Sign in", href=_sign_in_url(path))],
-        )
-        title = "Sign in"
-    else:
-        body = denied_page(user, path)
-        title = "Not allowed"
+    title = "Sign in" if current_user() is None else "Not allowed"
     data = {
         "multi": True,
-        "response": {PAGES_OUTPUT_ID: {"children": body}, "_pages_store": {"data": {"title": title}}},
+        "response": {PAGES_OUTPUT_ID: {"children": refusal(path)}, "_pages_store": {"data": {"title": title}}},
     }
     return flask.Response(to_json_plotly(data), status=200, mimetype="application/json")
 
@@ -151,8 +156,17 @@ def check_request(app) -> flask.Response | None:
         if not isinstance(body, dict) or not isinstance(body.get("output"), str):
             return flask.Response("malformed callback request", status=400, mimetype="text/plain")
         output = body["output"]
-        if PAGES_OUTPUT_ID + ".children" in output:
-            path = _pages_path(body) or "/"
+        entry = app.callback_map.get(output)
+        if entry is not None and routes_pages(output):
+            # The page to check is the one Dash will build: the pathname input at its position.
+            try:
+                callback_shape.check(entry, body)
+            except callback_shape.Malformed as exc:
+                return _malformed(exc)
+            path = callback_shape.value_of(entry, body, PAGES_LOCATION_ID, "pathname")
+            if path is not None and not isinstance(path, str):
+                return _malformed("pathname is not a string")
+            path = path or "/"
             capability = policy.page_capability(path)
             if capability is None and _is_registered_page(path):
                 _denied(f"page {path}", None)
@@ -162,9 +176,13 @@ def check_request(app) -> flask.Response | None:
                 return _page_refusal(path)
             return None  # unknown paths render Dash's 404 page
         capability = callback_capability(app, output)
-        if capability is None or not roles.allows(role, capability):
+        if entry is None or capability is None or not roles.allows(role, capability):
             _denied(f"callback {output[:200]}", capability)
             return flask.Response("forbidden", status=401 if role is None else 403, mimetype="text/plain")
+        try:
+            callback_shape.check(entry, body)  # before it runs: a callback acts only on a request of its shape
+        except callback_shape.Malformed as exc:
+            return _malformed(exc)
         return None
     if endpoint in policy.INDEX_ENDPOINTS:
         capability = policy.page_capability(request.path)
@@ -187,6 +205,11 @@ def check_request(app) -> flask.Response | None:
         _denied(f"route {request.path}", capability)
         return flask.Response("forbidden", status=401 if role is None else 403, mimetype="text/plain")
     return None
+
+
+def _malformed(why) -> flask.Response:
+    log.info("refused a malformed callback request: %s", str(why)[:200])
+    return flask.Response("malformed callback request", status=400, mimetype="text/plain")
 
 
 def _is_registered_page(path: str) -> bool:

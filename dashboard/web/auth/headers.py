@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import logging
 import secrets
+import traceback
 from urllib.parse import urlsplit
 
 import flask
+from dash.exceptions import DashException
 from werkzeug.exceptions import HTTPException
+from werkzeug.serving import WSGIRequestHandler
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +32,16 @@ STATIC_HEADERS = {
 HSTS = "max-age=31536000"
 # Methods that change nothing; every other method must come from this origin.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """Werkzeug's request handler (`mk-control web`) without its `Server: Werkzeug/x Python/y` banner:
+    the standard library's `send_response` sends it before any of the app's headers."""
+
+    def send_response(self, code, message=None):
+        self.log_request(code)
+        self.send_response_only(code, message)
+        self.send_header("Date", self.date_time_string())
 
 
 def tile_origin(map_tile_url: str) -> str:
@@ -99,13 +112,19 @@ def install(app, map_tile_url: str = "") -> None:
     @server.errorhandler(Exception)
     def _unexpected(exc: Exception):
         incident = secrets.token_hex(4)
-        log.error(
-            "incident %s: unhandled error on %s %s",
-            incident,
-            flask.request.method,
-            flask.request.path[:200],
-            exc_info=exc,
-        )
+        where = (incident, flask.request.method, flask.request.path[:200])
+        if isinstance(exc, DashException):
+            # Dash's checks of a callback's output quote the whole output (a generated password, say):
+            # log where it failed and what kind of failure, never the message.
+            trace = "".join(traceback.format_tb(exc.__traceback__))
+            log.error(
+                "incident %s: unhandled error on %s %s: %s (message withheld: it may quote the callback's output)\n%s",
+                *where,
+                type(exc).__name__,
+                trace,
+            )
+        else:
+            log.error("incident %s: unhandled error on %s %s", *where, exc_info=exc)
         return flask.Response(
             f"Something went wrong (incident {incident}); it has been logged.", status=500, mimetype="text/plain"
         )

@@ -8,8 +8,7 @@ from urllib.parse import quote, urlsplit
 import flask
 from markupsafe import Markup, escape
 
-from dashboard.core.auth import records as db
-from dashboard.core.auth import sessions, signin
+from dashboard.core.auth import records, sessions, signin
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -124,7 +123,9 @@ def blueprint(engine, settings, lockout_policy, session_policy) -> flask.Bluepri
         sessions.end(engine, flask.request.cookies.get(sessions.COOKIE))
         if user is not None:
             with engine.begin() as conn:
-                db.record_event(conn, db.LOGOUT, user.username, flask.request.remote_addr or "unknown", time.time())
+                records.record_event(
+                    conn, records.LOGOUT, user.username, flask.request.remote_addr or "unknown", time.time()
+                )
         response = flask.redirect("/login", code=303)
         response.delete_cookie(sessions.COOKIE, path="/", httponly=True, samesite="Lax", secure=secure_cookie())
         return response

@@ -1,6 +1,6 @@
-"""The engine: each rule kind fires and clears, with hysteresis, minimum duration and a fake clock."""
+"""The rule evaluator: each rule kind fires and clears, with hysteresis, minimum duration and a fake clock."""
 
-from dashboard.core.alerting.evaluator import CLEAR, RAISE, AlertEngine
+from dashboard.core.alerting.evaluator import CLEAR, RAISE, RuleEvaluator
 from dashboard.core.alerting.rules import parse_rules
 from dashboard.core.contract.messages import Message
 
@@ -24,8 +24,8 @@ def rules(body):
     return parse_rules("version = 1\n" + body)
 
 
-def engine(body, **kw):
-    return AlertEngine(rules(body), **kw)
+def evaluator(body, **kw):
+    return RuleEvaluator(rules(body), **kw)
 
 
 def actions(changes):
@@ -47,7 +47,7 @@ title = "SINR low"
 
 
 def test_threshold_needs_the_minimum_duration_to_fire():
-    e = engine(SINR)
+    e = evaluator(SINR)
     assert e.process([msg("c1", ts=T0, sinr_db=4)]) == []
     assert e.process([msg("c1", ts=T0 + 30, sinr_db=3)]) == []
     (change,) = e.process([msg("c1", ts=T0 + 60, sinr_db=4.5)])
@@ -58,7 +58,7 @@ def test_threshold_needs_the_minimum_duration_to_fire():
 
 
 def test_a_dip_shorter_than_the_minimum_duration_does_not_fire():
-    e = engine(SINR)
+    e = evaluator(SINR)
     e.process([msg("c1", ts=T0, sinr_db=4)])
     e.process([msg("c1", ts=T0 + 50, sinr_db=6)])  # recovered before 60 s: the timer restarts
     assert e.process([msg("c1", ts=T0 + 70, sinr_db=4)]) == []
@@ -67,7 +67,7 @@ def test_a_dip_shorter_than_the_minimum_duration_does_not_fire():
 
 
 def test_hysteresis_holds_the_alert_inside_the_band_and_clears_beyond_it():
-    e = engine(SINR.replace("for_s = 60", "for_s = 0"))
+    e = evaluator(SINR.replace("for_s = 60", "for_s = 0"))
     assert actions(e.process([msg("c1", ts=T0, sinr_db=4)])) == [(RAISE, "c1", "sinr")]
     assert e.process([msg("c1", ts=T0 + 1, sinr_db=5.5)]) == []  # above 5 but below 7: still active
     assert e.process([msg("c1", ts=T0 + 2, sinr_db=6.9)]) == []
@@ -77,7 +77,7 @@ def test_hysteresis_holds_the_alert_inside_the_band_and_clears_beyond_it():
 
 
 def test_clear_for_s_needs_the_recovery_to_last():
-    e = engine(SINR.replace("for_s = 60", "for_s = 0\nclear_for_s = 10"))
+    e = evaluator(SINR.replace("for_s = 60", "for_s = 0\nclear_for_s = 10"))
     e.process([msg("c1", ts=T0, sinr_db=4)])
     assert e.process([msg("c1", ts=T0 + 1, sinr_db=8)]) == []
     assert e.process([msg("c1", ts=T0 + 5, sinr_db=3)]) == []  # relapsed: recovery timer restarts
@@ -86,7 +86,7 @@ def test_clear_for_s_needs_the_recovery_to_last():
 
 
 def test_above_threshold_and_late_samples_are_ignored():
-    e = engine("""
+    e = evaluator("""
 [[rule]]
 id = "latency"
 kind = "threshold"
@@ -104,7 +104,7 @@ title = "Latency"
 
 
 def test_assets_are_independent_and_other_trials_are_ignored():
-    e = engine(SINR.replace("for_s = 60", "for_s = 0"))
+    e = evaluator(SINR.replace("for_s = 60", "for_s = 0"))
     changes = e.process([msg("c1", sinr_db=1), msg("c2", sinr_db=10), msg("s1", sinr_db=1)])
     assert actions(changes) == [(RAISE, "c1", "sinr")]
 
@@ -148,7 +148,7 @@ title = "Outside corridor"
 
 
 def test_route_geofence_with_duration_and_hysteresis():
-    e = engine(ROUTE, geometry=FakeGeometry())
+    e = evaluator(ROUTE, geometry=FakeGeometry())
     assert e.process([msg("s1", ts=T0, lat=0.06, lon=0)]) == []  # 60 m off, not yet 10 s
     (change,) = e.process([msg("s1", ts=T0 + 10, lat=0.08, lon=0)])
     assert change.action == RAISE and change.detail == "80 m off the route"
@@ -158,7 +158,7 @@ def test_route_geofence_with_duration_and_hysteresis():
 
 def test_corridor_geofence_only_while_flying_and_uses_the_named_corridor():
     geometry = FakeGeometry()
-    e = engine(CORRIDOR, geometry=geometry)
+    e = evaluator(CORRIDOR, geometry=geometry)
     assert e.process([msg("d1", lat=1, lon=0.2, state="landed")]) == []  # 150 m out but landed
     (change,) = e.process([msg("d1", ts=T0 + 1, lat=1, lon=0.2, state="airborne", corridor_id="c-7")])
     assert change.action == RAISE and change.detail == "150 m outside the corridor"
@@ -168,12 +168,12 @@ def test_corridor_geofence_only_while_flying_and_uses_the_named_corridor():
 
 
 def test_geofence_without_geometry_stays_quiet():
-    e = engine(ROUTE)
+    e = evaluator(ROUTE)
     assert e.process([msg("s1", ts=T0 + i, lat=1, lon=0) for i in range(20)]) == []
 
 
 def test_state_rule_fires_on_drone_emergency_and_clears():
-    e = engine("""
+    e = evaluator("""
 [[rule]]
 id = "emergency"
 kind = "state"
@@ -204,7 +204,7 @@ title = "Link lost"
 
 
 def test_event_rule_raises_each_occurrence_and_clears_on_its_clearing_event():
-    e = engine(LINK)
+    e = evaluator(LINK)
     first = e.process([msg("d1", "event", type="link_loss", detail="RC lost", lat=52.0, lon=-0.7)])
     assert actions(first) == [(RAISE, "d1", "link-loss")]
     assert first[0].detail == "link_loss; detail: RC lost" and (first[0].lat, first[0].lon) == (52.0, -0.7)
@@ -217,7 +217,7 @@ def test_event_rule_raises_each_occurrence_and_clears_on_its_clearing_event():
 
 def test_event_rule_clears_after_a_quiet_period_on_the_sweep():
     clock = Clock()
-    e = engine(LINK, clock=clock)
+    e = evaluator(LINK, clock=clock)
     e.process([msg("d1", "event", type="link_loss")])
     assert e.sweep(T0 + 599) == []
     (change,) = e.sweep(T0 + 600)
@@ -228,7 +228,7 @@ def test_event_rule_clears_after_a_quiet_period_on_the_sweep():
 def test_default_event_rules_and_severities():
     from dashboard.core.alerting.rules import DEFAULT_RULES_PATH, load_rules
 
-    e = AlertEngine(load_rules(DEFAULT_RULES_PATH))
+    e = RuleEvaluator(load_rules(DEFAULT_RULES_PATH))
     changes = e.process(
         [
             msg("s1", "event", type="disengagement", initiator="operator", reason="cyclist"),
@@ -265,7 +265,7 @@ title = "Offline"
 
 def test_stale_fires_on_the_sweep_with_a_fake_clock_and_clears_on_telemetry():
     clock = Clock()
-    e = engine(STALE, clock=clock)
+    e = evaluator(STALE, clock=clock)
     e.sweep()  # the broker link is up from T0
     e.process([msg("s1", ts=T0, received_at=T0, speed_mps=3)])
     assert e.sweep(T0 + 30) == []
@@ -279,7 +279,7 @@ def test_stale_fires_on_the_sweep_with_a_fake_clock_and_clears_on_telemetry():
 
 def test_stale_waits_while_the_bridge_has_no_broker_link():
     link = {"up": True}
-    e = engine(STALE, clock=Clock(), link_up=lambda: link["up"])
+    e = evaluator(STALE, clock=Clock(), link_up=lambda: link["up"])
     e.sweep(T0)
     e.process([msg("s1", received_at=T0)])
     link["up"] = False
@@ -291,14 +291,14 @@ def test_stale_waits_while_the_bridge_has_no_broker_link():
 
 
 def test_seeded_assets_go_stale_after_a_restart():
-    e = engine(STALE, clock=Clock())
+    e = evaluator(STALE, clock=Clock())
     e.seed_seen([("s9", "streetcav", T0 - 100)])
     e.sweep(T0 - 100)
     assert actions(e.sweep(T0)) == [(RAISE, "s9", "stale")]
 
 
 def test_offline_status_raises_suppresses_stale_and_clears_on_online_or_telemetry():
-    e = engine(STALE, clock=Clock())
+    e = evaluator(STALE, clock=Clock())
     e.sweep(T0)
     e.process([msg("s1", received_at=T0)])
     (change,) = e.process([msg("s1", "status", ts=T0 + 1, status="offline")])
@@ -311,14 +311,14 @@ def test_offline_status_raises_suppresses_stale_and_clears_on_online_or_telemetr
 
 
 def test_restored_conditions_clear_when_they_end():
-    e = engine(SINR + LINK)
+    e = evaluator(SINR + LINK)
     e.restore([("c1", "sinr"), ("d1", "link-loss"), ("x", "no-such-rule")])
     assert actions(e.process([msg("c1", ts=T0, sinr_db=9)])) == [(CLEAR, "c1", "sinr")]
     assert actions(e.process([msg("d1", "event", type="link_restored")])) == [(CLEAR, "d1", "link-loss")]
 
 
 def test_removing_a_rule_clears_its_active_conditions():
-    e = engine(SINR.replace("for_s = 60", "for_s = 0") + LINK)
+    e = evaluator(SINR.replace("for_s = 60", "for_s = 0") + LINK)
     e.process([msg("c1", sinr_db=1), msg("d1", "event", type="link_loss")])
     assert e.active_count == 2
     changes = e.set_rules(rules(LINK))
@@ -331,7 +331,7 @@ def test_geofences_with_the_real_trial_areas():
     from dashboard.core.alerting.geometry import load_geometry
     from dashboard.core.alerting.rules import DEFAULT_RULES_PATH, load_rules
 
-    e = AlertEngine(load_rules(DEFAULT_RULES_PATH), geometry=load_geometry())
+    e = RuleEvaluator(load_rules(DEFAULT_RULES_PATH), geometry=load_geometry())
     lat, lon, _ = geo.route().point_at(500.0)
     on_route = [msg("s1", ts=T0 + i, lat=lat, lon=lon, battery_pct=80) for i in range(20)]
     assert e.process(on_route) == []

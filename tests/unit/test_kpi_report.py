@@ -1,0 +1,106 @@
+"""The KPI page's report: what it holds, and a cache that follows the roll-ups it was computed from."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from dashboard.core.kpis import arithmetic, daily_rows
+from dashboard.core.kpis.report import TRIALS, KpiReports, periods
+from dashboard.core.settings import load_settings
+from dashboard.core.store import queries
+from tests import seeding
+
+NOW = 1_790_000_000.0
+DAY = datetime.fromtimestamp(NOW, UTC).date()
+LATER = NOW + 3 * 86_400  # the seeded day has settled: ranges read roll-ups
+
+
+@pytest.fixture
+def seeded(store):
+    seeding.write(store, seeding.fleet(NOW))
+    daily_rows.clear_day_cache()
+    return store
+
+
+class Counting(KpiReports):
+    """Counts how often the report is really computed."""
+
+    computed = 0
+
+    def compute(self, first, last, now):
+        self.computed += 1
+        return super().compute(first, last, now)
+
+
+def test_the_previous_period_is_as_long_and_just_before():
+    assert periods(date(2026, 11, 23), date(2026, 11, 29)) == (
+        date(2026, 11, 23),
+        date(2026, 11, 29),
+        date(2026, 11, 16),
+        date(2026, 11, 22),
+    )
+    assert periods(DAY, DAY)[2:] == (DAY - timedelta(days=1), DAY - timedelta(days=1))
+
+
+def test_report_holds_each_trial_for_the_range_and_the_period_before(seeded):
+    settings = load_settings({}, kpi_rollup_after_days=0)
+    report = KpiReports(seeded, settings).report(DAY, DAY, LATER)
+    assert list(report) == list(TRIALS)
+    daily = daily_rows.daily_rows(seeded, settings, "streetcav", DAY, DAY, LATER)
+    period = daily_rows.period_seconds(DAY, DAY, LATER)
+    assert report["streetcav"]["now"] == arithmetic.trial_summary("streetcav", daily, period)
+    assert report["streetcav"]["now"]["auto_km"] > 0
+    assert report["streetcav"]["before"] == {}  # nothing was seeded the day before
+    assert sorted(report["streetcav"]["assets"]["asset_id"]) == sorted(
+        a for a in seeding.ALL_ASSETS if a.startswith("cav")
+    )
+    assert list(report["mark"]["daily"]["day"]) == [DAY.isoformat()]
+
+
+def test_an_unchanged_range_is_computed_and_rendered_once(seeded):
+    reports = Counting(seeded, load_settings({}, kpi_rollup_after_days=0))
+    rendered = []
+
+    def render(report):
+        rendered.append(report)
+        return ["page", len(report)]
+
+    first = reports.report(DAY, DAY, LATER)
+    assert reports.report(DAY, DAY, LATER) is first
+    assert reports.rendered(DAY, DAY, LATER, render) == ["page", 3]
+    assert reports.rendered(DAY, DAY, LATER, render) == ["page", 3]
+    assert reports.computed == 1 and rendered == [first]
+    other = reports.rendered(DAY, DAY, LATER, lambda report: "another view")
+    assert other == "another view" and reports.computed == 1
+    reports.clear()
+    reports.report(DAY, DAY, LATER)
+    assert reports.computed == 2
+
+
+def test_a_day_rolled_up_again_is_computed_again(seeded):
+    """A worker that re-rolls a day changes the range's version: the next read recomputes it."""
+    reports = Counting(seeded, load_settings({}, kpi_rollup_after_days=0))
+    before = reports.report(DAY, DAY, LATER)
+    version = reports.version(DAY, DAY, LATER)
+    with seeded.begin() as conn:
+        raw = queries.trial_range(conn, "streetcav", *daily_rows.day_bounds(DAY))
+        queries.save_rollups(conn, "streetcav", arithmetic.daily_stats("streetcav", raw), LATER + 1)
+    assert reports.version(DAY, DAY, LATER) != version
+    again = reports.report(DAY, DAY, LATER)
+    assert reports.computed == 2 and again is not before
+    assert again["streetcav"]["now"]["auto_km"] == pytest.approx(before["streetcav"]["now"]["auto_km"])
+
+
+def test_the_cache_keeps_the_most_recently_used_reports(seeded):
+    reports = Counting(seeded, load_settings({}, kpi_rollup_after_days=0), size=2)
+    ranges = [(DAY - timedelta(days=n), DAY) for n in range(3)]
+    for first, last in ranges:
+        reports.report(first, last, LATER)
+    assert reports.computed == 3
+    reports.report(*ranges[2], LATER)  # newest: kept
+    reports.report(*ranges[1], LATER)  # kept
+    assert reports.computed == 3
+    reports.report(*ranges[0], LATER)  # the oldest was dropped
+    assert reports.computed == 4
