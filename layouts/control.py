@@ -10,7 +10,7 @@ from layouts.alerts import feed_panel
 from layouts.components import age_badge, age_text, clock, css_token, fmt, missing, nav, trial_name, visible
 from layouts.maps import map_figure
 
-GRAPH_CONFIG = {
+GRAPH_CONFIG: dcc.Graph.Config = {
     "displaylogo": False,
     "scrollZoom": True,
     "modeBarButtonsToRemove": ["toImage"],
@@ -221,7 +221,7 @@ def detail(asset: dict, sparklines: list[tuple[str, object]]) -> list:
         if missing(value):
             continue
         text = (
-            fmt(value, digits, unit)
+            fmt(value, digits, unit or "")
             if isinstance(value, (int, float)) and not isinstance(value, bool)
             else visible(value).replace("_", " ")
         )

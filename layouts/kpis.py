@@ -13,7 +13,7 @@ from dashboard.core.kpis.arithmetic import KPIS, change_pct
 from layouts import ids
 from layouts.components import fmt, nav, table, trial_name, visible
 
-CHART_CONFIG = {"displaylogo": False, "displayModeBar": False}
+CHART_CONFIG: dcc.Graph.Config = {"displaylogo": False, "displayModeBar": False}
 # Per-asset table columns per trial: (key, heading, digits).
 ASSET_COLUMNS = {
     "streetcav": (

@@ -239,7 +239,7 @@ def parse_trial_areas(doc: dict[str, Any]) -> TrialAreas:
             cells.append(CellSite(props["id"], props["name"], lat, lon))
         elif geom.get("type") == "Point":
             lat, lon = _latlon(geom["coordinates"])
-            sites.append(Site(props["id"], props["trial"], kind, props["name"], lat, lon))
+            sites.append(Site(props["id"], props["trial"], props["kind"], props["name"], lat, lon))
     if route is None:
         raise GeoDataError("no StreetCAV route (kind='route' LineString)")
     stops = []

@@ -65,6 +65,7 @@ def insert_user(conn: Connection, username: str, role: str, password_hash: str, 
             updated_at=now,
         )
     )
+    assert result.inserted_primary_key is not None, "an insert reports its primary key"
     return int(result.inserted_primary_key[0])
 
 
@@ -157,6 +158,7 @@ def record_event(
             detail=detail[:200],
         )
     )
+    assert result.inserted_primary_key is not None, "an insert reports its primary key"
     return int(result.inserted_primary_key[0])
 
 
@@ -185,6 +187,7 @@ def failures(
     if address is not None:
         where.append(e.address == address[:64])
     row = conn.execute(select(func.count(), func.max(e.at)).where(*where)).first()
+    assert row is not None, "an aggregate query always returns one row"
     return int(row[0]), row[1]
 
 
@@ -200,3 +203,9 @@ def events(conn: Connection, *, limit: int = 100, kinds: Sequence[str] = ()) -> 
     if kinds:
         query = query.where(auth_events.c.kind.in_(list(kinds)))
     return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def last_event_id(conn: Connection, kind: str) -> int | None:
+    """The id of the newest admin event of `kind` (e.g. a rules reload), for processes that act on it."""
+    query = select(func.max(auth_events.c.id)).where(auth_events.c.username == "", auth_events.c.kind == kind)
+    return conn.execute(query).scalar()
