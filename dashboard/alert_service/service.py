@@ -198,11 +198,11 @@ def from_settings(
     from dashboard.core.alerting.geometry import load_geometry
     from dashboard.core.alerting.rules import rules_path
 
-    rules_file = RulesFile(rules_path(settings.alert_rules_path), settings.trials, clock)
+    rules_file = RulesFile(rules_path(settings.alert_rules_path, settings.trials_path), settings.trials, clock)
     return AlertService(
         db,
         rules_file,
-        geometry=load_geometry(),
+        geometry=load_geometry(trials=settings.trial_model),
         notifier=Notifier(settings.alert_webhooks),
         clock=clock,
         link_up=link_up,
