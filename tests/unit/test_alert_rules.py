@@ -168,7 +168,7 @@ def test_one_rules_file_per_path_is_shared_in_a_process(tmp_path):
     assert shown.path == path and shown.trials == TRIALS
     # None configured: the trials file in force, whose trials' default rules are the shipped rules.
     default = shared_rules_file("")
-    assert default.path == DEFAULT_TRIALS_PATH and default.refresh()
+    assert default.path == DEFAULT_TRIALS_PATH and default.reload()
     assert sorted(default.rules.rules, key=lambda r: r.id) == sorted(
         load_rules(DEFAULT_RULES_PATH).rules, key=lambda r: r.id
     )
