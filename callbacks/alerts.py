@@ -79,6 +79,7 @@ def act(_clicks, _texts, _periods):
     elif done.action == actions.COMMENT:
         message = f"Comment added to alert {alert_id}"
     else:
+        assert done.shelved_until is not None, "a shelve always reports its end time"
         message = f"Alert {alert_id} shelved until {clock(done.shelved_until)} UTC"
     return message, None  # forget the version: the feed re-reads on the next tick
 

@@ -93,7 +93,7 @@ def feed_panel(user=None, interval_s: float = 1.0, context: str = "control") -> 
 def feed_rows(alerts: list[dict], shelved: int = 0, select_assets: bool = True, trials: Trials | None = None) -> list:
     """One row per open alert, in the order given (worst severity, then newest)."""
     if not alerts:
-        rows = [html.P("No open alerts", className="all-good")]
+        rows: list = [html.P("No open alerts", className="all-good")]
     else:
         rows = [alert_row(a, select_assets, trials) for a in alerts]
     if shelved:
@@ -153,7 +153,7 @@ def alert_row(a: dict, select_asset: bool = True, trials: Trials | None = None) 
                     html.Button("Comment", id=ids.alert_action("comment", aid), n_clicks=0, className="btn"),
                     dcc.Dropdown(
                         id=ids.alert_period(aid),
-                        options=[{"label": l, "value": m} for m, l in SHELVE_CHOICES],
+                        options=[{"label": label, "value": m} for m, label in SHELVE_CHOICES],
                         value=60,
                         clearable=False,
                         searchable=False,
@@ -191,7 +191,7 @@ def layout(user=None, **_) -> html.Div:
                     _multi(ids.ALERTS_F_STATE, "state", [{"label": s, "value": s} for s in STATES]),
                     dcc.Dropdown(
                         id=ids.ALERTS_F_PERIOD,
-                        options=[{"label": l, "value": v} for v, l, _ in PERIODS],
+                        options=[{"label": label, "value": v} for v, label, _ in PERIODS],
                         value="7d",
                         clearable=False,
                         className="filter",

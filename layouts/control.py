@@ -24,7 +24,7 @@ from layouts.components import (
 )
 from layouts.maps import LOST_COLOUR, map_figure
 
-GRAPH_CONFIG = {
+GRAPH_CONFIG: dcc.Graph.Config = {
     "displaylogo": False,
     "scrollZoom": True,
     "modeBarButtonsToRemove": ["toImage"],
@@ -220,7 +220,8 @@ def detail_fields(trial: Trial | None) -> tuple[tuple[str, str, str | None, int]
     own = []
     for name in trial.wall.detail:
         spec = trial.telemetry.get(name)
-        own.append((name, spec.title, spec.unit or None, spec.digits))
+        if spec is not None:
+            own.append((name, spec.title, spec.unit or None, spec.digits))
     return COMMON_DETAIL + tuple(own)
 
 
@@ -236,7 +237,7 @@ def detail(asset: dict, sparklines: list[tuple[str, object]], trials: Trials | N
         if missing(value):
             continue
         text = (
-            fmt(value, digits, unit)
+            fmt(value, digits, unit or "")
             if isinstance(value, (int, float)) and not isinstance(value, bool)
             else visible(value).replace("_", " ")
         )

@@ -38,6 +38,7 @@ def layout(geojson: dict | None = None, tile_url: str = "", trials: Trials | Non
                 [
                     html.Button(t.kiosk.button, id=ids.kiosk_trial(t.id), className="kiosk-button", n_clicks=0)
                     for t in shown
+                    if t.kiosk is not None
                 ]
                 + [html.Button("Tour", id=ids.KIOSK_TOUR, className="kiosk-button tour", n_clicks=0)],
                 className="kiosk-nav",

@@ -14,7 +14,7 @@ from dashboard.core.trials import Kpi, Trial, default_trials
 from layouts import ids
 from layouts.components import fmt, nav, table, visible
 
-CHART_CONFIG = {"displaylogo": False, "displayModeBar": False}
+CHART_CONFIG: dcc.Graph.Config = {"displaylogo": False, "displayModeBar": False}
 # Columns every trial's per-asset table ends with: (key, heading, digits).
 COMMON_COLUMNS = (("days", "Days", 0), ("messages", "Messages", 0), ("e2e_p95_s", "E2E p95 s", 3))
 

@@ -264,7 +264,7 @@ def parse_trial_areas(doc: dict[str, Any], trial: str | None = None, *, require_
             cells.append(CellSite(props["id"], props["name"], lat, lon))
         elif geom.get("type") == "Point":
             lat, lon = _latlon(geom["coordinates"])
-            sites.append(Site(props["id"], owner, kind, props["name"], lat, lon))
+            sites.append(Site(props["id"], str(owner), str(kind), props["name"], lat, lon))
     if not routes and require_route:
         raise GeoDataError("no StreetCAV route (kind='route' LineString)")
     route = routes[-1] if routes else None
@@ -309,7 +309,10 @@ def load_trial_areas(path: str | Path | None = None) -> TrialAreas:
 
 
 def route(path: str | Path | None = None) -> Polyline:
-    return load_trial_areas(path).route
+    found = load_trial_areas(path).route
+    if found is None:  # load_trial_areas requires one; this keeps the type honest
+        raise GeoDataError("no route")
+    return found
 
 
 def stops(path: str | Path | None = None) -> tuple[Stop, ...]:

@@ -77,6 +77,8 @@ def trial_facts(trial: Trial, assets: pd.DataFrame) -> dict:
     assets (templates and figures written in the trials file; none may use a hidden field)."""
     values = trial_figures(trial, assets)
     kiosk = trial.kiosk
+    if kiosk is None:
+        return {"number": "", "unit": "", "sentence": ""}
     return {"number": render(kiosk.number, values), "unit": kiosk.unit, "sentence": render(kiosk.sentence, values)}
 
 

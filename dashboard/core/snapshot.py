@@ -28,6 +28,7 @@ feeds its own trails, kiosk positions and feed from it, so its next build contin
 from __future__ import annotations
 
 import bisect
+import contextlib
 import dataclasses
 import fcntl
 import hashlib
@@ -146,15 +147,13 @@ class FileSnapshotCache:
 
     def _prune(self, tick: int) -> None:
         """Remove snapshots `keep` ticks old; now and then sweep the directory (idle gaps leave files)."""
-        olds = range(tick - 4 * self.keep, tick - self.keep + 1)
+        olds: range | list[int] = range(tick - 4 * self.keep, tick - self.keep + 1)
         if tick % 256 == 0:
             names = [n for n in os.listdir(self.directory) if n.startswith("snapshot-") and n.endswith(".pickle")]
             olds = [int(n[9:-7]) for n in names if n[9:-7].lstrip("-").isdigit() and int(n[9:-7]) <= tick - self.keep]
         for old in olds:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.remove(self._path(old))
-            except FileNotFoundError:
-                pass
 
     def get_or_build(self, tick: int, build: Callable[[], Snapshot]) -> tuple[Snapshot, bool]:
         shared = self.get(tick)

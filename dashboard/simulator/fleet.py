@@ -142,7 +142,7 @@ class SimulatorOptions:
         if trial.id in explicit:
             return explicit[trial.id]
         builtin = {"shuttle": self.shuttles, "drone": self.drones, "cell": self.cells}
-        return builtin.get(trial.simulator.model, trial.simulator.count)
+        return builtin.get(trial.simulation.model, trial.simulation.count)
 
     @property
     def total_assets(self) -> int:
@@ -188,7 +188,7 @@ def _local_tz():
 
 def _areas(options: SimulatorOptions, trial: Trial) -> geo.TrialAreas:
     """The trial's areas: its own file (trials file), or the one `--geojson` names for the built-in models."""
-    if options.geojson and trial.simulator.model != "generic":
+    if options.geojson and trial.simulation.model != "generic":
         return geo.load_trial_areas(options.geojson)
     if trial.areas.file is None:
         raise SimulatorOptionsError(f"trial {trial.id!r} has no areas file to simulate it in")
@@ -203,8 +203,10 @@ def build_assets(options: SimulatorOptions, seed_base: str) -> list[tuple[str, A
         n = options.count_for(trial)
         if n == 0:
             continue
-        sim, areas = trial.simulator, _areas(options, trial)
+        sim, areas = trial.simulation, _areas(options, trial)
         if sim.model == "shuttle":
+            if areas.route is None:
+                raise SimulatorOptionsError(f"trial {trial.id!r} drives a route, but its areas file has none")
             length = areas.route.length_m
             for i in range(n):
                 rng = random.Random(f"{seed_base}:cav:{i}")
@@ -394,7 +396,9 @@ def _bounded_field(trial: Trial | None) -> tuple[str, float]:
         return "battery_pct", 100.0
     bounded = [f for f in trial.telemetry.fields.values() if f.numeric and f.max is not None and f.max < 1e12]
     chosen = next((f for f in bounded if f.name.endswith("_pct")), bounded[0] if bounded else None)
-    return (chosen.name, float(chosen.max)) if chosen else ("lat", 160.0)
+    if chosen is None or chosen.max is None:
+        return "lat", 160.0
+    return chosen.name, float(chosen.max)
 
 
 def _numeric_field(trial: Trial | None) -> str:

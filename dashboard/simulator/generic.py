@@ -312,7 +312,7 @@ def route_followers(trial: Trial, areas: TrialAreas, count: int, seed_base: str)
         on_route = [route.locate(s.lat, s.lon) for s in areas.stops]
         stops = [along for along, off in on_route if off < 30.0]
         share = (i // len(routes)) / max(1, math.ceil(count / len(routes)))
-        asset_id = trial.simulator.id_format.format(n=i + 1)
+        asset_id = trial.simulation.id_format.format(n=i + 1)
         out.append(RouteFollower(asset_id, trial, route, stops, rng, start_m=route.length_m * share))
     return out
 
@@ -328,5 +328,5 @@ def site_reporters(trial: Trial, areas: TrialAreas, count: int, seed_base: str) 
         lat, lon = sites[i % len(sites)]
         if i >= len(sites):
             lat, lon = lat + rng.uniform(-0.002, 0.002), lon + rng.uniform(-0.003, 0.003)
-        out.append(SiteReporter(trial.simulator.id_format.format(n=i + 1), trial, lat, lon, rng))
+        out.append(SiteReporter(trial.simulation.id_format.format(n=i + 1), trial, lat, lon, rng))
     return out

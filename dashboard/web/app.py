@@ -121,7 +121,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Dash:
         assets_folder=str(ASSETS),
         serve_locally=True,
         title="MK Control",
-        update_title=None,
+        update_title=None,  # type: ignore[arg-type]  # Dash documents None (no "Updating..." title); its stub says str
         # Callbacks name components of pages not shown yet. Without this, Dash would build every page's
         # layout into a "validation layout" sent in the app shell to anyone, signed in or not.
         suppress_callback_exceptions=True,

@@ -13,6 +13,9 @@ from typing import Protocol
 
 from dashboard.core import geo
 
+# A path segment in local metres: start x, start y, dx, dy, 1/length² (0 for a zero-length segment).
+_Segment = tuple[float, float, float, float, float]
+
 log = logging.getLogger(__name__)
 
 _EARTH_RADIUS_M = 6_371_008.8
@@ -48,7 +51,7 @@ class PlanarPath:
         self._ky = math.pi / 180.0 * _EARTH_RADIUS_M
         self._kx = self._ky * math.cos(math.radians(self._lat0))
         xy = [self._xy(lat, lon) for lat, lon in points]
-        segments = []
+        segments: list[_Segment] = []
         for (ax, ay), (bx, by) in zip(xy, xy[1:], strict=False):
             dx, dy = bx - ax, by - ay
             seg2 = dx * dx + dy * dy
@@ -56,14 +59,14 @@ class PlanarPath:
         self._segments = tuple(segments)
         self._x0 = min(x for x, _ in xy) - _GRID_MARGIN_M
         self._y0 = min(y for _, y in xy) - _GRID_MARGIN_M
-        self._cells: tuple[tuple[tuple[float, ...], ...], ...] = ()
+        self._cells: tuple[tuple[tuple[_Segment, ...], ...], ...] = ()
         if len(segments) > _GRID_MIN_SEGMENTS:
             self._cells = self._grid(max(x for x, _ in xy) + _GRID_MARGIN_M, max(y for _, y in xy) + _GRID_MARGIN_M)
 
     def _xy(self, lat: float, lon: float) -> tuple[float, float]:
         return (lon - self._lon0) * self._kx, (lat - self._lat0) * self._ky
 
-    def _grid(self, x1: float, y1: float) -> tuple[tuple[tuple[float, ...], ...], ...]:
+    def _grid(self, x1: float, y1: float) -> tuple[tuple[tuple[_Segment, ...], ...], ...]:
         """Per cell, the segments within (nearest + one cell diagonal) of its centre: for any point of
         the cell, the nearest segment is among them (it is at most half a diagonal from the centre)."""
         diagonal = _GRID_CELL_M * math.sqrt(2.0)

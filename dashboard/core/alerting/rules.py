@@ -19,7 +19,7 @@ import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, overload
+from typing import Any, Protocol, TypeVar, overload
 
 from dashboard.core.alerting import SEVERITIES
 from dashboard.core.trials import Trials, TrialsError, load_trials, trials_path
@@ -157,6 +157,9 @@ class OfflineRule(Rule):
     channels: tuple[str, ...] = field(default=("status", "telemetry"), init=False)
 
 
+_R = TypeVar("_R", bound=Rule)
+
+
 @dataclass(frozen=True)
 class RuleSet:
     """The rules in force, with a per-(trial, channel) index so the evaluator looks at few rules."""
@@ -173,7 +176,7 @@ class RuleSet:
             self._index[key] = found
         return found
 
-    def of_kind(self, kind: type[Rule]) -> tuple[Rule, ...]:
+    def of_kind(self, kind: type[_R]) -> tuple[_R, ...]:
         return tuple(r for r in self.rules if r.enabled and isinstance(r, kind))
 
     def by_id(self) -> dict[str, Rule]:

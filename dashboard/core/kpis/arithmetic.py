@@ -317,7 +317,7 @@ def _combine(trial: Trial, daily: pd.DataFrame, by: list[str], period_s: float |
             assets = daily.groupby([daily[k] for k in by], sort=True)["asset_id"].nunique().astype(float)
             seconds = period_s if period_s is not None else 86_400.0
             out[kpi.key] = _ratio_v(s["active_min"], assets * seconds / 60.0, 100.0)
-        elif kind == "quantile":
+        elif kind == "quantile" and quantiles is not None:
             out[kpi.key] = quantiles[stats[0]]
     for kpi in trial.kpis:
         if kpi.kind == "ratio":

@@ -67,6 +67,7 @@ _cache_lock = threading.Lock()
 def trials_in_force(path: str | Path | None = "", extra: tuple[str, ...] = ()) -> Trials:
     """The trials of `path` (shipped default when empty) plus `extra`, read once per file version."""
     resolved = Path(path) if path else DEFAULT_TRIALS_PATH
+    signature: tuple[str, int | None, int | None, tuple[str, ...]]
     try:
         st = os.stat(resolved)
         signature = (str(resolved), st.st_mtime_ns, st.st_size, tuple(extra))
