@@ -354,7 +354,10 @@ def template_names(template: str) -> list[str]:
     return names
 
 
-def _template(t: _Table, key: str, figures: dict[str, Figure], hidden: Iterable[str] = ()) -> str:
+def _template(
+    t: _Table, key: str, figures: dict[str, Figure], hidden: Iterable[str] = (), public: Privacy | None = None
+) -> str:
+    """A template's text, checked: its figures exist; on public screens none names a hidden field or an id."""
     value = t.text(key, "")
     try:
         names = template_names(value)
@@ -365,6 +368,8 @@ def _template(t: _Table, key: str, figures: dict[str, Figure], hidden: Iterable[
             raise t.fail(key, f"{key!r} uses {{{name}}}, which is not a figure ({', '.join(figures) or 'none'})")
         if figures[name].field in hidden or any(k in hidden for k in figures[name].where):
             raise t.fail(key, f"{key!r} uses {{{name}}}, built from a field the privacy policy hides")
+        if public is not None and figures[name].with_asset and not public.show_ids:
+            raise t.fail(key, f"{key!r} uses {{{name}}}, which names an asset: public screens show no ids")
     return value
 
 
@@ -557,9 +562,9 @@ def _kiosk(t: _Table | None, figures: dict[str, Figure], privacy: Privacy, name:
     return Kiosk(
         title=t.text("title", name),
         button=t.text("button", name),
-        number=_template(t, "number", figures, hidden) if t.has("number") else _default_number(t, figures),
+        number=_template(t, "number", figures, hidden, privacy) if t.has("number") else _default_number(t, figures),
         unit=t.text("unit", ""),
-        sentence=_template(t, "sentence", figures, hidden),
+        sentence=_template(t, "sentence", figures, hidden, privacy),
     )
 
 

@@ -42,7 +42,7 @@ def _fleet(assets: int, seed: int) -> list[tuple[str, str, tuple]]:
     for i in range(assets):
         pick = i % 10
         if pick < 4:
-            fleet.append(("streetcav", f"shuttle-{i}", ("route", rnd.uniform(0, areas.route.length_m))))
+            fleet.append(("streetcav", f"shuttle-{i}", ("route", rnd.uniform(0, geo.route().length_m))))
         elif pick < 6:
             corridor = areas.corridors[i % len(areas.corridors)]
             fleet.append(("droneport", f"drone-{i}", ("corridor", corridor, rnd.uniform(0, corridor.path.length_m))))
