@@ -12,10 +12,26 @@ from layouts import ids, kiosk
 from layouts.maps import MARKERS, public_traces
 
 
+def _valid(state) -> dict:
+    """The kiosk's state as this callback wrote it; anything else (a tampered request) starts afresh."""
+    if not isinstance(state, dict):
+        return dict(kiosk.INITIAL_STATE)
+    state = dict(kiosk.INITIAL_STATE, **state)
+    times_ok = all(
+        state[k] is None or (isinstance(state[k], int | float) and not isinstance(state[k], bool))
+        for k in ("since", "touched_at")
+    )
+    if state["mode"] not in ("attract", "explore") or state["trial"] not in kiosk.TRIALS or not times_ok:
+        return dict(kiosk.INITIAL_STATE)
+    return state
+
+
 def next_state(state: dict, trigger, now: float, rotate_s: float, idle_s: float) -> dict:
     """Attract mode rotates every `rotate_s`; a touch explores; `idle_s` without touch returns to attract."""
-    state = dict(kiosk.INITIAL_STATE, **(state or {}))
+    state = _valid(state)
     if isinstance(trigger, dict) and trigger.get("type") == ids.KIOSK_TRIAL:
+        if trigger.get("trial") not in kiosk.TRIALS:
+            return state  # no such button
         return {"mode": "explore", "trial": trigger["trial"], "since": now, "touched_at": now}
     if trigger == ids.KIOSK_TOUR:
         return {"mode": "attract", "trial": state["trial"], "since": now, "touched_at": None}
@@ -59,7 +75,9 @@ def refresh_kiosk(_n, _clicks, _tour, state):
             patch["data"][MARKERS][parent][leaf] = values
         else:
             patch["data"][MARKERS][path] = values
-    classes = ["kiosk-button active" if t == state["trial"] else "kiosk-button" for t in kiosk.TRIALS]
+    # One class per trial button the request names (Dash answers a wildcard output item by item).
+    buttons = [o.get("id", {}).get("trial") for o in ctx.outputs_list[4]]
+    classes = ["kiosk-button active" if t == state["trial"] else "kiosk-button" for t in buttons]
     return (
         state,
         kiosk.stage(view, state["trial"], state["mode"]),
