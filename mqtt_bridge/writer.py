@@ -182,8 +182,11 @@ class BatchWriter:
             stamp = self._stamp()
             try:
                 with self.engine.begin() as conn:
-                    result = ingest.write_batch(conn, messages, rejected, stamp / US_PER_S, self.worker)
+                    result = ingest.write_batch(
+                        conn, messages, rejected, stamp / US_PER_S, self.worker, topic_root=self.topic_root
+                    )
                 self._last_stamp_us = stamp
+                rejected = [*rejected, *result.dead_letters]
                 break
             except Exception as exc:  # the database is down or locked: keep the batch, ack nothing
                 self.counters.db_errors += 1
@@ -224,14 +227,18 @@ class BatchWriter:
         """
         stored = duplicates = 0
         refused: list[DeadLetter] = []
+        misfiled: list[DeadLetter] = []  # already written, in the message's own transaction
         for message in messages:
             stamp = self._stamp()
             try:
                 with self.engine.begin() as conn:
-                    one = ingest.write_batch(conn, [message], [], stamp / US_PER_S, self.worker)
+                    one = ingest.write_batch(
+                        conn, [message], [], stamp / US_PER_S, self.worker, topic_root=self.topic_root
+                    )
                 self._last_stamp_us = stamp
                 stored += one.stored
                 duplicates += one.duplicates
+                misfiled.extend(one.dead_letters)
             except Exception as exc:
                 if not _refused_by_database(exc):
                     raise
@@ -245,6 +252,7 @@ class BatchWriter:
         all_rejected = [*rejected, *refused]
         with self.engine.begin() as conn:
             ingest.write_batch(conn, [], all_rejected, self.clock())
+        all_rejected += misfiled
         return ingest.BatchResult(stored, duplicates, len(all_rejected)), all_rejected
 
     def _stamp(self) -> int:

@@ -14,6 +14,8 @@ import logging
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,8 @@ log = logging.getLogger(__name__)
 
 # Mean Earth radius (IUGG): the haversine error against the ellipsoid is < 0.5 %, far below GNSS noise.
 EARTH_RADIUS_M = 6_371_008.8
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "assets" / "trial_areas.geojson"
+# The shipped trial areas, in the installed `assets` package (a directory on disk in any normal install).
+DEFAULT_PATH = Path(str(resources.files("assets").joinpath("trial_areas.geojson")))
 
 LatLon = tuple[float, float]
 
@@ -84,7 +87,7 @@ class Polyline:
             raise GeoDataError("a polyline needs at least two points")
         cum = [0.0]
         heads = []
-        for (la1, lo1), (la2, lo2) in zip(self.points, self.points[1:]):
+        for (la1, lo1), (la2, lo2) in pairwise(self.points):
             cum.append(cum[-1] + haversine_m(la1, lo1, la2, lo2))
             heads.append(bearing_deg(la1, lo1, la2, lo2))
         object.__setattr__(self, "cumulative_m", tuple(cum))
@@ -115,7 +118,7 @@ class Polyline:
         """(distance along the path of the nearest point, distance off the path), both in metres."""
         cos0 = math.cos(math.radians(lat))
         best = (math.inf, 0.0)
-        for i, ((la1, lo1), (la2, lo2)) in enumerate(zip(self.points, self.points[1:])):
+        for i, ((la1, lo1), (la2, lo2)) in enumerate(pairwise(self.points)):
             ax, ay = _to_xy(la1, lo1, lat, lon, cos0)
             bx, by = _to_xy(la2, lo2, lat, lon, cos0)
             d, t = _segment_distance(0.0, 0.0, ax, ay, bx, by)
@@ -262,7 +265,7 @@ def parse_trial_areas(doc: dict[str, Any]) -> TrialAreas:
 
 @lru_cache(maxsize=8)
 def load_trial_areas(path: str | Path | None = None) -> TrialAreas:
-    """The trial areas from `path` (default: the repository's `assets/trial_areas.geojson`), cached."""
+    """The trial areas from `path` (default: the shipped `assets/trial_areas.geojson`), cached."""
     path = Path(path) if path else DEFAULT_PATH
     log.debug("loading trial areas from %s", path)
     with open(path, encoding="utf-8") as fh:

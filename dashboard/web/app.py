@@ -10,6 +10,7 @@ import importlib
 import json
 import logging
 from functools import partial
+from importlib import resources
 from pathlib import Path
 
 import dash
@@ -34,7 +35,9 @@ from layouts import admin, alerts, control, health, home, kiosk, kpis
 
 log = logging.getLogger(__name__)
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
+# The CSS and GeoJSON Dash serves from /assets/: the installed `assets` package. Dash needs a directory on
+# disk, which the package is in any normal install (a wheel unpacks it; zip imports are not supported).
+ASSETS = Path(str(resources.files("assets")))
 # The page callback modules, imported by `create_app`: exactly those the access table has a rule for
 # (a module without one would be refused by the guard anyway), so the two cannot drift apart.
 CALLBACK_MODULES = tuple(policy.CALLBACK_MODULES)

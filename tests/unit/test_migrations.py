@@ -25,7 +25,25 @@ FIXTURES = Path(__file__).parent.parent / "fixtures"
 # Made by the demo on main before migrations existed (schema_meta version 1): 752 telemetry rows,
 # 22 assets in `latest`, 27 alerts with 27 events, 3 users, 2 dead letters.
 LEGACY_SQLITE = FIXTURES / "store-main-2026-11-29.sqlite"
+# The same rows in a PostgreSQL store made by that code (pg_dump, plain SQL; see its header).
+LEGACY_POSTGRESQL = FIXTURES / "store-main-2026-11-29.postgresql.sql"
 LEGACY_COUNTS = {"telemetry": 752, "latest": 22, "alerts": 27, "alert_events": 27, "users": 3, "dead_letters": 2}
+
+
+def _legacy_store(store_url: str):
+    """An engine on a copy of the store made before migrations, on the database `store_url` names."""
+    if store_url.startswith("sqlite:///"):
+        shutil.copy(LEGACY_SQLITE, store_url.removeprefix("sqlite:///"))
+    else:
+        loader = make_engine(store_url)
+        raw = loader.raw_connection()
+        try:
+            raw.cursor().execute(LEGACY_POSTGRESQL.read_text())  # no parameters: one script, many statements
+            raw.commit()
+        finally:
+            raw.close()
+            loader.dispose()
+    return make_engine(store_url)
 
 
 def _rows(engine) -> dict[str, list[tuple]]:
@@ -51,7 +69,7 @@ def test_a_new_store_is_made_at_head_and_migrating_again_changes_nothing(store_u
     engine = make_engine(store_url)
     assert current_revision(engine) is None
     assert migrate(engine) == head_revision()
-    assert current_revision(engine) == head_revision() == "0002_writer_cursors"
+    assert current_revision(engine) == head_revision() == "0003_asset_trials"
     names = set(inspect(engine).get_table_names())
     assert set(schema.metadata.tables) <= names and "schema_meta" not in names
     assert migrate(engine) == head_revision()
@@ -74,10 +92,8 @@ def test_a_store_newer_than_the_program_is_refused(store):
         migrate(store)
 
 
-def test_a_pre_migration_store_of_another_version_is_refused(tmp_path):
-    path = tmp_path / "store.db"
-    shutil.copy(LEGACY_SQLITE, path)
-    engine = make_engine(f"sqlite:///{path}")
+def test_a_pre_migration_store_of_another_version_is_refused(store_url):
+    engine = _legacy_store(store_url)
     with engine.begin() as conn:
         conn.execute(text("UPDATE schema_meta SET value = '2' WHERE key = 'version'"))
     with pytest.raises(RuntimeError, match="newer than this program"):
@@ -86,10 +102,8 @@ def test_a_pre_migration_store_of_another_version_is_refused(tmp_path):
     engine.dispose()
 
 
-def test_a_sqlite_store_from_before_migrations_upgrades_in_place_with_nothing_lost(tmp_path):
-    path = tmp_path / "store.db"
-    shutil.copy(LEGACY_SQLITE, path)
-    engine = make_engine(f"sqlite:///{path}")
+def test_a_store_from_before_migrations_upgrades_in_place_with_nothing_lost(store_url):
+    engine = _legacy_store(store_url)
     before, columns_before = _rows(engine), _columns(engine)
     assert {t: len(before[t]) for t in LEGACY_COUNTS} == LEGACY_COUNTS
 
@@ -104,8 +118,12 @@ def test_a_sqlite_store_from_before_migrations_upgrades_in_place_with_nothing_lo
 
 
 def _assert_nothing_lost(before, columns_before, after, columns_after) -> None:
-    assert set(after) == set(before) - {"schema_meta"} | {"alert_cursors"}
+    assert set(after) == set(before) - {"schema_meta"} | {"alert_cursors", "asset_trials"}
     assert after["alert_cursors"] == []
+    # Every asset is bound to the trial `latest` holds for it (columns by name: asset_id, bound_at, trial).
+    at = columns_after["latest"].index
+    owners = sorted((r[at("asset_id")], r[at("trial")]) for r in after["latest"])
+    assert sorted((r[0], r[2]) for r in after["asset_trials"]) == owners and len(owners) == LEGACY_COUNTS["latest"]
     for table, rows in before.items():
         if table == "schema_meta":
             continue

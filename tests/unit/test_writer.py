@@ -146,11 +146,11 @@ def test_a_failing_database_is_retried_and_nothing_is_acked_until_it_commits(eng
     real = ingest.write_batch
     failures = {"left": 3}
 
-    def flaky(conn, messages, rejected, stored_at, writer):
+    def flaky(conn, messages, rejected, stored_at, writer, **options):
         if failures["left"]:
             failures["left"] -= 1
             raise RuntimeError("database is locked")
-        return real(conn, messages, rejected, stored_at, writer)
+        return real(conn, messages, rejected, stored_at, writer, **options)
 
     monkeypatch.setattr(writer_module.ingest, "write_batch", flaky)
     monkeypatch.setattr(writer_module, "RETRY_MIN_S", 0.05)
@@ -267,3 +267,28 @@ def test_rows_name_their_writer_and_each_commit_is_stamped_after_the_last_across
     assert all(b - a >= 0.9e-6 for a, b in zip(commit_stamps, commit_stamps[1:], strict=False))
     b = [stored_at for _, stored_at in stamps["bridge-b"]]
     assert b[0] == pytest.approx(t0 - 100, abs=1e-6) and b[0] < b[-1], "bridge-b does not follow bridge-a's stamps"
+
+
+def test_a_message_for_an_asset_of_another_trial_is_dead_lettered_counted_and_acked(engine):
+    acks = FakeAcks(engine)
+    w, _ = make_writer(engine)
+    w.start()
+    w.submit(item(1, acks, asset="cav-01"))
+    now = time.time()
+    other = decode(
+        "mk/droneport/cav-01/telemetry",
+        json.dumps({"ts": now, "seq": 2}).encode(),
+        received_at=now,
+        root="mk",
+        trials=TRIALS,
+        max_payload_bytes=65536,
+        max_future_skew_s=300,
+    )
+    w.submit(Item(other, acks.for_seq(2)))
+    wait_for(lambda: len(acks.acked) == 2)
+    w.stop()
+    assert stored_seqs(engine) == {1}
+    assert w.counters.rejected_by_code == {"asset_in_other_trial": 1}
+    assert (w.counters.stored, w.counters.rejected) == (1, 1)
+    with engine.connect() as conn:
+        assert conn.execute(select(schema.dead_letters.c.reason_code)).scalars().all() == ["asset_in_other_trial"]

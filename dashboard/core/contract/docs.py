@@ -42,7 +42,7 @@ bad message next to it.
 | part | rule |
 |---|---|
 | `trial` | {trials} |
-| `asset_id` | 1-64 characters of `A-Z a-z 0-9 _ -` |
+| `asset_id` | 1-64 characters of `A-Z a-z 0-9 _ -`. An asset belongs to one trial: its id is bound to the trial of its first message and may not be reused under another |
 | `channel` | `telemetry` (periodic samples), `event` (things that happened), `status` (retained `online`/`offline`, also the last will) |
 
 ## Payload
@@ -95,6 +95,7 @@ It is **not** stored as telemetry. It goes to the dead-letter table with the top
 | `bad_type` | a listed field has the wrong type (e.g. `"battery_pct": "80"`) |
 | `bad_value` | a value outside its list (e.g. `"mode": "auto"`), or not finite |
 | `out_of_range` | a number outside its range (latitude 200, battery 140, `ts` before 2000 or hundreds of digits long) |
+| `asset_in_other_trial` | the asset id already belongs to another trial |
 | `rate_limited` | more messages per second from one asset than the bridge allows |
 | `internal_error` | the bridge failed on this message (a bug: please report it) |
 """

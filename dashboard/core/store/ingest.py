@@ -1,16 +1,24 @@
-"""Writing a batch of messages: telemetry rows, the `latest` table and dead letters, in one transaction."""
+"""Writing a batch of messages: telemetry rows, the `latest` table and dead letters, in one transaction.
+
+Asset identity is (trial, asset id): each asset id is bound to one trial (`asset_trials`) by its
+first stored message, and a message for it under another trial is dead-lettered, never stored as
+the real asset's telemetry.
+"""
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, select
+from sqlalchemy import Connection, Engine, Table, func, select
 
+from dashboard.core.contract.errors import Rejected
 from dashboard.core.contract.messages import UNSET, DeadLetter, Message
-from dashboard.core.store.schema import SAMPLE_FIELDS, Epoch, dead_letters, latest, telemetry
+from dashboard.core.store.schema import SAMPLE_FIELDS, Epoch, asset_trials, dead_letters, latest, telemetry
 
 _COMMON_COLUMNS = SAMPLE_FIELDS
 
@@ -19,7 +27,8 @@ _COMMON_COLUMNS = SAMPLE_FIELDS
 class BatchResult:
     stored: int
     duplicates: int
-    rejected: int
+    rejected: int  # dead letters written: those passed in and those made here
+    dead_letters: tuple[DeadLetter, ...] = ()  # made here (asset ids bound to another trial)
 
 
 # `state` and `event_type` are VARCHAR(32). Their source fields are checked only where the contract
@@ -210,18 +219,90 @@ def _latest_rows(messages: Sequence[Message]) -> tuple[list, list, list]:
     return sample_rows, status_rows, event_rows
 
 
+# Bindings the store had before the transaction that read them: a binding never changes, so a process
+# may keep them (per engine) and skip the lookup on every later batch.
+_bound: weakref.WeakKeyDictionary[Engine, dict[str, str]] = weakref.WeakKeyDictionary()
+_bound_lock = threading.Lock()
+
+
+def _owners(conn: Connection, assets: Iterable[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    names = list(assets)
+    for start in range(0, len(names), 500):  # bounded IN lists
+        chunk = names[start : start + 500]
+        rows = conn.execute(
+            select(asset_trials.c.asset_id, asset_trials.c.trial).where(asset_trials.c.asset_id.in_(chunk))
+        )
+        found.update({asset: trial for asset, trial in rows})
+    return found
+
+
+def bind_assets(conn: Connection, messages: Sequence[Message], now: float) -> tuple[list[Message], list[Message]]:
+    """(messages of the trial each asset belongs to, messages under another trial), in order.
+
+    An asset id seen for the first time is bound to the trial of its first message in the batch. Runs
+    in the caller's transaction; on PostgreSQL a concurrent writer binding the same new id waits for
+    the first one's commit, so both agree."""
+    if not messages:
+        return [], []
+    with _bound_lock:
+        known = _bound.setdefault(conn.engine, {})
+        owners = {m.asset_id: known[m.asset_id] for m in messages if m.asset_id in known}
+    missing = {m.asset_id for m in messages} - owners.keys()
+    if missing:
+        before = _owners(conn, missing)  # committed before this transaction: safe to keep
+        with _bound_lock:
+            known.update(before)
+        owners.update(before)
+        new: dict[str, str] = {}
+        for m in messages:
+            if m.asset_id not in owners:
+                new.setdefault(m.asset_id, m.trial)
+        if new:
+            conn.exec_driver_sql(
+                _insert_sql(conn.dialect.name, asset_trials, ("asset_id", "trial", "bound_at")),
+                [(asset, trial, now) for asset, trial in new.items()],
+            )
+            owners.update(_owners(conn, new))
+    kept: list[Message] = []
+    misfiled: list[Message] = []
+    for m in messages:
+        (kept if owners.get(m.asset_id) == m.trial else misfiled).append(m)
+    return kept, misfiled
+
+
+def misfiled_letter(message: Message, owner: str, topic_root: str) -> DeadLetter:
+    """The dead letter of a message whose asset id belongs to another trial."""
+    reason = Rejected(
+        "asset_in_other_trial",
+        f"asset_id {message.asset_id!r} belongs to trial {owner!r}, not {message.trial!r}: "
+        "an asset id may be used under one trial only",
+    )
+    topic = f"{topic_root}/{message.trial}/{message.asset_id}/{message.channel}"
+    return DeadLetter.of(topic, message.text.encode("utf-8", "replace"), reason, message.received_at)
+
+
 def write_batch(
     conn: Connection,
     messages: Sequence[Message],
     rejected: Sequence[DeadLetter],
     stored_at: float,
     writer: str | None = None,
+    *,
+    topic_root: str = "mk",
 ) -> BatchResult:
-    """Store one batch inside the caller's transaction. A repeated (asset_id, seq) is stored once.
+    """Store one batch inside the caller's transaction. A repeated (asset_id, seq) is stored once; a
+    message for an asset id bound to another trial is dead-lettered (`BatchResult.dead_letters`).
 
     `writer` names the bridge worker committing it, on every telemetry row; with `stored_at` it is
     how the alert service follows each writer's commits (see `last_stored_at`).
     """
+    messages, misfiled = bind_assets(conn, messages, stored_at)
+    letters: tuple[DeadLetter, ...] = ()
+    if misfiled:
+        owners = _owners(conn, {m.asset_id for m in misfiled})
+        letters = tuple(misfiled_letter(m, owners.get(m.asset_id, "?"), topic_root) for m in misfiled)
+        rejected = [*rejected, *letters]
     unique: list[Message] = []
     seen: set[tuple[str, int]] = set()
     for message in messages:
@@ -253,7 +334,7 @@ def write_batch(
                 for d in rejected
             ],
         )
-    return BatchResult(stored=stored, duplicates=len(messages) - stored, rejected=len(rejected))
+    return BatchResult(stored=stored, duplicates=len(messages) - stored, rejected=len(rejected), dead_letters=letters)
 
 
 def last_stored_at(conn: Connection, writer: str) -> float | None:

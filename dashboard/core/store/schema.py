@@ -121,6 +121,17 @@ latest = Table(
     Column("event_payload", Text),
 )
 
+# Which trial each asset id belongs to: bound by its first stored message, never changed. A message
+# for the id under another trial is dead-lettered (`asset_in_other_trial`), so dedup (asset_id, seq),
+# `latest` and the daily roll-ups, all keyed by asset id, only ever see one trial's asset.
+asset_trials = Table(
+    "asset_trials",
+    metadata,
+    Column("asset_id", String(64), primary_key=True),
+    Column("trial", String(32), nullable=False),
+    Column("bound_at", Epoch, nullable=False),
+)
+
 dead_letters = Table(
     "dead_letters",
     metadata,
