@@ -360,3 +360,15 @@ def test_malformed_requests_get_4xx(app, method, path, headers):
     for client in (app.server.test_client(), _sign_in(app, "olga")):
         r = client.open(path, method=method, data={"username": "x", "password": "y"}, headers=headers)
         assert 400 <= r.status_code < 500, f"{method} {path}: {r.status_code}"
+
+
+def test_request_text_cannot_forge_log_lines(app, caplog):
+    forged = "x\n2026-11-29 12:00:00 INFO sign-in of 'adm2' (admin) from 10.0.0.1"
+    app.server.test_client().post(
+        "/_dash-update-component", json={"output": forged, "inputs": []}, headers={"Origin": ORIGIN}
+    )
+    _sign_in(app, "olga").post("/x%0a2026-11-29 forged", headers={"Origin": EVIL})
+    _sign_in(app, "olga").get("/admin%0a2026-11-29 forged")
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("dashboard.web")]
+    assert any("refused" in m for m in messages)
+    assert not [m for m in messages if "\n" in m], messages

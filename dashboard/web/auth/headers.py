@@ -126,13 +126,13 @@ def install(app, map_tile_url: str = "") -> None:
             # log where it failed and what kind of failure, never the message.
             trace = "".join(traceback.format_tb(exc.__traceback__))
             log.error(
-                "incident %s: unhandled error on %s %s: %s (message withheld: it may quote the callback's output)\n%s",
+                "incident %s: unhandled error on %s %r: %s (message withheld: it may quote the callback's output)\n%s",
                 *where,
                 type(exc).__name__,
                 trace,
             )
         else:
-            log.error("incident %s: unhandled error on %s %s", *where, exc_info=exc)
+            log.error("incident %s: unhandled error on %s %r", *where, exc_info=exc)
         return flask.Response(
             f"Something went wrong (incident {incident}); it has been logged.", status=500, mimetype="text/plain"
         )
