@@ -139,8 +139,8 @@ class Settings:
     # Alerts: "" means the shipped dashboard/core/alerting/default_rules.toml.
     alert_rules_path: str = ""
     alert_sweep_s: float = 1.0  # how often staleness and timed clears are checked
-    # Not read by the bridge, which raises no alerts (`mk-control alerts` does); still validated so
-    # that env files written for the in-bridge engine keep working.
+    # MK_ALERT_ENGINE: whether the alert service (`mk-control alerts`) runs; "off" makes it exit at once.
+    # The bridge raises no alerts and does not read it. The name is kept: deployments ship it.
     alert_engine: str = "on"
     # Optional webhook per severity (HTTP POST of JSON); "" sends nothing for that severity.
     alert_webhook_critical: str = field(default="", repr=False)

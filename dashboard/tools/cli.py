@@ -1,4 +1,4 @@
-"""`mk-control`: one console script, a subcommand per process (demo, web, bridge, simulate, bench, users, db)."""
+"""`mk-control`: one console script, a subcommand per process (demo, web, bridge, alerts, simulate, bench, users, db)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,13 @@ def cmd_bridge(args, settings: Settings) -> int:
     from mqtt_bridge import bridge
 
     return bridge.run(settings, _stop_on_signals())
+
+
+def cmd_alerts(args, settings: Settings) -> int:
+    from dashboard.alert_service import service
+
+    log.info("settings: %s", settings.redacted())
+    return service.main(settings, _stop_on_signals())
 
 
 def cmd_web(args, settings: Settings) -> int:
@@ -134,6 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     bridge = sub.add_parser("bridge", help="subscribe to trial telemetry and write it to the store")
     bridge.set_defaults(handler=cmd_bridge)
+
+    alerts = sub.add_parser(
+        "alerts", help="evaluate the alert rules over committed telemetry (one process for every bridge worker)"
+    )
+    alerts.set_defaults(handler=cmd_alerts)
 
     simulate = sub.add_parser("simulate", help="publish a realistic Milton Keynes fleet to the broker")
     _simulator_arguments(simulate)

@@ -1,4 +1,4 @@
-"""`mk-control demo`: broker, simulator, bridge and web app on this machine, stopped together by Ctrl-C.
+"""`mk-control demo`: broker, simulator, bridge, alert service and web app on this machine; Ctrl-C stops all.
 
 Each part runs as the same process it is in production (the Procfile's entries), so the demo shows
 the real thing; only the broker may be embedded.
@@ -63,6 +63,7 @@ def run(args, settings: Settings, stop: threading.Event) -> int:
     children: dict[str, subprocess.Popen] = {}
     try:
         children["bridge"] = _child(["bridge"], env)
+        children["alerts"] = _child(["alerts"], env)
         children["simulator"] = _child(["simulate", *fleet], env)
         children["web"] = _child(["web"], env)
         wait_for_port(settings.web_port, timeout_s=60, host=settings.web_host)
@@ -93,8 +94,9 @@ def run(args, settings: Settings, stop: threading.Event) -> int:
 
 
 def _stop_all(children: dict[str, subprocess.Popen]) -> None:
-    """Simulator first (its final offline statuses), then the bridge (which stores them), then web."""
-    for name in ("simulator", "bridge", "web"):
+    """Simulator first (its final offline statuses), then the bridge (which stores them), then the alert
+    service (a row it has not evaluated yet waits for its next start), then web."""
+    for name in ("simulator", "bridge", "alerts", "web"):
         process = children.get(name)
         if process is None or process.poll() is not None:
             continue

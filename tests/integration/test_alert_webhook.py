@@ -1,4 +1,5 @@
-"""Webhooks against a real local HTTP server: JSON arrives, failures are retried with backoff."""
+"""Webhooks against a real local HTTP server: JSON arrives, failures are retried with backoff, and the
+alert service process posts what committed telemetry raises and clears."""
 
 import json
 import threading
@@ -6,9 +7,12 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from alert_harness import AlertProcess, commit, sample
+from bridge_harness import wait_until
 
 from dashboard.core.alerting.lifecycle import Notice
 from dashboard.core.alerting.notify import Notifier
+from dashboard.core.store.db import make_engine, migrate
 
 
 class Receiver:
@@ -136,3 +140,32 @@ def test_only_the_configured_severity_is_sent(severity):
         finally:
             notifier.stop()
     assert [body["severity"] for _, _, body, _ in receiver.requests] == [severity]
+
+
+def test_the_alert_service_posts_raised_and_cleared_from_committed_rows(store_url, tmp_path):
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        'version = 1\n[[rule]]\nid = "battery"\nkind = "threshold"\ntrial = "streetcav"\nfield = "battery_pct"\n'
+        'below = 20\nclear_above = 25\nseverity = "critical"\ntitle = "Battery low"\n'
+    )
+    db = make_engine(store_url)
+    migrate(db)
+    with Receiver() as receiver:
+        proc = AlertProcess(
+            store_url, tmp_path / "alerts.log", MK_ALERT_RULES=str(rules), MK_ALERT_WEBHOOK_CRITICAL=receiver.url
+        )
+        try:
+            wait_until(proc.ready, what="alert service ready")
+            now = time.time()
+            commit(db, "mk-bridge-1", now, [sample("s1", now, battery_pct=12)])
+            commit(db, "mk-bridge-2", now, [sample("s1", now + 1, battery_pct=90)])
+            wait_until(lambda: len(receiver.requests) >= 2, what="two webhook posts")
+        finally:
+            assert proc.stop() == 0, proc.log()
+            db.dispose()
+    bodies = [body for _, _, body, _ in receiver.requests]
+    assert [(b["event"], b["asset_id"], b["rule_id"], b["severity"]) for b in bodies] == [
+        ("raised", "s1", "battery", "critical"),
+        ("cleared", "s1", "battery", "critical"),
+    ]
+    assert bodies[0]["detail"] == "battery_pct 12 < 20" and bodies[1]["state"] == "cleared"

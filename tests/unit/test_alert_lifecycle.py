@@ -1,13 +1,14 @@
 """The lifecycle: every transition and its audit row; dedup; shelving; nothing deleted."""
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from dashboard.core.alerting import lifecycle, records
 from dashboard.core.alerting.evaluator import CLEAR, RAISE, Change
 from dashboard.core.alerting.lifecycle import LifecycleError
 from dashboard.core.alerting.records import alert_events, alerts
 from dashboard.core.alerting.rules import parse_rules
+from dashboard.core.store.db import make_engine, migrate
 
 T0 = 1_800_000_000.0
 RULE = parse_rules("""
@@ -237,3 +238,48 @@ def test_apply_changes_returns_notices_and_audit_rows_are_never_deleted(store):
         notices = lifecycle.apply_changes(conn, [change(RAISE), change(RAISE, T0 + 1), change(CLEAR, T0 + 2)], T0 + 2)
         assert [n.event for n in notices] == ["raised", "cleared"]
         assert conn.execute(select(func.count()).select_from(alert_events)).scalar() == 2
+
+
+def test_a_burst_of_changes_records_the_same_as_one_change_at_a_time(store):
+    """New alerts are inserted together; the result must equal applying each change in order."""
+    burst = [change(RAISE, T0, f"s{i}") for i in range(30)]  # thirty new alerts
+    burst += [change(RAISE, T0 + 1, "s0"), change(CLEAR, T0 + 2, "s1"), change(RAISE, T0 + 3, "s1")]
+    burst += [change(RAISE, T0 + 4, "old"), change(CLEAR, T0 + 5, "gone")]  # an open alert, and nothing
+    with store.begin() as conn:
+        raise_(conn, T0 - 10, "old")
+        notices = lifecycle.apply_changes(conn, burst, T0 + 5)
+        rows = {a["asset_id"]: a for a in records.history(conn, records.HistoryFilter())}
+        assert [n.event for n in notices].count("raised") == 30
+        assert [n.event for n in notices][30:] == ["cleared", "reactivated"]
+        assert {n.alert["asset_id"] for n in notices if n.event == "raised"} == {f"s{i}" for i in range(30)}
+        assert (rows["s0"]["occurrences"], rows["s0"]["last_seen"], rows["s0"]["first_seen"]) == (2, T0 + 1, T0)
+        assert (rows["s1"]["state"], rows["s1"]["occurrences"]) == ("active", 2)
+        assert trail(conn, rows["s1"]["id"]) == [
+            ("raised", None, "active", "system"),
+            ("cleared", "active", "cleared", "system"),
+            ("reactivated", "cleared", "active", "system"),
+        ]
+        assert rows["old"]["occurrences"] == 2 and "gone" not in rows
+        assert all(trail(conn, rows[f"s{i}"]["id"])[0] == ("raised", None, "active", "system") for i in range(30))
+        assert conn.execute(select(func.count()).select_from(alerts)).scalar() == 31
+
+
+def test_the_open_alert_of_a_pair_is_found_through_its_unique_index(tmp_path):
+    """Not by scanning every open alert: the raise of one more occurrence stays cheap with thousands open."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'plan.db'}")
+    migrate(engine)
+    looked_up = []
+
+    def capture(_conn, _cursor, statement, parameters, _context, _many):
+        if statement.lstrip().startswith("SELECT") and "FROM alerts" in statement:
+            looked_up.append((statement, parameters))
+
+    with engine.begin() as conn:
+        raise_(conn)
+        event.listen(engine, "before_cursor_execute", capture)
+        raise_(conn, T0 + 1)
+        event.remove(engine, "before_cursor_execute", capture)
+        statement, parameters = looked_up[0]
+        plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+    engine.dispose()
+    assert "ux_alerts_open" in str(plan), plan

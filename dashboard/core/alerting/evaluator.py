@@ -170,7 +170,9 @@ class RuleEvaluator:
         changes: list[Change] = []
         for m in messages:
             if m.channel == "telemetry":
-                self._seen[m.asset_id] = (m.trial, m.received_at)
+                seen = self._seen.get(m.asset_id)
+                if seen is None or m.received_at >= seen[1]:  # rows read again after a restart are older
+                    self._seen[m.asset_id] = (m.trial, m.received_at)
             for rule in self.rules.for_message(m.trial, m.channel):
                 if isinstance(rule, LevelRule):
                     self._level(rule, m, changes)
@@ -373,7 +375,3 @@ def _event_detail(data: dict[str, Any]) -> str:
         if data.get(name):
             parts.append(f"{name}: {str(data[name])[:200]}")
     return "; ".join(parts)
-
-
-# The name `dashboard.alert_service` still imports; it goes when the service says RuleEvaluator.
-AlertEngine = RuleEvaluator

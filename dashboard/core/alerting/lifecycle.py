@@ -206,11 +206,11 @@ def expire_shelves(conn: Connection, now: float) -> int:
 
 # --- the evaluator --------------------------------------------------------------------------------------------
 def _open_row(conn: Connection, asset_id: str, rule_id: str) -> dict[str, Any] | None:
+    # `state != closed` is the predicate of the partial unique index ux_alerts_open, written the same
+    # way so that the planner uses it: `state IN (open states)` made SQLite scan every open alert.
     row = (
         conn.execute(
-            select(alerts).where(
-                alerts.c.asset_id == asset_id, alerts.c.rule_id == rule_id, alerts.c.state.in_(OPEN_STATES)
-            )
+            select(alerts).where(alerts.c.asset_id == asset_id, alerts.c.rule_id == rule_id, alerts.c.state != CLOSED)
         )
         .mappings()
         .first()
@@ -218,8 +218,8 @@ def _open_row(conn: Connection, asset_id: str, rule_id: str) -> dict[str, Any] |
     return dict(row) if row else None
 
 
-def raise_alert(conn: Connection, change: Change, now: float) -> Notice | None:
-    """A condition began or an event occurred: a new alert, a reactivation, or one more occurrence."""
+def _evidence(change: Change, now: float) -> dict[str, Any]:
+    """What every raise writes: the latest evidence and the rule's current severity and title."""
     rule = change.rule
     evidence = {
         "last_seen": change.ts,
@@ -232,22 +232,34 @@ def raise_alert(conn: Connection, change: Change, now: float) -> Notice | None:
     }
     if change.lat is not None and change.lon is not None:
         evidence.update(lat=change.lat, lon=change.lon)
+    return evidence
+
+
+def _new_alert(change: Change, now: float) -> dict[str, Any]:
+    rule = change.rule
+    return {
+        "rule_id": rule.id,
+        "kind": rule.kind,
+        "trial": change.trial,
+        "asset_id": change.asset_id,
+        "state": ACTIVE,
+        "occurrences": 1,
+        "first_seen": change.ts,
+        "raised_at": now,
+        "lat": change.lat,
+        "lon": change.lon,
+        **_evidence(change, now),
+    }
+
+
+def raise_alert(conn: Connection, change: Change, now: float) -> Notice | None:
+    """A condition began or an event occurred: a new alert, a reactivation, or one more occurrence."""
+    rule = change.rule
+    evidence = _evidence(change, now)
     for _ in range(_RETRIES):
         row = _open_row(conn, change.asset_id, rule.id)
         if row is None:
-            values = {
-                "rule_id": rule.id,
-                "kind": rule.kind,
-                "trial": change.trial,
-                "asset_id": change.asset_id,
-                "state": ACTIVE,
-                "occurrences": 1,
-                "first_seen": change.ts,
-                "raised_at": now,
-                "lat": change.lat,
-                "lon": change.lon,
-                **evidence,
-            }
+            values = _new_alert(change, now)
             alert_id = conn.execute(alerts.insert().returning(alerts.c.id), values).scalar_one()
             _audit(conn, alert_id, now, "raised", None, ACTIVE, SYSTEM, change.detail)
             return Notice("raised", {"id": alert_id, **values})
@@ -286,9 +298,16 @@ def clear_alert(conn: Connection, change: Change, now: float) -> Notice | None:
 
 
 def apply_changes(conn: Connection, changes: Sequence[Change], now: float) -> list[Notice]:
-    """Record the evaluator's changes inside the caller's transaction; return what to notify."""
-    notices = []
-    for change in changes:
+    """Record the evaluator's changes inside the caller's transaction; return what to notify.
+
+    Raises of conditions with no open alert (most of a burst, e.g. a whole fleet going stale at once)
+    are inserted together, a few statements for all of them; every other change goes through the
+    compare-and-set path one by one, in order. Only the alert service opens alerts, so nothing can open one
+    for the same (asset, rule) between the look-up and the insert (the unique index would refuse it).
+    """
+    fresh, rest = _new_raises(conn, changes)
+    notices = _insert_alerts(conn, fresh, now)
+    for change in rest:
         notice = (
             raise_alert(conn, change, now)
             if change.action == RAISE
@@ -297,3 +316,56 @@ def apply_changes(conn: Connection, changes: Sequence[Change], now: float) -> li
         if notice is not None:
             notices.append(notice)
     return notices
+
+
+# Assets per look-up of open alerts: well under every driver's limit on bound parameters.
+_LOOKUP_CHUNK = 500
+
+
+def _new_raises(conn: Connection, changes: Sequence[Change]) -> tuple[list[Change], list[Change]]:
+    """(raises that open a new alert, everything else in order): a change is in the first list when
+    it is the first change for its (asset, rule) and no alert of that pair is open."""
+    if not any(c.action == RAISE for c in changes):
+        return [], list(changes)
+    assets = sorted({c.asset_id for c in changes if c.action == RAISE})
+    open_keys: set[tuple[str, str]] = set()
+    for i in range(0, len(assets), _LOOKUP_CHUNK):
+        query = select(alerts.c.asset_id, alerts.c.rule_id).where(
+            alerts.c.asset_id.in_(assets[i : i + _LOOKUP_CHUNK]), alerts.c.state != CLOSED
+        )
+        open_keys.update((a, r) for a, r in conn.execute(query))
+    fresh: list[Change] = []
+    rest: list[Change] = []
+    seen: set[tuple[str, str]] = set()
+    for change in changes:
+        key = change.key
+        if key not in seen and key not in open_keys and change.action == RAISE:
+            fresh.append(change)
+        else:
+            rest.append(change)
+        seen.add(key)
+    return fresh, rest
+
+
+def _insert_alerts(conn: Connection, changes: Sequence[Change], now: float) -> list[Notice]:
+    """New alerts for `changes` (one per (asset, rule)), with their `raised` audit rows."""
+    if not changes:
+        return []
+    rows = [_new_alert(change, now) for change in changes]
+    ids = conn.execute(alerts.insert().returning(alerts.c.id, sort_by_parameter_order=True), rows).scalars().all()
+    conn.execute(
+        alert_events.insert(),
+        [
+            {
+                "alert_id": alert_id,
+                "at": now,
+                "action": "raised",
+                "from_state": None,
+                "to_state": ACTIVE,
+                "actor": SYSTEM,
+                "comment": change.detail,
+            }
+            for alert_id, change in zip(ids, changes, strict=True)
+        ],
+    )
+    return [Notice("raised", {"id": alert_id, **row}) for alert_id, row in zip(ids, rows, strict=True)]

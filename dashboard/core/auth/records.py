@@ -201,3 +201,9 @@ def events(conn: Connection, *, limit: int = 100, kinds: Sequence[str] = ()) -> 
     if kinds:
         query = query.where(auth_events.c.kind.in_(list(kinds)))
     return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def last_event_id(conn: Connection, kind: str) -> int | None:
+    """The id of the newest admin event of `kind` (e.g. a rules reload), for processes that act on it."""
+    query = select(func.max(auth_events.c.id)).where(auth_events.c.username == "", auth_events.c.kind == kind)
+    return conn.execute(query).scalar()

@@ -1,14 +1,15 @@
-"""What the alert engine costs at ingest rates: `bench_alert_engine()` (used by `mk-control bench --only alerts`).
+"""What the alert service costs at ingest rates: `bench_alert_engine()` (`mk-control bench --only alerts`).
 
-The engine runs in its own thread, so what matters is (a) the writer's hook, which must stay
-microseconds per batch, and (b) the engine's CPU per message, which must stay well under one core at
-10,000 msg/s or it falls behind (and sheds batches). Both are measured here in-process on a
-realistic mix: shuttles on the route, drones in corridors, cells, the shipped rules with real
-trial-area geometry, a few faults so alerts are raised and cleared and written to a SQLite store.
+The service reads committed rows, evaluates them and records alerts; its CPU per message must stay well
+under one core at 10,000 msg/s or it falls behind. Measured in-process on a realistic mix: shuttles on
+the route, drones in corridors, cells, the shipped rules with real trial-area geometry, a few faults
+so that alerts are raised and cleared, the rows committed beforehand as a bridge writer commits them
+into a SQLite store, then followed by the service.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import tempfile
@@ -26,8 +27,7 @@ class AlertBenchResult:
     messages: int
     seconds: float
     us_per_message: float
-    core_share_at_10k: float  # fraction of one core the engine needs at 10,000 msg/s
-    hook_us_per_batch: float
+    core_share_at_10k: float  # fraction of one core the service needs at 10,000 msg/s
     changes: int
     alerts: int
 
@@ -105,59 +105,50 @@ def _messages(fleet, count: int, rate: float, seed: int) -> list[Message]:
                 "ts": ts,
                 "type": {"streetcav": "disengagement", "droneport": "link_loss", "mark": "cell_down"}[trial],
             }
-        out.append(Message(trial, asset, channel, ts, ts, None, data, "{}"))
+        out.append(Message(trial, asset, channel, ts, ts, None, data, json.dumps(data)))
     return out
 
 
 def bench_alert_engine(
     messages: int = 100_000, rate: float = 10_000.0, assets: int = 5_000, seed: int = 1
 ) -> AlertBenchResult:
-    """Run `messages` (device time spaced for `rate`) through the real service, shipped rules and a
-    SQLite store; return the engine's cost per message and the hook's cost per batch."""
+    """Commit `messages` (device time spaced for `rate`) as one writer's batches, then follow them with
+    the real service (shipped rules, SQLite store); return its CPU per message."""
     from sqlalchemy import func, select
 
     from dashboard.alert_service.service import AlertService
     from dashboard.core.alerting.geometry import load_geometry
     from dashboard.core.alerting.records import alerts
     from dashboard.core.alerting.rules import DEFAULT_RULES_PATH, RulesFile
+    from dashboard.core.store import ingest
     from dashboard.core.store.db import make_engine, migrate
 
-    batches_in = _messages(_fleet(assets, seed), messages, rate, seed)
-    batches = [batches_in[i : i + BATCH] for i in range(0, len(batches_in), BATCH)]
+    stream = _messages(_fleet(assets, seed), messages, rate, seed)
     with tempfile.TemporaryDirectory(prefix="mk-alert-bench-") as tmp:
         db = make_engine(f"sqlite:///{os.path.join(tmp, 'alerts.db')}")
         migrate(db)
         clock_now = [T0]
-        service = AlertService(
-            db,
-            RulesFile(DEFAULT_RULES_PATH),
-            geometry=load_geometry(),
-            clock=lambda: clock_now[0],
-            queue_max=len(batches) + 1,
-        )
+        service = AlertService(db, RulesFile(DEFAULT_RULES_PATH), geometry=load_geometry(), clock=lambda: clock_now[0])
         service.prepare()
-        started = time.perf_counter()
-        for batch in batches:
-            service.offer(batch)
-        hook_s = time.perf_counter() - started
-        changes = 0
+        service.tick(T0)
+        for i in range(0, len(stream), BATCH):
+            batch = stream[i : i + BATCH]
+            with db.begin() as conn:
+                ingest.write_batch(conn, batch, [], batch[-1].received_at, "bench")
+        service.tick(T0)  # follows the writer from its first row
         cpu0, wall0 = time.process_time(), time.perf_counter()
         next_tick = T0
-        for batch in batches:
-            service._queue.get_nowait()
-            clock_now[0] = batch[-1].received_at
-            changes += len(service.handle(batch))
+        while service.poll():
+            clock_now[0] = service.cursors["bench"]
             if clock_now[0] >= next_tick:  # the service sweeps once per `alert_sweep_s` (1 s)
                 next_tick = clock_now[0] + 1.0
-                changes += len(service.tick())
+                service.tick()
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         with db.connect() as conn:
             count = conn.execute(select(func.count()).select_from(alerts)).scalar()
         db.dispose()
     per_msg = cpu / messages  # CPU, not wall time: on a shared machine wall time measures the neighbours
-    return AlertBenchResult(
-        messages, wall, per_msg * 1e6, per_msg * 10_000, hook_s / len(batches) * 1e6, changes, count
-    )
+    return AlertBenchResult(messages, wall, per_msg * 1e6, per_msg * 10_000, service.counters.changes, count)
 
 
 if __name__ == "__main__":  # pragma: no cover

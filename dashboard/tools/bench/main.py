@@ -24,6 +24,7 @@ PARTS = (
     "sqlite",
     "postgres",
     "latency",
+    "alertsvc",
     "latest",
     "scale",
     "soak",
@@ -172,15 +173,18 @@ def machine(postgres_url: str | None) -> list[str]:
 
 
 def _alerts(args, report, progress) -> None:
-    """The alert engine's cost at 10,000 msg/s, in-process (it runs in the bridge's own thread)."""
+    """The alert service's CPU at 10,000 msg/s, in-process: read committed rows, evaluate, record."""
     from dashboard.tools.bench.alerts import bench_alert_engine
 
     r = bench_alert_engine(messages=min(args.messages, 100_000), assets=args.assets)
-    progress(f"  {r.messages:,} messages: {r.us_per_message:.1f} us each, {r.changes} changes")
+    progress(f"  {r.messages:,} messages: {r.us_per_message:.1f} us each, {r.changes} changes, {r.alerts} alerts")
     report.add(
-        "alerts", "engine CPU at 10k msg/s", f"{r.core_share_at_10k:.0%} of a core", "< 50%", r.core_share_at_10k < 0.5
+        "alerts",
+        "alert service CPU at 10k msg/s (read, evaluate, record)",
+        f"{r.core_share_at_10k:.0%} of a core",
+        "< 50%",
+        r.core_share_at_10k < 0.5,
     )
-    report.add("alerts", "writer hook per batch", f"{r.hook_us_per_batch:.1f} us", "< 50 us", r.hook_us_per_batch < 50)
 
 
 def _pages(part: str, args, settings: Settings, report, progress) -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-from dashboard.tools.bench import latest_state, runs
+from dashboard.tools.bench import alert_process, latest_state, runs
 from dashboard.tools.bench.databases import Database
 from dashboard.tools.bench.runs import RunResult, Worker
 from dashboard.tools.bench.stats import growth, percentile, slope
@@ -34,9 +35,10 @@ class Bench:
         self._ids += 1
         return f"bench-{part}-{os.getpid()}-{self._ids}"
 
-    def _bridge(self, part: str, db: Database, share_group: str = "", rules: str = "") -> Worker:
+    def _bridge(self, part: str, db: Database, share_group: str = "", rules: str = "", **extra) -> Worker:
         client_id = self._client_id(part)
         overrides = {
+            **extra,
             "alert_rules_path": rules,
             "database_url": db.url,
             "mqtt_url": self.broker.url,
@@ -50,7 +52,13 @@ class Bench:
         return Worker("bridge", client_id, overrides)
 
     def _run(
-        self, name: str, specs: list[Worker], count: int, rate: float = 0.0, sample_every_s: float = 0.0
+        self,
+        name: str,
+        specs: list[Worker],
+        count: int,
+        rate: float = 0.0,
+        sample_every_s: float = 0.0,
+        side: runs.Side | None = None,
     ) -> RunResult:
         result = runs.run(
             name,
@@ -63,6 +71,7 @@ class Bench:
             receive_max=self.settings.queue_max,
             progress=self.progress,
             sample_every_s=sample_every_s,
+            side=side,
         )
         self.results[name] = result
         return result
@@ -154,6 +163,77 @@ class Bench:
         )
         self.report.add("latency", "publish->commit max", f"{max(lat_ms):.1f} ms")
         self.report.add("latency", "achieved rate / lost", f"{r.publish_rate:,.0f} msg/s / {lost}")
+
+    def alertsvc(self) -> None:
+        """The alert service process beside the bridge at a fixed load: commit and alert latency, then a
+        crash and restart of the service in the middle of the load."""
+        rate = self.args.rate
+        count = int(rate * self.args.duration)
+        probe_rate = 10.0
+        # (a) + (b): one probe alert per probe asset, so every alert gives a publish->raised time.
+        run, lost, twice, probe, lat_ms = self._with_service(
+            "alertsvc", count, rate, probe_rate=probe_rate, probe_assets=int(probe_rate * self.args.duration * 2)
+        )
+        p50, p99 = percentile(lat_ms, 50), percentile(lat_ms, 99)
+        self.report.add(
+            "alertsvc", f"publish->commit p50 at {rate:,.0f} msg/s, alert service running (SQLite)", f"{p50:.1f} ms"
+        )
+        self.report.add(
+            "alertsvc",
+            f"publish->commit p99 at {rate:,.0f} msg/s, alert service running (SQLite)",
+            f"{p99:.1f} ms",
+            "<= 250 ms",
+            p99 <= 250.0 and lost == 0,
+        )
+        raised = [v * 1000.0 for v in probe.latencies_s] or [float("nan")]
+        r50, r99 = percentile(raised, 50), percentile(raised, 99)
+        self.report.add("alertsvc", f"publish->alert raised p50 ({probe.alerts} probe alerts)", f"{r50:.0f} ms")
+        self.report.add(
+            "alertsvc",
+            "publish->alert raised p99",
+            f"{r99:.0f} ms",
+            "<= 1,000 ms",
+            r99 <= 1000.0 and probe.occurrences == probe.alerts == run.probe_acked,
+        )
+        self.report.add(
+            "alertsvc", "achieved rate / lost / stored twice", f"{run.publish_rate:,.0f} msg/s / {lost} / {twice}"
+        )
+        # (c): the service killed (SIGKILL) half way and restarted; every probe event counted once.
+        run, lost, twice, probe, _ = self._with_service(
+            "alertsvc-restart", count, rate, probe_rate=probe_rate * 2, probe_assets=10, restart_at=0.5
+        )
+        self.report.add(
+            "alertsvc",
+            "restart under load: probe events published / counted as occurrences",
+            f"{run.probe_acked:,} / {probe.occurrences:,} ({probe.alerts} alerts)",
+            "equal",
+            probe.occurrences == run.probe_acked and probe.alerts == 10 and run.restarts == 1,
+        )
+
+    def _with_service(self, name: str, count: int, rate: float, **side_options):
+        """A bridge run at a fixed rate with the alert service beside it; the probe's alerts after."""
+        db = Database.sqlite(self.workdir, name)
+        side = alert_process.ServiceSide(db.url, Path(self.workdir), "127.0.0.1", self.broker.port, **side_options)
+        try:
+            db.prepare()
+            # The bridge of this tree may still run an engine of its own: off, so the service is the only one.
+            spec = self._bridge(name, db, alert_engine="off")
+            result = self._run(name, [spec], count, rate, side=side)
+            side.finish()
+            probe = alert_process.probe_result(db.url)
+            rows, unique = db.counts()
+            latencies = [v * 1000.0 for v in db.latencies_s()] or [float("nan")]
+        finally:
+            side.close()
+            db.drop()
+        acked = side.probe.acked if side.probe else 0
+        result.probe_acked, result.restarts = acked, side.restarts
+        lost, twice = count + acked - unique, rows - unique
+        self.progress(
+            f"  {name}: {rows:,} rows (distinct {unique:,}) of {count:,} + {acked:,} probe published; "
+            f"probe alerts {probe.alerts}, occurrences {probe.occurrences:,}; restarts {side.restarts}"
+        )
+        return result, lost, twice, probe, latencies
 
     def latest(self) -> None:
         res = latest_state.measure(self.args.latest_rows, self.args.assets, self.progress)

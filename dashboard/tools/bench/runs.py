@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from dashboard.tools.bench import workers
 from dashboard.tools.bench.stats import rate as per_second
@@ -26,6 +27,18 @@ PROGRESS_EVERY_S = 2.0
 POLL_S = 0.1
 
 Progress = Callable[[str], None]
+
+
+class Side(Protocol):
+    """Something that runs beside the subscribers (the alert service and its probe)."""
+
+    def start(self, writers: list[str]) -> None: ...  # subscribers ready, load not started
+
+    def tick(self, done: float, count: int) -> None: ...  # while waiting, every POLL_S
+
+    def stop_probe(self) -> None: ...  # the load generator has finished
+
+    def probe_published(self) -> int: ...  # messages it published, which the subscribers also process
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,8 @@ class RunResult:
     samples: list[tuple[float, float, float]] = field(default_factory=list)  # (t, rss MiB, queue)
     lost: int = 0  # published (acked by the broker) but not in the store, from row counts
     twice: int = 0  # rows beyond the distinct (asset_id, seq): stored more than once
+    probe_acked: int = 0  # alert probe messages the broker acknowledged (alertsvc part)
+    restarts: int = 0  # restarts of the alert service during the run (alertsvc part)
 
     @property
     def rate(self) -> float:
@@ -75,8 +90,12 @@ def run(
     receive_max: int = 20_000,
     progress: Progress = print,
     sample_every_s: float = 0.0,
+    side: Side | None = None,
 ) -> RunResult:
-    """Start the workers, publish `count` messages, wait until they are all processed (or stall)."""
+    """Start the workers, publish `count` messages, wait until they are all processed (or stall).
+
+    `side` is started once the subscribers are ready, before the load, and polled while waiting.
+    """
     ctx = mp.get_context("spawn")  # a clean interpreter per worker, as a deployed process would be
     stop = ctx.Event()
     shared = [ctx.Array("d", workers.FIELDS, lock=False) for _ in specs]
@@ -100,6 +119,8 @@ def run(
             if time.monotonic() > deadline or not all(p.is_alive() for p in procs):
                 raise RuntimeError(f"{name}: subscribers did not become ready")
             time.sleep(POLL_S)
+        if side is not None:
+            side.start([spec.client_id for spec in specs if spec.kind == "bridge"])
         ready, go, out = ctx.Event(), ctx.Event(), ctx.Queue()
         publisher = ctx.Process(
             target=publish_process,
@@ -111,7 +132,7 @@ def run(
         if not ready.wait(120):
             raise RuntimeError(f"{name}: publisher did not get ready")
         go.set()
-        _wait(name, result, shared, procs, publisher, count, progress, sample_every_s)
+        _wait(name, result, shared, procs, publisher, count, progress, sample_every_s, side)
         start, end, acked = out.get(timeout=120)
         result.acked = acked
         result.publish_seconds = end - start
@@ -132,8 +153,9 @@ def run(
     return result
 
 
-def _wait(name, result, shared, procs, publisher, count, progress, sample_every_s) -> None:
+def _wait(name, result, shared, procs, publisher, count, progress, sample_every_s, side=None) -> None:
     t0 = time.monotonic()
+    extra = None  # what the side published, once the load has ended and it stopped
     last_progress = last_sample = t0
     last_done, last_change = -1.0, t0
     while True:
@@ -153,7 +175,12 @@ def _wait(name, result, shared, procs, publisher, count, progress, sample_every_
                 f"  {name}: {int(done):,}/{count:,} processed, {per_second(int(done), now - t0):,.0f}/s "
                 f"avg, queue {int(queue):,}, rss {rss:,.0f} MiB"
             )
-        if done >= count:
+        if side is not None:
+            side.tick(done, count)
+            if extra is None and not publisher.is_alive():
+                side.stop_probe()
+                extra = side.probe_published()
+        if done >= count + (extra or 0) and (side is None or extra is not None):
             return
         if not any(p.is_alive() for p in procs):
             progress(f"  {name}: every worker exited early")
