@@ -46,6 +46,8 @@ class Bench:
             "mqtt_protocol": "5",
             "mqtt_share_group": share_group,
             "mqtt_topic_root": "mk",
+            # The synthetic fleet brings thousands of asset ids at once: no supplier's would.
+            "new_assets_burst": 0,
         }
         return Worker("bridge", client_id, overrides)
 
