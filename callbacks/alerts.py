@@ -44,7 +44,9 @@ def refresh_feed(_n, version, seen, context):
     count_text = " · ".join(f"{n} {severity}" for severity, n in counts.items()) or "no open alerts"
     new = current.new_critical(seen)
     beep = {"new": new, "at": now} if new and version is not None else no_update  # no beep on first load
-    rows = alerts.feed_rows(current.alerts, current.shelved, select_assets=context == "control")
+    rows = alerts.feed_rows(
+        current.alerts, current.shelved, select_assets=context == "control", trials=runtime.get().settings.trial_model
+    )
     return rows, {"changed": current.changed, "at": now}, count_text, current.critical, beep
 
 
@@ -77,6 +79,7 @@ def act(_clicks, _texts, _periods):
     elif done.action == actions.COMMENT:
         message = f"Comment added to alert {alert_id}"
     else:
+        assert done.shelved_until is not None, "a shelve always reports its end time"
         message = f"Alert {alert_id} shelved until {clock(done.shelved_until)} UTC"
     return message, None  # forget the version: the feed re-reads on the next tick
 
@@ -144,7 +147,7 @@ FILTERS = (
 def rules_file() -> RulesFile:
     """The rules file as the alert service sees it (same file, same validation), shared in this process."""
     settings = runtime.get().settings
-    return shared_rules_file(settings.alert_rules_path, settings.trials)
+    return shared_rules_file(settings.alert_rules_path, settings.trials, settings.trials_path)
 
 
 @hooks.callback(
@@ -164,7 +167,9 @@ def rules_file() -> RulesFile:
     Input(ids.ALERTS_INTERVAL, "n_intervals"),
 )
 def refresh_history(trials, assets, rules, severities, states, period, _version, _n):
-    found = history.read_history(runtime.get().engine, _filter(trials, assets, rules, severities, states, period))
+    rt = runtime.get()
+    model = rt.settings.trial_model
+    found = history.read_history(rt.engine, _filter(trials, assets, rules, severities, states, period))
     current = rules_file()
     current.refresh()  # the status shown is the file's as it is now
 
@@ -172,10 +177,10 @@ def refresh_history(trials, assets, rules, severities, states, period, _version,
         return [{"label": label(v), "value": v} for v in names]
 
     return (
-        alerts.history_table(found.alerts),
+        alerts.history_table(found.alerts, model),
         alerts.summary(found.times),
         alerts.rules_status(current.status()),
-        options(found.choices["trials"], trial_name),
+        options(found.choices["trials"], lambda t: trial_name(t, model)),
         options(found.choices["assets"]),
         options(found.choices["rules"]),
     )

@@ -8,26 +8,15 @@ from dash import ALL, Input, Output, Patch, ctx, hooks, no_update
 
 from dashboard.core.asset_series import recent_series
 from dashboard.core.auth import roles
+from dashboard.core.trials.model import Sparkline
 from dashboard.web import runtime
 from dashboard.web.auth.guard import requires
 from layouts import control, ids
 from layouts.components import clock
 from layouts.maps import live_traces, sparkline
 
-# Fields charted in the detail panel per trial: (field, label, colour).
-SPARKLINES = {
-    "streetcav": (("speed_mps", "Speed m/s", "#22d3ee"), ("battery_pct", "Battery %", "#4ade80")),
-    "droneport": (
-        ("alt_m", "Altitude m", "#c084fc"),
-        ("battery_pct", "Battery %", "#4ade80"),
-        ("link_quality_pct", "Command link %", "#fbbf24"),
-    ),
-    "mark": (
-        ("dl_mbps", "Downlink Mbit/s", "#22d3ee"),
-        ("sinr_db", "SS-SINR dB", "#fbbf24"),
-        ("connected_ues", "Connected UEs", "#c084fc"),
-    ),
-}
+# Charted for an asset of a trial whose file names no sparklines.
+DEFAULT_SPARKLINES = (Sparkline("speed_mps", "#22d3ee", "Speed m/s"),)
 
 
 def map_patch(traces: dict[int, dict]) -> Patch:
@@ -55,15 +44,16 @@ def map_patch(traces: dict[int, dict]) -> Patch:
 @requires(roles.VIEW_CONTROL)
 def refresh_wall(_n):
     rt = runtime.get()
+    trials = rt.settings.trial_model
     snap = rt.snapshots.current()
     assets = snap.assets
     lost = int(assets["lost"].sum())
     status = f"{len(assets)} assets · {lost} link lost" if lost else f"{len(assets)} assets · all reporting"
     return (
-        map_patch(live_traces(assets, snap.trails, snap.alerted, pulse=int(snap.taken_at) % 2 == 1)),
-        control.tiles(assets, rt.settings.trials),
-        control.lost_list(assets),
-        control.feed(snap.events),
+        map_patch(live_traces(assets, snap.trails, snap.alerted, pulse=int(snap.taken_at) % 2 == 1, trials=trials)),
+        control.tiles(assets, trials),
+        control.lost_list(assets, trials),
+        control.feed(snap.events, trials=trials),
         clock(snap.taken_at) + " UTC",
         status,
     )
@@ -105,7 +95,9 @@ def show_detail(asset_id, _n):
     if rows.empty:
         return control.closed_detail(), "detail-panel hidden"
     asset = rows.iloc[0].to_dict()
-    wanted = SPARKLINES.get(asset["trial"], (("speed_mps", "Speed m/s", "#22d3ee"),))
-    times, series = recent_series(rt.engine, asset_id, [name for name, _, _ in wanted], time.time())
-    lines = [(label, sparkline(times, series[name], colour)) for name, label, colour in wanted if name in series]
-    return control.detail(asset, lines), "detail-panel"
+    trials = rt.settings.trial_model
+    trial = trials.get(asset["trial"])
+    wanted = trial.wall.sparklines if trial is not None and trial.wall.sparklines else DEFAULT_SPARKLINES
+    times, series = recent_series(rt.engine, asset_id, [s.field for s in wanted], time.time())
+    lines = [(s.label, sparkline(times, series[s.field], s.colour)) for s in wanted if s.field in series]
+    return control.detail(asset, lines, trials), "detail-panel"

@@ -16,7 +16,14 @@ from layouts import health, ids
 @hooks.callback(Output(ids.HEALTH_BODY, "children"), Input(ids.HEALTH_INTERVAL, "n_intervals"))
 @requires(roles.VIEW_HEALTH)
 def refresh_health(_n):
-    report = read_health(runtime.get().engine)
+    rt = runtime.get()
+    report = read_health(rt.engine)
     return health.body(
-        report.bridges, report.trials, report.dead_letters, report.reasons, report.store_bytes, time.time()
+        report.bridges,
+        report.trials,
+        report.dead_letters,
+        report.reasons,
+        report.store_bytes,
+        time.time(),
+        rt.settings.trial_model,
     )

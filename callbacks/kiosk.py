@@ -12,9 +12,13 @@ from layouts import ids, kiosk
 from layouts.maps import MARKERS, public_traces
 
 
-def next_state(state: dict, trigger, now: float, rotate_s: float, idle_s: float) -> dict:
-    """Attract mode rotates every `rotate_s`; a touch explores; `idle_s` without touch returns to attract."""
-    state = dict(kiosk.INITIAL_STATE, **(state or {}))
+def next_state(
+    state: dict, trigger, now: float, rotate_s: float, idle_s: float, order: tuple[str, ...] | None = None
+) -> dict:
+    """Attract mode rotates every `rotate_s` through `order` (the kiosk's trials); a touch explores;
+    `idle_s` without touch returns to attract."""
+    order = order if order is not None else tuple(t.id for t in kiosk.kiosk_trials())
+    state = dict(kiosk.initial_state(), **(state or {}))
     if isinstance(trigger, dict) and trigger.get("type") == ids.KIOSK_TRIAL:
         return {"mode": "explore", "trial": trigger["trial"], "since": now, "touched_at": now}
     if trigger == ids.KIOSK_TOUR:
@@ -25,8 +29,7 @@ def next_state(state: dict, trigger, now: float, rotate_s: float, idle_s: float)
         if now - (state["touched_at"] or 0) >= idle_s:
             return {"mode": "attract", "trial": state["trial"], "since": now, "touched_at": None}
         return state
-    if now - state["since"] >= rotate_s:
-        order = kiosk.TRIALS
+    if now - state["since"] >= rotate_s and order:
         following = order[(order.index(state["trial"]) + 1) % len(order)] if state["trial"] in order else order[0]
         return {**state, "trial": following, "since": now}
     return state
@@ -50,16 +53,18 @@ def refresh_kiosk(_n, _clicks, _tour, state):
         value = ctx.triggered[0]["value"]
         trigger = trigger if value else None  # initial render reports n_clicks 0: not a touch
     now = time.time()
-    state = next_state(state, trigger, now, rt.settings.kiosk_rotate_s, rt.settings.kiosk_idle_s)
+    trials = rt.settings.trial_model
+    order = tuple(t.id for t in kiosk.kiosk_trials(trials))
+    state = next_state(state, trigger, now, rt.settings.kiosk_rotate_s, rt.settings.kiosk_idle_s, order)
     view = privacy.public_view(rt.snapshots.current(), rt.settings)
     patch = Patch()
-    for path, values in public_traces(view["positions"]).items():
+    for path, values in public_traces(view["positions"], trials).items():
         if "." in path:
             parent, leaf = path.split(".")
             patch["data"][MARKERS][parent][leaf] = values
         else:
             patch["data"][MARKERS][path] = values
-    classes = ["kiosk-button active" if t == state["trial"] else "kiosk-button" for t in kiosk.TRIALS]
+    classes = ["kiosk-button active" if t == state["trial"] else "kiosk-button" for t in order]
     return (
         state,
         kiosk.stage(view, state["trial"], state["mode"]),

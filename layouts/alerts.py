@@ -9,8 +9,9 @@ import io
 from dash import dcc, html
 
 from dashboard.core.alerting import SEVERITIES
+from dashboard.core.trials import Trials
 from layouts import ids
-from layouts.components import clock, date_time, nav, trial_name, visible
+from layouts.components import clock, date_time, nav, trial_chip, trial_name, visible
 
 STATES = ("active", "acknowledged", "cleared", "closed")
 STATE_LABEL = {
@@ -89,18 +90,18 @@ def feed_panel(user=None, interval_s: float = 1.0, context: str = "control") -> 
     )
 
 
-def feed_rows(alerts: list[dict], shelved: int = 0, select_assets: bool = True) -> list:
+def feed_rows(alerts: list[dict], shelved: int = 0, select_assets: bool = True, trials: Trials | None = None) -> list:
     """One row per open alert, in the order given (worst severity, then newest)."""
     if not alerts:
-        rows = [html.P("No open alerts", className="all-good")]
+        rows: list = [html.P("No open alerts", className="all-good")]
     else:
-        rows = [alert_row(a, select_assets) for a in alerts]
+        rows = [alert_row(a, select_assets, trials) for a in alerts]
     if shelved:
         rows.append(html.P(f"{shelved} shelved alert{'s' if shelved != 1 else ''} hidden", className="muted"))
     return rows
 
 
-def alert_row(a: dict, select_asset: bool = True) -> html.Div:
+def alert_row(a: dict, select_asset: bool = True, trials: Trials | None = None) -> html.Div:
     """An alert with what an operator can do about it. Critical and unacknowledged: it flashes."""
     aid = a["id"]
     flashing = a["severity"] == "critical" and a["state"] in ("active", "cleared")
@@ -115,7 +116,7 @@ def alert_row(a: dict, select_asset: bool = True) -> html.Div:
                     html.Button(a["asset_id"], id=ids.asset_button(a["asset_id"]), className="asset", n_clicks=0)
                     if select_asset
                     else html.Span(a["asset_id"], className="asset"),
-                    html.Span(trial_name(a["trial"]), className=f"chip chip-{a['trial']}"),
+                    trial_chip(a["trial"], trials),
                     html.Span(f"×{a['occurrences']}", className="occurrences", title="occurrences")
                     if a["occurrences"] > 1
                     else None,
@@ -152,7 +153,7 @@ def alert_row(a: dict, select_asset: bool = True) -> html.Div:
                     html.Button("Comment", id=ids.alert_action("comment", aid), n_clicks=0, className="btn"),
                     dcc.Dropdown(
                         id=ids.alert_period(aid),
-                        options=[{"label": l, "value": m} for m, l in SHELVE_CHOICES],
+                        options=[{"label": label, "value": m} for m, label in SHELVE_CHOICES],
                         value=60,
                         clearable=False,
                         searchable=False,
@@ -190,7 +191,7 @@ def layout(user=None, **_) -> html.Div:
                     _multi(ids.ALERTS_F_STATE, "state", [{"label": s, "value": s} for s in STATES]),
                     dcc.Dropdown(
                         id=ids.ALERTS_F_PERIOD,
-                        options=[{"label": l, "value": v} for v, l, _ in PERIODS],
+                        options=[{"label": label, "value": v} for v, label, _ in PERIODS],
                         value="7d",
                         clearable=False,
                         className="filter",
@@ -254,7 +255,7 @@ def summary(times) -> list:
     ]
 
 
-def history_table(rows: list[dict]) -> html.Table | html.P:
+def history_table(rows: list[dict], trials: Trials | None = None) -> html.Table | html.P:
     if not rows:
         return html.P("No alerts match these filters", className="muted")
     head = ("Raised", "Severity", "State", "Trial", "Asset", "Rule", "Detail", "×", "Acknowledged", "Cleared", "")
@@ -267,7 +268,7 @@ def history_table(rows: list[dict]) -> html.Table | html.P:
                     html.Td(date_time(a["raised_at"])),
                     html.Td(html.Span(a["severity"], className=f"sev sev-{a['severity']}")),
                     html.Td(a["state"], className=f"state-{a['state']}"),
-                    html.Td(trial_name(a["trial"])),
+                    html.Td(trial_name(a["trial"], trials)),
                     html.Td(a["asset_id"]),
                     html.Td(a["rule_id"]),
                     html.Td(visible(a["detail"])),

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 from dash import dcc, html
 
+from dashboard.core.trials import Trials, default_trials
+
 NAV = (
     ("/control", "Control wall"),
     ("/kiosk", "Experience centre"),
@@ -17,7 +19,8 @@ NAV = (
     ("/health", "System health"),
     ("/admin", "Admin"),
 )
-TRIAL_NAMES = {"streetcav": "StreetCAV", "droneport": "Drone Port", "mark": "MarK 5G"}
+# Seconds after which data shows as ageing, for a trial the trials file does not describe.
+STALE_AFTER_S = 5.0
 
 
 def visible(text) -> str:
@@ -40,8 +43,16 @@ def css_token(text) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "", str(text))[:40] or "other"
 
 
-def trial_name(trial: str) -> str:
-    return TRIAL_NAMES.get(trial, trial)
+def trial_name(trial: str, trials: Trials | None = None) -> str:
+    """The trial's display name from the trials file (the shipped one unless `trials` is given)."""
+    return (trials or default_trials()).name(trial)
+
+
+def trial_chip(trial: str, trials: Trials | None = None) -> html.Span:
+    """The trial's name on its colour, as in every list and the detail panel."""
+    found = (trials or default_trials()).get(trial)
+    style = {"background": found.colour} if found is not None else None
+    return html.Span(found.name if found else visible(trial), className=f"chip chip-{css_token(trial)}", style=style)
 
 
 def missing(value) -> bool:
@@ -92,9 +103,9 @@ def nav(current: str, class_name: str = "nav") -> html.Nav:
     )
 
 
-def age_badge(seconds, lost: bool = False) -> html.Span:
-    """The freshness badge every tile and list row carries."""
-    level = "lost" if lost else "fresh" if not missing(seconds) and seconds <= 5 else "aging"
+def age_badge(seconds, lost: bool = False, stale_after_s: float = STALE_AFTER_S) -> html.Span:
+    """The freshness badge every tile and list row carries (ageing after the trial's `stale_after_s`)."""
+    level = "lost" if lost else "fresh" if not missing(seconds) and seconds <= stale_after_s else "aging"
     return html.Span(age_text(seconds), className=f"age-badge age-{level}", title="age of the newest data")
 
 

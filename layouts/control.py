@@ -5,12 +5,26 @@ from __future__ import annotations
 import pandas as pd
 from dash import dcc, html
 
+from dashboard.core.live_figures import render, trial_figures
+from dashboard.core.trials import Trial, Trials, default_trials
 from layouts import ids
 from layouts.alerts import feed_panel
-from layouts.components import age_badge, age_text, clock, css_token, fmt, missing, nav, trial_name, visible
-from layouts.maps import map_figure
+from layouts.components import (
+    STALE_AFTER_S,
+    age_badge,
+    age_text,
+    clock,
+    css_token,
+    fmt,
+    missing,
+    nav,
+    trial_chip,
+    trial_name,
+    visible,
+)
+from layouts.maps import LOST_COLOUR, map_figure
 
-GRAPH_CONFIG = {
+GRAPH_CONFIG: dcc.Graph.Config = {
     "displaylogo": False,
     "scrollZoom": True,
     "modeBarButtonsToRemove": ["toImage"],
@@ -18,7 +32,10 @@ GRAPH_CONFIG = {
 }
 
 
-def layout(geojson: dict | None = None, tile_url: str = "", tick_s: float = 1.0, user=None, **_) -> html.Div:
+def layout(
+    geojson: dict | None = None, tile_url: str = "", tick_s: float = 1.0, user=None, trials: Trials | None = None, **_
+) -> html.Div:
+    trials = trials or default_trials()
     return html.Div(
         [
             html.Header(
@@ -41,12 +58,12 @@ def layout(geojson: dict | None = None, tile_url: str = "", tick_s: float = 1.0,
                         [
                             dcc.Graph(
                                 id=ids.CONTROL_MAP,
-                                figure=map_figure(geojson, tile_url),
+                                figure=map_figure(geojson, tile_url, trials=trials),
                                 config=GRAPH_CONFIG,
                                 className="wall-map",
                                 responsive=True,
                             ),
-                            legend(),
+                            legend(trials),
                             html.Div(closed_detail(), id=ids.CONTROL_DETAIL, className="detail-panel hidden"),
                         ],
                         className="map-area",
@@ -74,15 +91,24 @@ def layout(geojson: dict | None = None, tile_url: str = "", tick_s: float = 1.0,
     )
 
 
-def legend() -> html.Div:
-    items = [
-        ("#22d3ee", "autonomous"),
-        ("#fbbf24", "manual"),
-        ("#c084fc", "airborne"),
-        ("#f87171", "emergency / down"),
-        ("#4ade80", "cell up"),
-        ("#6b7280", "link lost"),
-    ]
+# The legend entry of assets whose data link is lost (any trial).
+LOST_LEGEND = (LOST_COLOUR, "link lost")
+
+
+def legend_items(trials: Trials) -> list[tuple[str, str]]:
+    """(colour, label) of each state the trials file puts in the legend; states of one colour share an
+    entry ("emergency / down"), in the order they first appear; then "link lost"."""
+    by_colour: dict[str, list[str]] = {}
+    for trial in trials:
+        for state, label in trial.states.legend.items():
+            labels = by_colour.setdefault(trial.states.colours[state], [])
+            if label not in labels:
+                labels.append(label)
+    return [(colour, " / ".join(labels)) for colour, labels in by_colour.items()] + [LOST_LEGEND]
+
+
+def legend(trials: Trials | None = None) -> html.Div:
+    items = legend_items(trials or default_trials())
     return html.Div(
         [html.Span([html.I(style={"background": colour}), label]) for colour, label in items]
         + [
@@ -95,48 +121,35 @@ def legend() -> html.Div:
     )
 
 
-def _tile(trial: str, rows: list[tuple[str, str]], online: int, total: int, age, any_lost: bool) -> html.Div:
+def _tile(trial: Trial, rows: list[tuple[str, str]], online: int, total: int, age, any_lost: bool) -> html.Div:
     return html.Div(
         [
             html.Div(
-                [html.H3(trial_name(trial)), age_badge(age, lost=online == 0 and total > 0)], className="tile-head"
+                [
+                    html.H3(trial.name, style={"color": trial.colour}),
+                    age_badge(age, lost=online == 0 and total > 0, stale_after_s=trial.stale_after_s),
+                ],
+                className="tile-head",
             ),
             html.Div(
                 [html.Span(f"{online}", className="big"), html.Span(f"/ {total} online", className="of")],
                 className="tile-main" + (" warn" if any_lost else ""),
             ),
-            html.Dl([part for label, value in rows for part in (html.Dt(label), html.Dd(value))]),
+            html.Dl([part for label, value in rows for part in (html.Dt(label), html.Dd(visible(value)))]),
         ],
-        className=f"tile tile-{trial}",
+        className=f"tile tile-{trial.id}",
     )
 
 
-def tiles(assets: pd.DataFrame, trials: tuple[str, ...]) -> list:
-    """One tile per trial: online/total plus that trial's key live numbers and the data age."""
+def tiles(assets: pd.DataFrame, trials: Trials | None = None) -> list:
+    """One tile per trial of the trials file: online/total, its headline figures, the data age."""
     out = []
-    for trial in trials:
-        group = assets[assets["trial"] == trial]
+    for trial in trials or default_trials():
+        group = assets[assets["trial"] == trial.id]
         live = group[~group["lost"].astype(bool)]
         age = live["age_s"].max() if len(live) else (group["age_s"].min() if len(group) else None)
-        if trial == "streetcav":
-            rows = [
-                ("Autonomous", str(int((live["state"] == "autonomous").sum()))),
-                ("Passengers now", str(int(pd.to_numeric(live["passengers"], errors="coerce").fillna(0).sum()))),
-            ]
-        elif trial == "droneport":
-            emergency = int((live["state"] == "emergency").sum())
-            link = pd.to_numeric(live["link_quality_pct"], errors="coerce").min()
-            rows = [
-                ("Airborne", str(int(live["state"].isin(("airborne", "returning")).sum()))),
-                ("Emergency", str(emergency)),
-                ("Weakest link", fmt(link, 0, "%")),
-            ]
-        elif trial == "mark":
-            sinr = pd.to_numeric(live["sinr_db"], errors="coerce")
-            worst = "–" if sinr.dropna().empty else f"{sinr.min():.1f} dB ({live.loc[sinr.idxmin(), 'asset_id']})"
-            rows = [("Cells available", f"{int((live['state'] == 'up').sum())}"), ("Worst SINR", worst)]
-        else:
-            rows = []
+        values = trial_figures(trial, assets)
+        rows = [(label, render(template, values)) for label, template in trial.wall.tile]
         out.append(_tile(trial, rows, len(live), len(group), age, len(live) < len(group)))
     return out
 
@@ -145,7 +158,7 @@ def tiles(assets: pd.DataFrame, trials: tuple[str, ...]) -> list:
 LOST_ROWS = 30
 
 
-def lost_list(assets: pd.DataFrame) -> list:
+def lost_list(assets: pd.DataFrame, trials: Trials | None = None) -> list:
     lost = assets[assets["lost"].astype(bool)].sort_values("age_s", ascending=False)
     if lost.empty:
         return [html.P("All assets reporting", className="all-good")]
@@ -159,7 +172,7 @@ def lost_list(assets: pd.DataFrame) -> list:
         html.Button(
             [
                 html.Span(asset, className="asset"),
-                html.Span(trial_name(trial), className="trial"),
+                html.Span(trial_name(trial, trials), className="trial"),
                 html.Span("link lost", className="lost-tag"),
                 age_badge(age, lost=True),
             ],
@@ -171,14 +184,14 @@ def lost_list(assets: pd.DataFrame) -> list:
     ]
 
 
-def feed(events: tuple[dict, ...], limit: int = 14) -> list:
+def feed(events: tuple[dict, ...], limit: int = 14, trials: Trials | None = None) -> list:
     if not events:
         return [html.P("No events yet", className="muted")]
     return [
         html.Div(
             [
                 html.Span(clock(e["ts"]), className="time"),
-                html.Span(trial_name(e["trial"]), className=f"chip chip-{e['trial']}"),
+                trial_chip(e["trial"], trials),
                 html.Span(visible(e["asset_id"]), className="asset"),
                 html.Span(visible(e["type"]).replace("_", " "), className=f"etype etype-{css_token(e['type'])}"),
                 html.Span(visible(e["detail"]), className="detail"),
@@ -189,39 +202,42 @@ def feed(events: tuple[dict, ...], limit: int = 14) -> list:
     ]
 
 
-DETAIL_FIELDS = (
+# What the detail panel shows of every asset, before its trial's own `detail` fields: (key, label,
+# unit, digits). Speed is shown in km/h.
+COMMON_DETAIL = (
     ("state", "State", None, 0),
     ("speed_kmh", "Speed", "km/h", 1),
     ("battery_pct", "Battery", "%", 0),
     ("heading_deg", "Heading", "°", 0),
     ("alt_m", "Altitude", "m", 0),
-    ("passengers", "Passengers", None, 0),
-    ("doors", "Doors", None, 0),
-    ("link_quality_pct", "Command link", "%", 0),
-    ("mission", "Mission", None, 0),
-    ("flight_id", "Flight", None, 0),
-    ("rsrp_dbm", "SS-RSRP", "dBm", 1),
-    ("sinr_db", "SS-SINR", "dB", 1),
-    ("dl_mbps", "Downlink", "Mbit/s", 0),
-    ("ul_mbps", "Uplink", "Mbit/s", 0),
-    ("latency_ms", "Latency", "ms", 0),
-    ("prb_util_pct", "PRB use", "%", 0),
-    ("connected_ues", "Connected UEs", None, 0),
 )
 
 
-def detail(asset: dict, sparklines: list[tuple[str, object]]) -> list:
+def detail_fields(trial: Trial | None) -> tuple[tuple[str, str, str | None, int], ...]:
+    """The panel's rows for an asset of `trial`: the common ones, then the trial's `wall.detail` fields."""
+    if trial is None:
+        return COMMON_DETAIL
+    own = []
+    for name in trial.wall.detail:
+        spec = trial.telemetry.get(name)
+        if spec is not None:
+            own.append((name, spec.title, spec.unit or None, spec.digits))
+    return COMMON_DETAIL + tuple(own)
+
+
+def detail(asset: dict, sparklines: list[tuple[str, object]], trials: Trials | None = None) -> list:
     """The panel for one asset: last values and the last hour as sparklines (figures built by the caller)."""
+    trial = (trials or default_trials()).get(asset["trial"])
     values = dict(asset)
     if not missing(values.get("speed_mps")):
         values["speed_kmh"] = float(values["speed_mps"]) * 3.6
     rows = []
-    for key, label, unit, digits in DETAIL_FIELDS:
+    for key, label, unit, digits in detail_fields(trial):
         value = values.get(key)
         if missing(value):
             continue
         text = (
-            fmt(value, digits, unit)
+            fmt(value, digits, unit or "")
             if isinstance(value, (int, float)) and not isinstance(value, bool)
             else visible(value).replace("_", " ")
         )
@@ -230,8 +246,12 @@ def detail(asset: dict, sparklines: list[tuple[str, object]]) -> list:
         html.Div(
             [
                 html.H3(asset["asset_id"]),
-                html.Span(trial_name(asset["trial"]), className=f"chip chip-{asset['trial']}"),
-                age_badge(asset.get("age_s"), bool(asset.get("lost"))),
+                trial_chip(asset["trial"], trials),
+                age_badge(
+                    asset.get("age_s"),
+                    bool(asset.get("lost")),
+                    stale_after_s=trial.stale_after_s if trial else STALE_AFTER_S,
+                ),
                 html.Button("Close", id=ids.CONTROL_DETAIL_CLOSE, className="close", n_clicks=0),
             ],
             className="detail-head",

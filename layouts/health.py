@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from dash import dcc, html
 
+from dashboard.core.trials import Trials
 from layouts import ids
 from layouts.components import age_badge, date_time, fmt, nav, table, trial_name, visible
 
@@ -38,6 +39,7 @@ def body(
     reasons: pd.DataFrame,
     db_bytes: int | None,
     now: float,
+    trial_names: Trials | None = None,
 ) -> list:
     counter_cols = [
         ("worker", "Worker"),
@@ -66,7 +68,7 @@ def body(
     ]
     trial_rows = [
         {
-            "trial": trial_name(r["trial"]),
+            "trial": trial_name(r["trial"], trial_names),
             "assets": str(r["assets"]),
             "last": date_time(r["received_at"]),
             "age": age_badge(now - r["received_at"] if r["received_at"] is not None else None),

@@ -1,6 +1,7 @@
 """Every component id, typed once. Layouts and callbacks both import from here.
 
 Constants for singletons; factories for pattern-matching ids (used with MATCH/ALL in callbacks).
+Factory parts are typed `object` because callbacks pass Dash's MATCH/ALL wildcards in place of values.
 """
 
 from __future__ import annotations
@@ -41,17 +42,17 @@ HEALTH_INTERVAL = "health-interval"
 HEALTH_BODY = "health-body"
 
 
-def asset_button(asset_id: str) -> dict:
+def asset_button(asset_id: object) -> dict:
     """A clickable asset (link-lost list, feed): selects it for the detail panel."""
     return {"type": ASSET_BUTTON, "asset": asset_id}
 
 
-def kiosk_trial(trial: str) -> dict:
+def kiosk_trial(trial: object) -> dict:
     """A big touch target choosing one trial to explore."""
     return {"type": KIOSK_TRIAL, "trial": trial}
 
 
-def kpi_preset(days: int) -> dict:
+def kpi_preset(days: object) -> dict:
     """A quick range button: the last `days` days."""
     return {"type": KPI_PRESET, "days": days}
 
@@ -89,7 +90,7 @@ ALERTS_AUDIT = "alerts-audit"
 ALERTS_SELECTED = "alerts-selected"
 
 
-def alert_action(action: str, alert_id) -> dict:
+def alert_action(action: object, alert_id: object) -> dict:
     """A feed button: `action` is ack, comment or shelve."""
     return {"type": ALERT_ACTION, "action": action, "alert": alert_id}
 
@@ -99,7 +100,7 @@ def alert_text(alert_id) -> dict:
     return {"type": ALERT_TEXT, "alert": alert_id}
 
 
-def alert_period(alert_id) -> dict:
+def alert_period(alert_id: object) -> dict:
     """A feed row's shelve period (minutes)."""
     return {"type": ALERT_PERIOD, "alert": alert_id}
 
@@ -123,11 +124,11 @@ ADMIN_USER_ACTION = "admin-user-action"
 ADMIN_USER_ROLE = "admin-user-role"
 
 
-def admin_user_action(action: str, username: str) -> dict:
+def admin_user_action(action: object, username: object) -> dict:
     """A users-table button: `action` is disable, enable, reset or role."""
     return {"type": ADMIN_USER_ACTION, "action": action, "user": username}
 
 
-def admin_user_role(username: str) -> dict:
+def admin_user_role(username: object) -> dict:
     """A users-table row's role choice (applied by its "Change role" button)."""
     return {"type": ADMIN_USER_ROLE, "user": username}

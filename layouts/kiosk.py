@@ -7,15 +7,24 @@ from __future__ import annotations
 
 from dash import dcc, html
 
+from dashboard.core.trials import Trial, Trials, default_trials
 from layouts import ids
 from layouts.maps import map_figure
 
-TRIALS = ("streetcav", "droneport", "mark")
-BUTTON_LABELS = {"streetcav": "Self-driving shuttles", "droneport": "Drones", "mark": "5G network"}
-INITIAL_STATE = {"mode": "attract", "trial": TRIALS[0], "since": None, "touched_at": None}
+
+def kiosk_trials(trials: Trials | None = None) -> tuple[Trial, ...]:
+    """The trials the kiosk presents (those with a `kiosk` section), in trials-file order."""
+    return tuple(t for t in trials or default_trials() if t.kiosk is not None)
 
 
-def layout(geojson: dict | None = None, tile_url: str = "", **_) -> html.Div:
+def initial_state(trials: Trials | None = None) -> dict:
+    shown = kiosk_trials(trials)
+    return {"mode": "attract", "trial": shown[0].id if shown else "", "since": None, "touched_at": None}
+
+
+def layout(geojson: dict | None = None, tile_url: str = "", trials: Trials | None = None, **_) -> html.Div:
+    shown = kiosk_trials(trials)
+    first = shown[0].id if shown else ""
     return html.Div(
         [
             html.Header(
@@ -27,21 +36,20 @@ def layout(geojson: dict | None = None, tile_url: str = "", **_) -> html.Div:
             ),
             html.Nav(
                 [
-                    html.Button(BUTTON_LABELS[t], id=ids.kiosk_trial(t), className="kiosk-button", n_clicks=0)
-                    for t in TRIALS
+                    html.Button(t.kiosk.button, id=ids.kiosk_trial(t.id), className="kiosk-button", n_clicks=0)
+                    for t in shown
+                    if t.kiosk is not None
                 ]
                 + [html.Button("Tour", id=ids.KIOSK_TOUR, className="kiosk-button tour", n_clicks=0)],
                 className="kiosk-nav",
             ),
             html.Main(
                 [
-                    html.Section(
-                        id=ids.KIOSK_STAGE, className="kiosk-stage", children=stage(None, TRIALS[0], "attract")
-                    ),
+                    html.Section(id=ids.KIOSK_STAGE, className="kiosk-stage", children=stage(None, first, "attract")),
                     html.Section(
                         dcc.Graph(
                             id=ids.KIOSK_MAP,
-                            figure=map_figure(geojson, tile_url, dark=False, zoom=12.6),
+                            figure=map_figure(geojson, tile_url, dark=False, zoom=12.6, trials=trials),
                             config={"displayModeBar": False, "scrollZoom": True},
                             className="kiosk-map",
                         ),
@@ -52,7 +60,7 @@ def layout(geojson: dict | None = None, tile_url: str = "", **_) -> html.Div:
             ),
             html.Footer(html.Span(id=ids.KIOSK_MODE), className="kiosk-footer"),
             dcc.Interval(id=ids.KIOSK_INTERVAL, interval=1000),
-            dcc.Store(id=ids.KIOSK_STATE, data=INITIAL_STATE),
+            dcc.Store(id=ids.KIOSK_STATE, data=initial_state(trials)),
         ],
         className="page-kiosk",
     )
@@ -62,9 +70,11 @@ def stage(view: dict | None, trial: str, mode: str) -> list:
     """The big panel for one trial: title, one big number, one sentence, what the trial is for."""
     if view is None:
         return [html.H2("Loading the city…", className="kiosk-title")]
-    facts = view["trials"][trial]
+    facts = view["trials"].get(trial)
+    if facts is None:
+        return [html.H2("Loading the city…", className="kiosk-title")]
     return [
-        html.H2(facts["title"], className=f"kiosk-title kiosk-{trial}"),
+        html.H2(facts["title"], className=f"kiosk-title kiosk-{trial}", style={"color": facts["colour"]}),
         html.Div(
             [html.Span(facts["number"], className="kiosk-number"), html.Span(facts["unit"], className="kiosk-unit")],
             className="kiosk-figure",
@@ -72,7 +82,7 @@ def stage(view: dict | None, trial: str, mode: str) -> list:
         html.P(facts["sentence"], className="kiosk-sentence"),
         html.H3("What is this trial for?"),
         html.P(facts["purpose"], className="kiosk-purpose"),
-        html.Div([html.Span(className="dot active" if t == trial else "dot") for t in TRIALS], className="dots")
+        html.Div([html.Span(className="dot active" if t == trial else "dot") for t in view["trials"]], className="dots")
         if mode == "attract"
         else None,
     ]

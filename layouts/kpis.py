@@ -9,40 +9,13 @@ import pandas as pd
 import plotly.io as pio
 from dash import dcc, html
 
-from dashboard.core.kpis.arithmetic import KPIS, change_pct
+from dashboard.core.kpis.arithmetic import cards, change_pct
+from dashboard.core.trials import Kpi, Trial, default_trials
 from layouts import ids
-from layouts.components import fmt, nav, table, trial_name, visible
+from layouts.components import fmt, nav, table, visible
 
-TRIALS = ("streetcav", "droneport", "mark")
-CHART_CONFIG = {"displaylogo": False, "displayModeBar": False}
-# Per-asset table columns per trial: (key, heading, digits).
-ASSET_COLUMNS = {
-    "streetcav": (
-        ("auto_km", "Auto km", 1),
-        ("manual_km", "Manual km", 1),
-        ("auto_share_pct", "Auto %", 1),
-        ("disengagements", "Diseng.", 0),
-        ("dis_per_100km", "Diseng./100 km", 2),
-        ("boardings", "Boardings", 0),
-        ("mean_speed_kmh", "Mean km/h", 1),
-    ),
-    "droneport": (
-        ("flights", "Flights", 0),
-        ("flight_hours", "Flight h", 2),
-        ("deliveries", "Deliveries", 0),
-        ("link_losses", "Link losses", 0),
-        ("geofence_breaches", "Breaches", 0),
-        ("landing_battery_pct", "Battery at landing %", 0),
-    ),
-    "mark": (
-        ("dl_p50", "DL median", 0),
-        ("dl_p5", "DL p5", 0),
-        ("ul_p50", "UL median", 0),
-        ("ul_p5", "UL p5", 0),
-        ("latency_p95", "Latency p95 ms", 1),
-        ("availability_pct", "Available %", 2),
-    ),
-}
+CHART_CONFIG: dcc.Graph.Config = {"displaylogo": False, "displayModeBar": False}
+# Columns every trial's per-asset table ends with: (key, heading, digits).
 COMMON_COLUMNS = (("days", "Days", 0), ("messages", "Messages", 0), ("e2e_p95_s", "E2E p95 s", 3))
 
 
@@ -125,28 +98,15 @@ def _bar(x, ys: dict[str, list], title: str, stacked: bool = False) -> dict:
     }
 
 
-def _daily_charts(trial: str, daily: pd.DataFrame) -> list:
+def _daily_charts(trial: Trial, daily: pd.DataFrame) -> list:
+    """The trial's daily charts (from its trials file), then end-to-end latency."""
     if daily.empty:
         return []
     x = daily["day"].tolist()
     col = lambda name: daily[name].tolist() if name in daily else []  # noqa: E731
-    if trial == "streetcav":
-        specs = [
-            ({"autonomous km": col("auto_km"), "manual km": col("manual_km")}, "Distance per day", True),
-            ({"disengagements per 100 autonomous km": col("dis_per_100km")}, "Disengagement rate", False),
-        ]
-    elif trial == "droneport":
-        specs = [
-            ({"flights": col("flights"), "deliveries": col("deliveries")}, "Flights and deliveries", False),
-            ({"flight hours": col("flight_hours")}, "Flight hours", False),
-        ]
-    elif trial == "mark":
-        specs = [
-            ({"median DL": col("dl_p50"), "p5 DL": col("dl_p5")}, "Downlink Mbit/s (cell mean)", False),
-            ({"p95 latency ms": col("latency_p95")}, "Latency", False),
-        ]
-    else:
-        specs = []
+    specs = [
+        ({name: col(kpi) for name, kpi in chart.series}, chart.title, chart.stacked) for chart in trial.kpi_page.charts
+    ]
     specs.append(({"p95 s": col("e2e_p95")}, "End-to-end latency (device ts → stored)", False))
     return [
         dcc.Graph(figure=_bar(x, ys, title, stacked), config=CHART_CONFIG, className="kpi-chart")
@@ -154,47 +114,49 @@ def _daily_charts(trial: str, daily: pd.DataFrame) -> list:
     ]
 
 
-def _breakdowns(trial: str, now: dict) -> list:
-    if trial == "streetcav":
-        parts = []
-        for key, title in (("by_initiator", "Disengagements by initiator"), ("by_reason", "Disengagements by reason")):
-            counts = now.get(key) or {}
-            parts.append(
-                html.Div(
-                    [
-                        html.H4(title),
-                        table(
-                            [("name", ""), ("count", "Count")],
-                            [{"name": visible(k), "count": str(v)} for k, v in counts.items()]
-                            or [{"name": "none", "count": "0"}],
-                        ),
-                    ],
-                    className="breakdown",
-                )
-            )
-        return parts
-    if trial == "mark":
-        hist = now.get("sinr_hist") or {}
-        busiest = now.get("busiest_hours") or []
-        figure = _bar(list(hist), {"samples": list(hist.values())}, "SINR distribution")
-        return [
-            dcc.Graph(figure=figure, config=CHART_CONFIG, className="kpi-chart"),
-            html.Div(
-                [
-                    html.H4("Busiest hours (UTC, mean connected UEs per cell)"),
-                    table(
-                        [("hour", "Hour"), ("ues", "UEs")],
-                        [{"hour": f"{h:02d}:00", "ues": f"{v:.1f}"} for h, v in busiest],
-                    ),
-                ],
-                className="breakdown",
+def _counts(kpi: Kpi, counts: dict) -> html.Div:
+    return html.Div(
+        [
+            html.H4(kpi.label),
+            table(
+                [("name", ""), ("count", "Count")],
+                [{"name": visible(k), "count": str(v)} for k, v in counts.items()] or [{"name": "none", "count": "0"}],
             ),
-        ]
-    return []
+        ],
+        className="breakdown",
+    )
 
 
-def asset_table(trial: str, frame: pd.DataFrame) -> html.Table:
-    columns = ASSET_COLUMNS.get(trial, ()) + COMMON_COLUMNS
+def _hours(kpi: Kpi, busiest: list) -> html.Div:
+    return html.Div(
+        [
+            html.H4(kpi.label),
+            table(
+                [("hour", "Hour"), ("value", kpi.params["column"])],
+                [{"hour": f"{h:02d}:00", "value": f"{v:.1f}"} for h, v in busiest],
+            ),
+        ],
+        className="breakdown",
+    )
+
+
+def _breakdowns(trial: Trial, now: dict) -> list:
+    """The trial's breakdown KPIs, in file order: counts by a field, histograms, busiest hours."""
+    parts: list = []
+    for kpi in trial.kpis:
+        if kpi.kind == "breakdown":
+            parts.append(_counts(kpi, now.get(kpi.key) or {}))
+        elif kpi.kind == "histogram":
+            hist = now.get(kpi.key) or {}
+            figure = _bar(list(hist), {"samples": list(hist.values())}, kpi.label)
+            parts.append(dcc.Graph(figure=figure, config=CHART_CONFIG, className="kpi-chart"))
+        elif kpi.kind == "hourly_mean":
+            parts.append(_hours(kpi, now.get(kpi.key) or []))
+    return parts
+
+
+def asset_table(trial: Trial, frame: pd.DataFrame) -> html.Table:
+    columns = tuple((c.column, c.heading, c.digits) for c in trial.kpi_page.asset_table) + COMMON_COLUMNS
     rows = [
         {"asset_id": row["asset_id"], **{k: fmt(row.get(k), d) for k, _, d in columns}}
         for row in frame.to_dict("records")
@@ -202,25 +164,26 @@ def asset_table(trial: str, frame: pd.DataFrame) -> html.Table:
     return table([("asset_id", "Asset")] + [(k, head) for k, head, _ in columns], rows, "data-table kpi-table")
 
 
-def trial_section(trial: str, result: dict) -> html.Section:
+def trial_section(trial_id: str, result: dict) -> html.Section:
+    trial = result.get("trial") or default_trials().get(trial_id) or Trial(id=trial_id, name=trial_id)
     now, before = result["now"], result["before"]
-    cards = [_card(k, now, before) for k in KPIS if k.trial in (trial, "all")]
+    heading = html.H2(trial.name)
     if not now:
         return html.Section(
-            [html.H2(trial_name(trial)), html.P("No data in this range.", className="muted")],
+            [heading, html.P("No data in this range.", className="muted")],
             className="kpi-section",
-            id=f"kpi-section-{trial}",
+            id=f"kpi-section-{trial_id}",
         )
     return html.Section(
         [
-            html.H2(trial_name(trial)),
-            html.Div(cards, className="kpi-cards"),
+            heading,
+            html.Div([_card(k, now, before) for k in cards(trial)], className="kpi-cards"),
             html.Div(_daily_charts(trial, result["daily"]) + _breakdowns(trial, now), className="kpi-charts"),
             html.H3("Per asset"),
             asset_table(trial, result["assets"]),
         ],
         className="kpi-section",
-        id=f"kpi-section-{trial}",
+        id=f"kpi-section-{trial_id}",
     )
 
 

@@ -13,6 +13,7 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard.core.trials import Trials, default_trials
 from layouts.components import plain
 
 MK_CENTRE = {"lat": 52.0370, "lon": -0.7560}
@@ -20,26 +21,16 @@ UIREVISION = "keep-operator-view"
 # The heading tick drawn ahead of each moving asset: ~10 px at the wall's usual zoom.
 HEADING_M = 90.0
 
-STATE_COLOURS = {
-    "autonomous": "#22d3ee",
-    "manual": "#fbbf24",
-    "airborne": "#c084fc",
-    "returning": "#60a5fa",
-    "planned": "#94a3b8",
-    "landed": "#94a3b8",
-    "emergency": "#f87171",
-    "up": "#4ade80",
-    "down": "#f87171",
-    "online": "#e2e8f0",
-    "offline": "#6b7280",
-}
+# States every trial has (a device's own status); each trial's states and colours are in the trials file.
+STATUS_COLOURS = {"online": "#e2e8f0", "offline": "#6b7280"}
+UNKNOWN_STATE_COLOUR = "#e2e8f0"
 LOST_COLOUR = "#6b7280"
 AGE_COLOURS = {
     "fresh": "rgba(74, 222, 128, 0.55)",
     "aging": "rgba(251, 191, 36, 0.8)",
     "lost": "rgba(107, 114, 128, 0.9)",
 }
-OVERLAY_COLOURS = {"streetcav": "#0ea5e9", "droneport": "#a855f7", "mark": "#22c55e"}
+UNKNOWN_AREA_COLOUR = "#94a3b8"
 
 # Trace order is fixed: callbacks patch data[i] by these indices.
 TRAILS, HEADINGS, AGE_RINGS, MARKERS, ALERT_RINGS = 0, 1, 2, 3, 4
@@ -64,8 +55,12 @@ def blank_style(background: str) -> dict:
     }
 
 
-def overlay_layers(geojson: dict | None, tile_url: str = "", dark: bool = True) -> list[dict]:
-    """MapLibre layers for the base map (optional raster) and the trial areas (inline GeoJSON)."""
+def overlay_layers(
+    geojson: dict | None, tile_url: str = "", dark: bool = True, trials: Trials | None = None
+) -> list[dict]:
+    """MapLibre layers for the base map (optional raster) and the trial areas (inline GeoJSON), each
+    trial's in its `area_colour`, lines as its `areas` say."""
+    trials = trials or default_trials()
     layers: list[dict] = []
     if tile_url:
         layers.append(
@@ -80,7 +75,8 @@ def overlay_layers(geojson: dict | None, tile_url: str = "", dark: bool = True) 
         by_geometry.setdefault((trial, geometry), []).append(feature)
     for (trial, geometry), features in sorted(by_geometry.items()):
         source = {"type": "FeatureCollection", "features": features}
-        colour = OVERLAY_COLOURS.get(trial, "#94a3b8")
+        found = trials.get(trial)
+        colour = found.area_colour if found is not None else UNKNOWN_AREA_COLOUR
         if geometry in ("LineString", "MultiLineString"):
             layers.append(
                 {
@@ -88,8 +84,8 @@ def overlay_layers(geojson: dict | None, tile_url: str = "", dark: bool = True) 
                     "source": source,
                     "type": "line",
                     "color": colour,
-                    "line": {"width": 7 if trial == "droneport" else 4},
-                    "opacity": 0.35 if trial == "droneport" else 0.6,
+                    "line": {"width": found.areas.line_width if found else 4.0},
+                    "opacity": found.areas.line_opacity if found else 0.6,
                     "below": "traces",
                 }
             )
@@ -127,6 +123,7 @@ def map_figure(
     zoom: float = 13.2,
     centre: dict | None = None,
     interactive: bool = True,
+    trials: Trials | None = None,
 ) -> go.Figure:
     """The empty live map: five traces (trails, headings, age rings, markers, alert highlight) to be
     patched each tick."""
@@ -179,7 +176,7 @@ def map_figure(
             "style": blank_style("#0b1220" if dark else "#eef2f6"),
             "center": centre or MK_CENTRE,
             "zoom": zoom,
-            "layers": overlay_layers(geojson, tile_url, dark),
+            "layers": overlay_layers(geojson, tile_url, dark, trials),
         },
         margin={"l": 0, "r": 0, "t": 0, "b": 0},
         showlegend=False,
@@ -198,8 +195,15 @@ def _ahead(lat: float, lon: float, heading: float, metres: float) -> tuple[float
     return lat + dlat, lon + dlon
 
 
-def _age_level(age: float, lost: bool) -> str:
-    return "lost" if lost else "fresh" if age <= 5 else "aging"
+def _age_level(age: float, lost: bool, stale: bool | None = None) -> str:
+    if lost:
+        return "lost"
+    return "aging" if (stale if stale is not None else age > 5) else "fresh"
+
+
+def state_colours(trials: Trials) -> dict[tuple[str, str], str]:
+    """(trial, state) -> marker colour, from the trials file."""
+    return {(t.id, state): colour for t in trials for state, colour in t.states.colours.items()}
 
 
 def alert_highlight(placed: pd.DataFrame, alerted: dict[str, str], pulse: bool = False) -> dict:
@@ -220,22 +224,29 @@ def alert_highlight(placed: pd.DataFrame, alerted: dict[str, str], pulse: bool =
 
 
 def live_traces(
-    assets: pd.DataFrame, trails: dict[str, tuple], alerted: dict[str, str] | None = None, pulse: bool = False
+    assets: pd.DataFrame,
+    trails: dict[str, tuple],
+    alerted: dict[str, str] | None = None,
+    pulse: bool = False,
+    trials: Trials | None = None,
 ) -> dict[int, dict]:
     """Arrays for each trace index, ready to patch into `map_figure`'s traces.
 
     `alerted` maps asset -> worst open alert severity (the snapshot's); `pulse` picks the highlight's
-    larger size, alternated by the caller so the highlight pulses."""
+    larger size, alternated by the caller so the highlight pulses. Markers take their state's colour
+    in their trial (trials file); only assets that move get a heading tick."""
     placed = assets[assets["lat"].notna() & assets["lon"].notna()]
     lat = placed["lat"].astype(float).round(6).tolist()
     lon = placed["lon"].astype(float).round(6).tolist()
     lost = placed["lost"].astype(bool).tolist()
     ages = placed["age_s"].astype(float).tolist()
+    by_state = state_colours(trials or default_trials())
     colours = [
-        LOST_COLOUR if gone else STATE_COLOURS.get(state, "#e2e8f0")
-        for gone, state in zip(lost, placed["state"], strict=True)
+        LOST_COLOUR if gone else by_state.get((trial, state)) or STATUS_COLOURS.get(state, UNKNOWN_STATE_COLOUR)
+        for gone, trial, state in zip(lost, placed["trial"], placed["state"], strict=True)
     ]
-    rings = [AGE_COLOURS[_age_level(a, gone)] for a, gone in zip(ages, lost, strict=True)]
+    stale = placed["stale"].astype(bool).tolist() if "stale" in placed else [None] * len(placed)
+    rings = [AGE_COLOURS[_age_level(a, gone, old)] for a, gone, old in zip(ages, lost, stale, strict=True)]
     text = [
         f"<b>{plain(asset)}</b> · {plain(state) if state else 'no state'}<br>data {age:.0f} s old"
         + (" · LINK LOST" if gone else "")
@@ -243,7 +254,8 @@ def live_traces(
     ]
     head_lat: list = []
     head_lon: list = []
-    moving = placed[placed["heading_deg"].notna() & (placed["kind"] != "cell") & ~placed["lost"].astype(bool)]
+    moves = placed["moves"].astype(bool) if "moves" in placed else pd.Series(True, index=placed.index)
+    moving = placed[placed["heading_deg"].notna() & moves & ~placed["lost"].astype(bool)]
     for a_lat, a_lon, heading in zip(moving["lat"], moving["lon"], moving["heading_deg"], strict=True):
         b_lat, b_lon = _ahead(float(a_lat), float(a_lon), float(heading), HEADING_M)
         head_lat += [round(a_lat, 6), round(b_lat, 6), None]
@@ -269,16 +281,18 @@ def live_traces(
     }
 
 
-PUBLIC_COLOURS = {"streetcav": "#0369a1", "droneport": "#7e22ce", "mark": "#15803d"}
+UNKNOWN_PUBLIC_COLOUR = "#334155"
 
 
-def public_traces(positions: list[dict]) -> dict:
-    """Kiosk marker arrays from `privacy.public_view` positions (labels only, no ids)."""
+def public_traces(positions: list[dict], trials: Trials | None = None) -> dict:
+    """Kiosk marker arrays from `privacy.public_view` positions (labels only, no ids), each in its
+    trial's `kiosk_colour`."""
+    colours = {t.id: t.kiosk_colour for t in trials or default_trials()}
     return {
         "lat": [p["lat"] for p in positions],
         "lon": [p["lon"] for p in positions],
         "text": [p["label"] for p in positions],
-        "marker.color": [PUBLIC_COLOURS.get(p["trial"], "#334155") for p in positions],
+        "marker.color": [colours.get(p["trial"], UNKNOWN_PUBLIC_COLOUR) for p in positions],
     }
 
 

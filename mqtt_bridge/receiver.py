@@ -91,6 +91,7 @@ class Receiver:
         self.client.on_message = self._on_message
         self._accepting = True
         self._stopping = False
+        self._hand_on = sink.receive  # bound once: this runs for every message
 
     def start(self) -> None:
         broker = self.options.broker
@@ -163,6 +164,6 @@ class Receiver:
         try:
             # `_topic`: the raw bytes (paho's `topic` property raises on invalid UTF-8).
             # paho types `payload` as bytes | bytearray; what it delivers is bytes (a slice of the packet).
-            self.sink.receive(msg._topic, msg.payload, msg.mid, msg.qos, self.clock())  # type: ignore[arg-type]
+            self._hand_on(msg._topic, msg.payload, msg.mid, msg.qos, self.clock())  # type: ignore[arg-type]
         except Exception:  # an exception here would kill paho's loop thread; the message stays unacknowledged
             log.exception("unexpected error handing on a message on %r", msg._topic[:200])

@@ -32,7 +32,7 @@ def _series(seeded: Seeded, trial: str, channel: str) -> dict[tuple[str, str], l
 def streetcav(seeded: Seeded) -> dict:
     auto = manual = 0.0
     for rows in _series(seeded, "streetcav", "telemetry").values():
-        for before, after in zip(rows, rows[1:]):
+        for before, after in zip(rows, rows[1:], strict=False):
             step = after["odometer_km"] - before["odometer_km"]
             if step >= 0 and after["ts"] - before["ts"] <= GAP_S:
                 if before["mode"] == "autonomous":
@@ -59,7 +59,7 @@ def droneport(seeded: Seeded) -> dict:
     flight_s = 0.0
     telemetry = _series(seeded, "droneport", "telemetry")
     for rows in telemetry.values():
-        for before, after in zip(rows, rows[1:]):
+        for before, after in zip(rows, rows[1:], strict=False):
             gap = after["ts"] - before["ts"]
             if before["state"] in ("airborne", "returning", "emergency") and gap <= GAP_S:
                 flight_s += gap

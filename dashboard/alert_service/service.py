@@ -440,8 +440,8 @@ def build(settings: Settings, db: Engine, *, clock: Callable[[], float] = time.t
     """The service as `mk-control alerts` runs it: rules file, trial-area geometry and webhooks from settings."""
     return AlertService(
         db,
-        RulesFile(rules_path(settings.alert_rules_path), settings.trials, clock),
-        geometry=load_geometry(),
+        RulesFile(rules_path(settings.alert_rules_path, settings.trials_path), settings.trials, clock),
+        geometry=load_geometry(trials=settings.trial_model),
         notifier=Notifier(settings.alert_webhooks),
         clock=clock,
         sweep_s=settings.alert_sweep_s,

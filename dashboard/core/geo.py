@@ -1,7 +1,8 @@
 """Trial-area geometry and the small spherical maths the rules and the simulator need.
 
-The GeoJSON in `assets/trial_areas.geojson` is the one source of the StreetCAV loop, its stops, the
-Drone Port corridors and the MarK cell sites. It is read lazily (first use, then cached), so importing
+Each trial's areas come from the GeoJSON file its trials-file entry names (`[trials.<id>.areas]`):
+its routes and stops, corridors and sites; the shipped `assets/trial_areas.geojson` holds the
+StreetCAV loop, the Drone Port corridors and the MarK cell sites. Files are read lazily (first use, then cached), so importing
 this module does no I/O. Distances are in metres and angles in degrees; coordinates are WGS84
 `(lat, lon)` tuples in Python and `[lon, lat]` in GeoJSON, converted in exactly one place (`_latlon`).
 """
@@ -12,12 +13,15 @@ import bisect
 import json
 import logging
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
+
+from dashboard.core.trials import Trial
 
 log = logging.getLogger(__name__)
 
@@ -196,12 +200,13 @@ class Site:
 class TrialAreas:
     """Everything in the GeoJSON, typed."""
 
-    route: Polyline
+    route: Polyline | None  # the (last) route; None for a trial without one
     stops: tuple[Stop, ...]
     corridors: tuple[Corridor, ...]
     cells: tuple[CellSite, ...]
     sites: tuple[Site, ...]
     raw: dict[str, Any] = field(repr=False, compare=False)
+    routes: tuple[Polyline, ...] = ()  # every route of the trial (a network of paths may have several)
 
     def corridor(self, corridor_id: str) -> Corridor:
         for c in self.corridors:
@@ -214,24 +219,31 @@ def _latlon(coord: list[float]) -> LatLon:
     return float(coord[1]), float(coord[0])
 
 
-def parse_trial_areas(doc: dict[str, Any]) -> TrialAreas:
-    """Typed trial areas from a GeoJSON FeatureCollection; raises `GeoDataError` when a part is missing."""
+def parse_trial_areas(doc: dict[str, Any], trial: str | None = None, *, require_route: bool = True) -> TrialAreas:
+    """Typed trial areas from a GeoJSON FeatureCollection; raises `GeoDataError` when a part is missing.
+
+    With `trial`, only that trial's features (a feature without a `trial` property belongs to it), and
+    a route is needed only when `require_route`."""
     if doc.get("type") != "FeatureCollection":
         raise GeoDataError("trial areas must be a GeoJSON FeatureCollection")
-    route = None
+    routes = []
     stop_points = []
     corridors = []
     cells = []
     sites = []
+    required = ("kind", "id", "name") if trial else ("trial", "kind", "id", "name")
     for feat in doc.get("features", []):
         props = feat.get("properties") or {}
         geom = feat.get("geometry") or {}
         kind = props.get("kind")
-        for key in ("trial", "kind", "id", "name"):
+        if trial is not None and props.get("trial", trial) != trial:
+            continue
+        for key in required:
             if key not in props:
                 raise GeoDataError(f"feature {props.get('id', '?')!r} has no {key!r} property")
+        owner = props.get("trial", trial)
         if kind == "route" and geom.get("type") == "LineString":
-            route = Polyline(tuple(_latlon(c) for c in geom["coordinates"]))
+            routes.append(Polyline(tuple(_latlon(c) for c in geom["coordinates"])))
         elif kind == "stop":
             stop_points.append((props["id"], props["name"], _latlon(geom["coordinates"])))
         elif kind == "corridor":
@@ -241,8 +253,8 @@ def parse_trial_areas(doc: dict[str, Any]) -> TrialAreas:
                 Corridor(
                     id=props["id"],
                     name=props["name"],
-                    mission=props["mission"],
-                    width_m=float(props["width_m"]),
+                    mission=props.get("mission", ""),
+                    width_m=float(props.get("width_m", 100.0)),
                     path=Polyline(tuple(_latlon(c) for c in geom["coordinates"])),
                     max_alt_m=props.get("max_alt_m"),
                 )
@@ -252,15 +264,39 @@ def parse_trial_areas(doc: dict[str, Any]) -> TrialAreas:
             cells.append(CellSite(props["id"], props["name"], lat, lon))
         elif geom.get("type") == "Point":
             lat, lon = _latlon(geom["coordinates"])
-            sites.append(Site(props["id"], props["trial"], kind, props["name"], lat, lon))
-    if route is None:
+            sites.append(Site(props["id"], str(owner), str(kind), props["name"], lat, lon))
+    if not routes and require_route:
         raise GeoDataError("no StreetCAV route (kind='route' LineString)")
+    route = routes[-1] if routes else None
     stops = []
     for sid, name, (lat, lon) in stop_points:
-        along, _off = route.locate(lat, lon)
+        along = route.locate(lat, lon)[0] if route is not None else 0.0
         stops.append(Stop(sid, name, lat, lon, along))
     stops.sort(key=lambda s: s.route_m)
-    return TrialAreas(route, tuple(stops), tuple(corridors), tuple(cells), tuple(sites), doc)
+    return TrialAreas(route, tuple(stops), tuple(corridors), tuple(cells), tuple(sites), doc, tuple(routes))
+
+
+@lru_cache(maxsize=32)
+def areas_of(path: str | Path, trial: str) -> TrialAreas:
+    """One trial's areas from a GeoJSON file (its routes, stops, corridors, sites), cached."""
+    with open(path, encoding="utf-8") as fh:
+        return parse_trial_areas(json.load(fh), trial, require_route=False)
+
+
+def trial_areas(trials: Iterable[Trial]) -> dict[str, TrialAreas]:
+    """The areas of each trial of the trials file that names an areas file."""
+    return {t.id: areas_of(str(t.areas.file), t.id) for t in trials if t.areas.file is not None}
+
+
+def overlay(trials: Iterable[Trial]) -> dict:
+    """Every trial's area features in one FeatureCollection (each feature's `trial` set), for maps."""
+    features = []
+    for trial_id, areas in trial_areas(trials).items():
+        for feature in areas.raw.get("features", []):
+            props = feature.get("properties") or {}
+            if props.get("trial", trial_id) == trial_id:
+                features.append({**feature, "properties": {**props, "trial": trial_id}})
+    return {"type": "FeatureCollection", "features": features}
 
 
 @lru_cache(maxsize=8)
@@ -273,7 +309,10 @@ def load_trial_areas(path: str | Path | None = None) -> TrialAreas:
 
 
 def route(path: str | Path | None = None) -> Polyline:
-    return load_trial_areas(path).route
+    found = load_trial_areas(path).route
+    if found is None:  # load_trial_areas requires one; this keeps the type honest
+        raise GeoDataError("no route")
+    return found
 
 
 def stops(path: str | Path | None = None) -> tuple[Stop, ...]:

@@ -241,6 +241,20 @@ class Settings:
         found = self.trial_model.get(trial)
         return found.lost_after_s if found is not None and trial not in self.trial_model.added else self.stale_default_s
 
+    def public_delay_s(self, trial: str) -> float:
+        """How old a position of `trial` is at least on public screens: MK_KIOSK_DELAY_S, or the
+        trial's own privacy delay when longer."""
+        found = self.trial_model.get(trial)
+        own = found.privacy.delay_s if found is not None and found.privacy is not None else 0.0
+        return max(self.kiosk_delay_s, own)
+
+    def public_snap_m(self, trial: str) -> float:
+        """The grid public positions of `trial` are snapped to: MK_KIOSK_COARSEN_M, or the trial's own
+        when coarser."""
+        found = self.trial_model.get(trial)
+        own = found.privacy.snap_m if found is not None and found.privacy is not None else 0.0
+        return max(self.kiosk_coarsen_m, own)
+
     @property
     def alert_webhooks(self) -> dict[str, str]:
         """Severity -> webhook URL, for the severities that have one."""

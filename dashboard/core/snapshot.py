@@ -28,6 +28,7 @@ feeds its own trails, kiosk positions and feed from it, so its next build contin
 from __future__ import annotations
 
 import bisect
+import contextlib
 import dataclasses
 import fcntl
 import hashlib
@@ -51,6 +52,7 @@ from sqlalchemy import Engine
 from dashboard.core.alerting import records
 from dashboard.core.settings import Settings
 from dashboard.core.store import queries
+from dashboard.core.trials import Trials
 
 log = logging.getLogger(__name__)
 
@@ -67,24 +69,8 @@ HISTORY_STEP_S = TRAIL_STEP_S
 HISTORY_WINDOW_S = 600.0
 # Events kept for the live feed.
 FEED_SIZE = 40
-# Payload fields the live views show, copied out of each asset's last telemetry payload.
-LIVE_FIELDS = (
-    "passengers",
-    "mode",
-    "doors",
-    "link_quality_pct",
-    "mission",
-    "flight_id",
-    "rsrp_dbm",
-    "sinr_db",
-    "dl_mbps",
-    "ul_mbps",
-    "latency_ms",
-    "prb_util_pct",
-    "connected_ues",
-    "available",
-)
-KIND_OF_TRIAL = {"streetcav": "shuttle", "droneport": "drone", "mark": "cell"}
+# Columns of `latest` a trial's payload field may not overwrite in the live frame.
+RESERVED_COLUMNS = frozenset({"asset_id", "trial", "ts", "received_at", "seq", "state", "status", "event_type"})
 
 
 @dataclass(frozen=True)
@@ -93,9 +79,9 @@ class Snapshot:
 
     tick: int
     taken_at: float
-    assets: pd.DataFrame  # one row per asset, latest columns + age_s, lost, LIVE_FIELDS, kind
+    assets: pd.DataFrame  # one row per asset: latest columns + age_s, stale, lost, kind, moves, delay_s, fields
     trails: dict[str, tuple[tuple[float, float, float], ...]]  # asset -> ((ts, lat, lon), ...) oldest first
-    delayed: dict[str, tuple[float, float, float]]  # asset -> (ts, lat, lon) at least kiosk_delay_s old
+    delayed: dict[str, tuple[float, float, float]]  # asset -> (ts, lat, lon) at least its public delay old
     events: tuple[dict, ...]  # newest first: ts, trial, asset_id, type, detail
     read_ms: float = 0.0
     alerted: dict[str, str] = field(default_factory=dict)  # asset -> worst open, unshelved alert severity
@@ -161,15 +147,13 @@ class FileSnapshotCache:
 
     def _prune(self, tick: int) -> None:
         """Remove snapshots `keep` ticks old; now and then sweep the directory (idle gaps leave files)."""
-        olds = range(tick - 4 * self.keep, tick - self.keep + 1)
+        olds: range | list[int] = range(tick - 4 * self.keep, tick - self.keep + 1)
         if tick % 256 == 0:
             names = [n for n in os.listdir(self.directory) if n.startswith("snapshot-") and n.endswith(".pickle")]
             olds = [int(n[9:-7]) for n in names if n[9:-7].lstrip("-").isdigit() and int(n[9:-7]) <= tick - self.keep]
         for old in olds:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.remove(self._path(old))
-            except FileNotFoundError:
-                pass
 
     def get_or_build(self, tick: int, build: Callable[[], Snapshot]) -> tuple[Snapshot, bool]:
         shared = self.get(tick)
@@ -237,18 +221,40 @@ def event_detail(payload: str | None) -> str:
     return " - ".join(parts)[:120]
 
 
+def live_fields(trials: Trials) -> tuple[str, ...]:
+    """Payload fields the live views show (every trial's own telemetry fields), copied out of each
+    asset's last telemetry payload."""
+    return tuple(name for name in trials.live_fields() if name not in RESERVED_COLUMNS)
+
+
 def derive(frame: pd.DataFrame, settings: Settings, now: float) -> pd.DataFrame:
-    """Add what live views need to the `latest` rows: age, link-lost flag, kind, payload fields."""
+    """Add what live views need to the `latest` rows: age, stale and link-lost flags, what kind of
+    asset it is and whether it moves (from the trials file), the public delay, payload fields."""
     frame = frame.copy()
+    trials = settings.trial_model
     seen = frame[["ts", "status_ts", "event_ts"]].astype(float)
     frame["last_seen"] = seen.max(axis=1, skipna=True)
     frame["age_s"] = now - frame["last_seen"]
-    limits = frame["trial"].map(lambda t: settings.stale_after_s(t)).astype(float)
+    per_trial = {
+        t: (
+            settings.stale_after_s(t),
+            found.stale_after_s if found else 5.0,
+            found.asset_kind if found else "asset",
+            found.moves if found else True,
+            settings.public_delay_s(t),
+        )
+        for t in frame["trial"].unique()
+        for found in (trials.get(t),)
+    }
+    limits = frame["trial"].map(lambda t: per_trial[t][0]).astype(float)
     offline = (frame["status"] == "offline") & (frame["status_ts"].astype(float) >= frame["ts"].astype(float).fillna(0))
     frame["lost"] = (frame["age_s"] > limits).fillna(True) | offline.fillna(False)
-    frame["kind"] = frame["trial"].map(lambda t: KIND_OF_TRIAL.get(t, "asset"))
+    frame["stale"] = (frame["age_s"] > frame["trial"].map(lambda t: per_trial[t][1]).astype(float)).fillna(True)
+    frame["kind"] = frame["trial"].map(lambda t: per_trial[t][2])
+    frame["moves"] = frame["trial"].map(lambda t: per_trial[t][3]).astype(bool)
+    frame["delay_s"] = frame["trial"].map(lambda t: per_trial[t][4]).astype(float)
     decoded = [json.loads(p) if isinstance(p, str) else {} for p in frame["payload"]]
-    for name in LIVE_FIELDS:
+    for name in live_fields(trials):
         frame[name] = pd.Series([d.get(name) for d in decoded], index=frame.index, dtype=object)
     return frame.drop(columns=["payload"]).sort_values(["trial", "asset_id"], kind="stable").reset_index(drop=True)
 
@@ -313,46 +319,51 @@ class SnapshotService:
 
     def _from_history(self, assets: pd.DataFrame, delayed: dict, now: float) -> None:
         """After a restart, place in `delayed` what the tracks are too short for (see module doc)."""
-        cut = now - self.settings.kiosk_delay_s
-        if self._tracking_since is None or cut >= self._tracking_since or now - self._history_at < HISTORY_STEP_S:
+        if self._tracking_since is None or now - self._history_at < HISTORY_STEP_S:
             return
         # Every placed asset, not only unplaced ones: a point seeded earlier would freeze the marker.
-        missing = [
-            a
-            for a, lat in zip(assets["asset_id"], assets["lat"], strict=True)
-            if _finite(lat) and (a not in delayed or delayed[a][0] < cut - TRAIL_STEP_S)
-        ]
+        missing: dict[float, list[str]] = {}
+        for asset, lat, delay in zip(assets["asset_id"], assets["lat"], assets["delay_s"], strict=True):
+            cut = now - delay
+            if (
+                cut < self._tracking_since
+                and _finite(lat)
+                and (asset not in delayed or delayed[asset][0] < cut - TRAIL_STEP_S)
+            ):
+                missing.setdefault(float(delay), []).append(asset)
         if not missing:
             return
         self._history_at = now
-        with self.engine.connect() as conn:
-            found = queries.positions_at_or_before(conn, missing, cut, cut - HISTORY_WINDOW_S)
-        self.history_reads += 1
-        for asset, ts, lat, lon in found.itertuples(index=False, name=None):
-            track = self._tracks.setdefault(asset, _Track())
-            track.seed(float(ts), float(lat), float(lon))
-            point = track.at_or_before(cut)
-            if point is not None:
-                delayed[asset] = point
+        for delay, names in missing.items():  # one query per public delay in force (usually one)
+            cut = now - delay
+            with self.engine.connect() as conn:
+                found = queries.positions_at_or_before(conn, names, cut, cut - HISTORY_WINDOW_S)
+            self.history_reads += 1
+            for asset, ts, lat, lon in found.itertuples(index=False, name=None):
+                track = self._tracks.setdefault(asset, _Track())
+                track.seed(float(ts), float(lat), float(lon))
+                point = track.at_or_before(cut)
+                if point is not None:
+                    delayed[asset] = point
 
     def _track(self, assets: pd.DataFrame, now: float) -> tuple[dict, dict]:
         """Add this read's positions to the tracks; the trails and delayed positions they now give."""
         if self._tracking_since is None:
             self._tracking_since = now
-        keep_s = max(TRAIL_S, self.settings.kiosk_delay_s + 30.0)
+        longest = float(assets["delay_s"].max()) if len(assets) else self.settings.kiosk_delay_s
+        keep_s = max(TRAIL_S, longest + 30.0)
         trails, delayed = {}, {}
-        delay_cut = now - self.settings.kiosk_delay_s
-        columns = [assets[c].to_numpy() for c in ("asset_id", "kind", "ts", "lat", "lon")]
-        for asset, kind, ts, lat, lon in zip(*columns, strict=True):
+        columns = [assets[c].to_numpy() for c in ("asset_id", "moves", "delay_s", "ts", "lat", "lon")]
+        for asset, moves, delay, ts, lat, lon in zip(*columns, strict=True):
             if not (_finite(ts) and _finite(lat) and _finite(lon)):
                 continue
             track = self._tracks.get(asset)
             if track is None:
                 track = self._tracks[asset] = _Track()
             track.add(float(ts), float(lat), float(lon), keep_s)
-            if kind != "cell":
+            if moves:
                 trails[asset] = track.since(now - TRAIL_S)
-            point = track.at_or_before(delay_cut)
+            point = track.at_or_before(now - delay)
             if point is not None:
                 delayed[asset] = point
         return trails, delayed

@@ -32,6 +32,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"MarK 5G cells; beyond the configured sites, small cells are generated nearby (default {d.cells})",
     )
     g.add_argument(
+        "--assets",
+        action="append",
+        default=[],
+        metavar="TRIAL=N",
+        help="assets of any trial of the trials file (MK_TRIALS) with a simulator profile, e.g. --assets redway=8; "
+        "repeat for several; trials not named run their trials-file count (the three shipped ones: the flags above)",
+    )
+    g.add_argument(
         "--rate", type=float, default=d.rate, help=f"telemetry messages per second per asset (default {d.rate})"
     )
     g.add_argument(
@@ -64,7 +72,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="mk-simulator",
         help="MQTT client id; the simulator's last will goes to mk-control/simulator/<client-id>/status (default mk-simulator)",
     )
-    g.add_argument("--geojson", default=None, help="trial-area GeoJSON (default assets/trial_areas.geojson)")
+    g.add_argument(
+        "--geojson",
+        default=None,
+        help="trial-area GeoJSON for the shuttles, drones and cells (default: each trial's areas file)",
+    )
     g.add_argument(
         "--log-every",
         type=float,
@@ -117,11 +129,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _assets(pairs: list[str]) -> tuple[tuple[str, int], ...]:
+    out = []
+    for pair in pairs:
+        trial, sep, count = pair.partition("=")
+        if not sep or not count.strip().isdigit():
+            raise SimulatorOptionsError(f"--assets takes TRIAL=N, got {pair!r}")
+        out.append((trial.strip(), int(count)))
+    return tuple(out)
+
+
 def options_from_args(args: argparse.Namespace, settings: Any = None) -> SimulatorOptions:
     return SimulatorOptions(
         shuttles=args.shuttles,
         drones=args.drones,
         cells=args.cells,
+        assets=_assets(getattr(args, "assets", None) or []),
+        trials=getattr(settings, "trial_model", None),
         rate=args.rate,
         duration_s=args.duration,
         seed=args.seed,

@@ -1,4 +1,6 @@
-"""The simulated fleet: StreetCAV shuttles, Drone Port drones and MarK cells as MQTT messages.
+"""The simulated fleet: every trial of the trials file with a simulator profile, as MQTT messages
+(StreetCAV shuttles, Drone Port drones and MarK cells with their own detailed models; any other
+trial with the generic route and site models of `dashboard.simulator.generic`).
 
 Three modules, so tests need no broker:
 - `Fleet` is a pure, seeded generator: `startup()`, `tick(now)` and `shutdown(now)` return
@@ -31,6 +33,8 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dashboard.core import geo
+from dashboard.core.trials import Trial, Trials, default_trials
+from dashboard.simulator.generic import route_followers, site_reporters
 from dashboard.simulator.models import Cell, Drone, Shuttle
 
 log = logging.getLogger(__name__)
@@ -65,9 +69,13 @@ class SimulatorOptionsError(ValueError):
 class SimulatorOptions:
     """What to simulate and how hard to push; every field has a CLI flag in `add_arguments`."""
 
+    # Assets of the trials simulated with the built-in shuttle, drone and cell models (the shipped
+    # trials); every other trial's come from `assets`, else its trials-file `count`.
     shuttles: int = 4
     drones: int = 3
     cells: int = 16
+    assets: tuple[tuple[str, int], ...] = ()  # (trial, how many), overriding the above
+    trials: Trials | None = field(default=None, compare=False, repr=False)  # default: the shipped file
     rate: float = 1.0  # telemetry messages per wall-clock second per asset
     duration_s: float | None = None  # None: until stopped
     seed: int = 1
@@ -89,8 +97,18 @@ class SimulatorOptions:
         for name in ("shuttles", "drones", "cells", "silent_devices"):
             if getattr(self, name) < 0:
                 raise SimulatorOptionsError(f"{name} must not be negative")
+        model = self.trials or default_trials()
+        for trial, count in self.assets:
+            found = model.get(trial)
+            if found is None or found.simulator is None:
+                known = ", ".join(t.id for t in model if t.simulator)
+                raise SimulatorOptionsError(
+                    f"trial {trial!r} has no simulator profile in the trials file (known: {known})"
+                )
+            if count < 0:
+                raise SimulatorOptionsError(f"assets for {trial} must not be negative")
         if self.total_assets == 0:
-            raise SimulatorOptionsError("nothing to simulate: shuttles, drones and cells are all 0")
+            raise SimulatorOptionsError("nothing to simulate: every trial has 0 assets")
         if self.silent_devices > self.total_assets:
             raise SimulatorOptionsError(
                 f"silent_devices ({self.silent_devices}) exceeds the {self.total_assets} assets"
@@ -114,9 +132,21 @@ class SimulatorOptions:
             raise SimulatorOptionsError("topic_root must be one topic level")
         return self
 
+    def simulated_trials(self) -> tuple[Trial, ...]:
+        """The trials of the trials file that have a simulator profile, in file order."""
+        return tuple(t for t in self.trials or default_trials() if t.simulator is not None)
+
+    def count_for(self, trial: Trial) -> int:
+        """How many assets of `trial` to simulate (see the fields' comments)."""
+        explicit = dict(self.assets)
+        if trial.id in explicit:
+            return explicit[trial.id]
+        builtin = {"shuttle": self.shuttles, "drone": self.drones, "cell": self.cells}
+        return builtin.get(trial.simulation.model, trial.simulation.count)
+
     @property
     def total_assets(self) -> int:
-        return self.shuttles + self.drones + self.cells
+        return sum(self.count_for(t) for t in self.simulated_trials())
 
 
 class Message(NamedTuple):
@@ -156,29 +186,58 @@ def _local_tz():
         return UTC
 
 
+def _areas(options: SimulatorOptions, trial: Trial) -> geo.TrialAreas:
+    """The trial's areas: its own file (trials file), or the one `--geojson` names for the built-in models."""
+    if options.geojson and trial.simulation.model != "generic":
+        return geo.load_trial_areas(options.geojson)
+    if trial.areas.file is None:
+        raise SimulatorOptionsError(f"trial {trial.id!r} has no areas file to simulate it in")
+    return geo.areas_of(str(trial.areas.file), trial.id)
+
+
 def build_assets(options: SimulatorOptions, seed_base: str) -> list[tuple[str, Any]]:
-    """(trial, model) for every asset, each model with its own seeded random stream."""
-    areas = geo.load_trial_areas(options.geojson)
+    """(trial, model) for every asset of every simulated trial, in trials-file order, each model with
+    its own seeded random stream."""
     out: list[tuple[str, Any]] = []
-    length = areas.route.length_m
-    for i in range(options.shuttles):
-        rng = random.Random(f"{seed_base}:cav:{i}")
-        start_m = length * i / max(1, options.shuttles)  # spread round the loop
-        out.append(("streetcav", Shuttle(f"cav-{i + 1:02d}", areas.route, areas.stops, rng, start_m)))
-    for i in range(options.drones):
-        rng = random.Random(f"{seed_base}:drone:{i}")
-        corridor = areas.corridors[i % len(areas.corridors)]
-        out.append(("droneport", Drone(f"drone-{i + 1:02d}", corridor, rng, first_takeoff_s=rng.uniform(5.0, 90.0))))
-    sites = list(areas.cells)
-    for i in range(options.cells):
-        rng = random.Random(f"{seed_base}:cell:{i}")
-        if i < len(sites):
-            site = sites[i]
+    for trial in options.simulated_trials():
+        n = options.count_for(trial)
+        if n == 0:
+            continue
+        sim, areas = trial.simulation, _areas(options, trial)
+        if sim.model == "shuttle":
+            if areas.route is None:
+                raise SimulatorOptionsError(f"trial {trial.id!r} drives a route, but its areas file has none")
+            length = areas.route.length_m
+            for i in range(n):
+                rng = random.Random(f"{seed_base}:cav:{i}")
+                start_m = length * i / max(1, n)  # spread round the loop
+                out.append((trial.id, Shuttle(sim.id_format.format(n=i + 1), areas.route, areas.stops, rng, start_m)))
+        elif sim.profile == "corridor":
+            corridors = areas.corridors
+            if not corridors:
+                raise SimulatorOptionsError(f"trial {trial.id!r} flies corridors, but its areas file has none")
+            tag = "drone" if sim.model == "drone" else trial.id
+            for i in range(n):
+                rng = random.Random(f"{seed_base}:{tag}:{i}")
+                drone = Drone(sim.id_format.format(n=i + 1), corridors[i % len(corridors)], rng, rng.uniform(5.0, 90.0))
+                out.append((trial.id, drone))
+        elif sim.model == "cell":
+            sites = list(areas.cells)
+            for i in range(n):
+                rng = random.Random(f"{seed_base}:cell:{i}")
+                if i < len(sites):
+                    site = sites[i]
+                else:
+                    base = sites[i % len(sites)]
+                    lat, lon = geo.offset(base.lat, base.lon, rng.uniform(0, 360), rng.uniform(*EXTRA_CELL_RING_M))
+                    site = geo.CellSite(sim.id_format.format(n=i + 1), f"{base.name} small cell", lat, lon)
+                out.append((trial.id, Cell(site, rng)))
         else:
-            base = sites[i % len(sites)]
-            lat, lon = geo.offset(base.lat, base.lon, rng.uniform(0, 360), rng.uniform(*EXTRA_CELL_RING_M))
-            site = geo.CellSite(f"mark-cell-{i + 1:02d}", f"{base.name} small cell", lat, lon)
-        out.append(("mark", Cell(site, rng)))
+            try:
+                models = (route_followers if sim.profile == "route" else site_reporters)(trial, areas, n, seed_base)
+            except ValueError as exc:
+                raise SimulatorOptionsError(str(exc)) from None
+            out += [(trial.id, model) for model in models]
     return out
 
 
@@ -215,6 +274,7 @@ class Fleet:
         self._held: list[tuple[float, int, Message]] = []  # late messages: (release time, order, msg)
         self._held_n = 0
         self._tz = _local_tz()
+        self._trials = opts.trials or default_trials()
 
     # --- schedule ------------------------------------------------------------------------
     def _due(self, j: int) -> float:
@@ -313,9 +373,10 @@ class Fleet:
         elif kind == "bad_lat":
             body["lat"] = 200.0
         elif kind == "out_of_range":
-            body["prb_util_pct" if a.trial == "mark" else "battery_pct"] = 140.0
+            name, limit = _bounded_field(self._trials.get(a.trial))
+            body[name] = limit + 40.0
         elif kind == "wrong_type":
-            body[{"streetcav": "passengers", "droneport": "alt_m", "mark": "connected_ues"}[a.trial]] = "many"
+            body[_numeric_field(self._trials.get(a.trial))] = "many"
         elif kind == "future_ts":
             body["ts"] = iso_time(t + FUTURE_TS_S)
         elif kind == "unknown_channel":
@@ -325,6 +386,32 @@ class Fleet:
         elif kind == "oversize":
             body["padding"] = "x" * OVERSIZE_BYTES
         return Message(topic, encode_json(body), False)
+
+
+def _bounded_field(trial: Trial | None) -> tuple[str, float]:
+    """A field with an upper limit the trial sends, and that limit: battery, else a percentage, else any."""
+    if trial is None:
+        return "battery_pct", 100.0
+    if "battery_pct" in trial.telemetry.common:
+        return "battery_pct", 100.0
+    bounded = [f for f in trial.telemetry.fields.values() if f.numeric and f.max is not None and f.max < 1e12]
+    chosen = next((f for f in bounded if f.name.endswith("_pct")), bounded[0] if bounded else None)
+    if chosen is None or chosen.max is None:
+        return "lat", 160.0
+    return chosen.name, float(chosen.max)
+
+
+def _numeric_field(trial: Trial | None) -> str:
+    """A numeric field the trial sends: its first integer field, else altitude, else its first number."""
+    if trial is None:
+        return "battery_pct"
+    own = [f for f in trial.telemetry.fields.values() if f.type == "integer"]
+    if own:
+        return own[0].name
+    if "alt_m" in trial.telemetry.common:
+        return "alt_m"
+    numbers = [f.name for f in trial.telemetry.fields.values() if f.numeric]
+    return numbers[0] if numbers else "lat"
 
 
 def generate(options: SimulatorOptions, start: float, until: float) -> Iterator[Message]:

@@ -27,6 +27,7 @@ from dashboard.core.kpis.report import KpiReports
 from dashboard.core.settings import Settings
 from dashboard.core.snapshot import FileSnapshotCache, SnapshotService
 from dashboard.core.store.db import make_engine, migrate
+from dashboard.core.trials import Trials, default_trials
 from dashboard.web import runtime
 from dashboard.web.auth import guard
 from dashboard.web.auth.guard import current_user
@@ -43,13 +44,20 @@ ASSETS = Path(str(resources.files("assets")))
 CALLBACK_MODULES = tuple(policy.CALLBACK_MODULES)
 
 
-def load_overlay(path: Path = geo.DEFAULT_PATH) -> dict | None:
-    """The trial-area GeoJSON as a dict for map layers (checked by `geo`), or None when absent."""
-    if not path.exists():
-        log.warning("no trial-area overlay at %s: maps show assets only", path)
+def load_overlay(path: Path | None = None, trials: Trials | None = None) -> dict | None:
+    """The trial areas as one GeoJSON dict for map layers: each trial's, from the file its trials-file
+    entry names (or the one file at `path`); None when there are none (maps then show assets only)."""
+    if path is not None:
+        if not path.exists():
+            log.warning("no trial-area overlay at %s: maps show assets only", path)
+            return None
+        geo.load_trial_areas(path)  # raises GeoDataError naming what is missing
+        return json.loads(path.read_text(encoding="utf-8"))
+    found = geo.overlay(trials or default_trials())
+    if not found["features"]:
+        log.warning("no trial areas in the trials file: maps show assets only")
         return None
-    geo.load_trial_areas(path)  # raises GeoDataError naming what is missing
-    return json.loads(path.read_text(encoding="utf-8"))
+    return found
 
 
 _queued: tuple[list, dict] | None = None
@@ -102,7 +110,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Dash:
     cache = FileSnapshotCache(settings.snapshot_cache_dir) if settings.snapshot_cache_dir else None
     snapshots = SnapshotService(engine, settings, cache=cache)
     runtime.bind(runtime.Runtime(settings, engine, snapshots, KpiReports(engine, settings)))
-    overlay = load_overlay()
+    trials = settings.trial_model
+    overlay = load_overlay(trials=trials)
     _register_callbacks()  # before Dash(): hook callbacks are given to each app as it is built
 
     app = Dash(
@@ -112,7 +121,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Dash:
         assets_folder=str(ASSETS),
         serve_locally=True,
         title="MK Control",
-        update_title=None,
+        update_title=None,  # type: ignore[arg-type]  # Dash documents None (no "Updating..." title); its stub says str
         # Callbacks name components of pages not shown yet. Without this, Dash would build every page's
         # layout into a "validation layout" sent in the app shell to anyone, signed in or not.
         suppress_callback_exceptions=True,
@@ -123,12 +132,14 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Dash:
         "control": (
             "/control",
             "Control wall",
-            partial(control.layout, geojson=overlay, tile_url=settings.map_tile_url, tick_s=settings.tick_s),
+            partial(
+                control.layout, geojson=overlay, tile_url=settings.map_tile_url, tick_s=settings.tick_s, trials=trials
+            ),
         ),
         "kiosk": (
             "/kiosk",
             "Experience centre",
-            partial(kiosk.layout, geojson=overlay, tile_url=settings.map_tile_url),
+            partial(kiosk.layout, geojson=overlay, tile_url=settings.map_tile_url, trials=trials),
         ),
         "kpis": ("/kpis", "Trial KPIs", kpis.layout),
         "health": ("/health", "System health", health.layout),

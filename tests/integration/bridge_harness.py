@@ -187,7 +187,7 @@ class BridgeProcess:
 
     def __init__(self, env: dict[str, str], log_path: Path):
         self.log_path = log_path
-        self._log = open(log_path, "ab")
+        self._log = open(log_path, "ab")  # noqa: SIM115 -- held open for the child's lifetime, closed in kill/terminate/ensure_dead
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mqtt_bridge"], env=env, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT
         )

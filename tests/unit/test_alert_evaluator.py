@@ -115,10 +115,10 @@ class FakeGeometry:
     def __init__(self):
         self.corridor_ids = []
 
-    def route_off_m(self, lat, lon):
+    def route_off_m(self, lat, lon, trial=None):
         return lat * 1000
 
-    def corridor_out_m(self, lat, lon, corridor_id=None):
+    def corridor_out_m(self, lat, lon, corridor_id=None, trial=None):
         self.corridor_ids.append(corridor_id)
         return lon * 1000 - 50
 

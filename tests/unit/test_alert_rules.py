@@ -19,6 +19,7 @@ from dashboard.core.alerting.rules import (
     parse_rules,
     shared_rules_file,
 )
+from dashboard.core.trials import DEFAULT_TRIALS_PATH
 
 TRIALS = ("streetcav", "droneport", "mark")
 
@@ -165,5 +166,10 @@ def test_one_rules_file_per_path_is_shared_in_a_process(tmp_path):
     shown = shared_rules_file(str(path), TRIALS)
     assert shared_rules_file(str(path), TRIALS) is shown  # the /alerts status and the admin's reload agree
     assert shown.path == path and shown.trials == TRIALS
-    assert shared_rules_file("").path == DEFAULT_RULES_PATH  # none configured: the shipped default
+    # None configured: the trials file in force, whose trials' default rules are the shipped rules.
+    default = shared_rules_file("")
+    assert default.path == DEFAULT_TRIALS_PATH and default.reload()
+    assert sorted(default.rules.rules, key=lambda r: r.id) == sorted(
+        load_rules(DEFAULT_RULES_PATH).rules, key=lambda r: r.id
+    )
     assert shared_rules_file("") is not shown

@@ -210,9 +210,11 @@ class RuleEvaluator:
                     self._warned_no_geometry = True
                 return None
             if rule.area == "route":
-                return self.geometry.route_off_m(lat, lon)
+                return self.geometry.route_off_m(lat, lon, trial=m.trial)
             corridor = data.get("corridor_id")
-            return self.geometry.corridor_out_m(lat, lon, corridor if isinstance(corridor, str) else None)
+            return self.geometry.corridor_out_m(
+                lat, lon, corridor if isinstance(corridor, str) else None, trial=m.trial
+            )
         return None
 
     def _level(self, rule: LevelRule, m: Message, changes: list[Change]) -> None:

@@ -11,17 +11,24 @@ import math
 from collections.abc import Sequence
 from typing import Protocol
 
+from dashboard.core import geo
+
+# A path segment in local metres: start x, start y, dx, dy, 1/length² (0 for a zero-length segment).
+_Segment = tuple[float, float, float, float, float]
+
 log = logging.getLogger(__name__)
 
 _EARTH_RADIUS_M = 6_371_008.8
 
 
 class Geometry(Protocol):
-    def route_off_m(self, lat: float, lon: float) -> float | None:
-        """Metres from the StreetCAV route line; None when there is no route."""
+    def route_off_m(self, lat: float, lon: float, trial: str | None = None) -> float | None:
+        """Metres from the trial's nearest route line; None when it has no route."""
 
-    def corridor_out_m(self, lat: float, lon: float, corridor_id: str | None = None) -> float | None:
-        """Metres outside the nearest approved corridor's edge (or the named one's); negative inside."""
+    def corridor_out_m(
+        self, lat: float, lon: float, corridor_id: str | None = None, trial: str | None = None
+    ) -> float | None:
+        """Metres outside the trial's nearest approved corridor's edge (or the named one's); negative inside."""
 
 
 class PlanarPath:
@@ -44,7 +51,7 @@ class PlanarPath:
         self._ky = math.pi / 180.0 * _EARTH_RADIUS_M
         self._kx = self._ky * math.cos(math.radians(self._lat0))
         xy = [self._xy(lat, lon) for lat, lon in points]
-        segments = []
+        segments: list[_Segment] = []
         for (ax, ay), (bx, by) in zip(xy, xy[1:], strict=False):
             dx, dy = bx - ax, by - ay
             seg2 = dx * dx + dy * dy
@@ -52,14 +59,14 @@ class PlanarPath:
         self._segments = tuple(segments)
         self._x0 = min(x for x, _ in xy) - _GRID_MARGIN_M
         self._y0 = min(y for _, y in xy) - _GRID_MARGIN_M
-        self._cells: tuple[tuple[tuple[float, ...], ...], ...] = ()
+        self._cells: tuple[tuple[tuple[_Segment, ...], ...], ...] = ()
         if len(segments) > _GRID_MIN_SEGMENTS:
             self._cells = self._grid(max(x for x, _ in xy) + _GRID_MARGIN_M, max(y for _, y in xy) + _GRID_MARGIN_M)
 
     def _xy(self, lat: float, lon: float) -> tuple[float, float]:
         return (lon - self._lon0) * self._kx, (lat - self._lat0) * self._ky
 
-    def _grid(self, x1: float, y1: float) -> tuple[tuple[tuple[float, ...], ...], ...]:
+    def _grid(self, x1: float, y1: float) -> tuple[tuple[tuple[_Segment, ...], ...], ...]:
         """Per cell, the segments within (nearest + one cell diagonal) of its centre: for any point of
         the cell, the nearest segment is among them (it is at most half a diagonal from the centre)."""
         diagonal = _GRID_CELL_M * math.sqrt(2.0)
@@ -113,31 +120,50 @@ def _distance2(px: float, py: float, segments, k: int) -> float:
 
 
 class TrialAreaGeometry:
-    """`Geometry` over `dashboard.core.geo.TrialAreas`."""
+    """`Geometry` over each trial's `dashboard.core.geo.TrialAreas` (or one set of areas for every trial)."""
 
     def __init__(self, areas):
+        by_trial = areas if isinstance(areas, dict) else {None: areas}
         self.areas = areas
-        self._route = PlanarPath(areas.route.points)
-        self._corridors = {c.id: (PlanarPath(c.path.points), c.width_m / 2) for c in areas.corridors}
+        self._routes = {
+            trial: tuple(PlanarPath(r.points) for r in (a.routes or ((a.route,) if a.route else ())))
+            for trial, a in by_trial.items()
+        }
+        self._corridors_of = {
+            trial: {c.id: (PlanarPath(c.path.points), c.width_m / 2) for c in a.corridors}
+            for trial, a in by_trial.items()
+        }
+        self._corridors = {cid: found for table in self._corridors_of.values() for cid, found in table.items()}
 
-    def route_off_m(self, lat: float, lon: float) -> float | None:
-        return self._route.distance_m(lat, lon)
+    def _of(self, table: dict, trial: str | None) -> list:
+        """The entries of `trial` (all trials' when the areas are one set, or no trial is named)."""
+        if trial in table:
+            return [table[trial]]
+        return list(table.values()) if None in table or trial is None else []
 
-    def corridor_out_m(self, lat: float, lon: float, corridor_id: str | None = None) -> float | None:
+    def route_off_m(self, lat: float, lon: float, trial: str | None = None) -> float | None:
+        routes = [r for group in self._of(self._routes, trial) for r in group]
+        return min(r.distance_m(lat, lon) for r in routes) if routes else None
+
+    def corridor_out_m(
+        self, lat: float, lon: float, corridor_id: str | None = None, trial: str | None = None
+    ) -> float | None:
         if corridor_id and corridor_id in self._corridors:
             path, half_width = self._corridors[corridor_id]
             return path.distance_m(lat, lon) - half_width
-        if not self._corridors:
+        corridors = [c for table in self._of(self._corridors_of, trial) for c in table.values()]
+        if not corridors:
             return None
-        return min(path.distance_m(lat, lon) - half_width for path, half_width in self._corridors.values())
+        return min(path.distance_m(lat, lon) - half_width for path, half_width in corridors)
 
 
-def load_geometry(path: str | None = None) -> Geometry | None:
-    """The trial areas as `Geometry`, or None (geofence rules then stay quiet, and the log says why)."""
+def load_geometry(path: str | None = None, trials=None) -> Geometry | None:
+    """The trial areas as `Geometry` (each trial's, from the trials file, or one GeoJSON file), or None
+    (geofence rules then stay quiet, and the log says why)."""
     try:
-        from dashboard.core import geo
-
+        if trials is not None:
+            return TrialAreaGeometry(geo.trial_areas(trials))
         return TrialAreaGeometry(geo.load_trial_areas(path) if path else geo.load_trial_areas())
-    except Exception as exc:  # a missing module or file must not stop the other rules
+    except Exception as exc:  # a missing or broken file must not stop the other rules
         log.warning("trial areas unavailable, geofence rules are off: %s", exc)
         return None

@@ -8,6 +8,7 @@ new notices are dropped and counted: the alert itself is already stored.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import json
@@ -146,10 +147,8 @@ class Notifier:
         while not (self._stop.is_set() and not pending and self._queue.empty()):
             try:
                 wait = max(0.0, pending[0].due - self.clock()) if pending else 0.5
-                try:
+                with contextlib.suppress(queue.Empty):
                     heapq.heappush(pending, self._queue.get(timeout=min(wait, 0.5)))
-                except queue.Empty:
-                    pass
                 while pending and pending[0].due <= self.clock():
                     self._attempt(heapq.heappop(pending), pending)
                 if self._stop.is_set() and pending and all(j.attempt > 1 for j in pending):

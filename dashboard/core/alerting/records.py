@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     and_,
     func,
@@ -90,7 +91,7 @@ class HistoryFilter:
     until: float | None = None  # raised before
 
     def where(self) -> list:
-        clauses = []
+        clauses: list[ColumnElement[bool]] = []
         for column, values in (
             (alerts.c.trial, self.trials),
             (alerts.c.asset_id, self.assets),

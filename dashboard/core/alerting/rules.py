@@ -19,10 +19,10 @@ import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, overload
+from typing import Any, Protocol, TypeVar, overload
 
 from dashboard.core.alerting import SEVERITIES
-from dashboard.core.trials import Trials, TrialsError
+from dashboard.core.trials import Trials, TrialsError, load_trials, trials_path
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +157,9 @@ class OfflineRule(Rule):
     channels: tuple[str, ...] = field(default=("status", "telemetry"), init=False)
 
 
+_R = TypeVar("_R", bound=Rule)
+
+
 @dataclass(frozen=True)
 class RuleSet:
     """The rules in force, with a per-(trial, channel) index so the evaluator looks at few rules."""
@@ -173,7 +176,7 @@ class RuleSet:
             self._index[key] = found
         return found
 
-    def of_kind(self, kind: type[Rule]) -> tuple[Rule, ...]:
+    def of_kind(self, kind: type[_R]) -> tuple[_R, ...]:
         return tuple(r for r in self.rules if r.enabled and isinstance(r, kind))
 
     def by_id(self) -> dict[str, Rule]:
@@ -476,17 +479,31 @@ def parse_rules(text: str, *, path: str | None = None, trials: Iterable[str] | N
 
 
 def load_rules(path: str | Path, trials: Iterable[str] | None = None) -> RuleSet:
-    """Read and parse a rules file; `RulesError` for a file that cannot be read or is invalid."""
+    """Read and parse a rules file (or the default rules of a trials file); `RulesError` for a file
+    that cannot be read or is invalid."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise RulesError(f"cannot read the rules file: {exc}", None, str(path)) from None
+    if _is_trials_file(text):
+        try:
+            return trial_rules(load_trials(path))
+        except TrialsError as exc:
+            raise RulesError(exc.problem, exc.line, str(path)) from None
     return parse_rules(text, path=str(path), trials=trials)
 
 
-def rules_path(configured: str) -> Path:
-    """The configured rules file, or the shipped default when none is configured."""
-    return Path(configured) if configured else DEFAULT_RULES_PATH
+def _is_trials_file(text: str) -> bool:
+    try:
+        return "trials" in tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return False
+
+
+def rules_path(configured: str, trials_file: str | Path = "") -> Path:
+    """The configured rules file; when none is, the trials file in force (MK_TRIALS or the shipped
+    one), whose trials' `alert_rules` are the default rules."""
+    return Path(configured) if configured else trials_path(str(trials_file))
 
 
 # --- hot reload ------------------------------------------------------------------------------------------
@@ -561,10 +578,10 @@ _shared: dict[str, RulesFile] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_rules_file(configured: str, trials: Iterable[str] | None = None) -> RulesFile:
+def shared_rules_file(configured: str, trials: Iterable[str] | None = None, trials_file: str = "") -> RulesFile:
     """The rules file in force for the configured path (see `rules_path`), one per path per process:
     the pages that show its status and the admin's "reload now" see the same one."""
-    path = str(rules_path(configured))
+    path = str(rules_path(configured, trials_file))
     with _shared_lock:
         found = _shared.get(path)
         if found is None:

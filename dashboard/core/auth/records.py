@@ -66,6 +66,7 @@ def insert_user(conn: Connection, username: str, role: str, password_hash: str, 
             updated_at=now,
         )
     )
+    assert result.inserted_primary_key is not None, "an insert reports its primary key"
     return int(result.inserted_primary_key[0])
 
 
@@ -158,6 +159,7 @@ def record_event(
             detail=detail[:200],
         )
     )
+    assert result.inserted_primary_key is not None, "an insert reports its primary key"
     return int(result.inserted_primary_key[0])
 
 
@@ -186,6 +188,7 @@ def failures(
     if address is not None:
         where.append(e.address == address[:64])
     row = conn.execute(select(func.count(), func.max(e.at)).where(*where)).first()
+    assert row is not None, "an aggregate query always returns one row"
     return int(row[0]), row[1]
 
 

@@ -75,9 +75,11 @@ def authenticate(
         user = records.find_user(conn, name) if name else None
         stored = records.password_hash_of(conn, user.id) if user else None
     matches = passwords.verify_password(stored, password or "")  # a dummy hash when no such user
+    assert attempt.event_id is not None, "an allowed attempt always records its event"
     if user is not None and matches and not user.disabled:
         with engine.begin() as conn:
             records.settle_event(conn, attempt.event_id, records.LOGIN_OK)
+            assert stored is not None, "a password matched, so the user has a stored hash"
             if passwords.needs_rehash(stored):
                 records.update_user(conn, user.id, now, password_hash=passwords.hash_password(password))
         log.info("sign-in of %s (%s) from %s", _safe(name), user.role, address)

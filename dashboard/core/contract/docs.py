@@ -145,6 +145,8 @@ def example_asset(trial: Trial) -> str:
 
 def _channel_section(root: str, trial: Trial, channel: str) -> list[str]:
     spec = trial.channel(channel)
+    if spec is None:
+        raise ValueError(f"no channel {channel!r}: a trial has 'telemetry' and 'event'")
     if not spec.fields and not spec.common and not spec.example:
         return []
     out = [f"#### {trial.id} / {channel}"]

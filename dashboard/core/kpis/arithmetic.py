@@ -1,43 +1,69 @@
 """KPI arithmetic, pure: DataFrames in, numbers and frames out. No I/O, no Dash.
 
-Two stages, so that long ranges never scan raw rows:
-1. `daily_stats(trial, raw)` reduces one trial's raw messages to one row per (UTC day, asset):
-   additive counters (km, events, seconds, sums and counts) plus that day's quantiles.
+Which KPIs a trial has comes from the trials file: each is one of the KPI kinds below, with its
+parameters (`dashboard.core.trials.model.KPI_KINDS`). Two stages, so that long ranges never scan raw
+rows:
+1. `daily_stats(trial, raw)` reduces one trial's raw messages to one row per (UTC day, asset): each
+   KPI's additive statistics (km, events, seconds, sums and counts) plus that day's quantiles, under
+   the KPI's statistic names (`Kpi.stats`).
 2. `trial_summary` / `per_asset` / `daily_series` combine those rows over any range (vectorised
-   group-by sums, no loop per asset or day). Sums and counts
-   combine exactly; a quantile over several days is the sample-weighted mean of the daily quantiles
-   (exact for a single day, and within a few per cent for throughput distributions that do not
-   change shape from day to day - documented in docs/kpis.md).
+   group-by sums, no loop per asset or day). Sums and counts combine exactly; a quantile over several
+   days is the sample-weighted mean of the daily quantiles (exact for a single day, and within a few
+   per cent for throughput distributions that do not change shape from day to day - documented in
+   docs/kpis.md).
 The same stage-1 rows are what `kpi_daily` stores, so raw and roll-up paths agree by construction.
+
+The KPI kinds:
+- `events`: events of `types`; `distance`: rise of a rising counter `field` (km) between samples,
+  while in `states` when given; `time_in_state`: time in `states` (`per` second/minute/hour);
+  `rises`: sum of a `field`'s increases (boardings); `mean`: of `field` (values above `above`) times
+  `scale`; `value_at_event`: mean of `field` at the last sample before events of `types`;
+  `quantile`: per asset, the `q` quantile of `field`, then the mean over assets;
+  `share_of_samples`: % of samples with `field` = `equals`; `reporting`: % of the period each asset
+  reported (minutes with data); `ratio`: KPI `of` / sum of KPIs `over`, times `scale`;
+- breakdowns: `breakdown` (events of `types` counted by `field`), `histogram` (of `field` over
+  `edges`), `hourly_mean` (mean of `field` by hour of day, busiest first).
+Every trial also has the end-to-end latency KPIs (`COMMON_KPIS`).
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 
+from dashboard.core.trials import Kpi, Trial, Trials, default_trials
+from dashboard.core.trials.model import TIME_UNITS
+
 # A gap longer than this between two samples of one asset is an outage, not time spent driving or
 # flying: it adds no km and no flight time (a shuttle parked overnight must not count as moving).
 GAP_S = 120.0
-# Below this a shuttle is standing (GPS jitter reports a few cm/s).
-MOVING_MPS = 0.5
-FLYING_STATES = ("airborne", "returning", "emergency")
-# SS-SINR bands from PRODUCT.md: poor below 5 dB, good above 13 dB.
-SINR_EDGES = (-np.inf, 0.0, 5.0, 13.0, 20.0, np.inf)
-SINR_LABELS = ("< 0 dB", "0-5 dB", "5-13 dB", "13-20 dB", ">= 20 dB")
+# Columns every stored message has (the rest of a KPI's fields are read from the payload).
+TYPED_COLUMNS = frozenset({"lat", "lon", "alt_m", "speed_mps", "heading_deg", "battery_pct", "state", "event_type"})
 
-# Payload fields each trial's KPIs need beyond the typed columns.
-TRIAL_FIELDS: dict[str, tuple[str, ...]] = {
-    "streetcav": ("odometer_km", "passengers", "initiator", "reason"),
-    "droneport": ("flight_id", "mission"),
-    "mark": ("dl_mbps", "ul_mbps", "latency_ms", "sinr_db", "connected_ues", "available"),
-}
+# KPIs of every trial, after its own.
+COMMON_KPIS: tuple[Kpi, ...] = (
+    Kpi("all", "e2e_p50", "quantile", "End-to-end latency, median (device ts -> stored)", "s", 3, False),
+    Kpi("all", "e2e_p95", "quantile", "End-to-end latency, p95 (device ts -> stored)", "s", 3, False),
+)
+
+
+def _trial(trial: str | Trial, trials: Trials | None) -> Trial:
+    """The definition of `trial` (a bare one for a trial the file does not describe)."""
+    if isinstance(trial, Trial):
+        return trial
+    found = (trials or default_trials()).get(trial)
+    return found if found is not None else Trial(id=trial, name=trial)
+
+
+def cards(trial: str | Trial, trials: Trials | None = None) -> tuple[Kpi, ...]:
+    """The KPI cards of a trial, in the order the page shows them."""
+    definition = _trial(trial, trials)
+    return tuple(k for k in definition.kpis if k.card) + COMMON_KPIS
 
 
 def day_of(ts: float) -> str:
@@ -52,6 +78,16 @@ def payload_fields(frame: pd.DataFrame, names: Iterable[str], column: str = "pay
     for name in names:
         out[name] = pd.Series([d.get(name) for d in decoded], index=frame.index, dtype=object)
     return out
+
+
+def kpi_fields(trial: Trial) -> tuple[str, ...]:
+    """Payload fields the trial's KPIs read beyond the typed columns."""
+    seen: dict[str, None] = {}
+    for kpi in trial.kpis:
+        name = kpi.params.get("field")
+        if name and name not in TYPED_COLUMNS:
+            seen.setdefault(name, None)
+    return tuple(seen)
 
 
 def _q(values: pd.Series, q: float) -> float | None:
@@ -76,101 +112,127 @@ def _common(group: pd.DataFrame) -> dict:
     }
 
 
-def _streetcav(tel: pd.DataFrame, ev: pd.DataFrame) -> dict:
-    odo, ts = _num(tel, "odometer_km"), tel["ts"].astype(float)
-    step = odo.diff()
+def _of_types(ev: pd.DataFrame, kpi: Kpi) -> pd.DataFrame:
+    return ev[ev["event_type"].isin(kpi.params["types"])]
+
+
+def _events(kpi: Kpi, tel: pd.DataFrame, ev: pd.DataFrame) -> list:
+    return [int(len(_of_types(ev, kpi)))]
+
+
+def _distance(kpi: Kpi, tel: pd.DataFrame, ev: pd.DataFrame) -> list:
+    counter, ts = _num(tel, kpi.params["field"]), tel["ts"].astype(float)
+    step = counter.diff()
     ok = (step >= 0) & (ts.diff() <= GAP_S)
-    mode_before = tel["state"].shift()  # the mode in force while those km were driven
-    boarded = _num(tel, "passengers").diff().clip(lower=0)[ts.diff() <= GAP_S]
-    speed = _num(tel, "speed_mps")
-    moving = speed[speed > MOVING_MPS]
-    dis = ev[ev["event_type"] == "disengagement"]
-    return {
-        "auto_km": float(step[ok & (mode_before == "autonomous")].sum()),
-        "manual_km": float(step[ok & (mode_before == "manual")].sum()),
-        "boardings": int(boarded.sum()),
-        "speed_sum": float(moving.sum()),
-        "speed_n": int(len(moving)),
-        "disengagements": int(len(dis)),
-        "by_initiator": dict(Counter(str(v) for v in dis.get("initiator", pd.Series(dtype=object)).fillna("unknown"))),
-        "by_reason": dict(Counter(str(v) for v in dis.get("reason", pd.Series(dtype=object)).fillna("unknown"))),
-        "emergency_stops": int((ev["event_type"] == "emergency_stop").sum()),
-    }
+    states = kpi.params.get("states")
+    if states:
+        ok &= tel["state"].shift().isin(states)  # the state in force while the distance was covered
+    return [float(step[ok].sum())]
 
 
-def _droneport(tel: pd.DataFrame, ev: pd.DataFrame) -> dict:
+def _time_in_state(kpi: Kpi, tel: pd.DataFrame, ev: pd.DataFrame) -> list:
     ts = tel["ts"].astype(float)
     dt = (ts.shift(-1) - ts).where(lambda d: d <= GAP_S, 0.0).fillna(0.0)
-    flight_s = float(dt[tel["state"].isin(FLYING_STATES)].sum())
-    landings = ev[ev["event_type"] == "landing"].sort_values("ts")
-    battery = pd.Series(dtype=float)
-    if len(landings) and len(tel):
-        samples = tel[["ts", "battery_pct"]].dropna().sort_values("ts")
+    return [float(dt[tel["state"].isin(kpi.params["states"])].sum())]
+
+
+def _rises(kpi: Kpi, tel: pd.DataFrame, ev: pd.DataFrame) -> list:
+    ts = tel["ts"].astype(float)
+    rose = _num(tel, kpi.params["field"]).diff().clip(lower=0)[ts.diff() <= GAP_S]
+    return [int(rose.sum())]
+
+
+def _mean(kpi: Kpi, tel: pd.DataFrame, ev: pd.DataFrame) -> list:
+    values = _num(tel, kpi.params["field"])
+    above = kpi.params.get("above")
+    values = values[values > above] if above is not None else values.dropna()
+    return [float(values.sum()), int(len(values))]
+
+
+def _value_at_event(kpi: Kpi, tel: pd.DataFrame, ev: pd.DataFrame) -> list:
+    name = kpi.params["field"]
+    events = _of_types(ev, kpi).sort_values("ts")
+    values = pd.Series(dtype=float)
+    if len(events) and len(tel) and name in tel:
+        samples = tel[["ts", name]].dropna().sort_values("ts")
         if len(samples):
-            matched = pd.merge_asof(
-                landings[["ts"]].astype(float), samples.astype(float), on="ts", direction="backward"
-            )
-            battery = matched["battery_pct"].dropna()
-    count = lambda kind: int((ev["event_type"] == kind).sum())  # noqa: E731
-    return {
-        "flights": count("takeoff"),
-        "flight_s": flight_s,
-        "deliveries": count("delivery_completed"),
-        "link_losses": count("link_loss"),
-        "geofence_breaches": count("geofence_breach"),
-        "failsafes": count("failsafe_rtl"),
-        "landing_battery_sum": float(battery.sum()),
-        "landing_battery_n": int(len(battery)),
-        "landing_battery_min": float(battery.min()) if len(battery) else None,
-    }
+            matched = pd.merge_asof(events[["ts"]].astype(float), samples.astype(float), on="ts", direction="backward")
+            values = matched[name].dropna()
+    return [float(values.sum()), int(len(values)), float(values.min()) if len(values) else None]
 
 
-def _mark(tel: pd.DataFrame, ev: pd.DataFrame) -> dict:
-    sinr = _num(tel, "sinr_db").dropna()
-    hist = np.histogram(sinr.to_numpy(), bins=np.array(SINR_EDGES))[0] if len(sinr) else np.zeros(len(SINR_LABELS))
-    ues = _num(tel, "connected_ues")
+def _quantile(kpi: Kpi, tel: pd.DataFrame, ev: pd.DataFrame) -> list:
+    return [_q(_num(tel, kpi.params["field"]), kpi.params["q"])]
+
+
+def _share_of_samples(kpi: Kpi, tel: pd.DataFrame, ev: pd.DataFrame) -> list:
+    name = kpi.params["field"]
+    values = tel[name] if name in tel else pd.Series(dtype=object)
+    return [int((values == kpi.params["equals"]).sum()), int(values.notna().sum())]
+
+
+def _breakdown(kpi: Kpi, tel: pd.DataFrame, ev: pd.DataFrame) -> list:
+    chosen = _of_types(ev, kpi)
+    values = chosen.get(kpi.params["field"], pd.Series(dtype=object)).fillna("unknown")
+    return [dict(Counter(str(v) for v in values))]
+
+
+def _histogram(kpi: Kpi, tel: pd.DataFrame, ev: pd.DataFrame) -> list:
+    values = _num(tel, kpi.params["field"]).dropna()
+    edges = np.array((-np.inf, *kpi.params["edges"], np.inf))
+    counts = np.histogram(values.to_numpy(), bins=edges)[0] if len(values) else np.zeros(len(edges) - 1)
+    return [[int(v) for v in counts]]
+
+
+def _hourly_mean(kpi: Kpi, tel: pd.DataFrame, ev: pd.DataFrame) -> list:
+    values = _num(tel, kpi.params["field"])
     hours = ((tel["ts"].astype(float) % 86_400) // 3_600).astype(int)
-    ues_sum = [0.0] * 24
-    ues_n = [0] * 24
-    for hour, value in zip(hours, ues, strict=True):
+    sums, counts = [0.0] * 24, [0] * 24
+    for hour, value in zip(hours, values, strict=True):
         if pd.notna(value):
-            ues_sum[hour] += float(value)
-            ues_n[hour] += 1
-    available = tel["available"] if "available" in tel else pd.Series(dtype=object)
-    return {
-        "n": int(len(tel)),
-        "dl_p5": _q(_num(tel, "dl_mbps"), 0.05),
-        "dl_p50": _q(_num(tel, "dl_mbps"), 0.5),
-        "ul_p5": _q(_num(tel, "ul_mbps"), 0.05),
-        "ul_p50": _q(_num(tel, "ul_mbps"), 0.5),
-        "latency_p95": _q(_num(tel, "latency_ms"), 0.95),
-        "available_n": int((available == True).sum()),  # noqa: E712 - object column of bools
-        "availability_n": int(available.notna().sum()),
-        "sinr_hist": [int(v) for v in hist],
-        "ues_sum": ues_sum,
-        "ues_n": ues_n,
-        "cell_down": int((ev["event_type"] == "cell_down").sum()),
-    }
+            sums[hour] += float(value)
+            counts[hour] += 1
+    return [sums, counts]
 
 
-_PER_TRIAL = {"streetcav": _streetcav, "droneport": _droneport, "mark": _mark}
+_STAGE1: dict[str, Callable[[Kpi, pd.DataFrame, pd.DataFrame], list]] = {
+    "events": _events,
+    "distance": _distance,
+    "time_in_state": _time_in_state,
+    "rises": _rises,
+    "mean": _mean,
+    "value_at_event": _value_at_event,
+    "quantile": _quantile,
+    "share_of_samples": _share_of_samples,
+    "breakdown": _breakdown,
+    "histogram": _histogram,
+    "hourly_mean": _hourly_mean,
+}
 
 
-def daily_stats(trial: str, raw: pd.DataFrame) -> list[dict]:
+def _has_quantiles(trial: Trial) -> bool:
+    return any(k.kind == "quantile" for k in trial.kpis)
+
+
+def daily_stats(trial: str | Trial, raw: pd.DataFrame, trials: Trials | None = None) -> list[dict]:
     """One row per (UTC day, asset): {day, asset_id, samples, stats}. `raw` is queries.trial_range."""
     if raw.empty:
         return []
-    frame = payload_fields(raw, TRIAL_FIELDS.get(trial, ()))
+    definition = _trial(trial, trials)
+    frame = payload_fields(raw, kpi_fields(definition))
     frame["day"] = pd.to_datetime(frame["ts"], unit="s", utc=True).dt.strftime("%Y-%m-%d")
     frame = frame.sort_values(["asset_id", "ts"], kind="stable")
-    specific = _PER_TRIAL.get(trial)
+    kpis = [k for k in definition.kpis if k.kind in _STAGE1]
     rows = []
     for (day, asset), group in frame.groupby(["day", "asset_id"], sort=True):
         stats = _common(group)
-        if specific is not None:
+        if kpis:
             tel = group[group["channel"] == "telemetry"].reset_index(drop=True)
             ev = group[group["channel"] == "event"].reset_index(drop=True)
-            stats.update(specific(tel, ev))
+            if _has_quantiles(definition):
+                stats["n"] = int(len(tel))  # the weight of the day's quantiles
+            for kpi in kpis:
+                stats.update(zip(kpi.stats, _STAGE1[kpi.kind](kpi, tel, ev), strict=True))
         rows.append({"day": day, "asset_id": asset, "samples": len(group), "stats": stats})
     return rows
 
@@ -184,55 +246,8 @@ def rows_frame(rows: list[dict]) -> pd.DataFrame:
 # Vectorised: every combination is a groupby-sum over the stage-1 rows (no Python loop per asset or
 # day), so 30 days x 1,000 assets combine in tens of milliseconds. Groups: the whole range
 # (`trial_summary`), each asset (`per_asset`) or each day (`daily_series`).
-@dataclass(frozen=True, slots=True)
-class Kpi:
-    trial: str
-    key: str
-    label: str
-    unit: str
-    digits: int = 1
-    higher_is_better: bool | None = True
-
-
-KPIS: tuple[Kpi, ...] = (
-    Kpi("streetcav", "auto_km", "Autonomous distance", "km"),
-    Kpi("streetcav", "auto_share", "Share of km autonomous", "%"),
-    Kpi("streetcav", "dis_per_100km", "Disengagements per 100 autonomous km", "", 2, False),
-    Kpi("streetcav", "disengagements", "Disengagements", "", 0, False),
-    Kpi("streetcav", "boardings", "Passenger boardings", "", 0),
-    Kpi("streetcav", "availability", "Service availability", "%"),
-    Kpi("streetcav", "mean_speed_kmh", "Mean moving speed", "km/h"),
-    Kpi("droneport", "flights", "Flights", "", 0),
-    Kpi("droneport", "flight_hours", "Flight hours", "h", 2),
-    Kpi("droneport", "deliveries", "Deliveries", "", 0),
-    Kpi("droneport", "link_loss_per_fh", "Link-loss events per flight hour", "", 2, False),
-    Kpi("droneport", "geofence_breaches", "Geofence breaches", "", 0, False),
-    Kpi("droneport", "landing_battery", "Mean battery at landing", "%"),
-    Kpi("mark", "dl_p50", "Median downlink (cell mean)", "Mbit/s"),
-    Kpi("mark", "dl_p5", "5th-percentile downlink (cell mean)", "Mbit/s"),
-    Kpi("mark", "ul_p50", "Median uplink (cell mean)", "Mbit/s"),
-    Kpi("mark", "latency_p95", "95th-percentile latency (cell mean)", "ms", 1, False),
-    Kpi("mark", "availability", "Cell availability", "%"),
-    Kpi("all", "e2e_p50", "End-to-end latency, median (device ts -> stored)", "s", 3, False),
-    Kpi("all", "e2e_p95", "End-to-end latency, p95 (device ts -> stored)", "s", 3, False),
-)
-
-# Additive stage-1 columns each trial sums; quantile columns and the weight they are averaged by.
-_SUMS = {
-    "streetcav": ("auto_km", "manual_km", "disengagements", "boardings", "active_min", "speed_sum", "speed_n"),
-    "droneport": (
-        "flight_s",
-        "flights",
-        "deliveries",
-        "link_losses",
-        "geofence_breaches",
-        "landing_battery_sum",
-        "landing_battery_n",
-    ),
-    "mark": ("available_n", "availability_n"),
-}
+_ADDITIVE = frozenset({"events", "distance", "time_in_state", "rises", "mean", "value_at_event", "share_of_samples"})
 _COMMON_SUMS = ("e2e_sum", "e2e_n")
-_CELL_QUANTILES = ("dl_p50", "dl_p5", "ul_p50", "ul_p5", "latency_p95")
 _ALL = "__all__"
 
 
@@ -263,44 +278,52 @@ def _weighted_by(frame: pd.DataFrame, by: list[str], pairs: Iterable[tuple[str, 
 
 
 def _ratio_v(num: pd.Series, den: pd.Series, scale: float = 1.0) -> pd.Series:
-    """num * scale / den, NaN where den is 0 (as `_ratio` gives None)."""
+    """num * scale / den, NaN where den is 0."""
     return (num * scale / den.where(den != 0)).astype(float)
 
 
-def _ratio(num: float, den: float, scale: float = 1.0) -> float | None:
-    return num * scale / den if den else None
+def _quantiles(trial: Trial, daily: pd.DataFrame, by: list[str], index: pd.Index) -> pd.DataFrame:
+    """Quantile KPIs per group: each asset's sample-weighted daily quantiles, then the mean over assets."""
+    pairs = [(k.stats[0], "n") for k in trial.kpis if k.kind == "quantile"]
+    if "asset_id" in by:
+        means = _weighted_by(daily, by, pairs)
+    else:
+        per_asset = _weighted_by(daily, by + ["asset_id"], pairs)
+        means = per_asset.groupby(level=list(range(len(by))), sort=True).mean()
+    return means.reindex(index)
 
 
-def _combine(trial: str, daily: pd.DataFrame, by: list[str], period_s: float | None) -> pd.DataFrame:
+def _combine(trial: Trial, daily: pd.DataFrame, by: list[str], period_s: float | None) -> pd.DataFrame:
     """The scalar KPIs of `trial` per group of stage-1 rows; `period_s` None means one day per group."""
-    s = _sums(daily, by, _SUMS.get(trial, ()) + _COMMON_SUMS)
+    additive = [k for k in trial.kpis if k.kind in _ADDITIVE]
+    reporting = any(k.kind == "reporting" for k in trial.kpis)
+    names = [s for k in additive for s in k.stats] + (["active_min"] if reporting else []) + list(_COMMON_SUMS)
+    s = _sums(daily, by, names)
     out = pd.DataFrame(index=s.index)
-    if trial == "streetcav":
-        auto, manual, dis = s["auto_km"], s["manual_km"], s["disengagements"]
-        assets = daily.groupby([daily[k] for k in by], sort=True)["asset_id"].nunique().astype(float)
-        seconds = period_s if period_s is not None else 86_400.0
-        out["auto_km"], out["manual_km"] = auto, manual
-        out["auto_share"] = _ratio_v(auto, auto + manual, 100.0)
-        out["disengagements"], out["dis_per_100km"] = dis, _ratio_v(dis, auto, 100.0)
-        out["boardings"] = s["boardings"]
-        out["availability"] = _ratio_v(s["active_min"], assets * seconds / 60.0, 100.0)
-        out["mean_speed_kmh"] = _ratio_v(s["speed_sum"], s["speed_n"], 3.6)
-    elif trial == "droneport":
-        hours = s["flight_s"] / 3600.0
-        out["flights"], out["flight_hours"], out["deliveries"] = s["flights"], hours, s["deliveries"]
-        out["link_losses"] = s["link_losses"]
-        out["link_loss_per_fh"] = _ratio_v(s["link_losses"], hours)
-        out["geofence_breaches"] = s["geofence_breaches"]
-        out["landing_battery"] = _ratio_v(s["landing_battery_sum"], s["landing_battery_n"])
-    elif trial == "mark":
-        if "asset_id" in by:  # per asset: each cell's own weighted quantiles
-            means = _weighted_by(daily, by, [(q, "n") for q in _CELL_QUANTILES])
-        else:  # per range or day: the mean over cells of each cell's weighted quantiles
-            cells = _weighted_by(daily, by + ["asset_id"], [(q, "n") for q in _CELL_QUANTILES])
-            means = cells.groupby(level=list(range(len(by))), sort=True).mean()
-        for q in _CELL_QUANTILES:
-            out[q] = means[q].reindex(out.index)
-        out["availability"] = _ratio_v(s["available_n"], s["availability_n"], 100.0)
+    quantiles = _quantiles(trial, daily, by, out.index) if _has_quantiles(trial) else None
+    for kpi in trial.kpis:
+        stats, kind = kpi.stats, kpi.kind
+        if kind in ("events", "distance", "rises"):
+            out[kpi.key] = s[stats[0]]
+        elif kind == "time_in_state":
+            out[kpi.key] = s[stats[0]] / TIME_UNITS[kpi.params["per"]]
+        elif kind == "mean":
+            out[kpi.key] = _ratio_v(s[stats[0]], s[stats[1]], kpi.params["scale"])
+        elif kind == "value_at_event":
+            out[kpi.key] = _ratio_v(s[stats[0]], s[stats[1]])
+        elif kind == "share_of_samples":
+            out[kpi.key] = _ratio_v(s[stats[0]], s[stats[1]], 100.0)
+        elif kind == "reporting":
+            assets = daily.groupby([daily[k] for k in by], sort=True)["asset_id"].nunique().astype(float)
+            seconds = period_s if period_s is not None else 86_400.0
+            out[kpi.key] = _ratio_v(s["active_min"], assets * seconds / 60.0, 100.0)
+        elif kind == "quantile" and quantiles is not None:
+            out[kpi.key] = quantiles[stats[0]]
+    for kpi in trial.kpis:
+        if kpi.kind == "ratio":
+            over = [out[name] for name in kpi.params["over"]]
+            den = over[0] if len(over) == 1 else sum(over[1:], over[0])
+            out[kpi.key] = _ratio_v(out[kpi.params["of"]], den, kpi.params["scale"])
     e2e = _weighted_by(daily, by, [("e2e_p50", "e2e_n"), ("e2e_p95", "e2e_n")])
     out["e2e_p50"], out["e2e_p95"] = e2e["e2e_p50"], e2e["e2e_p95"]
     out["e2e_mean"] = _ratio_v(s["e2e_sum"], s["e2e_n"])
@@ -320,95 +343,73 @@ def _counter(frame: pd.DataFrame, name: str) -> dict[str, int]:
     return dict(total.most_common())
 
 
-def trial_summary(trial: str, daily: pd.DataFrame, period_s: float) -> dict:
-    """KPI values of one trial over a range, from its stage-1 rows; `period_s` is the range length."""
-    if daily.empty:
-        return {}
-    whole = daily.assign(**{_ALL: 0})
-    row = _combine(trial, whole, [_ALL], period_s).iloc[0]
-    out: dict = {key: _scalar(value) for key, value in row.items()}
-    if trial == "streetcav":
-        out.update(by_initiator=_counter(daily, "by_initiator"), by_reason=_counter(daily, "by_reason"))
-    elif trial == "mark":
-        out.update(sinr_hist=sinr_histogram(daily), busiest_hours=busiest_hours(daily))
-    return out
-
-
 def _stacked(daily: pd.DataFrame, name: str, width: int) -> np.ndarray:
     """Rows of list-valued column `name` (those of length `width`) as a 2-D array."""
     lists = [v for v in daily.get(name, []) if isinstance(v, list) and len(v) == width]
     return np.array(lists, dtype=float).reshape(len(lists), width)
 
 
-def sinr_histogram(daily: pd.DataFrame) -> dict[str, int]:
-    total = _stacked(daily, "sinr_hist", len(SINR_LABELS)).sum(axis=0).astype(int)
-    return dict(zip(SINR_LABELS, (int(v) for v in total), strict=True))
+def histogram(daily: pd.DataFrame, kpi: Kpi) -> dict[str, int]:
+    """Samples per bin of a `histogram` KPI over the range."""
+    bins = kpi.params["bins"]
+    total = _stacked(daily, kpi.stats[0], len(bins)).sum(axis=0).astype(int)
+    return dict(zip(bins, (int(v) for v in total), strict=True))
 
 
-def busiest_hours(daily: pd.DataFrame, top: int = 3) -> list[tuple[int, float]]:
-    """Hours of day (UTC) with the most connected UEs per cell sample, busiest first."""
+def busiest_hours(daily: pd.DataFrame, kpi: Kpi) -> list[tuple[int, float]]:
+    """Hours of day (UTC) of an `hourly_mean` KPI with the highest mean, highest first."""
+    sums_name, counts_name = kpi.stats
     pairs = [
         (s, n)
-        for s, n in zip(daily.get("ues_sum", []), daily.get("ues_n", []), strict=True)
+        for s, n in zip(daily.get(sums_name, []), daily.get(counts_name, []), strict=True)
         if isinstance(s, list) and isinstance(n, list)
     ]
     sums = np.array([s for s, _ in pairs], dtype=float).reshape(len(pairs), 24).sum(axis=0)
     counts = np.array([n for _, n in pairs], dtype=float).reshape(len(pairs), 24).sum(axis=0)
     means = np.divide(sums, counts, out=np.zeros(24), where=counts > 0)
-    order = [int(h) for h in np.argsort(-means, kind="stable") if counts[h] > 0][:top]
+    order = [int(h) for h in np.argsort(-means, kind="stable") if counts[h] > 0][: kpi.params["top"]]
     return [(h, float(means[h])) for h in order]
 
 
-# Per-asset table columns per trial, in the order the table and the CSV export show them.
-_ASSET_COLUMNS = {
-    "streetcav": {
-        "auto_km": "auto_km",
-        "manual_km": "manual_km",
-        "auto_share_pct": "auto_share",
-        "disengagements": "disengagements",
-        "dis_per_100km": "dis_per_100km",
-        "boardings": "boardings",
-        "mean_speed_kmh": "mean_speed_kmh",
-    },
-    "droneport": {
-        "flights": "flights",
-        "flight_hours": "flight_hours",
-        "deliveries": "deliveries",
-        "link_losses": "link_losses",
-        "geofence_breaches": "geofence_breaches",
-        "landing_battery_pct": "landing_battery",
-    },
-    "mark": {
-        "dl_p50": "dl_p50",
-        "dl_p5": "dl_p5",
-        "ul_p50": "ul_p50",
-        "ul_p5": "ul_p5",
-        "latency_p95": "latency_p95",
-        "availability_pct": "availability",
-    },
-}
+def trial_summary(trial: str | Trial, daily: pd.DataFrame, period_s: float, trials: Trials | None = None) -> dict:
+    """KPI values of one trial over a range, from its stage-1 rows; `period_s` is the range length."""
+    if daily.empty:
+        return {}
+    definition = _trial(trial, trials)
+    whole = daily.assign(**{_ALL: 0})
+    row = _combine(definition, whole, [_ALL], period_s).iloc[0]
+    out: dict = {key: _scalar(value) for key, value in row.items()}
+    for kpi in definition.kpis:
+        if kpi.kind == "breakdown":
+            out[kpi.key] = _counter(daily, kpi.stats[0])
+        elif kpi.kind == "histogram":
+            out[kpi.key] = histogram(daily, kpi)
+        elif kpi.kind == "hourly_mean":
+            out[kpi.key] = busiest_hours(daily, kpi)
+    return out
 
 
-def per_asset(trial: str, daily: pd.DataFrame) -> pd.DataFrame:
+def per_asset(trial: str | Trial, daily: pd.DataFrame, trials: Trials | None = None) -> pd.DataFrame:
     """One row per asset over the range: the table trial managers compare assets with."""
     if daily.empty:
         return pd.DataFrame(columns=["asset_id"])
+    definition = _trial(trial, trials)
     by = ["asset_id"]
-    combined = _combine(trial, daily, by, None)
+    combined = _combine(definition, daily, by, None)
     out = pd.DataFrame(index=combined.index)
     out["days"] = daily.groupby("asset_id", sort=True)["day"].nunique().astype(int)
-    for column, source in _ASSET_COLUMNS.get(trial, {}).items():
-        out[column] = combined[source]
+    for column in definition.kpi_page.asset_table:
+        out[column.column] = combined[column.kpi]
     out["e2e_p95_s"] = combined["e2e_p95"]
     out["messages"] = _sums(daily, by, ["e2e_n"])["e2e_n"]
     return out.rename_axis("asset_id").reset_index()
 
 
-def daily_series(trial: str, daily: pd.DataFrame) -> pd.DataFrame:
+def daily_series(trial: str | Trial, daily: pd.DataFrame, trials: Trials | None = None) -> pd.DataFrame:
     """One row per day: what the daily charts plot."""
     if daily.empty:
         return pd.DataFrame(columns=["day"])
-    return _combine(trial, daily, ["day"], None).rename_axis("day").reset_index()
+    return _combine(_trial(trial, trials), daily, ["day"], None).rename_axis("day").reset_index()
 
 
 def change_pct(now: float | None, before: float | None) -> float | None:

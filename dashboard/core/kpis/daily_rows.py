@@ -25,6 +25,7 @@ from dashboard.core.kpis import arithmetic
 from dashboard.core.settings import Settings
 from dashboard.core.store import queries
 from dashboard.core.store.rollups import SETTLE_S
+from dashboard.core.trials import Trials
 
 # A marker row for a settled day with no data, so that the day is not recomputed on every read.
 EMPTY_DAY_ASSET = "__none__"
@@ -79,10 +80,10 @@ def clear_day_cache() -> None:
     _days.clear()
 
 
-def _raw_rows(engine: Engine, trial: str, start: float, end: float) -> list[dict]:
+def _raw_rows(engine: Engine, trials: Trials, trial: str, start: float, end: float) -> list[dict]:
     with engine.connect() as conn:
         raw = queries.trial_range(conn, trial, start, end)
-    return arithmetic.daily_stats(trial, raw)
+    return arithmetic.daily_stats(trial, raw, trials)
 
 
 def _split(settings: Settings, days: list[date], now: float) -> tuple[list[date], list[date]]:
@@ -92,14 +93,16 @@ def _split(settings: Settings, days: list[date], now: float) -> tuple[list[date]
     return settled, [d for d in days if d not in settled]
 
 
-def _versions(engine: Engine, trial: str, settled: list[date], now: float) -> dict[str, tuple[int, float]]:
+def _versions(
+    engine: Engine, trials: Trials, trial: str, settled: list[date], now: float
+) -> dict[str, tuple[int, float]]:
     """Roll-up versions of `settled`, computing (once, then kept) any day not rolled up yet."""
     names = [d.isoformat() for d in settled]
     with engine.connect() as conn:
         versions = queries.rollup_versions(conn, trial, names)
     missing = [d for d in settled if d.isoformat() not in versions]
     for day in missing:
-        rows = _raw_rows(engine, trial, *day_bounds(day))
+        rows = _raw_rows(engine, trials, trial, *day_bounds(day))
         if not rows:
             rows = [{"day": day.isoformat(), "asset_id": f"{EMPTY_DAY_ASSET}{trial}", "samples": 0, "stats": {}}]
         with engine.begin() as conn:
@@ -116,13 +119,13 @@ def range_version(
     """A token that changes when the stage-1 rows of first..last may have changed (see module doc)."""
     now = time.time() if now is None else now
     settled, fresh = _split(settings, days_between(first, last), now)
-    versions = _versions(engine, trial, settled, now) if settled else {}
+    versions = _versions(engine, settings.trial_model, trial, settled, now) if settled else {}
     fresh_token = int(now // FRESH_TTL_S) if fresh else None
     return (str(engine.url), trial, first, last, tuple(sorted(versions.items())), fresh_token)
 
 
-def _settled_frame(engine: Engine, trial: str, settled: list[date], now: float) -> pd.DataFrame:
-    versions = _versions(engine, trial, settled, now)
+def _settled_frame(engine: Engine, trials: Trials, trial: str, settled: list[date], now: float) -> pd.DataFrame:
+    versions = _versions(engine, trials, trial, settled, now)
     frames, stale = {}, []
     for day in settled:
         name = day.isoformat()
@@ -153,9 +156,10 @@ def daily_rows(
     settled, fresh = _split(settings, days_between(first, last), now)
     parts = []
     if settled:
-        parts.append(_settled_frame(engine, trial, settled, now))
+        parts.append(_settled_frame(engine, settings.trial_model, trial, settled, now))
     if fresh:
-        parts.append(arithmetic.rows_frame(_raw_rows(engine, trial, day_bounds(fresh[0])[0], day_bounds(fresh[-1])[1])))
+        start, end = day_bounds(fresh[0])[0], day_bounds(fresh[-1])[1]
+        parts.append(arithmetic.rows_frame(_raw_rows(engine, settings.trial_model, trial, start, end)))
     parts = [p for p in parts if len(p)]
     frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else (parts[0] if parts else None)
     return frame if frame is not None and len(frame) else pd.DataFrame(columns=["day", "asset_id"])

@@ -1,6 +1,6 @@
 """What the KPI page shows for a date range, and the per-process cache that spares recomputing it.
 
-A report is, per trial, the KPI values of the range and of the equally long period before it, the
+A report is, per trial of the trials file (in its order), the KPI values of the range and of the equally long period before it, the
 daily series and the per-asset table (`arithmetic` over `daily_rows`). Reports are kept keyed by the
 ranges' roll-up versions (`daily_rows.range_version`): several managers opening the same month, or
 one switching presets back and forth, compute it once; a day re-rolled by any worker changes the key.
@@ -17,10 +17,8 @@ from typing import Any
 from sqlalchemy import Engine
 
 from dashboard.core.kpis import arithmetic, daily_rows
-from dashboard.core.settings import BUILTIN_TRIALS, Settings
+from dashboard.core.settings import Settings
 
-# The trials the KPI arithmetic defines KPIs for, in the order the page shows them.
-TRIALS = BUILTIN_TRIALS
 # Reports kept per process: a handful of ranges in use at once, each a few hundred kB.
 CACHE_SIZE = 16
 
@@ -48,7 +46,7 @@ class KpiReports:
         first, last, prev_first, prev_last = periods(first, last)
         return tuple(
             daily_rows.range_version(self.engine, self.settings, trial, a, b, now)
-            for trial in TRIALS
+            for trial in self.settings.trials
             for a, b in ((first, last), (prev_first, prev_last))
         )
 
@@ -58,14 +56,16 @@ class KpiReports:
         period = daily_rows.period_seconds(first, last, now)
         prev_period = daily_rows.period_seconds(prev_first, prev_last, now)
         report = {}
-        for trial in TRIALS:
+        trials = self.settings.trial_model
+        for trial in trials.ids:
             daily = daily_rows.daily_rows(self.engine, self.settings, trial, first, last, now)
             before = daily_rows.daily_rows(self.engine, self.settings, trial, prev_first, prev_last, now)
             report[trial] = {
-                "now": arithmetic.trial_summary(trial, daily, period),
-                "before": arithmetic.trial_summary(trial, before, prev_period),
-                "daily": arithmetic.daily_series(trial, daily),
-                "assets": arithmetic.per_asset(trial, daily),
+                "trial": trials[trial],  # its definition: what the page shows of it
+                "now": arithmetic.trial_summary(trial, daily, period, trials),
+                "before": arithmetic.trial_summary(trial, before, prev_period, trials),
+                "daily": arithmetic.daily_series(trial, daily, trials),
+                "assets": arithmetic.per_asset(trial, daily, trials),
             }
         return report
 

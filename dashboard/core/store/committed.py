@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from sqlalchemy import Connection, literal_column, select, text
+from sqlalchemy import Connection, Select, literal_column, select, text
 
 from dashboard.core.store.schema import bridge_stats, telemetry
 
@@ -98,7 +98,7 @@ def bridges_connected(conn: Connection, now: float, fresh_s: float) -> bool:
     When none does, silence from the fleet says nothing about the devices (the broker or the bridges
     are down), so staleness must not be judged.
     """
-    query = (
+    query: Select[tuple[int]] = (
         select(literal_column("1"))
         .select_from(bridge_stats)
         .where(bridge_stats.c.connected.is_(True), bridge_stats.c.updated_at >= now - fresh_s)

@@ -189,7 +189,9 @@ def _upsert_latest(conn: Connection, rows: list[tuple], columns: tuple[str, ...]
 
 
 def _latest_rows(messages: Sequence[Message]) -> tuple[list, list, list]:
-    samples, statuses, events = [], [], []
+    samples: list[Message] = []
+    statuses: list[Message] = []
+    events: list[Message] = []
     for message in messages:
         (samples if message.channel == "telemetry" else statuses if message.channel == "status" else events).append(
             message

@@ -246,7 +246,9 @@ def database_size(conn: Connection) -> int | None:
         size = conn.execute(text("PRAGMA page_size")).scalar() or 0
         return int(pages * size)
     if conn.dialect.name == "postgresql":
-        return int(conn.execute(text("SELECT pg_database_size(current_database())")).scalar())
+        size = conn.execute(text("SELECT pg_database_size(current_database())")).scalar()
+        assert size is not None, "pg_database_size of the current database is never NULL"
+        return int(size)
     return None
 
 

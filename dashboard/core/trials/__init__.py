@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import replace
+from importlib import resources
 from pathlib import Path
 
-from dashboard.core.geo import DEFAULT_PATH as _DEFAULT_AREAS
 from dashboard.core.trials.model import COMMON_FIELDS, Field, Kpi, Trial, Trials
 from dashboard.core.trials.parse import TrialsError, parse_trials
 
@@ -34,7 +34,7 @@ __all__ = [
 
 DEFAULT_TRIALS_PATH = Path(__file__).resolve().parent / "default_trials.toml"
 # Where a file named in a trials file is looked for when it is not beside the trials file.
-ASSETS_DIR = _DEFAULT_AREAS.parent
+ASSETS_DIR = Path(str(resources.files("assets")))
 
 
 def trials_path(configured: str) -> Path:
@@ -67,6 +67,7 @@ _cache_lock = threading.Lock()
 def trials_in_force(path: str | Path | None = "", extra: tuple[str, ...] = ()) -> Trials:
     """The trials of `path` (shipped default when empty) plus `extra`, read once per file version."""
     resolved = Path(path) if path else DEFAULT_TRIALS_PATH
+    signature: tuple[str, int | None, int | None, tuple[str, ...]]
     try:
         st = os.stat(resolved)
         signature = (str(resolved), st.st_mtime_ns, st.st_size, tuple(extra))

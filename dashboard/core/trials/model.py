@@ -284,6 +284,13 @@ class Trial:
     def channel(self, name: str) -> Channel | None:
         return {"telemetry": self.telemetry, "event": self.event}.get(name)
 
+    @property
+    def simulation(self) -> Simulation:
+        """The simulator profile (for a trial known to have one)."""
+        if self.simulator is None:
+            raise ValueError(f"trial {self.id!r} has no simulator profile")
+        return self.simulator
+
     def kpi(self, key: str) -> Kpi | None:
         return next((k for k in self.kpis if k.key == key), None)
 

@@ -15,7 +15,7 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from dashboard.core.trials.lines import Lines
 from dashboard.core.trials.lines import Path as KeyPath
@@ -117,6 +117,10 @@ class _Table:
             raise self.fail(key, f"{key!r} must be one of {', '.join(choices)}, got {value!r}")
         return value
 
+    @overload
+    def number(self, key: str, default: float, minimum: float | None = None) -> float: ...
+    @overload
+    def number(self, key: str, default: None = None, minimum: float | None = None) -> float | None: ...
     def number(self, key: str, default: float | None = None, minimum: float | None = None) -> float | None:
         value = self.data.get(key, default)
         if value is None:
@@ -151,6 +155,10 @@ class _Table:
             raise self.fail(key, f"{key!r} must not be empty")
         return tuple(value)
 
+    @overload
+    def table(self, key: str, allowed: Iterable[str] | None = None, *, required: Literal[True]) -> _Table: ...
+    @overload
+    def table(self, key: str, allowed: Iterable[str] | None = None, *, required: bool = False) -> _Table | None: ...
     def table(self, key: str, allowed: Iterable[str] | None = None, *, required: bool = False) -> _Table | None:
         if key not in self.data:
             if required:
@@ -334,14 +342,22 @@ def template_names(template: str) -> list[str]:
             raise ValueError("'[' and ']' must pair up, one level deep")
     if depth:
         raise ValueError("an '[' has no ']'")
-    names = []
-    rest = _PLACEHOLDER.sub(lambda m: names.append(m.group(1)) or "", template)
+    names: list[str] = []
+
+    def _take(m: re.Match) -> str:
+        names.append(m.group(1))
+        return ""
+
+    rest = _PLACEHOLDER.sub(_take, template)
     if "{" in rest or "}" in rest:
         raise ValueError("write {figure} or {figure:one|many}")
     return names
 
 
-def _template(t: _Table, key: str, figures: dict[str, Figure], hidden: Iterable[str] = ()) -> str:
+def _template(
+    t: _Table, key: str, figures: dict[str, Figure], hidden: Iterable[str] = (), public: Privacy | None = None
+) -> str:
+    """A template's text, checked: its figures exist; on public screens none names a hidden field or an id."""
     value = t.text(key, "")
     try:
         names = template_names(value)
@@ -352,6 +368,8 @@ def _template(t: _Table, key: str, figures: dict[str, Figure], hidden: Iterable[
             raise t.fail(key, f"{key!r} uses {{{name}}}, which is not a figure ({', '.join(figures) or 'none'})")
         if figures[name].field in hidden or any(k in hidden for k in figures[name].where):
             raise t.fail(key, f"{key!r} uses {{{name}}}, built from a field the privacy policy hides")
+        if public is not None and figures[name].with_asset and not public.show_ids:
+            raise t.fail(key, f"{key!r} uses {{{name}}}, which names an asset: public screens show no ids")
     return value
 
 
@@ -398,7 +416,7 @@ def _kpi(key: str, t: _Table, trial: str, telemetry: Channel, event_types: tuple
         params["scale"] = t.number("scale", 1.0)
     if kind == "quantile":
         q = t.number("q")
-        if not 0 <= q <= 1:
+        if q is None or not 0 <= q <= 1:
             raise t.fail("q", f"'q' is a fraction between 0 and 1, got {q!r}")
         params["q"] = float(q)
     if kind == "share_of_samples":
@@ -544,9 +562,9 @@ def _kiosk(t: _Table | None, figures: dict[str, Figure], privacy: Privacy, name:
     return Kiosk(
         title=t.text("title", name),
         button=t.text("button", name),
-        number=_template(t, "number", figures, hidden) if t.has("number") else _default_number(t, figures),
+        number=_template(t, "number", figures, hidden, privacy) if t.has("number") else _default_number(t, figures),
         unit=t.text("unit", ""),
-        sentence=_template(t, "sentence", figures, hidden),
+        sentence=_template(t, "sentence", figures, hidden, privacy),
     )
 
 

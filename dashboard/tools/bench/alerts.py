@@ -38,11 +38,11 @@ def _fleet(assets: int, seed: int) -> list[tuple[str, str, tuple]]:
 
     areas = geo.load_trial_areas()
     rnd = random.Random(seed)
-    fleet = []
+    fleet: list[tuple[str, str, tuple]] = []
     for i in range(assets):
         pick = i % 10
         if pick < 4:
-            fleet.append(("streetcav", f"shuttle-{i}", ("route", rnd.uniform(0, areas.route.length_m))))
+            fleet.append(("streetcav", f"shuttle-{i}", ("route", rnd.uniform(0, geo.route().length_m))))
         elif pick < 6:
             corridor = areas.corridors[i % len(areas.corridors)]
             fleet.append(("droneport", f"drone-{i}", ("corridor", corridor, rnd.uniform(0, corridor.path.length_m))))
@@ -146,6 +146,7 @@ def bench_alert_engine(
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         with db.connect() as conn:
             count = conn.execute(select(func.count()).select_from(alerts)).scalar()
+        assert count is not None, "count(*) always returns a row"
         db.dispose()
     per_msg = cpu / messages  # CPU, not wall time: on a shared machine wall time measures the neighbours
     return AlertBenchResult(messages, wall, per_msg * 1e6, per_msg * 10_000, service.counters.changes, count)

@@ -160,6 +160,8 @@ def measure(rows: int, assets: int, progress=print) -> LatestResult:
             progress("  latest: timing the history scan the latest table replaces")
             result.naive_ms = _time_ms(conn, NAIVE_QUERY)
             last_ts = conn.execute(text("SELECT max(ts) FROM latest")).scalar()
+            if last_ts is None:
+                raise RuntimeError("the latest table is empty after loading the benchmark fleet")
             params = {"a": "a00042", "since": last_ts - 3600.0}
             _time_ms(conn, text(ASSET_HOUR.format(hint="")), params)
             result.asset_hour_indexed_ms = _time_ms(conn, text(ASSET_HOUR.format(hint="")), params)

@@ -139,8 +139,8 @@ def machine(postgres_url: str | None) -> list[str]:
     import sqlite3
 
     lines = [f"CPUs: {os.cpu_count()} (nproc {_command_line(['nproc'])})"]
-    model = [l for l in _command_line(["lscpu"]).splitlines() if l.startswith(("Model name", "CPU MHz"))]
-    lines += [" ".join(l.split()) for l in model]
+    model = [row for row in _command_line(["lscpu"]).splitlines() if row.startswith(("Model name", "CPU MHz"))]
+    lines += [" ".join(row.split()) for row in model]
     try:
         with open("/proc/meminfo") as f:
             lines.append(" ".join(f.readline().split()))
@@ -161,7 +161,9 @@ def machine(postgres_url: str | None) -> list[str]:
 
             engine = make_engine(postgres_url)
             with engine.connect() as conn:
-                lines.append(conn.execute(text("SELECT version()")).scalar().split(" on ")[0])
+                version = conn.execute(text("SELECT version()")).scalar()
+                assert version is not None, "SELECT version() always returns a string"
+                lines.append(version.split(" on ")[0])
             engine.dispose()
         except Exception as exc:  # the report still prints without PostgreSQL
             lines.append(f"PostgreSQL unavailable: {str(exc).splitlines()[0][:120]}")
@@ -199,6 +201,7 @@ def _pages(part: str, args, settings: Settings, report, progress) -> None:
             for count in [int(c) for c in args.page_assets.split(",")]:
                 times = bench_pages.callback_times(settings, count, args.page_requests, Path(tmp))
                 p50, p95 = percentile(times, 50), percentile(times, 95)
+                assert p50 is not None and p95 is not None, "callback_times returns one time per request"
                 progress(f"  {count:,} assets: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
                 ok = p95 <= TARGET_CALLBACK_P95_MS if count <= 1000 else None
                 report.add(
@@ -292,7 +295,7 @@ def main(args, settings: Settings) -> int:
         with open(args.markdown, "w") as f:
             f.write(report.markdown())
         _progress(f"markdown written to {args.markdown}")
-    return 0 if all(l.ok is not False for l in report.lines) else 1
+    return 0 if all(line.ok is not False for line in report.lines) else 1
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m dashboard.tools.bench.main` for quick runs

@@ -32,11 +32,11 @@ class Report:
 
     def text(self) -> str:
         header = ("part", "metric", "measured", "target", "")
-        rows = [header] + [(l.part, l.metric, l.value, l.target, l.verdict) for l in self.lines]
+        rows = [header] + [(line.part, line.metric, line.value, line.target, line.verdict) for line in self.lines]
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
         out = []
         for k, row in enumerate(rows):
-            out.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+            out.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
             if k == 0:
                 out.append("  ".join("-" * w for w in widths).rstrip())
         out += [f"* {n}" for n in self.notes]
@@ -47,7 +47,9 @@ class Report:
         if self.machine:
             out += ["Machine:", ""] + [f"- {m}" for m in self.machine] + [""]
         out += ["| part | metric | measured | target | verdict |", "|---|---|---|---|---|"]
-        out += [f"| {l.part} | {l.metric} | {l.value} | {l.target} | {l.verdict} |" for l in self.lines]
+        out += [
+            f"| {line.part} | {line.metric} | {line.value} | {line.target} | {line.verdict} |" for line in self.lines
+        ]
         if self.notes:
             out += [""] + [f"- {n}" for n in self.notes]
         return "\n".join(out) + "\n"

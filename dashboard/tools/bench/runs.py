@@ -101,7 +101,9 @@ def run(
     stop = ctx.Event()
     shared = [ctx.Array("d", workers.FIELDS, lock=False) for _ in specs]
     procs = []
-    for spec, arr in zip(specs, shared):
+    for spec, arr in zip(specs, shared, strict=True):
+        args: tuple
+        target: Callable[..., None]
         if spec.kind == "count":
             args = (host, port, spec.client_id, receive_max, count, arr, stop)
             target = workers.counting_process

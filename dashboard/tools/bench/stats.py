@@ -41,7 +41,7 @@ def slope(xs: Sequence[float], ys: Sequence[float]) -> float:
     sxx = sum((x - mx) ** 2 for x in xs)
     if sxx == 0:
         return 0.0
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
 
 
 def growth(samples: Sequence[float]) -> float:

@@ -14,6 +14,7 @@ import logging
 from urllib.parse import quote
 
 import flask
+import werkzeug.wrappers
 from dash import html
 from dash._callback import GLOBAL_CALLBACK_MAP
 from dash._utils import split_callback_id
@@ -142,7 +143,7 @@ def denied_page(user: User, path: str):
     return denied.layout(user.username, user.role, path, name, capability, allowed)
 
 
-def check_request(app) -> flask.Response | None:
+def check_request(app) -> flask.Response | werkzeug.wrappers.Response | None:
     """None when the request may go on; otherwise the response that refuses it."""
     request = flask.request
     endpoint = request.url_rule.endpoint if request.url_rule else None

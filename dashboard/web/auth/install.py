@@ -21,7 +21,8 @@ def install(app, settings, engine: Engine | None = None) -> None:
     server: flask.Flask = app.server
     engine = engine or make_engine(settings.database_url)
     if settings.proxy_hops:
-        server.wsgi_app = ProxyFix(
+        # Werkzeug's documented way to add middleware: replace the app's WSGI callable.
+        server.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             server.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops, x_host=settings.proxy_hops
         )
     server.config.update(
