@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from sqlalchemy import Connection, Select, literal_column, select, text
 
-from dashboard.core.store.schema import bridge_stats, telemetry
+from dashboard.core.store.schema import bridge_stats
 
 
 class CommittedRow(NamedTuple):
@@ -30,16 +30,34 @@ class CommittedRow(NamedTuple):
     payload: str
 
 
-_ROW_COLUMNS = (
-    telemetry.c.stored_at,
-    telemetry.c.trial,
-    telemetry.c.asset_id,
-    telemetry.c.channel,
-    telemetry.c.ts,
-    telemetry.c.received_at,
-    telemetry.c.seq,
-    telemetry.c.payload,
-)
+# The rows after a cursor, as plain DBAPI SQL: the service reads every row the bridges commit, and
+# SQLAlchemy's per-row result processing (times as `Epoch`) cost more than the query. PostgreSQL
+# returns its timestamptz as epoch seconds (`Epoch` on SQLite is REAL already); `stored_at` as
+# double precision is exactly what `Epoch` gives, so a cursor read here compares equal there.
+_SECONDS = "EXTRACT(EPOCH FROM {0})::float8"
+_ROWS_SQL = {
+    "sqlite": (
+        "SELECT stored_at, trial, asset_id, channel, ts, received_at, seq, payload FROM telemetry"
+        " WHERE writer = ? AND stored_at > ?{upto} ORDER BY stored_at{limit}"
+    ),
+    "postgresql": (
+        f"SELECT {_SECONDS.format('stored_at')}, trial, asset_id, channel, {_SECONDS.format('ts')},"
+        f" {_SECONDS.format('received_at')}, seq, payload FROM telemetry"
+        " WHERE writer = %s AND stored_at > to_timestamp(%s){upto} ORDER BY stored_at{limit}"
+    ),
+}
+_UPTO = {"sqlite": " AND stored_at <= ?", "postgresql": " AND stored_at <= to_timestamp(%s)"}
+_LIMIT = {"sqlite": " LIMIT ?", "postgresql": " LIMIT %s"}
+
+
+def _rows(conn: Connection, writer: str, after: float, *, limit: int | None = None, upto: float | None = None):
+    dialect = conn.dialect.name
+    sql = _ROWS_SQL[dialect].format(
+        upto=_UPTO[dialect] if upto is not None else "", limit=_LIMIT[dialect] if limit is not None else ""
+    )
+    params = (writer, after, *((upto,) if upto is not None else ()), *((limit,) if limit is not None else ()))
+    return [CommittedRow(*r) for r in conn.exec_driver_sql(sql, params)]
+
 
 # Distinct writers by a loose index scan (one index seek per writer, not a scan of the history):
 # the recursive CTE steps from one writer to the next greater one. Plain SQL, portable between
@@ -71,25 +89,14 @@ def rows_after(conn: Connection, writer: str, after: float, limit: int) -> tuple
     caller can move its cursor to the last `stored_at` it got. A single batch larger than `limit` is
     returned whole.
     """
-    query = (
-        select(*_ROW_COLUMNS)
-        .where(telemetry.c.writer == writer, telemetry.c.stored_at > after)
-        .order_by(telemetry.c.stored_at)
-        .limit(limit)
-    )
-    rows = [CommittedRow(*r) for r in conn.execute(query)]
+    rows = _rows(conn, writer, after, limit=limit)
     if len(rows) < limit:
         return rows, False
     last = rows[-1].stored_at
     whole = [r for r in rows if r.stored_at < last]
     if whole:
         return whole, True
-    query = (
-        select(*_ROW_COLUMNS)
-        .where(telemetry.c.writer == writer, telemetry.c.stored_at > after, telemetry.c.stored_at <= last)
-        .order_by(telemetry.c.stored_at)
-    )
-    return [CommittedRow(*r) for r in conn.execute(query)], True
+    return _rows(conn, writer, after, upto=last), True
 
 
 def bridges_connected(conn: Connection, now: float, fresh_s: float) -> bool:
