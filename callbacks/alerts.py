@@ -16,7 +16,7 @@ from dashboard.core.alerting.records import HistoryFilter
 from dashboard.core.alerting.rules import RulesFile, shared_rules_file
 from dashboard.core.auth import roles
 from dashboard.web import runtime
-from dashboard.web.auth import guard
+from dashboard.web.auth import callback_shape, guard
 from dashboard.web.identity import actor_name
 from layouts import alerts, ids
 from layouts.components import clock, trial_name
@@ -35,9 +35,12 @@ from layouts.components import clock, trial_name
 )
 def refresh_feed(_n, version, seen, context):
     now = time.time()
-    current = feed.read_feed(
-        runtime.get().engine, now, (version.get("changed"), version.get("at", 0)) if version else None
-    )
+    version = callback_shape.mapping(version, "alert feed version")
+    seen = callback_shape.numbers(seen, "critical alerts seen")
+    at = version.get("at", 0) if version else 0
+    if isinstance(at, bool) or not isinstance(at, int | float):
+        callback_shape.refuse("alert feed version")
+    current = feed.read_feed(runtime.get().engine, now, (version.get("changed"), at) if version else None)
     if current is None:
         return no_update, no_update, no_update, no_update, no_update
     counts = current.counts()
@@ -125,11 +128,11 @@ hooks.clientside_callback(
 def _filter(trials, assets, rules, severities, states, period) -> HistoryFilter:
     seconds = alerts.period_seconds(period)
     return HistoryFilter(
-        trials=tuple(trials or ()),
-        assets=tuple(assets or ()),
-        rules=tuple(rules or ()),
-        severities=tuple(severities or ()),
-        states=tuple(states or ()),
+        trials=callback_shape.words(trials, "trial filter"),
+        assets=callback_shape.words(assets, "asset filter"),
+        rules=callback_shape.words(rules, "rule filter"),
+        severities=callback_shape.words(severities, "severity filter"),
+        states=callback_shape.words(states, "state filter"),
         since=time.time() - seconds if seconds else None,
     )
 
@@ -204,6 +207,7 @@ def select_alert(_clicks):
     Input(ids.ALERT_FEED_VERSION, "data"),
 )
 def show_audit(alert_id, _version):
+    alert_id = callback_shape.identifier(alert_id, "selected alert", int)
     if alert_id is None:
         return alerts.audit_trail(None, [])
     return alerts.audit_trail(*history.read_audit(runtime.get().engine, alert_id))

@@ -10,6 +10,7 @@ from dashboard.core.asset_series import recent_series
 from dashboard.core.auth import roles
 from dashboard.core.trials.model import Sparkline
 from dashboard.web import runtime
+from dashboard.web.auth import callback_shape
 from dashboard.web.auth.guard import requires
 from layouts import control, ids
 from layouts.components import clock
@@ -74,8 +75,9 @@ def select_asset(click, _buttons, _close):
     if isinstance(trigger, dict) and trigger.get("type") == ids.ASSET_BUTTON:
         # A list re-render fires with n_clicks 0; only a real click selects.
         return trigger["asset"] if ctx.triggered[0]["value"] else no_update
-    points = (click or {}).get("points") or []
-    asset = points[0].get("customdata") if points else None
+    points = (click or {}).get("points")
+    first = points[0] if isinstance(points, list) and points else None
+    asset = first.get("customdata") if isinstance(first, dict) else None
     return asset if isinstance(asset, str) else no_update
 
 
@@ -87,6 +89,7 @@ def select_asset(click, _buttons, _close):
 )
 @requires(roles.VIEW_CONTROL)
 def show_detail(asset_id, _n):
+    asset_id = callback_shape.identifier(asset_id, "selected asset")
     if not asset_id:
         return control.closed_detail(), "detail-panel hidden"
     rt = runtime.get()

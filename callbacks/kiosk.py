@@ -12,14 +12,31 @@ from layouts import ids, kiosk
 from layouts.maps import MARKERS, public_traces
 
 
+def _valid(state, order: tuple[str, ...]) -> dict:
+    """The kiosk's state as this callback wrote it; anything else (a tampered request) starts afresh."""
+    initial = {"mode": "attract", "trial": order[0] if order else "", "since": None, "touched_at": None}
+    if not isinstance(state, dict):
+        return initial
+    state = dict(initial, **state)
+    times_ok = all(
+        state[k] is None or (isinstance(state[k], int | float) and not isinstance(state[k], bool))
+        for k in ("since", "touched_at")
+    )
+    if state["mode"] not in ("attract", "explore") or state["trial"] not in order or not times_ok:
+        return initial
+    return state
+
+
 def next_state(
     state: dict, trigger, now: float, rotate_s: float, idle_s: float, order: tuple[str, ...] | None = None
 ) -> dict:
     """Attract mode rotates every `rotate_s` through `order` (the kiosk's trials); a touch explores;
     `idle_s` without touch returns to attract."""
     order = order if order is not None else tuple(t.id for t in kiosk.kiosk_trials())
-    state = dict(kiosk.initial_state(), **(state or {}))
+    state = _valid(state, order)
     if isinstance(trigger, dict) and trigger.get("type") == ids.KIOSK_TRIAL:
+        if trigger.get("trial") not in order:
+            return state  # no such button
         return {"mode": "explore", "trial": trigger["trial"], "since": now, "touched_at": now}
     if trigger == ids.KIOSK_TOUR:
         return {"mode": "attract", "trial": state["trial"], "since": now, "touched_at": None}
@@ -64,7 +81,9 @@ def refresh_kiosk(_n, _clicks, _tour, state):
             patch["data"][MARKERS][parent][leaf] = values
         else:
             patch["data"][MARKERS][path] = values
-    classes = ["kiosk-button active" if t == state["trial"] else "kiosk-button" for t in order]
+    # One class per trial button the request names (Dash answers a wildcard output item by item).
+    buttons = [o.get("id", {}).get("trial") for o in ctx.outputs_list[4]]
+    classes = ["kiosk-button active" if t == state["trial"] else "kiosk-button" for t in buttons]
     return (
         state,
         kiosk.stage(view, state["trial"], state["mode"]),

@@ -11,7 +11,7 @@ from dash import dcc, html
 from dashboard.core.alerting import SEVERITIES
 from dashboard.core.trials import Trials
 from layouts import ids
-from layouts.components import clock, date_time, nav, trial_chip, trial_name, visible
+from layouts.components import clock, date_time, nav, spreadsheet_cell, trial_chip, trial_name, visible
 
 STATES = ("active", "acknowledged", "cleared", "closed")
 STATE_LABEL = {
@@ -331,6 +331,9 @@ def csv_text(rows: list[dict]) -> str:
     writer.writerow(CSV_COLUMNS)
     for row in rows:
         writer.writerow(
-            [date_time(row[c]) if c in CSV_TIME_COLUMNS and row[c] is not None else row[c] for c in CSV_COLUMNS]
+            [
+                date_time(row[c]) if c in CSV_TIME_COLUMNS and row[c] is not None else spreadsheet_cell(row[c])
+                for c in CSV_COLUMNS
+            ]
         )
     return out.getvalue()

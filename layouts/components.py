@@ -43,6 +43,18 @@ def css_token(text) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "", str(text))[:40] or "other"
 
 
+# What makes a spreadsheet read a cell as a formula (and run HYPERLINK, DDE ...): kept as text by a
+# leading apostrophe (OWASP's advice for CSV exports). Full-width forms count in some locales.
+_FORMULA_START = tuple("=+-@\t\r＝＋－＠")
+
+
+def spreadsheet_cell(value):
+    """A value for a CSV export: text that would start a formula gets a leading `'`; numbers stay."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def trial_name(trial: str, trials: Trials | None = None) -> str:
     """The trial's display name from the trials file (the shipped one unless `trials` is given)."""
     return (trials or default_trials()).name(trial)

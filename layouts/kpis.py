@@ -12,7 +12,7 @@ from dash import dcc, html
 from dashboard.core.kpis.arithmetic import cards, change_pct
 from dashboard.core.trials import Kpi, Trial, default_trials
 from layouts import ids
-from layouts.components import fmt, nav, table, visible
+from layouts.components import fmt, nav, spreadsheet_cell, table, visible
 
 CHART_CONFIG: dcc.Graph.Config = {"displaylogo": False, "displayModeBar": False}
 # Columns every trial's per-asset table ends with: (key, heading, digits).
@@ -199,4 +199,10 @@ def export_frame(results: dict[str, dict]) -> pd.DataFrame:
         if not frame.empty:
             frame.insert(0, "trial", trial)
             frames.append(frame)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["trial", "asset_id"])
+    if not frames:
+        return pd.DataFrame(columns=["trial", "asset_id"])
+    frame = pd.concat(frames, ignore_index=True)
+    for column in frame.columns:  # text cells a spreadsheet would read as formulas stay text
+        if frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column]):
+            frame[column] = frame[column].map(spreadsheet_cell)
+    return frame

@@ -15,8 +15,10 @@ from collections.abc import Callable, Sequence
 from dashboard.core.contract.errors import Rejected
 from dashboard.core.contract.messages import DeadLetter, Message, decode
 from dashboard.core.settings import Settings
+from dashboard.core.store import queries
 from dashboard.core.store.db import make_engine, migrate
 from dashboard.core.store.maintenance import BridgeCounters
+from mqtt_bridge.newassets import LoadKnown, NewAssetCap
 from mqtt_bridge.ratelimit import AssetRateLimiter
 from mqtt_bridge.writer import BatchWriter, Item
 
@@ -39,13 +41,14 @@ def internal_error(topic: str, payload: bytes, received_at: float) -> DeadLetter
 
 
 class Checker:
-    """Rate limit + contract validation: (topic, payload) -> `Message` or `DeadLetter`. Never raises
-    `Rejected`; any other exception is a bug the caller dead-letters as `internal_error`."""
+    """Rate limit + contract validation + new-asset cap: (topic, payload) -> `Message` or `DeadLetter`.
+    Never raises `Rejected`; any other exception is a bug the caller dead-letters as `internal_error`."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, load_known: LoadKnown = dict):
         self.settings = settings
         self.trials = settings.trial_model  # the contract: trial names, fields, ranges, states
         self.limiter = AssetRateLimiter(settings.rate_limit_per_asset, settings.rate_burst_per_asset)
+        self.new_assets = NewAssetCap(settings.new_assets_burst, settings.new_assets_per_hour, load_known)
 
     def record(self, topic: str, payload: bytes, received_at: float) -> Message | DeadLetter:
         s = self.settings
@@ -55,7 +58,7 @@ class Checker:
                     "rate_limited",
                     f"more than {self.limiter.rate:g} messages/s (burst {self.limiter.burst:g}) from this asset",
                 )
-            return decode(
+            message = decode(
                 topic,
                 payload,
                 received_at=received_at,
@@ -64,6 +67,9 @@ class Checker:
                 max_payload_bytes=s.max_payload_bytes,
                 max_future_skew_s=s.max_future_skew_s,
             )
+            if not self.new_assets.allow(message.trial, message.asset_id, received_at):
+                raise Rejected("too_many_new_assets", self.new_assets.reason(message.trial))
+            return message
         except Rejected as exc:
             return DeadLetter.of(topic, payload, exc, received_at)
 
@@ -89,7 +95,7 @@ class Pipeline:
         self.settle = settle
         self.clock = clock
         self.engine = make_engine(settings.database_url)
-        self.checker = Checker(settings)
+        self.checker = Checker(settings, self._known_assets)
         self.writer = BatchWriter(
             self.engine,
             worker=settings.mqtt_client_id,
@@ -104,6 +110,10 @@ class Pipeline:
             topic_root=settings.mqtt_topic_root,
             depth=depth,
         )
+
+    def _known_assets(self) -> dict[str, set[str]]:
+        with self.engine.connect() as conn:
+            return queries.known_assets(conn)
 
     # --- lifecycle -----------------------------------------------------------------------------------
     def start(self) -> None:

@@ -65,6 +65,8 @@ LINK_FRESH_MIN_S = 15.0
 # Backoff while the store refuses the alert writes: the changes wait, nothing further is read.
 RETRY_MIN_S = 0.2
 RETRY_MAX_S = 5.0
+# The same error (a database that stays down) is logged with its traceback at most this often.
+ERROR_REPEAT_S = 60.0
 
 
 @dataclass
@@ -155,6 +157,8 @@ class AlertService:
         self._next_shelf = 0.0
         self._reloads_seen: int | None = None
         self.ready = threading.Event()  # set once `run` has read its state and cursors
+        self._last_error = ""
+        self._last_error_at = 0.0
 
     def _new_evaluator(self) -> RuleEvaluator:
         return RuleEvaluator(
@@ -376,8 +380,8 @@ class AlertService:
                     if not self._prepare_until(stop):
                         return
                     continue
-                except Exception:  # a bug in one round must not end alerting for the rest of the day
-                    log.exception("alert service error; carrying on")
+                except Exception as exc:  # a bug or an outage must not end alerting for the rest of the day
+                    self._log_error(exc)
                     stop.wait(0.5)
                     continue
                 if not read:
@@ -389,6 +393,14 @@ class AlertService:
         finally:
             self.log_counters()
             self.notifier.stop()
+
+    def _log_error(self, exc: Exception) -> None:
+        """The traceback the first time; the same error again (a database that is down) once a minute."""
+        text = str(exc).splitlines()[0][:200] if str(exc) else repr(exc)
+        now = time.monotonic()
+        if text != self._last_error or now - self._last_error_at >= ERROR_REPEAT_S:
+            self._last_error, self._last_error_at = text, now
+            log.error("alert service error; carrying on", exc_info=exc)
 
     def _prepare_until(self, stop: threading.Event) -> bool:
         delay = RETRY_MIN_S

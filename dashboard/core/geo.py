@@ -135,19 +135,6 @@ class Polyline:
         return self.locate(lat, lon)[1]
 
 
-def interpolate(points: list[LatLon] | tuple[LatLon, ...], distance_m: float) -> LatLon:
-    """The point `distance_m` along `points` (clamped to the ends). Build a `Polyline` to do this often."""
-    lat, lon, _ = Polyline(tuple(points)).point_at(distance_m)
-    return lat, lon
-
-
-def distance_to_polyline_m(lat: float, lon: float, points: list[LatLon] | tuple[LatLon, ...]) -> float:
-    """Metres from a point to a polyline: "shuttle N m off route", "drone outside its corridor"."""
-    if len(points) == 1:
-        return haversine_m(lat, lon, *points[0])
-    return Polyline(tuple(points)).distance_to(lat, lon)
-
-
 @dataclass(frozen=True)
 class Stop:
     """A StreetCAV stop, with where it falls along the loop so the simulator can dwell there."""
@@ -321,7 +308,3 @@ def stops(path: str | Path | None = None) -> tuple[Stop, ...]:
 
 def corridors(path: str | Path | None = None) -> tuple[Corridor, ...]:
     return load_trial_areas(path).corridors
-
-
-def cell_sites(path: str | Path | None = None) -> tuple[CellSite, ...]:
-    return load_trial_areas(path).cells

@@ -154,6 +154,11 @@ class Settings:
     rate_limit_per_asset: float = 10.0
     rate_burst_per_asset: int = 600
     rate_limit_grace_s: float = 120.0
+    # Bridge: new asset ids per trial. A trial may introduce this many ids it has never used at once,
+    # then this many an hour; messages for further new ids are dead-lettered as `too_many_new_assets`
+    # (a supplier inventing ids must not flood the wall). Known ids are never counted. Burst 0 disables.
+    new_assets_burst: int = 200
+    new_assets_per_hour: float = 100.0
     # Sign-in. A session ends after this long idle (open pages keep it alive) or this long at most
     # (a shift).
     session_idle_s: int = 3600
@@ -214,6 +219,8 @@ class Settings:
         "rate_limit_per_asset": "MK_RATE_LIMIT_PER_ASSET",
         "rate_burst_per_asset": "MK_RATE_BURST_PER_ASSET",
         "rate_limit_grace_s": "MK_RATE_LIMIT_GRACE_S",
+        "new_assets_burst": "MK_NEW_ASSETS_BURST",
+        "new_assets_per_hour": "MK_NEW_ASSETS_PER_HOUR",
         "session_idle_s": "MK_SESSION_IDLE_S",
         "session_max_s": "MK_SESSION_MAX_S",
         "cookie_secure": "MK_COOKIE_SECURE",
@@ -348,6 +355,8 @@ class Settings:
             "kpi_rollup_after_days",
             "rate_limit_per_asset",
             "rate_limit_grace_s",
+            "new_assets_burst",
+            "new_assets_per_hour",
             "proxy_hops",
             "login_free_failures",
         ):

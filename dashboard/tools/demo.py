@@ -72,7 +72,8 @@ def run(args, settings: Settings, stop: threading.Event) -> int:
     children: dict[str, subprocess.Popen] = {}
     try:
         children["bridge"] = _child(["bridge"], env)
-        children["alerts"] = _child(["alerts"], env)
+        if settings.alert_engine == "on":  # off: `mk-control alerts` would exit at once, by design
+            children["alerts"] = _child(["alerts"], env)
         children["simulator"] = _child(["simulate", *fleet], env)
         children["web"] = _child(["web"], env)
         wait_for_port(settings.web_port, timeout_s=60, host=settings.web_host)

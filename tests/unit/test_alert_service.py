@@ -444,3 +444,34 @@ def test_batches_of_several_writers_are_taken_in_receive_order():
     read = {"w1": rows(10, 1, 2) + rows(11, 5, 6), "w2": rows(500, 3, 4) + rows(501, 7)}
     order = [(w, batch[0].stored_at) for w, batch in alert_service.in_receive_order(read)]
     assert order == [("w1", 10), ("w2", 500), ("w1", 11), ("w2", 501)]
+
+
+def test_run_rides_out_failing_reads_and_logs_the_same_error_once(store, tmp_path, monkeypatch, caplog):
+    clock = Clock()
+    svc = service(store, tmp_path, clock, poll_s=0.01, sweep_s=0.05)
+    real_rows_after, failures = alert_service.committed.rows_after, []
+
+    def flaky(conn, writer, after, limit):
+        if len(failures) < 20:
+            failures.append(1)
+            raise ConnectionError("database unavailable")
+        return real_rows_after(conn, writer, after, limit)
+
+    stop = threading.Event()
+    thread = threading.Thread(target=svc.run, args=(stop,))
+    thread.start()
+    try:
+        assert svc.ready.wait(10)
+        monkeypatch.setattr(alert_service.committed, "rows_after", flaky)
+        report_bridge(store, "w1", True, T0)
+        commit(store, "w1", T0 + 1, [stop_event("s1", T0 + 1)])
+        for _ in range(1000):
+            if ("s1", "stop") in open_alerts(store):
+                break
+            stop.wait(0.01)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert len(failures) == 20 and ("s1", "stop") in open_alerts(store)
+    logged = [r for r in caplog.records if r.getMessage() == "alert service error; carrying on"]
+    assert len(logged) == 1 and logged[0].exc_info is not None

@@ -40,17 +40,17 @@ def test_offset_round_trips_with_haversine_and_bearing():
     assert geo.bearing_deg(*CENTRE_MK, lat, lon) == pytest.approx(60.0, abs=0.2)
 
 
-def test_interpolate_along_polyline():
+def test_point_at_along_polyline():
     a, b = (52.0, -0.75), (52.01, -0.75)  # 1112 m due north
     c = geo.offset(*b, 90.0, 1000.0)
-    pts = [a, b, c]
-    assert geo.interpolate(pts, 0) == pytest.approx(a)
-    mid = geo.interpolate(pts, 556.0)
+    line = geo.Polyline((a, b, c))
+    assert line.point_at(0)[:2] == pytest.approx(a)
+    mid = line.point_at(556.0)[:2]
     assert geo.haversine_m(*a, *mid) == pytest.approx(556.0, rel=1e-3)
-    second_leg = geo.interpolate(pts, 1112.0 + 500.0)
+    second_leg = line.point_at(1112.0 + 500.0)[:2]
     assert geo.haversine_m(*b, *second_leg) == pytest.approx(500.0, rel=5e-3)
-    assert geo.interpolate(pts, 1e9) == pytest.approx(c)  # clamped to the end
-    assert geo.interpolate(pts, -5) == pytest.approx(a)
+    assert line.point_at(1e9)[:2] == pytest.approx(c)  # clamped to the end
+    assert line.point_at(-5)[:2] == pytest.approx(a)
 
 
 def test_point_at_wraps_on_loops_and_gives_heading():
@@ -62,11 +62,12 @@ def test_point_at_wraps_on_loops_and_gives_heading():
 
 def test_distance_to_polyline_perpendicular_and_beyond_the_end():
     a, b = (52.0, -0.75), (52.01, -0.75)
+    line = geo.Polyline((a, b))
     side = geo.offset(52.005, -0.75, 90.0, 100.0)
-    assert geo.distance_to_polyline_m(*side, [a, b]) == pytest.approx(100.0, rel=1e-2)
+    assert line.distance_to(*side) == pytest.approx(100.0, rel=1e-2)
     beyond = geo.offset(*b, 0.0, 250.0)
-    assert geo.distance_to_polyline_m(*beyond, [a, b]) == pytest.approx(250.0, rel=1e-2)
-    assert geo.distance_to_polyline_m(*a, [a, b]) == pytest.approx(0.0, abs=0.01)
+    assert line.distance_to(*beyond) == pytest.approx(250.0, rel=1e-2)
+    assert line.distance_to(*a) == pytest.approx(0.0, abs=0.01)
 
 
 def test_polyline_needs_two_points():

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import pandas as pd
 import plotly
 
+from layouts import alerts as alerts_view
 from layouts import components, control, health, maps
+from layouts import kpis as kpis_view
 
 LINK = '<a href="https://evil.example">open</a>'
 STYLE = '<span style="font-size:80px;color:#f00">ALL CLEAR</span>'
@@ -85,3 +89,23 @@ def test_visible_keeps_ordinary_text():
     for text in ("Straße closed", "pedestrian ahead – stop", "ÆØÅ 5G", "a < b & c"):
         assert components.visible(text) == text
     assert components.visible("a\u200bb\u202ec\x07d\u2028") == "a\\u200bb\\u202ec\\x07d\\u2028"
+
+
+FORMULAS = ['=HYPERLINK("https://evil.example","click")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1", "＝1"]
+
+
+def test_alert_csv_export_does_not_let_a_spreadsheet_run_supplier_text():
+    """A cell that starts like a formula is run by Excel and LibreOffice: it is kept as text."""
+    row = {c: None for c in alerts_view.CSV_COLUMNS}
+    rows = [{**row, "id": i, "detail": text, "occurrences": -3} for i, text in enumerate(FORMULAS)]
+    rows.append({**row, "id": 99, "detail": "pedestrian ahead - stopped", "occurrences": 2})
+    parsed = list(csv.DictReader(io.StringIO(alerts_view.csv_text(rows))))
+    for text, got in zip(FORMULAS, parsed, strict=False):
+        assert got["detail"] == "'" + text, got["detail"]
+        assert got["occurrences"] == "-3"  # numbers stay numbers
+    assert parsed[-1]["detail"] == "pedestrian ahead - stopped"
+
+
+def test_kpi_csv_export_keeps_text_cells_text():
+    frame = kpis_view.export_frame({"streetcav": {"assets": pd.DataFrame([{"asset_id": "-A1", "km": -1.5}])}})
+    assert frame["asset_id"].tolist() == ["'-A1"] and frame["km"].tolist() == [-1.5]

@@ -297,3 +297,78 @@ def test_a_page_layout_is_built_only_for_a_role_that_may_see_it(app):
                     assert PAGE_MARKS[page["path"]] not in built, f"{page['path']} built for {user}"
                 elif page["path"] in PAGE_MARKS:
                     assert PAGE_MARKS[page["path"]] in built, f"{page['path']} refused to {user}"
+
+
+# --- malformed requests get 4xx, never 500 ----------------------------------------------------------
+def _pattern_item(dep: dict, value=None) -> dict | list:
+    """A request item for `dep`: a wildcard id becomes one concrete component that fits it."""
+    if not dep["id"].startswith("{"):
+        return {"id": dep["id"], "property": dep["property"], "value": value}
+    concrete = {k: ("zz" if isinstance(v, list) else v) for k, v in json.loads(dep["id"]).items()}
+    return [{"id": concrete, "property": dep["property"], "value": value}]
+
+
+def _prop_id(item) -> str:
+    first = item[0] if isinstance(item, list) else item
+    key = first["id"]
+    key = json.dumps(key, sort_keys=True, separators=(",", ":")) if isinstance(key, dict) else key
+    return f"{key}.{first['property']}"
+
+
+ODD_VALUES = [-1, 1.5, 10**30, True, "x", "", [1], {"a": 1}]
+
+
+def test_odd_values_in_any_callback_input_or_state_never_give_a_500(app):
+    client = _sign_in(app, "adm2")
+    crashed = []
+    for key, entry in app.callback_map.items():
+        if entry.get("callback") is None or "_pages_content" in key:
+            continue
+        outputs = split_callback_id(key)
+        spec = [_pattern_item(o) for o in outputs] if isinstance(outputs, list) else _pattern_item(outputs)
+        spec = json.loads(json.dumps(spec).replace(', "value": null', ""))
+        deps = entry["inputs"] + entry["state"]
+        for pos, value in ((p, v) for p in range(len(deps)) for v in ODD_VALUES):
+            items = [_pattern_item(d, value if i == pos else None) for i, d in enumerate(deps)]
+            inputs = items[: len(entry["inputs"])]
+            body = {
+                "output": key,
+                "outputs": spec,
+                "inputs": inputs,
+                "state": items[len(entry["inputs"]) :],
+                "changedPropIds": [_prop_id(inputs[min(pos, len(inputs) - 1)])],
+            }
+            r = client.post("/_dash-update-component", json=body, headers={"Origin": ORIGIN})
+            if r.status_code >= 500:
+                crashed.append((entry["callback"].__name__, deps[pos]["id"][:40], deps[pos]["property"], value))
+    assert not crashed, "\n".join(map(str, crashed))
+
+
+@pytest.mark.parametrize(
+    "method, path, headers",
+    [
+        ("POST", "/login", {"Origin": "http://[::1"}),
+        ("POST", "/login", {"Referer": "http://[bad"}),
+        ("POST", "/logout", {"Origin": "http://[x"}),
+        ("GET", "/_dash-component-suites/../../etc/passwd", {}),
+        ("GET", "/_dash-component-suites/dash/%ff.js", {}),
+        ("GET", "/_dash-component-suites/nope/x.js", {}),
+        ("GET", "/_dash-component-suites/dash/deps/nope.js", {}),
+    ],
+)
+def test_malformed_requests_get_4xx(app, method, path, headers):
+    for client in (app.server.test_client(), _sign_in(app, "olga")):
+        r = client.open(path, method=method, data={"username": "x", "password": "y"}, headers=headers)
+        assert 400 <= r.status_code < 500, f"{method} {path}: {r.status_code}"
+
+
+def test_request_text_cannot_forge_log_lines(app, caplog):
+    forged = "x\n2026-11-29 12:00:00 INFO sign-in of 'adm2' (admin) from 10.0.0.1"
+    app.server.test_client().post(
+        "/_dash-update-component", json={"output": forged, "inputs": []}, headers={"Origin": ORIGIN}
+    )
+    _sign_in(app, "olga").post("/x%0a2026-11-29 forged", headers={"Origin": EVIL})
+    _sign_in(app, "olga").get("/admin%0a2026-11-29 forged")
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("dashboard.web")]
+    assert any("refused" in m for m in messages)
+    assert not [m for m in messages if "\n" in m], messages

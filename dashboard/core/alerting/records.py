@@ -8,7 +8,7 @@ themselves are made only by `dashboard.core.alerting.lifecycle`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,10 +159,3 @@ def distinct_values(conn: Connection) -> dict[str, list[str]]:
     for name, column in (("trials", alerts.c.trial), ("assets", alerts.c.asset_id), ("rules", alerts.c.rule_id)):
         out[name] = sorted(v for (v,) in conn.execute(select(column).distinct()))
     return out
-
-
-def by_ids(conn: Connection, ids: Iterable[int]) -> list[dict[str, Any]]:
-    ids = list(ids)
-    if not ids:
-        return []
-    return [dict(r) for r in conn.execute(select(alerts).where(alerts.c.id.in_(ids))).mappings()]

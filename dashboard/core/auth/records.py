@@ -29,7 +29,6 @@ USER_ADDED = "user_added"
 USER_DISABLED = "user_disabled"
 USER_ENABLED = "user_enabled"
 PASSWORD_RESET = "password_reset"
-ACCESS_DENIED = "access_denied"
 ROLE_CHANGED = "role_changed"
 RULES_RELOADED = "rules_reloaded"
 

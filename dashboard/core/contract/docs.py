@@ -97,6 +97,7 @@ It is **not** stored as telemetry. It goes to the dead-letter table with the top
 | `out_of_range` | a number outside its range (latitude 200, battery 140, `ts` before 2000 or hundreds of digits long) |
 | `asset_in_other_trial` | the asset id already belongs to another trial |
 | `rate_limited` | more messages per second from one asset than the bridge allows |
+| `too_many_new_assets` | more asset ids this trial has never used than the bridge accepts at once (200, then 100 an hour by default) |
 | `internal_error` | the bridge failed on this message (a bug: please report it) |
 """
 

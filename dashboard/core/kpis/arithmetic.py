@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -64,10 +63,6 @@ def cards(trial: str | Trial, trials: Trials | None = None) -> tuple[Kpi, ...]:
     """The KPI cards of a trial, in the order the page shows them."""
     definition = _trial(trial, trials)
     return tuple(k for k in definition.kpis if k.card) + COMMON_KPIS
-
-
-def day_of(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
 
 
 def payload_fields(frame: pd.DataFrame, names: Iterable[str], column: str = "payload") -> pd.DataFrame:

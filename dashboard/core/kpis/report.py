@@ -1,7 +1,7 @@
 """What the KPI page shows for a date range, and the per-process cache that spares recomputing it.
 
-A report is, per trial of the trials file (in its order), the KPI values of the range and of the equally long period before it, the
-daily series and the per-asset table (`arithmetic` over `daily_rows`). Reports are kept keyed by the
+A report is, per trial of the trials file (in its order), the KPI values of the range and of the
+equally long period before it, the daily series and the per-asset table (`arithmetic` over `daily_rows`). Reports are kept keyed by the
 ranges' roll-up versions (`daily_rows.range_version`): several managers opening the same month, or
 one switching presets back and forth, compute it once; a day re-rolled by any worker changes the key.
 """

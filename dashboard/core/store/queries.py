@@ -13,7 +13,7 @@ import pandas as pd
 from sqlalchemy import Connection, and_, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
-from dashboard.core.store.schema import bridge_stats, dead_letters, kpi_daily, latest, telemetry
+from dashboard.core.store.schema import asset_trials, bridge_stats, dead_letters, kpi_daily, latest, telemetry
 
 LATEST_COLUMNS = (
     "asset_id",
@@ -256,3 +256,11 @@ def telemetry_count_since(conn: Connection, trial: str, since: float) -> int:
     """Rows of one trial since `since` (index range count); used by health for a rate."""
     stmt = select(func.count()).select_from(telemetry).where(and_(telemetry.c.trial == trial, telemetry.c.ts >= since))
     return int(conn.execute(stmt).scalar() or 0)
+
+
+def known_assets(conn: Connection) -> dict[str, set[str]]:
+    """Trial -> the asset ids it has ever stored a message for (`asset_trials`)."""
+    known: dict[str, set[str]] = {}
+    for asset_id, trial in conn.execute(select(asset_trials.c.asset_id, asset_trials.c.trial)):
+        known.setdefault(trial, set()).add(asset_id)
+    return known

@@ -58,6 +58,15 @@ class ServiceProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def cpu_s(self) -> float:
+        """CPU seconds the process has used so far (user + system), from /proc; 0 once it has gone."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout
         while "alert service following" not in self.log():
@@ -131,11 +140,15 @@ class ServiceSide:
     probe_assets: int
     restart_at: float | None = None
     restarts: int = 0
+    cpu_s: float = 0.0  # CPU the service processes used from start until they had evaluated everything
+    window_s: float = 0.0  # ... over this long
+    _started: float = 0.0
     service: ServiceProcess | None = None
     probe: Probe | None = None
     _writers: int = 1
 
     def start(self, writers: list[str]) -> None:
+        self._started = time.monotonic()
         self._writers = len(writers)
         self.service = self._spawn()
         self.service.wait_ready()
@@ -167,6 +180,7 @@ class ServiceSide:
             return
         self.restarts += 1
         assert self.service is not None
+        self.cpu_s += self.service.cpu_s()
         self.service.stop(signal.SIGKILL)
         time.sleep(RESTART_DELAY_S)
         self.service = self._spawn()
@@ -201,6 +215,8 @@ class ServiceSide:
                 time.sleep(0.2)
         finally:
             engine.dispose()
+        self.cpu_s += self.service.cpu_s()
+        self.window_s = time.monotonic() - self._started
         self.service.stop()
 
     def close(self) -> None:

@@ -68,6 +68,7 @@ class RunResult:
     twice: int = 0  # rows beyond the distinct (asset_id, seq): stored more than once
     probe_acked: int = 0  # alert probe messages the broker acknowledged (alertsvc part)
     restarts: int = 0  # restarts of the alert service during the run (alertsvc part)
+    service_cpu: float = 0.0  # the alert service's CPU over the run, as a share of one core
 
     @property
     def rate(self) -> float:

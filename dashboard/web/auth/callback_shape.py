@@ -6,18 +6,35 @@ of another shape could make a callback act (reset a password, say) and then fail
 in the error, or let the access check read one input while the callback reads another. So every
 output, input and state item must be the callback's own, in its order: a plain dependency is one
 `{"id", "property"}` item with exactly its id, a wildcard (`ALL`, `ALLSMALLER`) one a list of items
-whose ids fit the pattern, `MATCH` a single one. `changedPropIds` may name only inputs sent.
+whose ids fit the pattern, `MATCH` a single one. `changedPropIds` may name only inputs sent. Values of
+the properties whose type Dash's renderer fixes (`n_clicks` a count, `pathname` text, ...) must have it.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NoReturn
 
 from dash._utils import split_callback_id
+from werkzeug.exceptions import BadRequest
 
 _MANY = (["ALL"], ["ALLSMALLER"])  # wildcards that stand for a list of components (MATCH is one)
 _SCALARS = (str, int, float, bool)
+
+
+# What Dash's renderer sends for these properties, whatever the component: a value of another type
+# comes from no browser, and would only reach a callback to fail there. (`value` and `data` are
+# free: a dropdown's or a store's.)
+PROPERTY_TYPES: dict[str, tuple[type, ...]] = {
+    "n_clicks": (int,),
+    "n_intervals": (int,),
+    "pathname": (str,),
+    "search": (str,),
+    "hash": (str,),
+    "start_date": (str,),
+    "end_date": (str,),
+    "clickData": (dict,),
+}
 
 
 class Malformed(ValueError):
@@ -67,6 +84,19 @@ def _check(dep: dict, item: Any, where: str) -> list[dict]:
     return items
 
 
+def _check_value(item: dict, where: str) -> None:
+    value = item.get("value")
+    wanted = PROPERTY_TYPES.get(_property(item.get("property")))
+    if value is None or wanted is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, wanted):
+        raise Malformed(f"{where}: {item['property']} must be {' or '.join(t.__name__ for t in wanted)}")
+    if isinstance(value, int) and not 0 <= value <= 2**53:  # clicks and ticks: counts a browser can hold
+        raise Malformed(f"{where}: {item['property']} is out of range")
+    if isinstance(value, str) and len(value) > 4096:
+        raise Malformed(f"{where}: {item['property']} is too long")
+
+
 def _check_list(deps: list[dict], sent: Any, where: str) -> list[dict]:
     if not isinstance(sent, list) or len(sent) != len(deps):
         raise Malformed(f"{where}: expected {len(deps)} items")
@@ -99,7 +129,9 @@ def check(entry: dict, body: dict) -> None:
     if not entry.get("no_output"):
         _check_list(output_deps, sent_outputs if multi else [sent_outputs], "outputs")
     inputs = _check_list(entry.get("inputs") or [], body.get("inputs"), "inputs")
-    _check_list(entry.get("state") or [], body.get("state", []), "state")
+    states = _check_list(entry.get("state") or [], body.get("state", []), "state")
+    for item in inputs + states:
+        _check_value(item, "inputs and state")
     changed = body.get("changedPropIds", [])
     if not isinstance(changed, list):
         raise Malformed("changedPropIds is not a list")
@@ -115,3 +147,50 @@ def value_of(entry: dict, body: dict, dep_id: str, prop: str) -> Any:
         if dep["id"] == dep_id and dep["property"] == prop:
             return body["inputs"][i].get("value")
     raise KeyError(f"{dep_id}.{prop} is not an input of this callback")
+
+
+# --- for callbacks: values a browser may echo back (a store's data, a dropdown's value) -------------
+def refuse(what: str) -> NoReturn:
+    """End a callback whose request carries a value no page of ours sends: `400`, nothing logged as
+    an incident (a tampered or broken request is the caller's fault, not the server's)."""
+    raise BadRequest(f"malformed callback request: {what}")
+
+
+def words(value: Any, what: str) -> tuple[str, ...]:
+    """A dropdown's value as a tuple of names: none, one name or a list of names."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    refuse(what)
+
+
+def mapping(value: Any, what: str) -> dict | None:
+    """A store's data that the server wrote as an object (or has not written yet)."""
+    if value is None or isinstance(value, dict):
+        return value
+    refuse(what)
+
+
+def identifier(value: Any, what: str, kind: type = str) -> Any:
+    """A store's data that the server wrote as one id (text, or an integer a database column holds)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, kind):
+        refuse(what)
+    if isinstance(value, int) and not 0 <= value < 2**63:
+        refuse(what)
+    if isinstance(value, str) and len(value) > 256:
+        refuse(what)
+    return value
+
+
+def numbers(value: Any, what: str) -> list[int]:
+    """A store's data that the server wrote as a list of integer ids."""
+    if value is None:
+        return []
+    if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return value
+    refuse(what)

@@ -90,13 +90,16 @@ def routes_pages(output: str) -> bool:
     return isinstance(first, dict) and first.get("id") == PAGES_OUTPUT_ID and first.get("property") == "children"
 
 
-def _denied(what: str, capability: str | None) -> None:
+def _denied(kind: str, name: str, capability: str | None) -> None:
+    """Log a refusal; `name` came from the request, so it is logged quoted (a newline cannot forge a line)."""
     user = current_user()
     who = f"{user.username} ({user.role})" if user else "anonymous"
     if capability is None:
-        log.error("refused %s to %s: no access rule for it (add one in dashboard/core/auth/policy.py)", what, who)
+        log.error(
+            "refused %s %r to %s: no access rule for it (add one in dashboard/core/auth/policy.py)", kind, name, who
+        )
     else:
-        log.info("refused %s to %s: needs %s", what, who, capability)
+        log.info("refused %s %r to %s: needs %s", kind, name, who, capability)
 
 
 def _sign_in_url(path: str) -> str:
@@ -170,15 +173,15 @@ def check_request(app) -> flask.Response | werkzeug.wrappers.Response | None:
             path = path or "/"
             capability = policy.page_capability(path)
             if capability is None and _is_registered_page(path):
-                _denied(f"page {path}", None)
+                _denied("page", path, None)
                 return _page_refusal(path)
             if capability is not None and not roles.allows(role, capability):
-                _denied(f"page {path}", capability)
+                _denied("page", path, capability)
                 return _page_refusal(path)
             return None  # unknown paths render Dash's 404 page
         capability = callback_capability(app, output)
         if entry is None or capability is None or not roles.allows(role, capability):
-            _denied(f"callback {output[:200]}", capability)
+            _denied("callback", output[:200], capability)
             return flask.Response("forbidden", status=401 if role is None else 403, mimetype="text/plain")
         try:
             callback_shape.check(entry, body)  # before it runs: a callback acts only on a request of its shape
@@ -189,12 +192,12 @@ def check_request(app) -> flask.Response | werkzeug.wrappers.Response | None:
         capability = policy.page_capability(request.path)
         if capability is None:
             if _is_registered_page(request.path):
-                _denied(f"page {request.path}", None)
+                _denied("page", request.path[:200], None)
                 return flask.Response("forbidden", status=403, mimetype="text/plain")
             return None  # not a page: Dash's shell shows its 404
         if roles.allows(role, capability):
             return None
-        _denied(f"page {request.path}", capability)
+        _denied("page", request.path[:200], capability)
         if role is None:
             return flask.redirect(_sign_in_url(request.full_path.rstrip("?")))
         # The app's own shell, refused (403): its pages callback then renders `denied_page` in the theme.
@@ -203,13 +206,13 @@ def check_request(app) -> flask.Response | werkzeug.wrappers.Response | None:
     if capability is None or not roles.allows(role, capability):
         if endpoint is None:
             return None  # no such route: Flask answers 404 (or 405) itself
-        _denied(f"route {request.path}", capability)
+        _denied("route", request.path[:200], capability)
         return flask.Response("forbidden", status=401 if role is None else 403, mimetype="text/plain")
     return None
 
 
 def _malformed(why) -> flask.Response:
-    log.info("refused a malformed callback request: %s", str(why)[:200])
+    log.info("refused a malformed callback request: %r", str(why)[:200])
     return flask.Response("malformed callback request", status=400, mimetype="text/plain")
 
 

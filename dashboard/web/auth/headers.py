@@ -15,7 +15,7 @@ import traceback
 from urllib.parse import urlsplit
 
 import flask
-from dash.exceptions import DashException
+from dash.exceptions import DashException, DependencyException
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import WSGIRequestHandler
 
@@ -76,7 +76,10 @@ def same_origin(request: flask.Request) -> bool:
     source = request.headers.get("Origin") or request.headers.get("Referer")
     if not source or source == "null":
         return False
-    parts = urlsplit(source)
+    try:
+        parts = urlsplit(source)
+    except ValueError:  # e.g. "http://[x": not a URL, so not this origin
+        return False
     return f"{parts.scheme}://{parts.netloc}" == request.host_url.rstrip("/")
 
 
@@ -109,6 +112,11 @@ def install(app, map_tile_url: str = "") -> None:
         # Plain text, our words only: no framework banner, no description of internals.
         return flask.Response(f"{exc.code} {exc.name}", status=exc.code, mimetype="text/plain")
 
+    @server.errorhandler(DependencyException)
+    def _no_such_file(_exc: DependencyException):
+        # Dash's answer to a component file it does not serve (an unknown package or path): not found.
+        return flask.Response("404 Not Found", status=404, mimetype="text/plain")
+
     @server.errorhandler(Exception)
     def _unexpected(exc: Exception):
         incident = secrets.token_hex(4)
@@ -118,13 +126,13 @@ def install(app, map_tile_url: str = "") -> None:
             # log where it failed and what kind of failure, never the message.
             trace = "".join(traceback.format_tb(exc.__traceback__))
             log.error(
-                "incident %s: unhandled error on %s %s: %s (message withheld: it may quote the callback's output)\n%s",
+                "incident %s: unhandled error on %s %r: %s (message withheld: it may quote the callback's output)\n%s",
                 *where,
                 type(exc).__name__,
                 trace,
             )
         else:
-            log.error("incident %s: unhandled error on %s %s", *where, exc_info=exc)
+            log.error("incident %s: unhandled error on %s %r", *where, exc_info=exc)
         return flask.Response(
             f"Something went wrong (incident {incident}); it has been logged.", status=500, mimetype="text/plain"
         )

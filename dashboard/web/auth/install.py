@@ -45,7 +45,7 @@ def install(app, settings, engine: Engine | None = None) -> None:
         changes_state = request.method not in headers.SAFE_METHODS
         if changes_state and (token or request.path in ("/login", "/logout")) and not headers.same_origin(request):
             log.warning(
-                "refused %s %s: not from this origin (Origin %r)",
+                "refused %s %r: not from this origin (Origin %r)",
                 request.method,
                 request.path[:200],
                 (request.headers.get("Origin") or "")[:100],
