@@ -4,10 +4,11 @@ A trial's `[trials.<id>.simulator]` table picks a profile; these models then pro
 fields the trials file declares for it, so `mk-control simulate` drives any trial without code:
 - `RouteFollower` (profile "route"): rides one of the trial's routes (GeoJSON `kind = "route"`) at
   `speed_mps`, dwells at its stops for `dwell_s` (emitting `arrive_event`, counting `arrivals_field`),
-  drains `battery_pct` by `battery_per_km` and recharges when low, adds the distance to
+  drains `battery_pct` by `battery_per_km` and recharges at a stop when low (`charging` field values),
+  adds the distance to
   `odometer_field`, sets `moving` / `dwelling` field
-  values, and now and then has an `incidents` entry (an event, a hold with its own field values, an
-  end event). A closed route is a loop; an open one is ridden out and back.
+  values, and now and then has an `incidents` entry (an event, with `details` picked from lists, a
+  hold with its own field values, an end event). A closed route is a loop; an open one is ridden out and back.
 - `SiteReporter` (profile "sites"): a fixed site (the trial's Point features) reporting its fields,
   with `events` at a rate per hour.
 Numbers the profile does not set wander inside their valid range (or `values`); choices keep their
@@ -56,6 +57,10 @@ class _Incident:
     fields: Fields
     end_event: str
     speed_mps: float
+    details: dict[str, list]  # event field -> texts, one picked at random for each event
+
+    def fields_of_event(self, rng: random.Random) -> Fields:
+        return {name: rng.choice(texts) for name, texts in self.details.items() if texts}
 
 
 def incidents(params: dict) -> list[_Incident]:
@@ -72,6 +77,7 @@ def incidents(params: dict) -> list[_Incident]:
                 fields=dict(item.get("fields", {})),
                 end_event=str(item.get("end_event", "")),
                 speed_mps=float(item.get("speed_mps", 0.0)),
+                details={str(k): list(v) for k, v in dict(item.get("details", {})).items()},
             )
         )
     return out
@@ -143,6 +149,7 @@ class RouteFollower:
         self.battery_per_km = float(params.get("battery_per_km", 2.0))
         self.moving = dict(params.get("moving", {}))
         self.dwelling = dict(params.get("dwelling", {}))
+        self.charging = dict(params.get("charging", {}))
         self.arrive_event = str(params.get("arrive_event", ""))
         self.arrivals_field = str(params.get("arrivals_field", ""))
         self.odometer_field = str(params.get("odometer_field", ""))
@@ -198,7 +205,8 @@ class RouteFollower:
         else:
             self._drive(dt, events)
         self.battery = max(0.0, self.battery)
-        self.fields.wander(set(self.moving) | set(self.dwelling) | {self.arrivals_field, self.odometer_field})
+        fixed = set(self.moving) | set(self.dwelling) | set(self.charging) | {self.arrivals_field, self.odometer_field}
+        self.fields.wander(fixed)
         lat, lon, heading = self._here()
         out = {
             "lat": round(lat, 6),
@@ -231,7 +239,7 @@ class RouteFollower:
         for incident in self.incidents:
             chance = incident.per_km * km + incident.per_hour * dt / 3600.0
             if chance and self.rng.random() < chance:
-                events.append(self._event(incident.event))
+                events.append(self._event(incident.event, **incident.fields_of_event(self.rng)))
                 self.held = incident
                 self.phase = "holding"
                 self.speed = incident.speed_mps
@@ -253,6 +261,8 @@ class RouteFollower:
             self.fields.values[self.arrivals_field] = int(self.fields.values[self.arrivals_field]) + 1
         self.fields.values.update(self.dwelling)
         self.phase = "charging" if self.sends_battery and self.battery < LOW_BATTERY_PCT else "dwelling"
+        if self.phase == "charging":
+            self.fields.values.update(self.charging)
         self.wait_s = self.rng.uniform(*self.dwell_range)
         self.next_stop = self._next_stop()
 
@@ -291,7 +301,7 @@ class SiteReporter:
         else:
             for incident in self.incidents:
                 if incident.per_hour and self.rng.random() < incident.per_hour * dt / 3600.0:
-                    events.append({"type": incident.event})
+                    events.append({"type": incident.event, **incident.fields_of_event(self.rng)})
                     self.held = incident
                     self.wait_s = self.rng.uniform(*incident.hold_s)
                     self.fields.values.update(incident.fields)

@@ -116,11 +116,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="run broker, simulator, bridge and web app together on this machine")
+    demo = sub.add_parser(
+        "demo",
+        help="run broker, simulator, bridge and web app together on this machine (MK_TRIALS, or the shipped "
+        "trials with Redway robots added)",
+    )
     demo.add_argument("--port", type=int, default=None, help="web port (default MK_WEB_PORT or 8050)")
-    demo.add_argument("--shuttles", type=int, default=6, help="StreetCAV shuttles to simulate (default 6)")
-    demo.add_argument("--drones", type=int, default=4, help="Drone Port drones to simulate (default 4)")
-    demo.add_argument("--cells", type=int, default=12, help="MarK 5G cells to simulate (default 12)")
+    demo.add_argument(
+        "--shuttles", type=int, default=None, help="StreetCAV shuttles to simulate (default: the trials file's, 6)"
+    )
+    demo.add_argument(
+        "--drones", type=int, default=None, help="Drone Port drones to simulate (default: the trials file's, 4)"
+    )
+    demo.add_argument(
+        "--cells", type=int, default=None, help="MarK 5G cells to simulate (default: the trials file's, 12)"
+    )
     demo.add_argument(
         "--malformed-share",
         type=float,

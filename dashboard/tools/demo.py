@@ -14,10 +14,24 @@ import sys
 import threading
 
 from dashboard.core.settings import Settings, redact_url
+from dashboard.core.trials import DEMO_TRIALS_PATH, Trials, load_trials
 from dashboard.tools.demo_users import credentials_text, ensure_demo_users
 from dashboard.tools.local_broker import start_local_broker, wait_for_port
 
 log = logging.getLogger(__name__)
+
+
+def demo_fleet(args, trials: Trials) -> list[str]:
+    """Simulator flags: each trial's `demo_count` unless the demo's own flags say otherwise."""
+    counts = {"shuttle": args.shuttles, "drone": args.drones, "cell": args.cells}
+    flags = []
+    for trial in trials:
+        if trial.simulator is None:
+            continue
+        given = counts.get(trial.simulator.model)
+        flags += ["--assets", f"{trial.id}={given if given is not None else trial.simulator.demo_count}"]
+    return flags
+
 
 # Children get this long to flush and exit after SIGTERM before they are killed.
 STOP_GRACE_S = 15.0
@@ -43,23 +57,18 @@ def run(args, settings: Settings, stop: threading.Event) -> int:
         return 2
     demo_users = ensure_demo_users(settings.database_url)
     broker = start_local_broker(prefer_embedded=args.embedded_broker)
+    # The demo shows the city with a trial added by configuration alone (Redway robots), unless
+    # MK_TRIALS names a trials file.
+    trials_file = settings.trials_path or str(DEMO_TRIALS_PATH)
     env = {
         **os.environ,
         "DATABASE_URL": settings.database_url,
         "MQTT_URL": broker.url,
         "MK_MQTT_PROTOCOL": broker.protocol,
         "MK_WEB_PORT": str(settings.web_port),
+        "MK_TRIALS": trials_file,
     }
-    fleet = [
-        "--shuttles",
-        str(args.shuttles),
-        "--drones",
-        str(args.drones),
-        "--cells",
-        str(args.cells),
-        "--malformed-share",
-        str(args.malformed_share),
-    ]
+    fleet = [*demo_fleet(args, load_trials(trials_file)), "--malformed-share", str(args.malformed_share)]
     children: dict[str, subprocess.Popen] = {}
     try:
         children["bridge"] = _child(["bridge"], env)

@@ -174,3 +174,31 @@ def test_a_bad_default_alert_rule_is_refused_at_start_with_its_line(tmp_path, ca
     err = capsys.readouterr().err
     assert f"MK_TRIALS: {path}, line 10: trials.sweepers.alert_rules: " in err and "'after_s'" in err
     assert cli.main(["trials", "check", str(path)]) == 1
+
+
+def test_a_file_includes_the_shipped_trials_and_adds_its_own(tmp_path):
+    path = tmp_path / "city.toml"
+    path.write_text('version = 1\ninclude = ["default"]\n' + SMALL.replace("version = 1\n", ""))
+    trials = load_trials(path)
+    assert trials.ids == ("streetcav", "droneport", "mark", "sweepers")
+    assert trials["streetcav"] == default_trials()["streetcav"]
+    assert len(trial_rules(trials).rules) == 19  # the shipped default rules come along
+
+
+def test_include_errors_name_the_file_and_line_they_are_in(tmp_path):
+    twice = tmp_path / "twice.toml"
+    twice.write_text('version = 1\ninclude = ["default"]\n\n[trials.mark]\nname = "Again"\n')
+    with pytest.raises(TrialsError) as info:
+        load_trials(twice)
+    assert (info.value.path, info.value.line) == (str(twice), 4) and "already defined" in str(info.value)
+    broken = tmp_path / "broken.toml"
+    broken.write_text(SMALL.replace("max = 3000", 'max = "lots"'))
+    outer = tmp_path / "outer.toml"
+    outer.write_text('version = 1\ninclude = ["broken.toml", "missing.toml"]\n')
+    with pytest.raises(TrialsError) as info:
+        load_trials(outer)
+    assert (info.value.path, info.value.line) == (str(broken), 6)  # the error is in the included file
+    broken.write_text(SMALL)
+    with pytest.raises(TrialsError, match="no such file 'missing.toml'") as info:
+        load_trials(outer)
+    assert (info.value.path, info.value.line) == (str(outer), 2)

@@ -23,6 +23,7 @@ from typing import Any, Protocol, TypeVar, overload
 
 from dashboard.core.alerting import SEVERITIES
 from dashboard.core.trials import Trials, TrialsError, load_trials, trials_path
+from dashboard.core.trials.model import RuleTable
 
 log = logging.getLogger(__name__)
 
@@ -383,15 +384,14 @@ def parse_rule(
 
 
 class _TrialsFileLines:
-    """`LineMap` for one `alert_rules` array of the trials file."""
+    """`LineMap` for one `alert_rules` array of a trials file."""
 
-    def __init__(self, trials: Trials, base: tuple[str | int, ...]):
-        self.trials = trials
-        self.base = base
+    def __init__(self, written: RuleTable):
+        self.written = written
 
     def of(self, index: int | None, key: str | None = None) -> int | None:
-        path = self.base + ((index,) if index is not None else ()) + ((key,) if key else ())
-        return self.trials.line_of(path)
+        path = self.written.base + ((index,) if index is not None else ()) + ((key,) if key else ())
+        return self.written.line_of(path)
 
 
 def trial_rules(trials: Trials) -> RuleSet:
@@ -401,12 +401,14 @@ def trial_rules(trials: Trials) -> RuleSet:
     in that file."""
     rules = []
     for written in trials.all_rules():
-        lines = _TrialsFileLines(trials, written.base)
+        source = written.source or trials.source
         try:
-            rules.append(parse_rule(written.table, written.index, lines, path=trials.source, trials=trials.ids))
+            rules.append(
+                parse_rule(written.table, written.index, _TrialsFileLines(written), path=source, trials=trials.ids)
+            )
         except RulesError as exc:
             where = ".".join(str(p) for p in written.base)
-            raise TrialsError(f"{where}: {exc.problem}", exc.line, trials.source or None) from None
+            raise TrialsError(f"{where}: {exc.problem}", exc.line, source or None) from None
     return RuleSet(tuple(rules), source=trials.source)
 
 

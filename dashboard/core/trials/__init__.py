@@ -15,12 +15,16 @@ from importlib import resources
 from pathlib import Path
 
 from dashboard.core.trials.model import COMMON_FIELDS, Field, Kpi, Trial, Trials
-from dashboard.core.trials.parse import TrialsError, parse_trials
+from dashboard.core.trials.parse import DEFAULT_TRIALS_PATH, TrialsError, parse_trials
+
+# The shipped trials plus Redway delivery robots, added by configuration alone: what the demo runs.
+DEMO_TRIALS_PATH = DEFAULT_TRIALS_PATH.with_name("with_redway.toml")
 
 __all__ = [
     "ASSETS_DIR",
     "COMMON_FIELDS",
     "DEFAULT_TRIALS_PATH",
+    "DEMO_TRIALS_PATH",
     "Field",
     "Kpi",
     "Trial",
@@ -32,7 +36,6 @@ __all__ = [
     "trials_in_force",
 ]
 
-DEFAULT_TRIALS_PATH = Path(__file__).resolve().parent / "default_trials.toml"
 # Where a file named in a trials file is looked for when it is not beside the trials file.
 ASSETS_DIR = Path(str(resources.files("assets")))
 

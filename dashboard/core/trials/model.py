@@ -252,6 +252,11 @@ class RuleTable:
     table: dict[str, Any]  # the rule's keys, `trial` filled in
     index: int  # its place in the `alert_rules` array
     base: tuple[str | int, ...]  # where that array is: ("trials", id, "alert_rules") or ("alert_rules",)
+    source: str = ""  # the file it is written in (an included file's rules keep theirs)
+    lines: Any = dataclasses.field(default=None, compare=False, repr=False)  # that file's lines.Lines
+
+    def line_of(self, path: tuple[str | int, ...]) -> int | None:
+        return self.lines.line_of(path) if self.lines is not None else None
 
 
 @dataclass(frozen=True)

@@ -610,16 +610,79 @@ SIMULATOR_PARAMS = (
     "battery_per_km",
     "moving",
     "dwelling",
+    "charging",
     "arrive_event",
+    "arrivals_field",
+    "odometer_field",
     "incidents",
     "values",
     "events",
 )
 
 
-def _simulator(t: _Table | None, trial_id: str) -> Simulation | None:
+def _range(t: _Table, key: str) -> None:
+    value = t.data.get(key)
+    if value is None:
+        return
+    if isinstance(value, bool) or not (
+        isinstance(value, (int, float))
+        or (isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value))
+    ):
+        raise t.fail(key, f"{key!r} must be a number or [low, high]")
+
+
+def _field_values(t: _Table, key: str, trial_id: str, telemetry: Channel) -> None:
+    """`{ field = value }` tables of the simulator: fields the trial has, values they accept."""
+    for name, value in t.mapping(key, values="any").items():
+        spec = _field_of(trial_id, telemetry, name, t, key)
+        if spec.type == "choice" and value not in spec.values:
+            raise t.fail(key, f"{key!r}: {value!r} is not one of {name}'s values ({', '.join(spec.values)})")
+        if spec.numeric and key == "values":
+            _range(_Table({name: value}, t.path + (key,), t.ctx), name)
+
+
+def _simulator_params(t: _Table, trial_id: str, telemetry: Channel, event_types: tuple[str, ...]) -> None:
+    """The generic profiles' parameters name fields and events the trial has (see simulator.generic)."""
+    for key in ("speed_mps", "dwell_s", "battery_per_km"):
+        _range(t, key)
+    for key in ("moving", "dwelling", "charging", "values"):
+        _field_values(t, key, trial_id, telemetry)
+    for key in ("arrivals_field", "odometer_field"):
+        if t.has(key):
+            _field_of(trial_id, telemetry, t.text(key), t, key, numeric=True)
+
+    def event(where: _Table, key: str) -> None:
+        name = where.text(key)
+        if event_types and name not in event_types:
+            raise where.fail(key, f"{name!r} is not an event type of {trial_id} ({', '.join(event_types)})")
+
+    if t.has("arrive_event"):
+        event(t, "arrive_event")
+    for kind in t.mapping("events", values="any"):
+        event(_Table({"events": kind}, t.path, t.ctx), "events")
+    for item in t.items("incidents"):
+        item = _Table(
+            item.data,
+            item.path,
+            item.ctx,
+            ("event", "per_km", "per_hour", "hold_s", "fields", "end_event", "speed_mps", "details"),
+        )
+        event(item, "event")
+        if item.has("end_event"):
+            event(item, "end_event")
+        for key in ("per_km", "per_hour", "speed_mps"):
+            item.number(key, 0.0, minimum=0.0)
+        _range(item, "hold_s")
+        _field_values(item, "fields", trial_id, telemetry)
+        for name, texts in item.mapping("details", values="any").items():
+            if not isinstance(texts, list) or not texts or not all(isinstance(x, str) for x in texts):
+                raise item.fail("details", f"'details': {name!r} must be a list of texts to pick from")
+
+
+def _simulator(t: _Table | None, trial_id: str, telemetry: Channel, event_types: tuple[str, ...]) -> Simulation | None:
     if t is None:
         return None
+    _simulator_params(t, trial_id, telemetry, event_types)
     profile = t.choice("profile", SIMULATOR_PROFILES)
     model = t.choice("model", SIMULATOR_PROFILES[profile], "generic")
     id_format = t.text("id_format", f"{trial_id}-{{n:02d}}")
@@ -658,7 +721,7 @@ def _rules(t: _Table, trial: str | None) -> tuple[RuleTable, ...]:
             raise item.fail(
                 "trial", f"a rule under {_dotted(t.path) or 'the top level'} applies to {trial or '*'!r}; drop 'trial'"
             )
-        out.append(RuleTable(table, index, base))
+        out.append(RuleTable(table, index, base, t.ctx.path or "", t.ctx.lines))
     return tuple(out)
 
 
@@ -751,30 +814,65 @@ def _trial(trial_id: str, t: _Table) -> Trial:
         kpis=tuple(kpis),
         kpi_page=_kpi_page(t.table("kpi_page"), tuple(kpis)),
         areas=_areas(t.table("areas"), t.ctx),
-        simulator=_simulator(t.table("simulator", SIMULATOR_KEYS + SIMULATOR_PARAMS), trial_id),
+        simulator=_simulator(t.table("simulator", SIMULATOR_KEYS + SIMULATOR_PARAMS), trial_id, telemetry, event_types),
     )
     rules = _rules(t, trial_id)
     _check_rule_fields(rules, trial, t)
     return replace(trial, alert_rules=rules)
 
 
-def parse_trials(text: str, *, path: str | None = None, search: Iterable[Path] = ()) -> Trials:
-    """A validated `Trials` from TOML text; relative file names are looked up in `search`, in order."""
+# `include = ["default"]` names the shipped trials file.
+DEFAULT_TRIALS_PATH = Path(__file__).resolve().parent / "default_trials.toml"
+# Files included by included files: enough for "the shipped trials + ours + a colleague's".
+MAX_INCLUDE_DEPTH = 3
+
+
+def _included(top: _Table, depth: int) -> list[Trials]:
+    """The trials of the files `include` names, read and validated in order."""
+    names = top.texts("include", ())
+    if names and depth >= MAX_INCLUDE_DEPTH:
+        raise top.fail("include", f"files include each other more than {MAX_INCLUDE_DEPTH} deep")
+    out = []
+    for name in names:
+        if name == "default":
+            target = DEFAULT_TRIALS_PATH
+        else:
+            target = _resolve(_Table({"include": name}, top.path, top.ctx), "include", top.ctx.search)
+        try:
+            text = target.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise top.fail("include", f"cannot read {str(target)!r}: {exc}") from None
+        out.append(parse_trials(text, path=str(target), search=(target.parent, *top.ctx.search[1:]), _depth=depth + 1))
+    return out
+
+
+def parse_trials(text: str, *, path: str | None = None, search: Iterable[Path] = (), _depth: int = 0) -> Trials:
+    """A validated `Trials` from TOML text; relative file names are looked up in `search`, in order.
+
+    `include = ["default", "other.toml"]` takes the trials of those files first (errors in them name
+    their own file and line); a trial defined twice is an error."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         problem, line = _toml_error(exc)
         raise TrialsError(f"not valid TOML: {problem}", line, path) from None
     ctx = _Context(text, path, tuple(search))
-    top = _Table(doc, (), ctx, ("version", "trials", "alert_rules"))
+    top = _Table(doc, (), ctx, ("version", "include", "trials", "alert_rules"))
     version = top.data.get("version", FILE_VERSION)
     if version != FILE_VERSION:
         raise top.fail("version", f"'version' must be {FILE_VERSION}, got {version!r}")
-    tables = top.table("trials", required=True)
-    if not tables.data:
+    included = _included(top, _depth)
+    trials: dict[str, Trial] = {}
+    for other in included:
+        trials.update(other.trials)
+    tables = top.table("trials") or _Table({}, ("trials",), ctx)
+    if not tables.data and not trials:
         raise tables.fail(None, "no trials: add a [trials.<id>] table")
-    trials = {tid: _trial(tid, _Table(spec, ("trials", tid), ctx)) for tid, spec in tables.data.items()}
-    common = _rules(top, None)
+    for tid, spec in tables.data.items():
+        if tid in trials:
+            raise _Table(spec, ("trials", tid), ctx).fail(None, f"trial {tid!r} is already defined in an included file")
+        trials[tid] = _trial(tid, _Table(spec, ("trials", tid), ctx))
+    common = tuple(r for other in included for r in other.alert_rules) + _rules(top, None)
     seen: dict[str, str] = {}
     for rule in [r for t in trials.values() for r in t.alert_rules] + list(common):
         rule_id = rule.table.get("id")
@@ -782,8 +880,8 @@ def parse_trials(text: str, *, path: str | None = None, search: Iterable[Path] =
             if rule_id in seen:
                 raise TrialsError(
                     f"{_dotted(rule.base)}[{rule.index}]: rule id {rule_id!r} is already used in {seen[rule_id]}",
-                    ctx.lines.line_of(rule.base + (rule.index, "id")),
-                    path,
+                    rule.line_of(rule.base + (rule.index, "id")),
+                    rule.source or path,
                 )
             seen[rule_id] = _dotted(rule.base)
     return Trials(trials=trials, source=path or "", text=text, alert_rules=common, lines=ctx.lines)
