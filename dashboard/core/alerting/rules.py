@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar, overload
 
 from dashboard.core.alerting import SEVERITIES
+from dashboard.core.located_error import LocatedError
 from dashboard.core.trials import Trials, TrialsError, load_trials, trials_path
 from dashboard.core.trials.model import RuleTable
+from dashboard.core.trials.parse import NAME, TRIAL_ID
 
 log = logging.getLogger(__name__)
 
@@ -32,19 +34,15 @@ FILE_VERSION = 1
 KINDS = ("threshold", "geofence", "state", "event", "stale", "offline")
 ANY_TRIAL = "*"
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-_TRIAL = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# Trial ids and field names follow the trials file's own rules.
+_TRIAL = TRIAL_ID
+_FIELD = NAME
 
 
-class RulesError(ValueError):
+class RulesError(LocatedError):
     """The rules file is invalid; `line` (1-based, or None) says where."""
 
-    def __init__(self, problem: str, line: int | None = None, path: str | None = None):
-        self.problem = problem
-        self.line = line
-        self.path = path
-        where = f"{path or 'rules'}" + (f", line {line}" if line else "")
-        super().__init__(f"{where}: {problem}")
+    label = "rules"
 
 
 # --- the rules ---------------------------------------------------------------------------------

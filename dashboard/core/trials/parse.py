@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal, overload
 
+from dashboard.core.located_error import LocatedError
 from dashboard.core.trials.lines import Lines
 from dashboard.core.trials.lines import Path as KeyPath
 from dashboard.core.trials.model import (
@@ -55,15 +56,10 @@ COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([^{}|]*)\|([^{}]*))?\}")
 
 
-class TrialsError(ValueError):
+class TrialsError(LocatedError):
     """The trials file is invalid: `path`, `line` (1-based or None) and `problem` say where and why."""
 
-    def __init__(self, problem: str, line: int | None = None, path: str | None = None):
-        self.problem = problem
-        self.line = line
-        self.path = path
-        where = f"{path or 'trials'}" + (f", line {line}" if line else "")
-        super().__init__(f"{where}: {problem}")
+    label = "trials"
 
 
 def _dotted(path: KeyPath) -> str:
