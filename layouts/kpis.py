@@ -53,7 +53,8 @@ def layout(today: date | None = None, **_) -> html.Div:
     )
 
 
-def _card(kpi, now: dict, before: dict) -> html.Div:
+def _card(kpi, now: dict, before: dict, section: str) -> html.Div:
+    """One KPI card; its id names the trial section it sits in (cards common to all trials repeat)."""
     value, previous = now.get(kpi.key), before.get(kpi.key)
     change = change_pct(value, previous)
     if change is None or kpi.higher_is_better is None or abs(change) < 0.05:
@@ -63,7 +64,7 @@ def _card(kpi, now: dict, before: dict) -> html.Div:
     return html.Div(
         [
             html.Div(kpi.label, className="kpi-label"),
-            html.Div(fmt(value, kpi.digits, kpi.unit), className="kpi-value", id=f"kpi-{kpi.trial}-{kpi.key}"),
+            html.Div(fmt(value, kpi.digits, kpi.unit), className="kpi-value", id=f"kpi-{section}-{kpi.key}"),
             html.Div(
                 [
                     html.Span(f"previous {fmt(previous, kpi.digits, kpi.unit)}"),
@@ -177,7 +178,7 @@ def trial_section(trial_id: str, result: dict) -> html.Section:
     return html.Section(
         [
             heading,
-            html.Div([_card(k, now, before) for k in cards(trial)], className="kpi-cards"),
+            html.Div([_card(k, now, before, trial_id) for k in cards(trial)], className="kpi-cards"),
             html.Div(_daily_charts(trial, result["daily"]) + _breakdowns(trial, now), className="kpi-charts"),
             html.H3("Per asset"),
             asset_table(trial, result["assets"]),
