@@ -61,7 +61,7 @@ def layout(user=None, **_) -> html.Div:
                             html.Div(id=ids.ADMIN_RULES, className="admin-rules"),
                             html.Button("Reload rules now", id=ids.ADMIN_RELOAD, n_clicks=0, className="btn"),
                             html.P(
-                                "The bridge reloads the rules file itself when it changes; this page checks the same "
+                                "The alert service reloads the rules file itself when it changes; this page checks the same "
                                 "file with the same validation.",
                                 className="muted",
                             ),
