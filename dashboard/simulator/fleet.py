@@ -11,8 +11,10 @@ Three modules, so tests need no broker:
 
 Last will: one MQTT connection carries one will, so the simulator's will (retained `offline`) is on
 its own topic, `mk-control/simulator/<client_id>/status`, outside the telemetry tree. Each simulated
-asset gets a retained `online` at start and a retained `offline` on clean shutdown; if the simulator
-dies, the assets' `online` stays retained and the bridge's stale-device sweep is what notices.
+asset gets a retained `online` at start and a retained `parked` on clean shutdown: stopping the
+simulator is a planned stop, not an outage, so the control room raises no alarm for the silence that
+follows. If the simulator dies, the assets' `online` stays retained and the stale-device sweep is
+what notices.
 
 `seq` starts at the start time in milliseconds, not at 1: a restarted simulator must not reuse the
 (asset_id, seq) pairs of its last run, which the bridge would drop as duplicates.
@@ -308,11 +310,13 @@ class Fleet:
         return [self._msg(a, "status", {"status": "online"}, self.start, iso, retain=True) for a in self.assets]
 
     def shutdown(self, now: float) -> list[Message]:
-        """Late messages still held back, then retained `offline` for every asset (silent ones too)."""
+        """Late messages still held back, then a retained planned stop (`parked`) for every asset
+        (silent ones too)."""
         held = [m for _, _, m in sorted(self._held)]
         self._held.clear()
         iso = iso_time(now)
-        return held + [self._msg(a, "status", {"status": "offline"}, now, iso, retain=True) for a in self.assets]
+        stop = {"status": "parked", "reason": "simulator stopped"}
+        return held + [self._msg(a, "status", stop, now, iso, retain=True) for a in self.assets]
 
     def tick(self, now: float) -> list[Message]:
         """Every message due at or before `now`, in publish order."""

@@ -109,7 +109,10 @@ def check_message(topic: str, payload: bytes) -> tuple[str, str, str, dict]:
     assert isinstance(body["seq"], int) and not isinstance(body["seq"], bool)
     fields = {k: v for k, v in body.items() if k not in ("ts", "seq")}
     if channel == "status":
-        assert fields == {"status": fields["status"]} and fields["status"] in ("online", "offline")
+        if fields["status"] == "parked":  # the planned stop of a clean shutdown says why
+            assert fields == {"status": "parked", "reason": "simulator stopped"}
+        else:
+            assert fields == {"status": fields["status"]} and fields["status"] in ("online", "offline")
     elif channel == "telemetry":
         assert TELEMETRY_FIELDS[trial] <= set(fields) <= TELEMETRY_FIELDS[trial] | OPTIONAL_TELEMETRY.get(trial, set())
         check_telemetry(trial, fields)
@@ -380,7 +383,7 @@ def test_silent_devices_stop_publishing():
     for asset, went_silent in silent.items():
         assert went_silent - 1.0 <= last[asset] < went_silent
     assert all(last[a.asset_id] > START + 199 for a in fleet.assets if a.asset_id not in silent)
-    assert len(fleet.shutdown(t)) == len(fleet.assets)  # offline for every asset, silent ones too
+    assert len(fleet.shutdown(t)) == len(fleet.assets)  # a planned stop for every asset, silent ones too
 
 
 def test_more_cells_than_sites_are_generated_nearby():
@@ -505,13 +508,13 @@ def test_run_publishes_online_then_offline_and_sets_a_will():
     topics = [t for t, _, _ in fake.published]
     assert topics[0] == "mk-control/simulator/sim-test/status" and topics[-1] == topics[0]
     statuses = [(t, json.loads(p)["status"]) for t, p, r in fake.published if r and t.startswith("mk/")]
-    assert [s for _, s in statuses] == ["online"] * 3 + ["offline"] * 3
+    assert [s for _, s in statuses] == ["online"] * 3 + ["parked"] * 3  # a clean stop is a planned stop
     telemetry = [t for t in topics if t.endswith("/telemetry")]
     assert 20 <= len(telemetry) <= 36  # 3 assets x 20 Hz x 0.5 s, give or take a slot
     assert stats.acked == stats.published == len(fake.published)
 
 
-def test_late_messages_still_held_are_flushed_before_offline_at_shutdown():
+def test_late_messages_still_held_are_flushed_before_the_planned_stop_at_shutdown():
     fleet = Fleet(SimulatorOptions(shuttles=0, drones=0, cells=20, late_share=1.0, late_max_s=30.0), START)
     held = [m for m in fleet.tick(START + 1.0) if m.topic.endswith("/telemetry")]
     assert held == []  # every sample is being held back

@@ -202,7 +202,11 @@ def contract_of(trials: Trials | Iterable[str]) -> Contract:
 
 # An event without a type says nothing; every other listed field is optional but typed when present.
 REQUIRED: dict[str, tuple[str, ...]] = {"event": ("type",), "status": ("status",), "telemetry": ()}
-STATUS: dict[str, Check] = {"status": _one_of("online", "offline")}
+# Status words. `parked` announces a planned stop (end of service, maintenance, the simulator
+# stopping): the asset is expected to be silent until it reports again, so silence is not an alarm.
+ONLINE, OFFLINE, PARKED = "online", "offline", "parked"
+STATUS_WORDS = (ONLINE, OFFLINE, PARKED)
+STATUS: dict[str, Check] = {"status": _one_of(*STATUS_WORDS)}
 _NO_FIELDS: dict[str, Check] = {}
 
 
@@ -286,9 +290,9 @@ def parse_ts(value: Any, now: float, max_future_skew_s: float) -> float:
 
 
 def _status_shorthand(payload: bytes) -> str | None:
-    """A bare `online`/`offline` status (typical of a last will set long before it fires)."""
+    """A bare status word, e.g. `offline` (typical of a last will set long before it fires)."""
     word = payload.strip().strip(b'"').decode("ascii", "replace")
-    return word if word in ("online", "offline") else None
+    return word if word in STATUS_WORDS else None
 
 
 def decode(
