@@ -14,6 +14,7 @@ import pytest
 from dashboard.core.contract import messages
 from dashboard.core.contract.errors import Rejected
 from dashboard.core.geo import load_trial_areas
+from dashboard.core.trials import default_trials
 from dashboard.simulator.command import add_arguments, options_from_args
 from dashboard.simulator.fleet import MALFORMED_KINDS, Fleet, SimulatorOptions, SimulatorOptionsError, generate
 from dashboard.simulator.models import SHUTTLE_CAPACITY, daily_load
@@ -386,6 +387,36 @@ def test_silent_devices_stop_publishing():
     assert len(fleet.shutdown(t)) == len(fleet.assets)  # a planned stop for every asset, silent ones too
 
 
+def test_link_dropouts_make_an_asset_link_lost_for_a_while_then_it_reports_again():
+    opts = SimulatorOptions(shuttles=3, drones=3, cells=6, seed=4, dropout_every_s=600)
+    fleet = Fleet(opts, START)
+    lost_after = {t.id: t.lost_after_s for t in default_trials()}
+    times: dict[str, list[float]] = {}
+    t = START
+    while t < START + 1800:
+        t = fleet.next_due()
+        for m in fleet.tick(t):
+            _, trial, asset, channel = m.topic.split("/")
+            assert channel != "status"  # a dropout is silence, not an announced offline
+            if channel == "telemetry":
+                times.setdefault(asset, []).append(t)
+    gaps = []  # (start, asset, length) of each silence longer than the asset's "link lost" age
+    for a in fleet.assets:
+        seen = times[a.asset_id]
+        assert seen[-1] > START + 1790, f"{a.asset_id} never came back"
+        gaps += [(s, a.asset_id, e - s) for s, e in zip(seen, seen[1:], strict=False) if e - s > lost_after[a.trial]]
+    assert fleet.counts["dropouts"] == len(gaps) >= 2  # every ~10 minutes
+    assert min(gaps)[0] < START + 90  # the first comes early enough for a short demo to show it
+    assert all(length >= 45 for _, _, length in gaps)
+
+
+def test_no_dropouts_unless_asked():
+    fleet = Fleet(SimulatorOptions(shuttles=2, drones=0, cells=0), START)
+    while fleet.next_due() < START + 600:
+        fleet.tick(fleet.next_due())
+    assert fleet.counts["dropouts"] == 0
+
+
 def test_more_cells_than_sites_are_generated_nearby():
     fleet = Fleet(SimulatorOptions(shuttles=0, drones=0, cells=40), START)
     ids = [a.asset_id for a in fleet.assets]
@@ -412,6 +443,7 @@ def test_rate_spreads_messages_over_the_second():
         dict(qos=3),
         dict(malformed_share=1.5),
         dict(silent_devices=1000),
+        dict(dropout_every_s=-1),
         dict(ts_format="rfc"),
         dict(duration_s=0),
         dict(topic_root="a/b"),
@@ -458,6 +490,9 @@ def test_cli_flags_map_to_options_and_all_have_help():
         opts.silent_devices,
         opts.ts_format,
     ) == (2, 3, 5.0, 9.0, 0.1, 1, "epoch")
+    assert opts.dropout_every_s == 600  # the simulator drops a link now and then unless told not to
+    quiet = options_from_args(parser.parse_args(["--dropout-every", "0"]), SimpleNamespace(mqtt_topic_root="mk"))
+    assert quiet.dropout_every_s == 0
 
 
 class FakeClient:
