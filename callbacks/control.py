@@ -49,7 +49,10 @@ def refresh_wall(_n):
     snap = rt.snapshots.current()
     assets = snap.assets
     lost = int(assets["lost"].sum())
+    parked = int(assets["parked"].sum()) if "parked" in assets else 0
     status = f"{len(assets)} assets · {lost} link lost" if lost else f"{len(assets)} assets · all reporting"
+    if parked:
+        status += f" · {parked} on planned stop"
     return (
         map_patch(live_traces(assets, snap.trails, snap.alerted, pulse=int(snap.taken_at) % 2 == 1, trials=trials)),
         control.tiles(assets, trials),

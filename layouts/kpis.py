@@ -12,7 +12,7 @@ from dash import dcc, html
 from dashboard.core.kpis.arithmetic import cards, change_pct
 from dashboard.core.trials import Kpi, Trial, default_trials
 from layouts import ids
-from layouts.components import fmt, nav, spreadsheet_cell, table, visible
+from layouts.components import fmt, page_header, spreadsheet_cell, table, visible
 
 CHART_CONFIG: dcc.Graph.Config = {"displaylogo": False, "displayModeBar": False}
 # Columns every trial's per-asset table ends with: (key, heading, digits).
@@ -27,7 +27,7 @@ def layout(today: date | None = None, **_) -> html.Div:
     first, last = default_range(today or date.today())
     return html.Div(
         [
-            html.Header([html.H1("Trial KPIs"), nav("/kpis")], className="kpi-header"),
+            page_header("/kpis", "Trial KPIs", "for trial managers and funders"),
             html.Div(
                 [
                     dcc.DatePickerRange(
