@@ -44,6 +44,7 @@ def layout(
                     nav("/control"),
                     html.Div(
                         [
+                            html.Span(id=ids.CONTROL_STANDING, className="standing"),
                             html.Span(id=ids.CONTROL_STATUS, className="status"),
                             html.Span(id=ids.CONTROL_CLOCK, className="clock"),
                         ],
@@ -52,6 +53,7 @@ def layout(
                 ],
                 className="wall-header",
             ),
+            html.Div(id=ids.CONTROL_FLOOD, className="flood-banner hidden", role="alert"),
             html.Main(
                 [
                     html.Section(
