@@ -17,7 +17,7 @@ from layouts.components import (
     css_token,
     fmt,
     missing,
-    nav,
+    page_header,
     trial_chip,
     trial_name,
     visible,
@@ -38,20 +38,15 @@ def layout(
     trials = trials or default_trials()
     return html.Div(
         [
-            html.Header(
+            page_header(
+                "/control",
+                "Control wall",
+                "live trials",
                 [
-                    html.H1(["MK Control ", html.Span("live trials", className="subtitle")]),
-                    nav("/control"),
-                    html.Div(
-                        [
-                            html.Span(id=ids.CONTROL_STANDING, className="standing"),
-                            html.Span(id=ids.CONTROL_STATUS, className="status"),
-                            html.Span(id=ids.CONTROL_CLOCK, className="clock"),
-                        ],
-                        className="header-right",
-                    ),
+                    html.Span(id=ids.CONTROL_STANDING, className="standing"),
+                    html.Span(id=ids.CONTROL_STATUS, className="status"),
+                    html.Span(id=ids.CONTROL_CLOCK, className="clock"),
                 ],
-                className="wall-header",
             ),
             html.Div(id=ids.CONTROL_FLOOD, className="flood-banner hidden", role="alert"),
             html.Main(

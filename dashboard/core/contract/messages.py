@@ -235,6 +235,13 @@ def _too_deep(data: Any) -> bool:
     return False
 
 
+def json_error_text(exc: json.JSONDecodeError) -> str:
+    """The decoder's message with its place: some messages already end in "at" ("Unterminated string
+    starting at"), so the place follows without a second one."""
+    message = exc.msg.removesuffix(" at")
+    return f"{message} at line {exc.lineno} column {exc.colno}"
+
+
 def _loads(text: str) -> Any:
     """`json.loads(text, parse_constant=_reject_constant)` without the per-call decoder; `Rejected` for
     nesting deeper than `MAX_DEPTH` and for numbers too long to read."""
@@ -325,7 +332,7 @@ def decode(
     except UnicodeDecodeError as exc:
         raise Rejected("not_utf8", f"payload is not UTF-8 at byte {exc.start}") from None
     except json.JSONDecodeError as exc:
-        raise Rejected("not_json", f"payload is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise Rejected("not_json", f"payload is not JSON: {json_error_text(exc)}") from None
     if not isinstance(data, dict):
         raise Rejected("not_object", f"payload must be a JSON object, got {type(data).__name__}")
     if "ts" not in data:
