@@ -8,15 +8,18 @@ from dashboard.core.alerting.flood import AlarmLoad
 
 
 def standing(load: AlarmLoad) -> list:
-    """ "Standing" and a count chip per severity with open alerts (worst first), or "none"."""
+    """A count chip per severity with standing alerts (worst first) and how many are unacknowledged,
+    or "no standing alerts". Compact: it shares the header with the navigation and the clock."""
     if not load.total:
-        return [html.Span("Standing alerts: none", className="standing-none")]
+        return [html.Span("no standing alerts", className="standing-none")]
     chips = [
-        html.Span(f"{n} {severity}", className=f"sev sev-{severity} standing-count")
+        html.Span(
+            f"{n} {severity}", className=f"sev sev-{severity} standing-count", title=f"standing {severity} alerts"
+        )
         for severity, n in load.standing.items()
     ]
-    unacked = html.Span(f"{load.unacknowledged} unacknowledged", className="standing-unacked")
-    return [html.Span("Standing", className="standing-label"), *chips, unacked]
+    unacked = html.Span(f"{load.unacknowledged} unacked", className="standing-unacked", title="not yet acknowledged")
+    return [*chips, unacked]
 
 
 def flood_banner(load: AlarmLoad) -> tuple[str, str]:

@@ -68,8 +68,8 @@ def test_a_bad_flood_policy_is_refused_saying_what(bad):
 def test_the_header_shows_a_chip_per_severity_and_the_unacknowledged_count():
     parts = alarm_load.standing(AlarmLoad({"critical": 2, "minor": 5}, 4, 0))
     texts = [p.children for p in parts]
-    assert texts == ["Standing", "2 critical", "5 minor", "4 unacknowledged"]
-    assert alarm_load.standing(AlarmLoad())[0].children == "Standing alerts: none"
+    assert texts == ["2 critical", "5 minor", "4 unacked"]
+    assert alarm_load.standing(AlarmLoad())[0].children == "no standing alerts"
 
 
 def test_the_feed_is_one_entry_per_asset_led_by_its_worst_alert(store):
