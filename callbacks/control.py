@@ -72,7 +72,10 @@ def refresh_wall(_n, sent):
     snap = rt.snapshots.current()
     assets = snap.assets
     lost = int(assets["lost"].sum())
+    parked = int(assets["parked"].sum()) if "parked" in assets else 0
     status = f"{len(assets)} assets · {lost} link lost" if lost else f"{len(assets)} assets · all reporting"
+    if parked:
+        status += f" · {parked} on planned stop"
     parts, prints = changed_only(
         {
             "tiles": control.tiles(assets, trials),

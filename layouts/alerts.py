@@ -12,7 +12,7 @@ from dashboard.core.alerting import SEVERITIES
 from dashboard.core.auth import roles
 from dashboard.core.trials import Trials
 from layouts import ids
-from layouts.components import clock, date_time, nav, spreadsheet_cell, trial_chip, trial_name, visible
+from layouts.components import clock, date_time, page_header, spreadsheet_cell, trial_chip, trial_name, visible
 
 STATES = ("active", "acknowledged", "cleared", "closed")
 STATE_LABEL = {
@@ -197,10 +197,7 @@ def _multi(id_, placeholder: str, options=()) -> dcc.Dropdown:
 def layout(user=None, **_) -> html.Div:
     return html.Div(
         [
-            html.Header(
-                [html.H1(["Alerts ", html.Span("history and audit", className="subtitle")]), nav("/alerts")],
-                className="wall-header",
-            ),
+            page_header("/alerts", "Alerts", "history and audit"),
             html.Div(id=ids.ALERTS_RULES_STATUS, className="rules-status"),
             html.Div(
                 [
@@ -284,10 +281,28 @@ def summary(times) -> list:
     ]
 
 
+# What a header means where the word alone does not say it (shown on hover).
+HISTORY_HEADER_TITLES = {
+    "Times raised": "How often the rule fired while this alert was open: repeats are counted here, not listed again",
+    "Cleared": "When the condition ended",
+}
+
+
 def history_table(rows: list[dict], trials: Trials | None = None) -> html.Table | html.P:
     if not rows:
         return html.P("No alerts match these filters", className="muted")
-    head = ("Raised", "Severity", "State", "Trial", "Asset", "Rule", "Detail", "×", "Acknowledged", "Cleared", "")
+    head = (
+        "Raised",
+        "Severity",
+        "State",
+        "Trial",
+        "Asset",
+        "Rule",
+        "Detail",
+        "Times raised",
+        "Acknowledged",
+        "Cleared",
+    )
     body = []
     for a in rows:
         acked = f"{clock(a['acked_at'])} by {a['acked_by']}" if a.get("acked_at") else "–"
@@ -309,7 +324,9 @@ def history_table(rows: list[dict], trials: Trials | None = None) -> html.Table 
                 id=f"history-{a['id']}",
             )
         )
-    return html.Table([html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)], className="data-table")
+    header = [html.Th(h, title=HISTORY_HEADER_TITLES[h]) if h in HISTORY_HEADER_TITLES else html.Th(h) for h in head]
+    header.append(html.Th("Audit trail"))
+    return html.Table([html.Thead(html.Tr(header)), html.Tbody(body)], className="data-table history-table")
 
 
 def audit_trail(alert: dict | None, events: list[dict]) -> list:

@@ -247,8 +247,11 @@ def derive(frame: pd.DataFrame, settings: Settings, now: float) -> pd.DataFrame:
         for found in (trials.get(t),)
     }
     limits = frame["trial"].map(lambda t: per_trial[t][0]).astype(float)
-    offline = (frame["status"] == "offline") & (frame["status_ts"].astype(float) >= frame["ts"].astype(float).fillna(0))
-    frame["lost"] = (frame["age_s"] > limits).fillna(True) | offline.fillna(False)
+    said_last = frame["status_ts"].astype(float) >= frame["ts"].astype(float).fillna(0)
+    offline = (frame["status"] == "offline") & said_last
+    # A planned stop (status `parked` newer than the last sample): silent by plan, so not "link lost".
+    frame["parked"] = ((frame["status"] == "parked") & said_last).fillna(False).astype(bool)
+    frame["lost"] = ((frame["age_s"] > limits).fillna(True) | offline.fillna(False)) & ~frame["parked"]
     frame["stale"] = (frame["age_s"] > frame["trial"].map(lambda t: per_trial[t][1]).astype(float)).fillna(True)
     frame["kind"] = frame["trial"].map(lambda t: per_trial[t][2])
     frame["moves"] = frame["trial"].map(lambda t: per_trial[t][3]).astype(bool)

@@ -87,12 +87,15 @@ def _watch(watched, base: str, path: str, ready: str) -> None:
 
 
 @pytest.mark.parametrize("role", [roles.MANAGER, roles.OPERATOR])
-def test_each_role_sees_only_its_actions_and_pages_stay_clean(watched, live_server, people, open_alerts, role):
+def test_each_role_sees_only_its_actions_and_pages_stay_clean(
+    watched, live_server, people, open_alerts, role, screenshots
+):
     page = watched.page
     sign_in(page, live_server, people[role], PASSWORD)
     may_act = roles.allows(role, roles.ACT_ALERTS)
     for path in ("/control", "/alerts"):
         _watch(watched, live_server, path, f"#alert-{open_alerts[-1]}")
+        page.screenshot(path=str(screenshots / f"{role}-{path.strip('/')}.png"))
         for alert_id in open_alerts:
             row = page.locator(f"#alert-{alert_id}")
             assert row.locator(".alert-actions").count() == (1 if may_act else 0), (path, role)

@@ -144,7 +144,7 @@ def city(tmp_path, store):
     )
     messages = []
     for m in generate(opts, now - 1200, now - 1):
-        if m.topic.endswith("/status") and b"offline" in m.payload:
+        if m.topic.endswith("/status") and b'"parked"' in m.payload:
             continue  # the simulator's clean stop: these sweepers are still out
         try:
             messages.append(
