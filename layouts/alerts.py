@@ -65,7 +65,7 @@ def feed_panel(user=None, interval_s: float = 1.0, context: str = "control") -> 
     elif roles.allows(user.role, roles.ACT_ALERTS):
         who = f"acting as {user.username} ({user.role})"
     else:
-        who = f"viewing as {user.username} ({user.role}): alerts are acted on by operators"
+        who = f"viewing as {user.username} ({user.role}) · read only"
     return html.Div(
         [
             html.Div(
