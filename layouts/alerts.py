@@ -10,6 +10,7 @@ from dash import dcc, html
 
 from dashboard.core.alerting import SEVERITIES
 from dashboard.core.auth import roles
+from dashboard.core.alerting.feed import by_asset
 from dashboard.core.trials import Trials
 from layouts import ids
 from layouts.components import clock, date_time, page_header, spreadsheet_cell, trial_chip, trial_name, visible
@@ -103,15 +104,45 @@ def feed_rows(
     trials: Trials | None = None,
     can_act: bool = True,
 ) -> list:
-    """One row per open alert, in the order given (worst severity, then newest). The acknowledge, comment
-    and shelve controls only when `can_act` (the viewer's role may act on alerts)."""
+    """One entry per asset, in the order given (worst severity, then newest): its worst alert, and
+    its other open alerts folded under it. The acknowledge, comment and shelve controls only when
+    `can_act` (the viewer's role may act on alerts)."""
     if not alerts:
         rows: list = [html.P("No open alerts", className="all-good")]
     else:
-        rows = [alert_row(a, select_assets, trials, can_act) for a in alerts]
+        rows = [asset_group(group, select_assets, trials, can_act) for group in by_asset(alerts)]
     if shelved:
         rows.append(html.P(f"{shelved} shelved alert{'s' if shelved != 1 else ''} hidden", className="muted"))
     return rows
+
+
+def asset_group(
+    group: list[dict], select_asset: bool = True, trials: Trials | None = None, can_act: bool = True
+) -> html.Div:
+    """An asset's open alerts: the worst in full, the related ones behind "N more for <asset>"."""
+    lead, rest = group[0], group[1:]
+    if not rest:
+        return alert_row(lead, select_asset, trials, can_act)
+    worst: dict[str, int] = {}
+    for a in rest:
+        worst[a["severity"]] = worst.get(a["severity"], 0) + 1
+    kinds = ", ".join(f"{n} {s}" for s, n in sorted(worst.items(), key=lambda item: SEVERITIES.index(item[0])))
+    more = f"{len(rest)} more open alert{'s' if len(rest) != 1 else ''} for {lead['asset_id']} ({kinds})"
+    return html.Div(
+        [
+            alert_row(lead, select_asset, trials, can_act),
+            html.Details(
+                [
+                    html.Summary(more, className="alert-group-summary"),
+                    # Only the lead row selects the asset: one asset button per asset in the feed.
+                    *[alert_row(a, False, trials, can_act) for a in rest],
+                ],
+                className="alert-group-more",
+            ),
+        ],
+        className="alert-group",
+        id=f"alert-group-{lead['asset_id']}",
+    )
 
 
 def alert_row(a: dict, select_asset: bool = True, trials: Trials | None = None, can_act: bool = True) -> html.Div:

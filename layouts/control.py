@@ -43,10 +43,12 @@ def layout(
                 "Control wall",
                 "live trials",
                 [
+                    html.Span(id=ids.CONTROL_STANDING, className="standing"),
                     html.Span(id=ids.CONTROL_STATUS, className="status"),
                     html.Span(id=ids.CONTROL_CLOCK, className="clock"),
                 ],
             ),
+            html.Div(id=ids.CONTROL_FLOOD, className="flood-banner hidden", role="alert"),
             html.Main(
                 [
                     html.Section(

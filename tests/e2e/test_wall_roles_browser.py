@@ -99,7 +99,7 @@ def test_each_role_sees_only_its_actions_and_pages_stay_clean(
         for alert_id in open_alerts:
             row = page.locator(f"#alert-{alert_id}")
             assert row.locator(".alert-actions").count() == (1 if may_act else 0), (path, role)
-            assert row.get_by_role("button", name="Acknowledge").count() == (1 if may_act else 0)
+            assert row.locator("button", has_text="Acknowledge").count() == (1 if may_act else 0)
         assert page.locator("#alerts-export").count() == (
             1 if path == "/alerts" and roles.allows(role, roles.EXPORT) else 0
         )
@@ -112,9 +112,9 @@ def test_an_asset_chosen_anywhere_opens_its_panel_every_time(watched, live_serve
     page = watched.page
     sign_in(page, live_server, people[roles.OPERATOR], PASSWORD)
     _watch(watched, live_server, "/control", f"#alert-{open_alerts[-1]} .asset")
-    feed_assets = page.locator(f".alert-feed .asset[data-asset='{ASSET}']")
-    assert feed_assets.count() == len(RULES)  # one per alert, and no id among them
-    choices = [page.locator(".lost-row").first] + [feed_assets.nth(i) for i in range(len(RULES))]
+    feed_asset = page.locator(f".alert-feed .asset[data-asset='{ASSET}']")
+    assert feed_asset.count() == 1  # the asset's entry in the feed; its other alerts are folded under it
+    choices = [page.locator(".lost-row").first, feed_asset]
     for round_ in range(20):
         choices[round_ % len(choices)].click()
         page.wait_for_selector(PANEL_TITLE, timeout=2_000)
