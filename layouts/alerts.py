@@ -9,8 +9,8 @@ import io
 from dash import dcc, html
 
 from dashboard.core.alerting import SEVERITIES
-from dashboard.core.auth import roles
 from dashboard.core.alerting.feed import by_asset
+from dashboard.core.auth import roles
 from dashboard.core.trials import Trials
 from layouts import ids
 from layouts.components import clock, date_time, page_header, spreadsheet_cell, trial_chip, trial_name, visible
