@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-import csv
-import io
+from datetime import UTC, datetime
 
 from dash import dcc, html
 
@@ -12,8 +11,8 @@ from dashboard.core.alerting import SEVERITIES
 from dashboard.core.alerting.feed import by_asset
 from dashboard.core.auth import roles
 from dashboard.core.trials import Trials
-from layouts import ids
-from layouts.components import clock, date_time, page_header, spreadsheet_cell, trial_chip, trial_name, visible
+from layouts import csv_export, ids
+from layouts.components import clock, date_time, missing, page_header, trial_chip, trial_name, visible
 
 STATES = ("active", "acknowledged", "cleared", "closed")
 STATE_LABEL = {
@@ -401,16 +400,12 @@ def rules_status(status) -> list:
     return [html.Span(f"{status.count} rules in force from {status.path}", className="muted")]
 
 
+def _export_time(ts) -> str | None:
+    return None if missing(ts) else datetime.fromtimestamp(float(ts), UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def csv_text(rows: list[dict]) -> str:
-    """Alerts as CSV with ISO times: what a trial manager pastes into a report."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for row in rows:
-        writer.writerow(
-            [
-                date_time(row[c]) if c in CSV_TIME_COLUMNS and row[c] is not None else spreadsheet_cell(row[c])
-                for c in CSV_COLUMNS
-            ]
-        )
-    return out.getvalue()
+    """Alerts as CSV, times in UTC (the heading says so), for a trial manager's report."""
+    header = [f"{c} (UTC)" if c in CSV_TIME_COLUMNS else c for c in CSV_COLUMNS]
+    body = [[_export_time(row[c]) if c in CSV_TIME_COLUMNS else row[c] for c in CSV_COLUMNS] for row in rows]
+    return csv_export.text([[header, *body]])

@@ -9,6 +9,7 @@ import sys
 import threading
 
 from dashboard.core.settings import SettingsError, load_settings
+from dashboard.core.store.db import StoreUnavailable, check_store
 from mqtt_bridge.bridge import run
 
 log = logging.getLogger("mqtt_bridge")
@@ -25,6 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"mqtt_bridge: bad setting: {exc}", file=sys.stderr)
         return 2
+    try:
+        check_store(settings.database_url)
+    except StoreUnavailable as exc:
+        print(f"mqtt_bridge: {exc}", file=sys.stderr)
+        return 1
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
 

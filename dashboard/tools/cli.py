@@ -10,10 +10,14 @@ import threading
 
 from dashboard.core.alerting.rules import trial_rules
 from dashboard.core.settings import Settings, SettingsError, load_settings
-from dashboard.core.store.db import current_revision, head_revision, make_engine, migrate
+from dashboard.core.store.db import StoreUnavailable, check_store, current_revision, head_revision, make_engine, migrate
 from dashboard.core.trials import TrialsError
 
 log = logging.getLogger("mk_control")
+
+# The commands that open the store: each checks it can before starting anything, so a bad DATABASE_URL
+# is one line and exit code 1, not a traceback from each of its processes.
+STORE_COMMANDS = frozenset({"demo", "web", "bridge", "alerts", "users", "db"})
 
 
 def _stop_on_signals() -> threading.Event:
@@ -226,6 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"mk-control: bad setting: {exc}", file=sys.stderr)
         return 2
+    if args.command in STORE_COMMANDS:
+        try:
+            check_store(settings.database_url)
+        except StoreUnavailable as exc:
+            print(f"mk-control {args.command}: {exc}", file=sys.stderr)
+            return 1
     _configure_logging(settings)
     return args.handler(args, settings)
 
