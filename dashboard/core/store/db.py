@@ -82,6 +82,22 @@ def check_store(database_url: str) -> None:
         engine.dispose()
 
 
+def release_sqlite(database_url: str) -> None:
+    """Fold an SQLite store's write-ahead log into the database file once every process using it has
+    stopped: closing the last connection then removes `-wal` and `-shm`, leaving one file to copy or
+    delete. A process that still has the store open keeps them (SQLite removes them when it closes)."""
+    engine = make_engine(database_url)
+    try:
+        if engine.dialect.name != "sqlite" or _sqlite_file(engine) is None:
+            return
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    except DBAPIError as exc:
+        log.warning("could not fold the write-ahead log into %s: %s", redact_url(database_url), _cause(exc))
+    finally:
+        engine.dispose()
+
+
 # --- migrations ----------------------------------------------------------------------------------------
 def alembic_config(connection: Connection | None = None) -> Config:
     """Alembic's configuration, made in code; `connection` is the one the migrations run on."""
