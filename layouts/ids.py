@@ -44,6 +44,8 @@ KPI_BODY = "kpi-body"
 KPI_STATUS = "kpi-status"
 KPI_EXPORT = "kpi-export"
 KPI_DOWNLOAD = "kpi-download"
+KPI_REPORT = "kpi-report"  # a trial's "Funder report (PDF)" button (pattern id, see kpi_report)
+KPI_REPORT_DOWNLOAD = "kpi-report-download"
 
 # --- health ---
 HEALTH_INTERVAL = "health-interval"
@@ -63,6 +65,11 @@ def kiosk_trial(trial: object) -> dict:
 def kpi_preset(days: object) -> dict:
     """A quick range button: the last `days` days."""
     return {"type": KPI_PRESET, "days": days}
+
+
+def kpi_report(trial: object) -> dict:
+    """The funder report button of one trial's section (`ALL` in callbacks)."""
+    return {"type": KPI_REPORT, "trial": trial}
 
 
 # --- alerts (feed on the control wall, /alerts page) ---
