@@ -12,7 +12,7 @@ from dashboard.core.trials.model import Sparkline
 from dashboard.web import runtime
 from dashboard.web.auth import callback_shape
 from dashboard.web.auth.guard import requires
-from layouts import control, ids
+from layouts import alarm_load, control, ids
 from layouts.components import clock
 from layouts.maps import live_traces, sparkline
 
@@ -49,7 +49,10 @@ def refresh_wall(_n):
     snap = rt.snapshots.current()
     assets = snap.assets
     lost = int(assets["lost"].sum())
+    parked = int(assets["parked"].sum()) if "parked" in assets else 0
     status = f"{len(assets)} assets · {lost} link lost" if lost else f"{len(assets)} assets · all reporting"
+    if parked:
+        status += f" · {parked} on planned stop"
     return (
         map_patch(live_traces(assets, snap.trails, snap.alerted, pulse=int(snap.taken_at) % 2 == 1, trials=trials)),
         control.tiles(assets, trials),
@@ -104,3 +107,16 @@ def show_detail(asset_id, _n):
     times, series = recent_series(rt.engine, asset_id, [s.field for s in wanted], time.time())
     lines = [(s.label, sparkline(times, series[s.field], s.colour)) for s in wanted if s.field in series]
     return control.detail(asset, lines, trials), "detail-panel"
+
+
+@hooks.callback(
+    Output(ids.CONTROL_STANDING, "children"),
+    Output(ids.CONTROL_FLOOD, "children"),
+    Output(ids.CONTROL_FLOOD, "className"),
+    Input(ids.CONTROL_INTERVAL, "n_intervals"),
+)
+@requires(roles.VIEW_CONTROL)
+def refresh_alarm_load(_n):
+    """Standing alerts and the flood banner, from the tick's shared snapshot (no read of its own)."""
+    load = runtime.get().snapshots.current().load
+    return (alarm_load.standing(load), *alarm_load.flood_banner(load))

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from dash import ALL, Input, Output, State, ctx, dcc, hooks, no_update
+from dash import ALL, Input, Output, State, ctx, hooks, no_update
 
 from dashboard.core.auth import roles
+from dashboard.core.kpis.report import RangeRefused, checked_range
 from dashboard.web import runtime
 from dashboard.web.auth.guard import requires
 from layouts import ids, kpis
 
 
 def _range(start: str | None, end: str | None) -> tuple[date, date] | None:
-    if not start or not end:
+    """The chosen range, or None (missing or refused: `show_kpis` says why)."""
+    try:
+        return checked_range(start, end)
+    except RangeRefused:
         return None
-    first, last = date.fromisoformat(start[:10]), date.fromisoformat(end[:10])
-    return (first, last) if first <= last else (last, first)
 
 
 @hooks.callback(
@@ -43,15 +45,20 @@ def apply_preset(_clicks):
 )
 @requires(roles.VIEW_KPIS)
 def show_kpis(start, end):
-    chosen = _range(start, end)
+    try:
+        chosen = checked_range(start, end)
+    except RangeRefused as refused:
+        return kpis.refused(str(refused)), kpis.status(str(refused), error=True)
     if chosen is None:
-        return no_update, "Choose a start and an end date."
+        return no_update, kpis.status("Choose a start and an end date.")
     started = time.perf_counter()
     body = runtime.get().kpi_reports.rendered(*chosen, time.time(), kpis.body)
     ms = (time.perf_counter() - started) * 1000
     first, last = chosen
     days = (last - first).days + 1
-    return body, f"{first} to {last} ({days} days, UTC) vs the previous {days} days · computed in {ms:.0f} ms"
+    return body, kpis.status(
+        f"{first} to {last} ({days} days, UTC) vs the previous {days} days · computed in {ms:.0f} ms"
+    )
 
 
 @hooks.callback(
@@ -66,6 +73,9 @@ def export_csv(clicks, start, end):
     chosen = _range(start, end)
     if not clicks or chosen is None:
         return no_update
-    frame = kpis.export_frame(runtime.get().kpi_reports.report(*chosen, time.time()))
+    now = time.time()
     first, last = chosen
-    return dcc.send_data_frame(frame.to_csv, f"mk-kpis-{first}-{last}.csv", index=False)
+    content = kpis.export_text(
+        runtime.get().kpi_reports.report(first, last, now), first, last, datetime.fromtimestamp(now, UTC)
+    )
+    return {"content": content, "filename": f"mk-kpis-{first}-{last}.csv", "type": "text/csv"}

@@ -7,7 +7,7 @@ from dash import dcc, html
 
 from dashboard.core.auth.accounts import same_user
 from layouts import ids
-from layouts.components import date_time, nav
+from layouts.components import date_time, page_header
 
 ROLE_CHOICES = ("operator", "manager", "admin")
 
@@ -16,14 +16,7 @@ def layout(user=None, **_) -> html.Div:
     who = f"signed in as {user.username} ({user.role})" if user is not None else ""
     return html.Div(
         [
-            html.Header(
-                [
-                    html.H1(["Admin ", html.Span("users and alert rules", className="subtitle")]),
-                    nav("/admin"),
-                    html.Span(who, className="admin-who"),
-                ],
-                className="wall-header",
-            ),
+            page_header("/admin", "Admin", "users and alert rules", html.Span(who, className="admin-who")),
             html.Main(
                 [
                     html.Section(

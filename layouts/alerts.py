@@ -3,15 +3,15 @@
 
 from __future__ import annotations
 
-import csv
-import io
+from datetime import UTC, datetime
 
 from dash import dcc, html
 
 from dashboard.core.alerting import SEVERITIES
+from dashboard.core.alerting.feed import by_asset
 from dashboard.core.trials import Trials
-from layouts import ids
-from layouts.components import clock, date_time, nav, spreadsheet_cell, trial_chip, trial_name, visible
+from layouts import csv_export, ids
+from layouts.components import clock, date_time, missing, page_header, trial_chip, trial_name, visible
 
 STATES = ("active", "acknowledged", "cleared", "closed")
 STATE_LABEL = {
@@ -91,14 +91,42 @@ def feed_panel(user=None, interval_s: float = 1.0, context: str = "control") -> 
 
 
 def feed_rows(alerts: list[dict], shelved: int = 0, select_assets: bool = True, trials: Trials | None = None) -> list:
-    """One row per open alert, in the order given (worst severity, then newest)."""
+    """One entry per asset, in the order given (worst severity, then newest): its worst alert, and
+    its other open alerts folded under it."""
     if not alerts:
         rows: list = [html.P("No open alerts", className="all-good")]
     else:
-        rows = [alert_row(a, select_assets, trials) for a in alerts]
+        rows = [asset_group(group, select_assets, trials) for group in by_asset(alerts)]
     if shelved:
         rows.append(html.P(f"{shelved} shelved alert{'s' if shelved != 1 else ''} hidden", className="muted"))
     return rows
+
+
+def asset_group(group: list[dict], select_asset: bool = True, trials: Trials | None = None) -> html.Div:
+    """An asset's open alerts: the worst in full, the related ones behind "N more for <asset>"."""
+    lead, rest = group[0], group[1:]
+    if not rest:
+        return alert_row(lead, select_asset, trials)
+    worst: dict[str, int] = {}
+    for a in rest:
+        worst[a["severity"]] = worst.get(a["severity"], 0) + 1
+    kinds = ", ".join(f"{n} {s}" for s, n in sorted(worst.items(), key=lambda item: SEVERITIES.index(item[0])))
+    more = f"{len(rest)} more open alert{'s' if len(rest) != 1 else ''} for {lead['asset_id']} ({kinds})"
+    return html.Div(
+        [
+            alert_row(lead, select_asset, trials),
+            html.Details(
+                [
+                    html.Summary(more, className="alert-group-summary"),
+                    # Only the lead row selects the asset: one asset button per asset in the feed.
+                    *[alert_row(a, False, trials) for a in rest],
+                ],
+                className="alert-group-more",
+            ),
+        ],
+        className="alert-group",
+        id=f"alert-group-{lead['asset_id']}",
+    )
 
 
 def alert_row(a: dict, select_asset: bool = True, trials: Trials | None = None) -> html.Div:
@@ -178,10 +206,7 @@ def _multi(id_, placeholder: str, options=()) -> dcc.Dropdown:
 def layout(user=None, **_) -> html.Div:
     return html.Div(
         [
-            html.Header(
-                [html.H1(["Alerts ", html.Span("history and audit", className="subtitle")]), nav("/alerts")],
-                className="wall-header",
-            ),
+            page_header("/alerts", "Alerts", "history and audit"),
             html.Div(id=ids.ALERTS_RULES_STATUS, className="rules-status"),
             html.Div(
                 [
@@ -256,10 +281,28 @@ def summary(times) -> list:
     ]
 
 
+# What a header means where the word alone does not say it (shown on hover).
+HISTORY_HEADER_TITLES = {
+    "Times raised": "How often the rule fired while this alert was open: repeats are counted here, not listed again",
+    "Cleared": "When the condition ended",
+}
+
+
 def history_table(rows: list[dict], trials: Trials | None = None) -> html.Table | html.P:
     if not rows:
         return html.P("No alerts match these filters", className="muted")
-    head = ("Raised", "Severity", "State", "Trial", "Asset", "Rule", "Detail", "×", "Acknowledged", "Cleared", "")
+    head = (
+        "Raised",
+        "Severity",
+        "State",
+        "Trial",
+        "Asset",
+        "Rule",
+        "Detail",
+        "Times raised",
+        "Acknowledged",
+        "Cleared",
+    )
     body = []
     for a in rows:
         acked = f"{clock(a['acked_at'])} by {a['acked_by']}" if a.get("acked_at") else "–"
@@ -281,7 +324,9 @@ def history_table(rows: list[dict], trials: Trials | None = None) -> html.Table 
                 id=f"history-{a['id']}",
             )
         )
-    return html.Table([html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)], className="data-table")
+    header = [html.Th(h, title=HISTORY_HEADER_TITLES[h]) if h in HISTORY_HEADER_TITLES else html.Th(h) for h in head]
+    header.append(html.Th("Audit trail"))
+    return html.Table([html.Thead(html.Tr(header)), html.Tbody(body)], className="data-table history-table")
 
 
 def audit_trail(alert: dict | None, events: list[dict]) -> list:
@@ -325,16 +370,12 @@ def rules_status(status) -> list:
     return [html.Span(f"{status.count} rules in force from {status.path}", className="muted")]
 
 
+def _export_time(ts) -> str | None:
+    return None if missing(ts) else datetime.fromtimestamp(float(ts), UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def csv_text(rows: list[dict]) -> str:
-    """Alerts as CSV with ISO times: what a trial manager pastes into a report."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for row in rows:
-        writer.writerow(
-            [
-                date_time(row[c]) if c in CSV_TIME_COLUMNS and row[c] is not None else spreadsheet_cell(row[c])
-                for c in CSV_COLUMNS
-            ]
-        )
-    return out.getvalue()
+    """Alerts as CSV, times in UTC (the heading says so), for a trial manager's report."""
+    header = [f"{c} (UTC)" if c in CSV_TIME_COLUMNS else c for c in CSV_COLUMNS]
+    body = [[_export_time(row[c]) if c in CSV_TIME_COLUMNS else row[c] for c in CSV_COLUMNS] for row in rows]
+    return csv_export.text([[header, *body]])

@@ -115,6 +115,24 @@ def nav(current: str, class_name: str = "nav") -> html.Nav:
     )
 
 
+def page_header(current: str, title: str, subtitle: str = "", right=None) -> html.Header:
+    """The one bar across the top of every staff page: the product, the pages, then this page's title
+    and its own figures. The name and the pages come first so the navigation sits in the same place, in
+    the same colours, on every page whatever its title."""
+    heading: list[str | html.Span] = [title]
+    if subtitle:
+        heading.append(html.Span(subtitle, className="subtitle"))
+    return html.Header(
+        [
+            dcc.Link("MK Control", href="/", className="brand"),
+            nav(current),
+            html.H1(heading, className="page-title"),
+            html.Div(right or [], className="header-right"),
+        ],
+        className="site-header",
+    )
+
+
 def age_badge(seconds, lost: bool = False, stale_after_s: float = STALE_AFTER_S) -> html.Span:
     """The freshness badge every tile and list row carries (ageing after the trial's `stale_after_s`)."""
     level = "lost" if lost else "fresh" if not missing(seconds) and seconds <= stale_after_s else "aging"

@@ -19,7 +19,7 @@ from layouts.components import (
     css_token,
     fmt,
     missing,
-    nav,
+    page_header,
     trial_chip,
     trial_name,
     visible,
@@ -47,20 +47,17 @@ def layout(
     trials = trials or default_trials()
     return html.Div(
         [
-            html.Header(
+            page_header(
+                "/control",
+                "Control wall",
+                "live trials",
                 [
-                    html.H1(["MK Control ", html.Span("live trials", className="subtitle")]),
-                    nav("/control"),
-                    html.Div(
-                        [
-                            html.Span(id=ids.CONTROL_STATUS, className="status"),
-                            html.Span(id=ids.CONTROL_CLOCK, className="clock"),
-                        ],
-                        className="header-right",
-                    ),
+                    html.Span(id=ids.CONTROL_STANDING, className="standing"),
+                    html.Span(id=ids.CONTROL_STATUS, className="status"),
+                    html.Span(id=ids.CONTROL_CLOCK, className="clock"),
                 ],
-                className="wall-header",
             ),
+            html.Div(id=ids.CONTROL_FLOOD, className="flood-banner hidden", role="alert"),
             html.Main(
                 [
                     html.Section(
@@ -155,11 +152,12 @@ def tiles(assets: pd.DataFrame, trials: Trials | None = None) -> list:
     out = []
     for trial in trials or default_trials():
         group = assets[assets["trial"] == trial.id]
-        live = group[~group["lost"].astype(bool)]
+        lost = group["lost"].astype(bool)
+        live = group[~lost & ~group["parked"].astype(bool)] if "parked" in group else group[~lost]
         age = live["age_s"].max() if len(live) else (group["age_s"].min() if len(group) else None)
         values = trial_figures(trial, assets)
         rows = [(label, render(template, values)) for label, template in trial.wall.tile]
-        out.append(_tile(trial, rows, len(live), len(group), age, len(live) < len(group)))
+        out.append(_tile(trial, rows, len(live), len(group), age, bool(lost.any())))
     return out
 
 

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from dash import html
 
-from layouts.components import nav
+from layouts.components import page_header
 
 HEADLINE = "Your role cannot see this page"
 
@@ -23,10 +23,7 @@ def layout(username: str, role: str, path: str, page_name: str, capability: str,
     allowed = " or ".join(roles) if roles else "no role"
     return html.Div(
         [
-            html.Header(
-                [html.H1(["MK Control ", html.Span("not allowed", className="subtitle")]), nav(path)],
-                className="wall-header",
-            ),
+            page_header(path, "Not allowed"),
             html.Main(
                 [
                     html.H2(HEADLINE + ".", id="denied-headline"),

@@ -7,7 +7,7 @@ from dash import dcc, html
 
 from dashboard.core.trials import Trials
 from layouts import ids
-from layouts.components import age_badge, date_time, fmt, nav, table, trial_name, visible
+from layouts.components import age_badge, date_time, fmt, page_header, table, trial_name, visible
 
 # Characters of a rejected payload shown: enough to recognise the supplier's mistake.
 EXCERPT_CHARS = 160
@@ -16,7 +16,7 @@ EXCERPT_CHARS = 160
 def layout(**_) -> html.Div:
     return html.Div(
         [
-            html.Header([html.H1("System health"), nav("/health")], className="kpi-header"),
+            page_header("/health", "System health", "bridge, rejected payloads and store"),
             html.Div(id=ids.HEALTH_BODY, className="health-body"),
             dcc.Interval(id=ids.HEALTH_INTERVAL, interval=5000),
         ],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
 import pandas as pd
@@ -10,9 +10,11 @@ import plotly.io as pio
 from dash import dcc, html
 
 from dashboard.core.kpis.arithmetic import cards, change_pct
+from dashboard.core.kpis.report import periods
 from dashboard.core.trials import Kpi, Trial, default_trials
-from layouts import ids
-from layouts.components import fmt, nav, spreadsheet_cell, table, visible
+from layouts import csv_export, ids
+from layouts.components import fmt, page_header, table, visible
+from layouts.csv_export import rounded, with_unit
 
 CHART_CONFIG: dcc.Graph.Config = {"displaylogo": False, "displayModeBar": False}
 # Columns every trial's per-asset table ends with: (key, heading, digits).
@@ -27,7 +29,7 @@ def layout(today: date | None = None, **_) -> html.Div:
     first, last = default_range(today or date.today())
     return html.Div(
         [
-            html.Header([html.H1("Trial KPIs"), nav("/kpis")], className="kpi-header"),
+            page_header("/kpis", "Trial KPIs", "for trial managers and funders"),
             html.Div(
                 [
                     dcc.DatePickerRange(
@@ -36,6 +38,7 @@ def layout(today: date | None = None, **_) -> html.Div:
                         end_date=last.isoformat(),
                         display_format="YYYY-MM-DD",
                         minimum_nights=0,
+                        first_day_of_week=1,
                     ),
                     *[
                         html.Button(f"Last {d} days", id=ids.kpi_preset(d), className="preset", n_clicks=0)
@@ -43,7 +46,7 @@ def layout(today: date | None = None, **_) -> html.Div:
                     ],
                     html.Button("Export CSV", id=ids.KPI_EXPORT, className="export", n_clicks=0),
                     dcc.Download(id=ids.KPI_DOWNLOAD),
-                    html.Span(id=ids.KPI_STATUS, className="kpi-status"),
+                    html.Span(id=ids.KPI_STATUS, className="kpi-status", role="status"),
                 ],
                 className="kpi-controls",
             ),
@@ -51,6 +54,18 @@ def layout(today: date | None = None, **_) -> html.Div:
         ],
         className="page-kpis",
     )
+
+
+def status(text: str, error: bool = False) -> html.Span:
+    """The line beside the controls: what is shown, or why a range was refused."""
+    return html.Span(
+        text, className="kpi-refused-status" if error else "kpi-range-status", role="alert" if error else None
+    )
+
+
+def refused(message: str) -> html.Div:
+    """In place of the KPIs when a range is refused: nothing computed, and why, where the numbers were."""
+    return html.Div([html.H2("Range not shown"), html.P(message)], className="kpi-refused")
 
 
 def _card(kpi, now: dict, before: dict, section: str) -> html.Div:
@@ -83,36 +98,92 @@ def _template() -> dict:
     return pio.templates["plotly_white"].to_plotly_json()
 
 
-def _bar(x, ys: dict[str, list], title: str, stacked: bool = False) -> dict:
+def _bar(
+    x, ys: dict[str, list], title: str, stacked: bool = False, *, y_title: str = "", x_title: str = "", colours=()
+) -> dict:
     """A bar chart as a plain figure dict (no graph-object validation: the KPI page draws 9 of them)."""
+    colours = list(colours)
     return {
-        "data": [{"type": "bar", "x": x, "y": y, "name": name} for name, y in ys.items()],
+        "data": [
+            {
+                "type": "bar",
+                "x": x,
+                "y": y,
+                "name": name,
+                **({"marker": {"color": colours[i]}} if i < len(colours) else {}),
+            }
+            for i, (name, y) in enumerate(ys.items())
+        ],
         "layout": {
             "title": {"text": title, "font": {"size": 15}},
             "barmode": "stack" if stacked else "group",
-            "height": 250,
-            "margin": {"l": 40, "r": 10, "t": 40, "b": 30},
+            "height": 270,
+            "margin": {"l": 60, "r": 10, "t": 40, "b": 40},
             "template": _template(),
-            "legend": {"orientation": "h", "y": -0.2},
-            "xaxis": {"type": "category"},
+            "legend": {"orientation": "h", "y": -0.25},
+            "xaxis": {"type": "category", "title": {"text": x_title, "font": {"size": 12}}},
+            "yaxis": {"title": {"text": y_title, "font": {"size": 12}}},
         },
     }
 
 
+# Series colours after the wall's own (a KPI of one state has that state's colour, as on the map).
+SERIES_COLOURS = ("#1d4ed8", "#64748b", "#0f766e", "#a16207")
+
+
+def series_colour(trial: Trial, kpi: Kpi | None, index: int) -> str:
+    """The colour a daily series has: its state's on the wall, else the trial's, else a neutral one."""
+    states = tuple(kpi.params.get("states") or ()) if kpi is not None else ()
+    if len(states) == 1 and trial.state_colour(states[0]):
+        return trial.states.colours[states[0]]
+    return trial.colour if index == 0 else SERIES_COLOURS[(index - 1) % len(SERIES_COLOURS)]
+
+
+def axis_unit(kpi: Kpi | None) -> str:
+    """What a chart's value axis measures: the KPI's unit, "count" for counts, else what it is."""
+    if kpi is None:
+        return ""
+    if kpi.unit:
+        return kpi.unit
+    return "count" if kind_counts(kpi) else kpi.label
+
+
+def kind_counts(kpi: Kpi) -> bool:
+    return kpi.kind in ("events", "rises")
+
+
 def _daily_charts(trial: Trial, daily: pd.DataFrame) -> list:
-    """The trial's daily charts (from its trials file), then end-to-end latency."""
+    """The trial's daily charts (from its trials file), then end-to-end latency; each axis says its unit."""
     if daily.empty:
         return []
     x = daily["day"].tolist()
     col = lambda name: daily[name].tolist() if name in daily else []  # noqa: E731
-    specs = [
-        ({name: col(kpi) for name, kpi in chart.series}, chart.title, chart.stacked) for chart in trial.kpi_page.charts
-    ]
-    specs.append(({"p95 s": col("e2e_p95")}, "End-to-end latency (device ts → stored)", False))
-    return [
-        dcc.Graph(figure=_bar(x, ys, title, stacked), config=CHART_CONFIG, className="kpi-chart")
-        for ys, title, stacked in specs
-    ]
+    charts = []
+    for chart in trial.kpi_page.charts:
+        kpis = [trial.kpi(key) for _, key in chart.series]
+        units = list(dict.fromkeys(axis_unit(k) for k in kpis if axis_unit(k)))
+        figure = _bar(
+            x,
+            {name: col(key) for name, key in chart.series},
+            chart.title,
+            chart.stacked,
+            y_title=" / ".join(units),
+            x_title="UTC day",
+            colours=[series_colour(trial, k, i) for i, k in enumerate(kpis)],
+        )
+        charts.append(figure)
+    latency = {"p95 s": col("e2e_p95")}
+    charts.append(
+        _bar(
+            x,
+            latency,
+            "End-to-end latency, p95 (device ts → stored)",
+            y_title="s",
+            x_title="UTC day",
+            colours=[trial.colour],
+        )
+    )
+    return [dcc.Graph(figure=figure, config=CHART_CONFIG, className="kpi-chart") for figure in charts]
 
 
 def _counts(kpi: Kpi, counts: dict) -> html.Div:
@@ -149,7 +220,9 @@ def _breakdowns(trial: Trial, now: dict) -> list:
             parts.append(_counts(kpi, now.get(kpi.key) or {}))
         elif kpi.kind == "histogram":
             hist = now.get(kpi.key) or {}
-            figure = _bar(list(hist), {"samples": list(hist.values())}, kpi.label)
+            figure = _bar(
+                list(hist), {"samples": list(hist.values())}, kpi.label, y_title="samples", colours=[trial.colour]
+            )
             parts.append(dcc.Graph(figure=figure, config=CHART_CONFIG, className="kpi-chart"))
         elif kpi.kind == "hourly_mean":
             parts.append(_hours(kpi, now.get(kpi.key) or []))
@@ -192,18 +265,70 @@ def body(results: dict[str, dict]) -> list:
     return [trial_section(trial, results[trial]) for trial in results]
 
 
-def export_frame(results: dict[str, dict]) -> pd.DataFrame:
-    """What the page shows per asset, all trials in one table, for the CSV export."""
-    frames = []
-    for trial, result in results.items():
-        frame = result["assets"].copy()
-        if not frame.empty:
-            frame.insert(0, "trial", trial)
-            frames.append(frame)
-    if not frames:
-        return pd.DataFrame(columns=["trial", "asset_id"])
-    frame = pd.concat(frames, ignore_index=True)
-    for column in frame.columns:  # text cells a spreadsheet would read as formulas stay text
-        if frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column]):
-            frame[column] = frame[column].map(spreadsheet_cell)
-    return frame
+# The per-asset columns every trial's export ends with: (key, heading, digits, unit).
+EXPORT_COMMON_COLUMNS = (
+    ("days", "Days reporting", 0, ""),
+    ("messages", "Messages", 0, ""),
+    ("e2e_p95_s", "End-to-end latency p95", 3, "s"),
+)
+
+
+def _headline_rows(results: dict[str, dict]) -> list[list]:
+    rows: list[list] = [["Headline KPIs"], ["Trial", "KPI", "Unit", "Value", "Previous period", "Change (%)"]]
+    for trial_id, result in results.items():
+        trial = _definition(trial_id, result)
+        now, before = result.get("now") or {}, result.get("before") or {}
+        for kpi in cards(trial):
+            value, previous = now.get(kpi.key), before.get(kpi.key)
+            change = change_pct(value, previous)
+            rows.append(
+                [
+                    trial.name,
+                    kpi.label,
+                    kpi.unit,
+                    rounded(value, kpi.digits),
+                    rounded(previous, kpi.digits),
+                    rounded(change, 1),
+                ]
+            )
+    return rows
+
+
+def _asset_rows(trial: Trial, frame: pd.DataFrame) -> list[list]:
+    columns = [(c.column, with_unit(c.heading, _unit(trial, c.kpi)), c.digits) for c in trial.kpi_page.asset_table]
+    columns += [(key, with_unit(heading, unit), digits) for key, heading, digits, unit in EXPORT_COMMON_COLUMNS]
+    rows: list[list] = [
+        [f"{trial.name}: per {trial.asset_kind}"],
+        [trial.asset_kind.capitalize()] + [h for _, h, _ in columns],
+    ]
+    for record in frame.to_dict("records"):
+        rows.append([record.get("asset_id")] + [rounded(record.get(key), digits) for key, _, digits in columns])
+    return rows
+
+
+def _unit(trial: Trial, key: str) -> str:
+    kpi = trial.kpi(key)
+    return kpi.unit if kpi is not None else ""
+
+
+def _definition(trial_id: str, result: dict) -> Trial:
+    return result.get("trial") or default_trials().get(trial_id) or Trial(id=trial_id, name=trial_id)
+
+
+def export_text(results: dict[str, dict], first: date, last: date, exported_at: datetime) -> str:
+    """The KPI page as a CSV report: the range, the headline KPIs of each trial against the previous
+    period, then each trial's per-asset table; values rounded as on the page, units in the headings."""
+    days = (last - first).days + 1
+    _, _, prev_first, prev_last = periods(first, last)
+    about = [
+        ["Milton Keynes trial KPIs"],
+        ["Range (UTC days)", first.isoformat(), last.isoformat(), f"{days} days"],
+        ["Previous period (UTC days)", prev_first.isoformat(), prev_last.isoformat(), f"{days} days"],
+        ["Exported at (UTC)", exported_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")],
+    ]
+    sections = [about, _headline_rows(results)]
+    for trial_id, result in results.items():
+        frame = result.get("assets")
+        if frame is not None and not frame.empty:
+            sections.append(_asset_rows(_definition(trial_id, result), frame))
+    return csv_export.text(sections)

@@ -25,7 +25,8 @@ UIREVISION = "keep-operator-view"
 HEADING_M = 90.0
 
 # States every trial has (a device's own status); each trial's states and colours are in the trials file.
-STATUS_COLOURS = {"online": "#e2e8f0", "offline": "#6b7280"}
+STATUS_COLOURS = {"online": "#e2e8f0", "offline": "#6b7280", "parked": "#475569"}
+PARKED_COLOUR = STATUS_COLOURS["parked"]
 UNKNOWN_STATE_COLOUR = "#e2e8f0"
 LOST_COLOUR = "#6b7280"
 AGE_COLOURS = {
@@ -248,23 +249,35 @@ def live_traces(
     lat = placed["lat"].astype(float).round(6).tolist()
     lon = placed["lon"].astype(float).round(6).tolist()
     lost = placed["lost"].astype(bool).tolist()
+    parked = placed["parked"].astype(bool).tolist() if "parked" in placed else [False] * len(placed)
     ages = placed["age_s"].astype(float).tolist()
     by_state = state_colours(trials or default_trials())
     colours = [
-        LOST_COLOUR if gone else by_state.get((trial, state)) or STATUS_COLOURS.get(state, UNKNOWN_STATE_COLOUR)
-        for gone, trial, state in zip(lost, placed["trial"], placed["state"], strict=True)
+        LOST_COLOUR
+        if gone
+        else PARKED_COLOUR
+        if stopped
+        else by_state.get((trial, state)) or STATUS_COLOURS.get(state, UNKNOWN_STATE_COLOUR)
+        for gone, stopped, trial, state in zip(lost, parked, placed["trial"], placed["state"], strict=True)
     ]
     stale = placed["stale"].astype(bool).tolist() if "stale" in placed else [None] * len(placed)
-    rings = [AGE_COLOURS[_age_level(a, gone, old)] for a, gone, old in zip(ages, lost, stale, strict=True)]
+    rings = [
+        AGE_COLOURS[_age_level(a, gone or stopped, old)]
+        for a, gone, stopped, old in zip(ages, lost, parked, stale, strict=True)
+    ]
     text = [
         f"<b>{plain(asset)}</b> · {plain(state) if state else 'no state'}<br>data {age:.0f} s old"
-        + (" · LINK LOST" if gone else "")
-        for asset, state, age, gone in zip(placed["asset_id"], placed["state"], ages, lost, strict=True)
+        + (" · LINK LOST" if gone else " · PLANNED STOP" if stopped else "")
+        for asset, state, age, gone, stopped in zip(
+            placed["asset_id"], placed["state"], ages, lost, parked, strict=True
+        )
     ]
     head_lat: list = []
     head_lon: list = []
     moves = placed["moves"].astype(bool) if "moves" in placed else pd.Series(True, index=placed.index)
-    moving = placed[placed["heading_deg"].notna() & moves & ~placed["lost"].astype(bool)]
+    moving = placed[
+        placed["heading_deg"].notna() & moves & ~placed["lost"].astype(bool) & ~pd.Series(parked, index=placed.index)
+    ]
     for a_lat, a_lon, heading in zip(moving["lat"], moving["lon"], moving["heading_deg"], strict=True):
         b_lat, b_lon = _ahead(float(a_lat), float(a_lon), float(heading), HEADING_M)
         head_lat += [round(a_lat, 6), round(b_lat, 6), None]

@@ -68,7 +68,7 @@ def droneport(seeded: Seeded) -> dict:
     for (asset, day), rows in _series(seeded, "droneport", "event").items():
         for event in rows:
             if event["type"] == "landing":
-                before = [p for p in telemetry.get((asset, day), []) if p["ts"] <= event["ts"]]
+                before = [p for p in telemetry.get((asset, day), []) if p["ts"] < event["ts"]]
                 if before:
                     landing_battery.append(before[-1]["battery_pct"])
     count = lambda kind: sum(1 for p in events if p["type"] == kind)  # noqa: E731

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from dashboard.core.alerting import cursors, lifecycle
@@ -35,7 +35,7 @@ from dashboard.core.alerting.geometry import Geometry, load_geometry
 from dashboard.core.alerting.notify import Notifier
 from dashboard.core.alerting.rules import RulesFile, rules_path
 from dashboard.core.auth import records as auth_records
-from dashboard.core.contract.messages import Message
+from dashboard.core.contract.messages import PARKED, Message
 from dashboard.core.settings import Settings
 from dashboard.core.store import committed, ingest
 from dashboard.core.store.committed import CommittedRow
@@ -175,7 +175,8 @@ class AlertService:
 
     # --- start ----------------------------------------------------------------------------------------
     def prepare(self) -> None:
-        """Rules, the state the previous run left (open alerts, last telemetry per asset), the cursors."""
+        """Rules, the state the previous run left (open alerts, last telemetry per asset, planned stops),
+        the cursors."""
         self.rules_file.refresh()
         self.evaluator = self._new_evaluator()
         self._pending = []
@@ -187,6 +188,12 @@ class AlertService:
                     latest.c.received_at > now - SEED_MAX_AGE_S
                 )
             ).all()
+            parked = conn.execute(
+                select(latest.c.asset_id).where(
+                    latest.c.status == PARKED, or_(latest.c.ts.is_(None), latest.c.status_ts >= latest.c.ts)
+                )
+            ).scalars()
+            self.evaluator.seed_parked(parked)
             self.saved = cursors.load(conn)
             for writer in self._writers(conn):
                 if writer not in self.saved:  # history: start after its newest row

@@ -139,6 +139,9 @@ class Settings:
     # Alerts: "" means the shipped dashboard/core/alerting/default_rules.toml.
     alert_rules_path: str = ""
     alert_sweep_s: float = 1.0  # how often staleness and timed clears are checked
+    # More than this many new alerts within the window is an alert flood: the wall says so.
+    alert_flood_count: int = 10
+    alert_flood_window_s: float = 600.0
     # MK_ALERT_ENGINE: whether the alert service (`mk-control alerts`) runs; "off" makes it exit at once.
     # The bridge raises no alerts and does not read it. The name is kept: deployments ship it.
     alert_engine: str = "on"
@@ -210,6 +213,8 @@ class Settings:
         "kpi_rollup_after_days": "MK_KPI_ROLLUP_AFTER_DAYS",
         "alert_rules_path": "MK_ALERT_RULES",
         "alert_sweep_s": "MK_ALERT_SWEEP_S",
+        "alert_flood_count": "MK_ALERT_FLOOD_COUNT",
+        "alert_flood_window_s": "MK_ALERT_FLOOD_WINDOW_S",
         "alert_engine": "MK_ALERT_ENGINE",
         "alert_webhook_critical": "MK_ALERT_WEBHOOK_CRITICAL",
         "alert_webhook_major": "MK_ALERT_WEBHOOK_MAJOR",
@@ -339,6 +344,8 @@ class Settings:
             "login_lock_after",
             "login_window_s",
             "login_lock_s",
+            "alert_flood_count",
+            "alert_flood_window_s",
         )
         for name in positive:
             if getattr(self, name) <= 0:

@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from dashboard.core.alerting import records
+from dashboard.core.alerting import flood, records
 from dashboard.core.settings import Settings
 from dashboard.core.store import queries
 from dashboard.core.trials import Trials
@@ -85,6 +85,7 @@ class Snapshot:
     events: tuple[dict, ...]  # newest first: ts, trial, asset_id, type, detail
     read_ms: float = 0.0
     alerted: dict[str, str] = field(default_factory=dict)  # asset -> worst open, unshelved alert severity
+    load: flood.AlarmLoad = field(default_factory=flood.AlarmLoad)  # standing alerts and flood, for the wall
 
 
 class SnapshotCache(Protocol):
@@ -247,8 +248,11 @@ def derive(frame: pd.DataFrame, settings: Settings, now: float) -> pd.DataFrame:
         for found in (trials.get(t),)
     }
     limits = frame["trial"].map(lambda t: per_trial[t][0]).astype(float)
-    offline = (frame["status"] == "offline") & (frame["status_ts"].astype(float) >= frame["ts"].astype(float).fillna(0))
-    frame["lost"] = (frame["age_s"] > limits).fillna(True) | offline.fillna(False)
+    said_last = frame["status_ts"].astype(float) >= frame["ts"].astype(float).fillna(0)
+    offline = (frame["status"] == "offline") & said_last
+    # A planned stop (status `parked` newer than the last sample): silent by plan, so not "link lost".
+    frame["parked"] = ((frame["status"] == "parked") & said_last).fillna(False).astype(bool)
+    frame["lost"] = ((frame["age_s"] > limits).fillna(True) | offline.fillna(False)) & ~frame["parked"]
     frame["stale"] = (frame["age_s"] > frame["trial"].map(lambda t: per_trial[t][1]).astype(float)).fillna(True)
     frame["kind"] = frame["trial"].map(lambda t: per_trial[t][2])
     frame["moves"] = frame["trial"].map(lambda t: per_trial[t][3]).astype(bool)
@@ -274,6 +278,7 @@ class SnapshotService:
         self.clock = clock
         self.cache = cache
         self.period_s = settings.tick_s / TICKS_PER_POLL
+        self.flood_policy = flood.FloodPolicy(settings.alert_flood_count, settings.alert_flood_window_s)
         self.reads = 0  # database reads made: tests and the bench check "one per tick"
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
@@ -309,13 +314,14 @@ class SnapshotService:
         with self.engine.connect() as conn:
             raw = queries.latest_frame(conn)
             alerted = records.alerted_assets(conn, now)  # same read, for the map's alert highlight
+            load = flood.read_load(conn, now, self.flood_policy)
         self.reads += 1
         assets = derive(raw, self.settings, now)
         trails, delayed = self._track(assets, now)
         self._from_history(assets, delayed, now)
         self._update_feed(assets)
         read_ms = (time.perf_counter() - started) * 1000.0
-        return Snapshot(tick, now, assets, trails, delayed, tuple(self._feed), read_ms, alerted)
+        return Snapshot(tick, now, assets, trails, delayed, tuple(self._feed), read_ms, alerted, load)
 
     def _from_history(self, assets: pd.DataFrame, delayed: dict, now: float) -> None:
         """After a restart, place in `delayed` what the tracks are too short for (see module doc)."""

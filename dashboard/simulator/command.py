@@ -14,6 +14,10 @@ from dashboard.simulator.publisher import run
 
 log = logging.getLogger(__name__)
 
+# `mk-control simulate` drops one asset's link now and then unless told otherwise, so a demo shows
+# every state of the wall, "link lost" included (a library `SimulatorOptions` has none by default).
+DEFAULT_DROPOUT_EVERY_S = 600.0
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `simulate` subcommand's flags; every `SimulatorOptions` field has one."""
@@ -121,6 +125,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="assets that stop publishing mid-run, with no offline status (default 0)",
     )
     f.add_argument(
+        "--dropout-every",
+        type=float,
+        default=DEFAULT_DROPOUT_EVERY_S,
+        metavar="SECONDS",
+        help="mean time between link dropouts: one asset falls silent (no status) long enough to show as "
+        f"link lost, then reports again; the first comes within minutes (default {DEFAULT_DROPOUT_EVERY_S:g}; 0 for none)",
+    )
+    f.add_argument(
         "--silent-after",
         type=float,
         default=d.silent_after_s,
@@ -159,6 +171,7 @@ def options_from_args(args: argparse.Namespace, settings: Any = None) -> Simulat
         late_max_s=args.late_max,
         silent_devices=args.silent_devices,
         silent_after_s=args.silent_after,
+        dropout_every_s=getattr(args, "dropout_every", 0.0),
         geojson=args.geojson,
         log_every_s=args.log_every,
     ).validate()

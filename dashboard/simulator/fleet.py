@@ -11,8 +11,10 @@ Three modules, so tests need no broker:
 
 Last will: one MQTT connection carries one will, so the simulator's will (retained `offline`) is on
 its own topic, `mk-control/simulator/<client_id>/status`, outside the telemetry tree. Each simulated
-asset gets a retained `online` at start and a retained `offline` on clean shutdown; if the simulator
-dies, the assets' `online` stays retained and the bridge's stale-device sweep is what notices.
+asset gets a retained `online` at start and a retained `parked` on clean shutdown: stopping the
+simulator is a planned stop, not an outage, so the control room raises no alarm for the silence that
+follows. If the simulator dies, the assets' `online` stays retained and the stale-device sweep is
+what notices.
 
 `seq` starts at the start time in milliseconds, not at 1: a restarted simulator must not reuse the
 (asset_id, seq) pairs of its last run, which the bridge would drop as duplicates.
@@ -59,6 +61,12 @@ LATE_MIN_S = 2.0  # a "late" message is held back at least this long, so it land
 FUTURE_TS_S = 3600.0  # far beyond any sensible clock-skew allowance
 OVERSIZE_BYTES = 70_000  # over the 64 KiB payload limit of the contract
 EXTRA_CELL_RING_M = (300.0, 1500.0)  # generated small cells sit this far from a configured site
+# A link dropout keeps one asset silent for this many times its trial's "link lost" age (at least
+# DROPOUT_MIN_S), so the wall shows it as link lost for a while before it comes back.
+DROPOUT_LOST_TIMES = (2.0, 4.0)
+DROPOUT_MIN_S = 45.0
+# The first dropout comes early (this share of the mean interval), so a short demo shows one.
+DROPOUT_FIRST = (0.05, 0.15)
 
 
 class SimulatorOptionsError(ValueError):
@@ -89,6 +97,7 @@ class SimulatorOptions:
     late_max_s: float = 30.0
     silent_devices: int = 0  # assets that stop publishing mid-run (no offline status)
     silent_after_s: float = 60.0  # they fall silent at 0.5-1.5 times this after start
+    dropout_every_s: float = 0.0  # mean time between link dropouts (one asset silent, then back); 0: none
     geojson: str | None = None  # trial areas; default assets/trial_areas.geojson
     seq_start: int | None = None  # default: start time in ms
     log_every_s: float = 5.0
@@ -126,6 +135,8 @@ class SimulatorOptions:
                 raise SimulatorOptionsError(f"{name} must be between 0 and 1")
         if self.late_max_s < LATE_MIN_S:
             raise SimulatorOptionsError(f"late_max_s must be at least {LATE_MIN_S}")
+        if self.dropout_every_s < 0:
+            raise SimulatorOptionsError("dropout_every_s must not be negative (0 for no dropouts)")
         if self.silent_after_s <= 0 or self.log_every_s <= 0:
             raise SimulatorOptionsError("silent_after_s and log_every_s must be greater than 0")
         if not self.topic_root or any(c in self.topic_root for c in "/+#"):
@@ -158,7 +169,7 @@ class Message(NamedTuple):
 class _Asset:
     """One simulated device: its model, precomputed topics and its own `seq` counter."""
 
-    __slots__ = ("asset_id", "trial", "model", "topics", "seq", "epoch_ts", "silent_at")
+    __slots__ = ("asset_id", "trial", "model", "topics", "seq", "epoch_ts", "silent_at", "back_at")
 
     def __init__(self, trial: str, model: Any, root: str, seq: int, epoch_ts: bool):
         self.asset_id = model.asset_id
@@ -168,6 +179,7 @@ class _Asset:
         self.seq = seq
         self.epoch_ts = epoch_ts
         self.silent_at: float | None = None
+        self.back_at = -math.inf  # in a link dropout until then
 
 
 def encode_json(obj: dict[str, Any]) -> bytes:
@@ -275,6 +287,11 @@ class Fleet:
         self._held_n = 0
         self._tz = _local_tz()
         self._trials = opts.trials or default_trials()
+        self._next_dropout = (
+            self.start + opts.dropout_every_s * self._faults.uniform(*DROPOUT_FIRST)
+            if opts.dropout_every_s
+            else math.inf
+        )
 
     # --- schedule ------------------------------------------------------------------------
     def _due(self, j: int) -> float:
@@ -308,11 +325,13 @@ class Fleet:
         return [self._msg(a, "status", {"status": "online"}, self.start, iso, retain=True) for a in self.assets]
 
     def shutdown(self, now: float) -> list[Message]:
-        """Late messages still held back, then retained `offline` for every asset (silent ones too)."""
+        """Late messages still held back, then a retained planned stop (`parked`) for every asset
+        (silent ones too)."""
         held = [m for _, _, m in sorted(self._held)]
         self._held.clear()
         iso = iso_time(now)
-        return held + [self._msg(a, "status", {"status": "offline"}, now, iso, retain=True) for a in self.assets]
+        stop = {"status": "parked", "reason": "simulator stopped"}
+        return held + [self._msg(a, "status", stop, now, iso, retain=True) for a in self.assets]
 
     def tick(self, now: float) -> list[Message]:
         """Every message due at or before `now`, in publish order."""
@@ -325,14 +344,31 @@ class Fleet:
             out.append(heapq.heappop(held)[2])
         return out
 
+    def _dropout(self, t: float) -> None:
+        """Start a link dropout: one asset (not already silent) says nothing for a while, with no
+        status, as when its radio link fails; then it carries on where it was."""
+        opts = self.options
+        self._next_dropout = t + opts.dropout_every_s * self._faults.uniform(0.5, 1.5)
+        talking = [a for a in self.assets if a.back_at <= t and (a.silent_at is None or t < a.silent_at)]
+        if not talking:
+            return
+        a = self._faults.choice(talking)
+        trial = self._trials.get(a.trial)
+        lost_after = trial.lost_after_s if trial is not None else DROPOUT_MIN_S
+        a.back_at = t + max(DROPOUT_MIN_S, lost_after * self._faults.uniform(*DROPOUT_LOST_TIMES))
+        self.counts["dropouts"] += 1
+        log.info("link dropout: %s silent for %.0f s", a.asset_id, a.back_at - t)
+
     def _run_slot(self, j: int, out: list[Message]) -> None:
         t = self._due(j)
+        if t >= self._next_dropout:
+            self._dropout(t)
         iso = iso_time(t)
         local = datetime.fromtimestamp(t, self._tz)
         hour = local.hour + local.minute / 60.0
         dt = self._dt
         for a in self._slots[j % self._slots_n]:
-            if a.silent_at is not None and t >= a.silent_at:
+            if (a.silent_at is not None and t >= a.silent_at) or t < a.back_at:
                 continue
             tele, events = a.model.step(dt, hour)
             for ev in events:

@@ -212,7 +212,7 @@ def _pace(
             pub.publish(msg)
         if now >= next_log:
             rate = (stats.published - last_published) / max(1e-9, now - last_log)
-            faults = {k: v for k, v in fleet.counts.items() if k in ("malformed", "duplicate", "late")}
+            faults = {k: v for k, v in fleet.counts.items() if k in ("malformed", "duplicate", "late", "dropouts")}
             log.info(
                 "published %d (%.0f msg/s), acked %d, backpressure waits %d%s",
                 stats.published,

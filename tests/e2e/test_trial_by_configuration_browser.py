@@ -53,7 +53,7 @@ def redway_server(tmp_path_factory):
             max_future_skew_s=300,
         )
         for m in generate(options, now - 600, now - 1)
-        if not (m.topic.endswith("/status") and b"offline" in m.payload)
+        if not (m.topic.endswith("/status") and b'"parked"' in m.payload)
     ]
     with engine.begin() as conn:
         write_batch(conn, robots, [], now)

@@ -64,7 +64,7 @@ def test_simulator_messages_reach_a_subscriber(mosquitto):
     assert sim_statuses == ["online", "offline"]
 
 
-def test_statuses_are_retained_offline_after_a_clean_stop(mosquitto):
+def test_statuses_are_retained_as_a_planned_stop_after_a_clean_stop(mosquitto):
     opts = SimulatorOptions(shuttles=1, drones=1, cells=1, rate=5, duration_s=0.5)
     run(opts, ClientOptions(broker=MqttUrl.parse(mosquitto.url), client_id="sim-retained"))
     late = Collector(mosquitto, topics=("mk/+/+/status", "mk-control/#"), client_id="late-joiner")
@@ -74,9 +74,9 @@ def test_statuses_are_retained_offline_after_a_clean_stop(mosquitto):
         late.close()
     retained = {t: json.loads(p)["status"] for t, p, r in late.messages if r}
     assert retained == {
-        "mk/streetcav/cav-01/status": "offline",
-        "mk/droneport/drone-01/status": "offline",
-        "mk/mark/mark-cell-01/status": "offline",
+        "mk/streetcav/cav-01/status": "parked",
+        "mk/droneport/drone-01/status": "parked",
+        "mk/mark/mark-cell-01/status": "parked",
         sim_status_topic("sim-retained"): "offline",
     }
 

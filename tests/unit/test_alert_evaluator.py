@@ -310,6 +310,43 @@ def test_offline_status_raises_suppresses_stale_and_clears_on_online_or_telemetr
     assert actions(changes) == [(CLEAR, "s1", "offline")]
 
 
+def test_a_planned_stop_raises_nothing_while_silent_or_offline_until_the_asset_reports_again():
+    e = evaluator(STALE, clock=Clock())
+    e.sweep(T0)
+    e.process([msg("s1", received_at=T0), msg("s2", received_at=T0)])
+    assert e.process([msg("s1", "status", ts=T0 + 1, status="parked")]) == []
+    assert e.process([msg("s1", "status", ts=T0 + 2, status="offline")]) == []  # switched off after the stop
+    assert actions(e.sweep(T0 + 3600)) == [(RAISE, "s2", "stale")]  # only the asset with no planned stop
+    assert e.parked == {"s1"}
+    e.process([msg("s1", ts=T0 + 3601, received_at=T0 + 3601, speed_mps=1)])  # service resumes
+    assert e.parked == set()
+    assert actions(e.sweep(T0 + 3632)) == [(RAISE, "s1", "stale")]  # silence is an alarm again
+
+
+def test_a_planned_stop_clears_the_offline_and_stale_alerts_the_asset_already_had():
+    e = evaluator(STALE, clock=Clock())
+    e.sweep(T0)
+    e.process([msg("s1", received_at=T0)])
+    assert actions(e.process([msg("s1", "status", ts=T0 + 1, status="offline")])) == [(RAISE, "s1", "offline")]
+    e.process([msg("s2", received_at=T0)])
+    assert actions(e.sweep(T0 + 40)) == [(RAISE, "s2", "stale")]
+    changes = e.process([msg("s1", "status", ts=T0 + 41, status="parked"), msg("s2", "status", status="parked")])
+    assert sorted(actions(changes)) == [(CLEAR, "s1", "offline"), (CLEAR, "s2", "stale")]
+    assert {c.detail for c in changes} == {"planned stop"}
+    assert e.active_count == 0
+
+
+def test_an_online_status_ends_a_planned_stop_and_a_restart_remembers_it():
+    e = evaluator(STALE, clock=Clock())
+    e.seed_seen([("s1", "streetcav", T0 - 100), ("s2", "streetcav", T0 - 100)])
+    e.seed_parked(["s1", "s2"])  # the store's latest status after a clean stop
+    e.sweep(T0 - 100)
+    assert e.sweep(T0) == []
+    e.process([msg("s2", "status", ts=T0 + 1, received_at=T0 + 1, status="online")])
+    assert e.sweep(T0 + 2) == []  # back in service: a whole stale period for its first sample
+    assert actions(e.sweep(T0 + 32)) == [(RAISE, "s2", "stale")]
+
+
 def test_restored_conditions_clear_when_they_end():
     e = evaluator(SINR + LINK)
     e.restore([("c1", "sinr"), ("d1", "link-loss"), ("x", "no-such-rule")])

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from dashboard.core.kpis import arithmetic, daily_rows
-from dashboard.core.kpis.report import KpiReports, periods
+from dashboard.core.kpis.report import MAX_RANGE_DAYS, KpiReports, RangeRefused, checked_range, periods
 from dashboard.core.settings import load_settings
 from dashboard.core.store import queries
 from tests import seeding
@@ -104,3 +104,26 @@ def test_the_cache_keeps_the_most_recently_used_reports(seeded):
     assert reports.computed == 3
     reports.report(*ranges[0], LATER)  # the oldest was dropped
     assert reports.computed == 4
+
+
+def test_a_range_is_refused_when_reversed_or_longer_than_the_cap_never_swapped():
+    assert checked_range("2026-11-01", "2026-11-07") == (date(2026, 11, 1), date(2026, 11, 7))
+    assert checked_range("2026-11-01T00:00:00", "2026-11-01") == (date(2026, 11, 1), date(2026, 11, 1))
+    assert checked_range(None, "2026-11-07") is None and checked_range("2026-11-01", "") is None
+    with pytest.raises(RangeRefused, match=r"The start \(2026-11-08\) is after the end \(2026-11-07\)"):
+        checked_range("2026-11-08", "2026-11-07")
+    last = date(2026, 11, 29)
+    longest = last - timedelta(days=MAX_RANGE_DAYS - 1)
+    assert checked_range(longest.isoformat(), last.isoformat()) == (longest, last)
+    with pytest.raises(RangeRefused, match=f"is {MAX_RANGE_DAYS + 1} days: .* at most {MAX_RANGE_DAYS} days"):
+        checked_range((longest - timedelta(days=1)).isoformat(), last.isoformat())
+    with pytest.raises(RangeRefused, match="Not a date"):
+        checked_range("2026-13-01", "2026-11-07")
+
+
+def test_reports_are_held_to_the_cap_whoever_asks(seeded):
+    """The export and any other caller are refused a decades-long range before any day is computed."""
+    reports = Counting(seeded, load_settings({}, kpi_rollup_after_days=0))
+    with pytest.raises(RangeRefused):
+        reports.report(DAY - timedelta(days=27 * 365), DAY, LATER)
+    assert reports.computed == 0

@@ -156,3 +156,17 @@ def test_hostile_numbers_and_nesting_get_a_real_reason(payload, code):
 
 def test_nesting_within_the_limit_is_accepted():
     assert run(CAV, b'{"ts": 1800000000, "x": ' + b"[" * 30 + b"]" * 30 + b"}").data["x"]
+
+
+@pytest.mark.parametrize(
+    "payload, reason",
+    [
+        (b'{"ts": "2027', "payload is not JSON: Unterminated string starting at line 1 column 8"),
+        (b'{"ts": 1} x', "payload is not JSON: Extra data at line 1 column 11"),
+        (b"{not json", "payload is not JSON: Expecting property name enclosed in double quotes at line 1 column 2"),
+    ],
+)
+def test_a_json_error_names_its_place_once(payload, reason):
+    with pytest.raises(Rejected) as info:
+        run(CAV, payload)
+    assert info.value.detail == reason

@@ -69,7 +69,7 @@ def test_a_new_store_is_made_at_head_and_migrating_again_changes_nothing(store_u
     engine = make_engine(store_url)
     assert current_revision(engine) is None
     assert migrate(engine) == head_revision()
-    assert current_revision(engine) == head_revision() == "0003_asset_trials"
+    assert current_revision(engine) == head_revision() == "0004_kpi_rollups_recomputed"
     names = set(inspect(engine).get_table_names())
     assert set(schema.metadata.tables) <= names and "schema_meta" not in names
     assert migrate(engine) == head_revision()
@@ -214,3 +214,29 @@ def test_db_upgrade_and_current_commands(store_url):
     assert again.returncode == 0 and again.stdout == f"{head_revision()}\n"
     current = _mk_control(store_url, "db", "current")
     assert current.returncode == 0 and current.stdout == f"{head_revision()}\n" and current.stderr == ""
+
+
+def test_kpi_rollups_of_an_older_definition_are_recomputed(store_url):
+    """Upgrading past 0004 empties `kpi_daily`: each settled day is rolled up again by the code in force."""
+    from alembic import command
+
+    from dashboard.core.store.db import alembic_config
+
+    engine = make_engine(store_url)
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0003_asset_trials")
+        conn.execute(
+            schema.kpi_daily.insert(),
+            {
+                "day": "2026-11-01",
+                "asset_id": "drone-01",
+                "trial": "droneport",
+                "stats": "{}",
+                "computed_at": 1.0,
+                "samples": 3.0,
+            },
+        )
+    assert migrate(engine) == "0004_kpi_rollups_recomputed"
+    with engine.connect() as conn:
+        assert conn.execute(select(schema.kpi_daily)).all() == []
+    engine.dispose()

@@ -14,6 +14,7 @@ import pytest
 from dashboard.core.contract import messages
 from dashboard.core.contract.errors import Rejected
 from dashboard.core.geo import load_trial_areas
+from dashboard.core.trials import default_trials
 from dashboard.simulator.command import add_arguments, options_from_args
 from dashboard.simulator.fleet import MALFORMED_KINDS, Fleet, SimulatorOptions, SimulatorOptionsError, generate
 from dashboard.simulator.models import SHUTTLE_CAPACITY, daily_load
@@ -109,7 +110,10 @@ def check_message(topic: str, payload: bytes) -> tuple[str, str, str, dict]:
     assert isinstance(body["seq"], int) and not isinstance(body["seq"], bool)
     fields = {k: v for k, v in body.items() if k not in ("ts", "seq")}
     if channel == "status":
-        assert fields == {"status": fields["status"]} and fields["status"] in ("online", "offline")
+        if fields["status"] == "parked":  # the planned stop of a clean shutdown says why
+            assert fields == {"status": "parked", "reason": "simulator stopped"}
+        else:
+            assert fields == {"status": fields["status"]} and fields["status"] in ("online", "offline")
     elif channel == "telemetry":
         assert TELEMETRY_FIELDS[trial] <= set(fields) <= TELEMETRY_FIELDS[trial] | OPTIONAL_TELEMETRY.get(trial, set())
         check_telemetry(trial, fields)
@@ -380,7 +384,37 @@ def test_silent_devices_stop_publishing():
     for asset, went_silent in silent.items():
         assert went_silent - 1.0 <= last[asset] < went_silent
     assert all(last[a.asset_id] > START + 199 for a in fleet.assets if a.asset_id not in silent)
-    assert len(fleet.shutdown(t)) == len(fleet.assets)  # offline for every asset, silent ones too
+    assert len(fleet.shutdown(t)) == len(fleet.assets)  # a planned stop for every asset, silent ones too
+
+
+def test_link_dropouts_make_an_asset_link_lost_for_a_while_then_it_reports_again():
+    opts = SimulatorOptions(shuttles=3, drones=3, cells=6, seed=4, dropout_every_s=600)
+    fleet = Fleet(opts, START)
+    lost_after = {t.id: t.lost_after_s for t in default_trials()}
+    times: dict[str, list[float]] = {}
+    t = START
+    while t < START + 1800:
+        t = fleet.next_due()
+        for m in fleet.tick(t):
+            _, trial, asset, channel = m.topic.split("/")
+            assert channel != "status"  # a dropout is silence, not an announced offline
+            if channel == "telemetry":
+                times.setdefault(asset, []).append(t)
+    gaps = []  # (start, asset, length) of each silence longer than the asset's "link lost" age
+    for a in fleet.assets:
+        seen = times[a.asset_id]
+        assert seen[-1] > START + 1790, f"{a.asset_id} never came back"
+        gaps += [(s, a.asset_id, e - s) for s, e in zip(seen, seen[1:], strict=False) if e - s > lost_after[a.trial]]
+    assert fleet.counts["dropouts"] == len(gaps) >= 2  # every ~10 minutes
+    assert min(gaps)[0] < START + 90  # the first comes early enough for a short demo to show it
+    assert all(length >= 45 for _, _, length in gaps)
+
+
+def test_no_dropouts_unless_asked():
+    fleet = Fleet(SimulatorOptions(shuttles=2, drones=0, cells=0), START)
+    while fleet.next_due() < START + 600:
+        fleet.tick(fleet.next_due())
+    assert fleet.counts["dropouts"] == 0
 
 
 def test_more_cells_than_sites_are_generated_nearby():
@@ -409,6 +443,7 @@ def test_rate_spreads_messages_over_the_second():
         dict(qos=3),
         dict(malformed_share=1.5),
         dict(silent_devices=1000),
+        dict(dropout_every_s=-1),
         dict(ts_format="rfc"),
         dict(duration_s=0),
         dict(topic_root="a/b"),
@@ -455,6 +490,9 @@ def test_cli_flags_map_to_options_and_all_have_help():
         opts.silent_devices,
         opts.ts_format,
     ) == (2, 3, 5.0, 9.0, 0.1, 1, "epoch")
+    assert opts.dropout_every_s == 600  # the simulator drops a link now and then unless told not to
+    quiet = options_from_args(parser.parse_args(["--dropout-every", "0"]), SimpleNamespace(mqtt_topic_root="mk"))
+    assert quiet.dropout_every_s == 0
 
 
 class FakeClient:
@@ -505,13 +543,13 @@ def test_run_publishes_online_then_offline_and_sets_a_will():
     topics = [t for t, _, _ in fake.published]
     assert topics[0] == "mk-control/simulator/sim-test/status" and topics[-1] == topics[0]
     statuses = [(t, json.loads(p)["status"]) for t, p, r in fake.published if r and t.startswith("mk/")]
-    assert [s for _, s in statuses] == ["online"] * 3 + ["offline"] * 3
+    assert [s for _, s in statuses] == ["online"] * 3 + ["parked"] * 3  # a clean stop is a planned stop
     telemetry = [t for t in topics if t.endswith("/telemetry")]
     assert 20 <= len(telemetry) <= 36  # 3 assets x 20 Hz x 0.5 s, give or take a slot
     assert stats.acked == stats.published == len(fake.published)
 
 
-def test_late_messages_still_held_are_flushed_before_offline_at_shutdown():
+def test_late_messages_still_held_are_flushed_before_the_planned_stop_at_shutdown():
     fleet = Fleet(SimulatorOptions(shuttles=0, drones=0, cells=20, late_share=1.0, late_max_s=30.0), START)
     held = [m for m in fleet.tick(START + 1.0) if m.topic.endswith("/telemetry")]
     assert held == []  # every sample is being held back

@@ -124,6 +124,21 @@ def test_sign_in_redirect_never_leaves_the_site(app, target):
     assert r.status_code == 200 and b'evil.example"' not in r.data
 
 
+@pytest.mark.parametrize("username, landing", [("mia", "/kpis"), ("olga", "/control"), ("adm2", "/control")])
+def test_each_role_starts_on_its_own_page_when_it_asked_for_none(app, username, landing):
+    client = app.server.test_client()
+    form = client.get("/login")
+    assert b'name="next" value=""' in form.data  # the form names no page: the role chooses
+    r = client.post("/login", data={"username": username, "password": PASSWORD}, headers={"Origin": ORIGIN})
+    assert r.status_code == 303 and r.headers["Location"] == landing
+    assert client.get(landing).status_code == 200  # a page the role may see
+    asked = app.server.test_client()
+    r = asked.post(
+        "/login", data={"username": username, "password": PASSWORD, "next": "/health"}, headers={"Origin": ORIGIN}
+    )
+    assert r.headers["Location"] == "/health"  # a page asked for wins
+
+
 # --- one session per browser ------------------------------------------------------------------------
 def test_signing_in_as_another_user_ends_the_earlier_session(app):
     client = _sign_in(app, "olga")

@@ -6,6 +6,11 @@ decide the next change: per (asset, rule) whether the condition is active and si
 tripping or recovering. It emits a change only on a transition (or, for event rules, on each
 occurrence), so a condition that stays true costs a dictionary lookup per message, not a write.
 
+A planned stop (status `parked`: the end of a trial's service day, a maintenance window, the simulator
+stopping) is not an alarm: while an asset is parked its silence and its going offline raise nothing,
+and an offline or stale alert it already had clears ("planned stop"). It stays parked until it reports
+again (status `online` or telemetry), so the next start of service is no flood either.
+
 Times: `for_s`/`clear_for_s` are measured in device time between samples of one asset, so a backlog
 replayed after an outage gives the same answer as live data. Staleness and event `clear_after_s`
 use the bridge's clock against when messages were received.
@@ -31,7 +36,7 @@ from dashboard.core.alerting.rules import (
     StateRule,
     ThresholdRule,
 )
-from dashboard.core.contract.messages import Message
+from dashboard.core.contract.messages import OFFLINE, ONLINE, PARKED, Message
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +110,7 @@ class RuleEvaluator:
         self._stale: set[tuple[str, str]] = set()
         self._offline: set[tuple[str, str]] = set()
         self._offline_assets: set[str] = set()  # latest status says offline
+        self._parked: set[str] = set()  # planned stop announced, not yet reporting again
         self._seen: dict[str, tuple[str, float]] = {}  # asset -> (trial, last telemetry received_at)
         self._link_since: float | None = None
         self._stale_by_trial: dict[str, tuple[StaleRule, ...]] = {}
@@ -117,6 +123,14 @@ class RuleEvaluator:
         for asset_id, trial, received_at in rows:
             if received_at is not None:
                 self._seen[asset_id] = (trial, received_at)
+
+    def seed_parked(self, assets: Iterable[str]) -> None:
+        """Assets whose latest status is a planned stop, e.g. from `latest` at start-up."""
+        self._parked.update(assets)
+
+    @property
+    def parked(self) -> frozenset[str]:
+        return frozenset(self._parked)
 
     def restore(self, active: Iterable[tuple[str, str]]) -> None:
         """Mark (asset, rule_id) conditions active, from alerts still open when the bridge restarted,
@@ -173,6 +187,9 @@ class RuleEvaluator:
                 seen = self._seen.get(m.asset_id)
                 if seen is None or m.received_at >= seen[1]:  # rows read again after a restart are older
                     self._seen[m.asset_id] = (m.trial, m.received_at)
+                self._parked.discard(m.asset_id)
+            elif m.channel == "status":
+                self._planned_stop(m, changes)
             for rule in self.rules.for_message(m.trial, m.channel):
                 if isinstance(rule, LevelRule):
                     self._level(rule, m, changes)
@@ -187,6 +204,29 @@ class RuleEvaluator:
                 elif isinstance(rule, OfflineRule):
                     self._status(rule, m, changes)
         return changes
+
+    def _planned_stop(self, m: Message, changes: list[Change]) -> None:
+        """Follow planned stops: `parked` begins one (and ends the alarms of silence), `online` ends it."""
+        status = m.data.get("status")
+        if status == ONLINE:
+            if m.asset_id in self._parked:
+                self._parked.discard(m.asset_id)
+                # Back in service: its first sample gets a whole stale period, not the planned stop's age.
+                seen = self._seen.get(m.asset_id)
+                if seen is not None and m.received_at > seen[1]:
+                    self._seen[m.asset_id] = (seen[0], m.received_at)
+            return
+        if status != PARKED:
+            return
+        self._parked.add(m.asset_id)
+        self._offline_assets.discard(m.asset_id)
+        by_id = self.rules.by_id()
+        for keys in (self._stale, self._offline):
+            for key in [k for k in keys if k[0] == m.asset_id]:
+                keys.discard(key)
+                rule = by_id.get(key[1])
+                if rule is not None:
+                    changes.append(Change(CLEAR, rule, m.trial, m.asset_id, m.ts, "planned stop"))
 
     def _measure(self, rule: LevelRule, m: Message) -> Any:
         data = m.data
@@ -288,14 +328,16 @@ class RuleEvaluator:
         key = (m.asset_id, rule.id)
         if m.channel == "status":
             status = m.data.get("status")
-            if status == "offline":
+            if status == OFFLINE:
+                if m.asset_id in self._parked:
+                    return  # switched off after a planned stop: expected
                 self._offline_assets.add(m.asset_id)
                 if key not in self._offline:
                     self._offline.add(key)
                     changes.append(Change(RAISE, rule, m.trial, m.asset_id, m.ts, "status offline (or last will)"))
                 return
-            if status != "online":
-                return
+            if status != ONLINE:
+                return  # parked: handled by `_planned_stop`
             self._offline_assets.discard(m.asset_id)
             reason = "status online"
         else:
@@ -327,7 +369,7 @@ class RuleEvaluator:
             self._link_since = now
         for asset_id, (trial, seen) in self._seen.items():
             rules = self._stale_rules(trial)
-            if not rules or asset_id in self._offline_assets:
+            if not rules or asset_id in self._offline_assets or asset_id in self._parked:
                 continue
             silent = now - max(seen, self._link_since)
             for rule in rules:

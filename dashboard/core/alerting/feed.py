@@ -1,4 +1,5 @@
-"""The control room's alert feed: open alerts worst first, read again only when an alert changed.
+"""The control room's alert feed: open alerts worst first, one entry per asset, read again only when
+an alert changed.
 
 A screen keeps the time of the last change it saw (`records.last_change`) and when it read; the feed
 is re-read when that moves, so a comment being typed is not wiped every second.
@@ -42,6 +43,16 @@ class Feed:
         for a in self.alerts:
             found[a["severity"]] = found.get(a["severity"], 0) + 1
         return {s: found[s] for s in SEVERITIES if s in found}
+
+
+def by_asset(alerts: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The alerts grouped per asset, each group in the order given and the groups in the order of
+    their first alert: given the feed's order (worst first), each group leads with the asset's worst
+    alert and the worst asset comes first. One entry per asset keeps a flood readable."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for a in alerts:
+        groups.setdefault(a["asset_id"], []).append(a)
+    return list(groups.values())
 
 
 def read_feed(engine: Engine, now: float, seen: tuple[float | None, float] | None = None) -> Feed | None:

@@ -55,6 +55,16 @@ CALLBACK_ENDPOINT = "/_dash-update-component"
 INDEX_ENDPOINTS = frozenset({"/", "/<path:path>"})
 
 
+# Where a role starts when it signs in without asking for a page: the page its work is on (a manager
+# reports KPIs; an operator and an admin watch the wall).
+LANDING: dict[str, str] = {roles.OPERATOR: "/control", roles.MANAGER: "/kpis", roles.ADMIN: "/control"}
+
+
+def landing_page(role: str) -> str:
+    """The page a user of `role` is sent to after signing in, when they asked for none."""
+    return LANDING.get(role, "/")
+
+
 def page_capability(path: str) -> str | None:
     """The capability a page path needs; None when the path is not a known page."""
     path = "/" + (path or "").strip("/")

@@ -43,7 +43,7 @@ bad message next to it.
 |---|---|
 | `trial` | {trials} |
 | `asset_id` | 1-64 characters of `A-Z a-z 0-9 _ -`. An asset belongs to one trial: its id is bound to the trial of its first message and may not be reused under another |
-| `channel` | `telemetry` (periodic samples), `event` (things that happened), `status` (retained `online`/`offline`, also the last will) |
+| `channel` | `telemetry` (periodic samples), `event` (things that happened), `status` (retained `online`/`offline`/`parked`, also the last will) |
 
 ## Payload
 A UTF-8 JSON object of at most {max_kib} KiB (`MK_MAX_PAYLOAD_BYTES`).
@@ -64,12 +64,19 @@ and range shown. `null` counts as absent.
 
 _STATUS = """\
 ### any trial / status (retained)
-`status` (**required**: `online` | `offline`). As an extension for last wills, whose time is fixed
-when you connect, the bare words `online` / `offline` are also accepted; the bridge then uses its
-receive time.
+`status` (**required**: `online` | `offline` | `parked`), `reason` (optional text). As an extension
+for last wills, whose time is fixed when you connect, the bare words are also accepted; the bridge
+then uses its receive time.
+
+`parked` announces a **planned stop**: the end of the day's service, a maintenance window, a fleet
+taken out for the night. Publish it (retained) before you switch the asset off. From then until the
+asset reports again (`online` or telemetry) its silence, and an `offline` or last will that follows,
+raise no alarm in the control room, which shows the asset as "planned stop" rather than "link lost".
+An `offline` without a `parked` before it is an outage and is alarmed.
 ```
 topic   {root}/{trial}/{asset}/status      (retain = true)
 payload {{"ts": "2026-11-22T06:00:00Z", "status": "online"}}
+payload {{"ts": "2026-11-22T22:05:00Z", "status": "parked", "reason": "end of service"}}
 will    offline
 ```
 """

@@ -202,7 +202,11 @@ def contract_of(trials: Trials | Iterable[str]) -> Contract:
 
 # An event without a type says nothing; every other listed field is optional but typed when present.
 REQUIRED: dict[str, tuple[str, ...]] = {"event": ("type",), "status": ("status",), "telemetry": ()}
-STATUS: dict[str, Check] = {"status": _one_of("online", "offline")}
+# Status words. `parked` announces a planned stop (end of service, maintenance, the simulator
+# stopping): the asset is expected to be silent until it reports again, so silence is not an alarm.
+ONLINE, OFFLINE, PARKED = "online", "offline", "parked"
+STATUS_WORDS = (ONLINE, OFFLINE, PARKED)
+STATUS: dict[str, Check] = {"status": _one_of(*STATUS_WORDS)}
 _NO_FIELDS: dict[str, Check] = {}
 
 
@@ -229,6 +233,13 @@ def _too_deep(data: Any) -> bool:
         children = value.values() if isinstance(value, dict) else value
         stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
     return False
+
+
+def json_error_text(exc: json.JSONDecodeError) -> str:
+    """The decoder's message with its place: some messages already end in "at" ("Unterminated string
+    starting at"), so the place follows without a second one."""
+    message = exc.msg.removesuffix(" at")
+    return f"{message} at line {exc.lineno} column {exc.colno}"
 
 
 def _loads(text: str) -> Any:
@@ -279,9 +290,9 @@ def parse_ts(value: Any, now: float, max_future_skew_s: float) -> float:
 
 
 def _status_shorthand(payload: bytes) -> str | None:
-    """A bare `online`/`offline` status (typical of a last will set long before it fires)."""
+    """A bare status word, e.g. `offline` (typical of a last will set long before it fires)."""
     word = payload.strip().strip(b'"').decode("ascii", "replace")
-    return word if word in ("online", "offline") else None
+    return word if word in STATUS_WORDS else None
 
 
 def decode(
@@ -321,7 +332,7 @@ def decode(
     except UnicodeDecodeError as exc:
         raise Rejected("not_utf8", f"payload is not UTF-8 at byte {exc.start}") from None
     except json.JSONDecodeError as exc:
-        raise Rejected("not_json", f"payload is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise Rejected("not_json", f"payload is not JSON: {json_error_text(exc)}") from None
     if not isinstance(data, dict):
         raise Rejected("not_object", f"payload must be a JSON object, got {type(data).__name__}")
     if "ts" not in data:

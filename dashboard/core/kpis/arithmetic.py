@@ -17,7 +17,7 @@ The KPI kinds:
 - `events`: events of `types`; `distance`: rise of a rising counter `field` (km) between samples,
   while in `states` when given; `time_in_state`: time in `states` (`per` second/minute/hour);
   `rises`: sum of a `field`'s increases (boardings); `mean`: of `field` (values above `above`) times
-  `scale`; `value_at_event`: mean of `field` at the last sample before events of `types`;
+  `scale`; `value_at_event`: mean of `field` at the last sample strictly before each event of `types`;
   `quantile`: per asset, the `q` quantile of `field`, then the mean over assets;
   `share_of_samples`: % of samples with `field` = `equals`; `reporting`: % of the period each asset
   reported (minutes with data); `ratio`: KPI `of` / sum of KPIs `over`, times `scale`;
@@ -151,7 +151,15 @@ def _value_at_event(kpi: Kpi, tel: pd.DataFrame, ev: pd.DataFrame) -> list:
     if len(events) and len(tel) and name in tel:
         samples = tel[["ts", name]].dropna().sort_values("ts")
         if len(samples):
-            matched = pd.merge_asof(events[["ts"]].astype(float), samples.astype(float), on="ts", direction="backward")
+            # Strictly before: a device reports the landing and, in the same instant, the swapped pack;
+            # the battery the flight ended with is the sample before the event.
+            matched = pd.merge_asof(
+                events[["ts"]].astype(float),
+                samples.astype(float),
+                on="ts",
+                direction="backward",
+                allow_exact_matches=False,
+            )
             values = matched[name].dropna()
     return [float(values.sum()), int(len(values)), float(values.min()) if len(values) else None]
 

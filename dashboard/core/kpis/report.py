@@ -21,6 +21,37 @@ from dashboard.core.settings import Settings
 
 # Reports kept per process: a handful of ranges in use at once, each a few hundred kB.
 CACHE_SIZE = 16
+# The longest range the page computes: a year (and the year before it) is served in seconds, even
+# when no day of it was rolled up yet (docs/benchmarks.md); decades would hold a web worker for minutes.
+MAX_RANGE_DAYS = 366
+
+
+class RangeRefused(ValueError):
+    """A date range the KPI page does not compute; the message says why, for the person who chose it."""
+
+
+def checked_range(start: str | None, end: str | None, max_days: int = MAX_RANGE_DAYS) -> tuple[date, date] | None:
+    """The (first, last) days of a range as the date picker sends them; None while one is missing.
+
+    A start after the end is refused rather than swapped (the person meant something else), and so is
+    a range longer than `max_days`.
+    """
+    if not start or not end:
+        return None
+    try:
+        first, last = date.fromisoformat(str(start)[:10]), date.fromisoformat(str(end)[:10])
+    except ValueError as exc:
+        raise RangeRefused(f"Not a date: {exc}. Choose the days in the date picker.") from None
+    if first > last:
+        raise RangeRefused(f"The start ({first}) is after the end ({last}): choose a start on or before the end.")
+    days = (last - first).days + 1
+    if days > max_days:
+        raise RangeRefused(
+            f"{first} to {last} is {days:,} days: the KPI page computes at most {max_days} days at a time."
+            " Choose a shorter range."
+        )
+    return first, last
+
 
 Report = dict[str, dict[str, Any]]
 
@@ -88,6 +119,7 @@ class KpiReports:
             self._items.clear()
 
     def _entry(self, first: date, last: date, now: float) -> tuple[Report, dict[Callable, Any]]:
+        checked_range(first.isoformat(), last.isoformat())  # every caller is held to the same limit
         key = self.version(first, last, now)
         with self._lock:
             hit = self._items.get(key)

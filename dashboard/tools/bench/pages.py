@@ -20,6 +20,7 @@ from sqlalchemy import insert
 
 from dashboard.core.auth import accounts, roles
 from dashboard.core.kpis import daily_rows
+from dashboard.core.kpis.report import MAX_RANGE_DAYS, KpiReports
 from dashboard.core.settings import Settings, load_settings
 from dashboard.core.snapshot import percentile
 from dashboard.core.store.db import make_engine, migrate
@@ -206,6 +207,30 @@ def kpi_page_time(settings: Settings, days: int, assets: int, workdir: Path) -> 
         reports.rendered(first, last, time.time(), kpis.body)
         timings[name] = time.perf_counter() - started
     assert runtime.get().engine is engine
+    engine.dispose()
+    return timings
+
+
+def kpi_longest_range_time(settings: Settings, workdir: Path) -> dict[str, float]:
+    """Seconds to compute the longest range the page allows (and the period before it) on a store where
+    no day was rolled up yet: every day of both periods is rolled up on the spot, one query per trial
+    and day - the per-day cost that made a decades-long range run for minutes.
+
+    first: nothing rolled up; fresh process: roll-ups kept, nothing decoded in this process.
+    """
+    url = f"sqlite:///{workdir / 'kpi-range.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    reports = KpiReports(engine, Settings(**{**settings.__dict__, "database_url": url}))
+    last = datetime.now(UTC).date() - timedelta(days=1)
+    first = last - timedelta(days=MAX_RANGE_DAYS - 1)
+    timings = {}
+    for name in ("first", "fresh process"):
+        daily_rows.clear_day_cache()
+        reports.clear()
+        started = time.perf_counter()
+        reports.report(first, last, time.time())
+        timings[name] = time.perf_counter() - started
     engine.dispose()
     return timings
 

@@ -8,7 +8,7 @@ from urllib.parse import quote, urlsplit
 import flask
 from markupsafe import Markup, escape
 
-from dashboard.core.auth import records, sessions, signin
+from dashboard.core.auth import policy, records, sessions, signin
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -31,7 +31,7 @@ def _page(title: str, body: Markup, status: int = 200, headers: dict | None = No
     return flask.Response(html, status=status, mimetype="text/html", headers=headers or {})
 
 
-HOME = "/control"
+HOME = "/control"  # where an unsafe `next` goes when the caller names no other place
 # What a browser's URL parser drops anywhere in a URL (so "/\t/host" is "//host" to it), and what it
 # strips from both ends: C0 control characters and space.
 _DROPPED = dict.fromkeys(map(ord, "\t\n\r"))
@@ -40,20 +40,20 @@ _PATH_SAFE = "/%-._~!$&'()*+,;=:@"
 _QUERY_SAFE = _PATH_SAFE + "?"
 
 
-def safe_next(target: str | None) -> str:
-    """A path on this site to go to after sign-in; anything else (other sites, odd schemes) goes home.
+def safe_next(target: str | None, home: str = HOME) -> str:
+    """A path on this site to go to after sign-in; anything else (other sites, odd schemes) goes `home`.
 
     The target is first normalised the way a browser reads a Location header, then accepted only as
     a path of this site, re-encoded so that no control, space or non-ASCII character is left in it."""
     text = (target or "")[:2048].translate(_DROPPED).strip(_C0_AND_SPACE)
     if not text.startswith("/") or text.startswith("//") or "\\" in text:
-        return HOME
+        return home
     parts = urlsplit(text)
     if parts.scheme or parts.netloc:
-        return HOME
+        return home
     path = quote(parts.path, safe=_PATH_SAFE)
     if not path.startswith("/") or path.startswith("//"):
-        return HOME
+        return home
     return path + ("?" + quote(parts.query, safe=_QUERY_SAFE) if parts.query else "")
 
 
@@ -81,7 +81,8 @@ def blueprint(engine, settings, lockout_policy, session_policy) -> flask.Bluepri
     @bp.route("/login", methods=["GET", "POST"])
     def login():
         request = flask.request
-        next_path = safe_next(request.values.get("next"))
+        # Empty when no page was asked for: the user's role then chooses where they start.
+        next_path = safe_next(request.values.get("next"), home="")
         if request.method != "POST":  # GET and HEAD only show the form: only POST signs in
             return _page("Sign in", _form(next_path))
         username = request.form.get("username", "")[:128]
@@ -97,7 +98,7 @@ def blueprint(engine, settings, lockout_policy, session_policy) -> flask.Bluepri
         # One session per browser: signing in (as anyone) ends the session this browser had.
         sessions.end(engine, request.cookies.get(sessions.COOKIE))
         token = sessions.start(engine, outcome.user.id, address, time.time(), session_policy)
-        response = flask.redirect(next_path, code=303)
+        response = flask.redirect(next_path or policy.landing_page(outcome.user.role), code=303)
         response.set_cookie(
             sessions.COOKIE,
             token,
