@@ -144,6 +144,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Dash:
         # layout into a "validation layout" sent in the app shell to anyone, signed in or not.
         suppress_callback_exceptions=True,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+        # Dash's own stdout handler would print each of its lines a second time beside the program's log.
+        add_log_handler=False,
     )
     pages = {
         "home": ("/", "MK Control", home.layout),
