@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from dashboard.core.alerting import lifecycle
 from dashboard.core.alerting.evaluator import CLEAR, RAISE, Change
@@ -65,6 +66,19 @@ def _wait_for_assets(page, graph: str) -> None:
     )
 
 
+def _open_detail(page) -> None:
+    """Open the detail panel from the link-lost list. How fast a click answers is measured elsewhere
+    (`mk-control bench`); here only where the open panel sits matters, so a lost click is repeated."""
+    for _ in range(3):
+        page.locator(".lost-row").first.click()
+        try:
+            page.wait_for_selector(".detail-panel:not(.hidden) .detail-head h3", timeout=8_000)
+            return
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError("the detail panel did not open after three clicks")
+
+
 def _inside(point, bounds) -> bool:
     lon, lat = point
     west, south, east, north = bounds
@@ -92,8 +106,7 @@ def test_wall_opens_on_every_area_and_asset_clear_of_the_panel_and_legend(browse
         sign_in(page, live_server)
         page.goto(live_server + "/control")
         _wait_for_assets(page, "control-map")
-        page.locator(".lost-row").first.click()
-        page.wait_for_selector(".detail-panel:not(.hidden) .detail-head h3", timeout=10_000)
+        _open_detail(page)
         time.sleep(0.5)
         page.screenshot(path=str(screenshots / f"control-fit-detail-{scale}x.png"))
         seen = page.evaluate(GEOMETRY_JS, ["control-map", _area_points()])
