@@ -48,7 +48,11 @@ def refresh_feed(_n, version, seen, context):
     new = current.new_critical(seen)
     beep = {"new": new, "at": now} if new and version is not None else no_update  # no beep on first load
     rows = alerts.feed_rows(
-        current.alerts, current.shelved, select_assets=context == "control", trials=runtime.get().settings.trial_model
+        current.alerts,
+        current.shelved,
+        select_assets=context == "control",
+        trials=runtime.get().settings.trial_model,
+        can_act=roles.allows(guard.current_role(), roles.ACT_ALERTS),  # no button this viewer would be refused
     )
     return rows, {"changed": current.changed, "at": now}, count_text, current.critical, beep
 
@@ -78,12 +82,12 @@ def act(_clicks, _texts, _periods):
     if done is None:
         return no_update, no_update
     if done.action == actions.ACKNOWLEDGE:
-        message = f"Alert {alert_id} acknowledged by {who}"
+        message = f"Alert #{alert_id} acknowledged by {who}"
     elif done.action == actions.COMMENT:
-        message = f"Comment added to alert {alert_id}"
+        message = f"Comment added to alert #{alert_id}"
     else:
         assert done.shelved_until is not None, "a shelve always reports its end time"
-        message = f"Alert {alert_id} shelved until {clock(done.shelved_until)} UTC"
+        message = f"Alert #{alert_id} shelved until {clock(done.shelved_until)} UTC"
     return message, None  # forget the version: the feed re-reads on the next tick
 
 

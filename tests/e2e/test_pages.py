@@ -33,6 +33,7 @@ def _open(watched, live_server, path, ready):
 def _clean(watched):
     assert watched.errors == [], watched.errors
     assert watched.external == [], watched.external
+    assert watched.failed == [], watched.failed
 
 
 def _map_assets(page, graph_id):

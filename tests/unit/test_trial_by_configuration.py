@@ -206,7 +206,8 @@ def test_the_wall_shows_its_tile_states_colours_and_detail(city, store):
     traces = maps.live_traces(snapshot.assets, snapshot.trails, trials=trials)[maps.MARKERS]
     colours = {a: c for a, c in zip(traces["customdata"], traces["marker.color"], strict=True) if a.startswith("sweep")}
     assert set(colours.values()) <= {"#2dd4bf", "#fde047", "#94a3b8"} and colours
-    panel = _text(control.detail(assets.iloc[0].to_dict(), [], trials))
+    asset = assets.iloc[0].to_dict()
+    panel = _text([control.detail_meta(asset, trials), control.detail_body(asset, [], trials)])
     assert "Brush" in panel and "Hopper" in panel and "Street cleaners" in panel
     layers = maps.overlay_layers(geo.overlay(trials), trials=trials)
     assert any(layer.get("color") == "#14b8a6" for layer in layers)  # its route, in its area colour
