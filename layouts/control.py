@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pandas as pd
 from dash import dcc, html
 
@@ -33,8 +35,15 @@ GRAPH_CONFIG: dcc.Graph.Config = {
 
 
 def layout(
-    geojson: dict | None = None, tile_url: str = "", tick_s: float = 1.0, user=None, trials: Trials | None = None, **_
+    geojson: dict | None = None,
+    tile_url: str = "",
+    tick_s: float = 1.0,
+    user=None,
+    trials: Trials | None = None,
+    fleet: Iterable[tuple[float, float]] = (),
+    **_,
 ) -> html.Div:
+    """The wall; `fleet` is the (lon, lat) of every asset now, so the map opens with all of them in view."""
     trials = trials or default_trials()
     return html.Div(
         [
@@ -55,7 +64,7 @@ def layout(
                         [
                             dcc.Graph(
                                 id=ids.CONTROL_MAP,
-                                figure=map_figure(geojson, tile_url, trials=trials),
+                                figure=map_figure(geojson, tile_url, trials=trials, fleet=fleet),
                                 config=GRAPH_CONFIG,
                                 className="wall-map",
                                 responsive=True,
