@@ -48,7 +48,11 @@ def refresh_feed(_n, version, seen, context):
     new = current.new_critical(seen)
     beep = {"new": new, "at": now} if new and version is not None else no_update  # no beep on first load
     rows = alerts.feed_rows(
-        current.alerts, current.shelved, select_assets=context == "control", trials=runtime.get().settings.trial_model
+        current.alerts,
+        current.shelved,
+        select_assets=context == "control",
+        trials=runtime.get().settings.trial_model,
+        can_act=roles.allows(guard.current_role(), roles.ACT_ALERTS),  # no button this viewer would be refused
     )
     return rows, {"changed": current.changed, "at": now}, count_text, current.critical, beep
 

@@ -1,10 +1,17 @@
-"""Control wall callbacks: one shared snapshot per tick in, Patch updates out."""
+"""Control wall callbacks: one shared snapshot per tick in, Patch updates out.
+
+Choosing an asset (a marker, a link-lost row, an alert's asset) and closing its panel happen in the
+browser (assets/wall.js and the clientside callbacks here): the panel's head shows at once, whatever
+the server is doing; only its body (values, sparklines) comes from the server.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import time
 
-from dash import ALL, Input, Output, Patch, ctx, hooks, no_update
+from dash import ClientsideFunction, Input, Output, Patch, State, hooks, no_update
+from plotly.io.json import to_json_plotly
 
 from dashboard.core.asset_series import recent_series
 from dashboard.core.auth import roles
@@ -33,6 +40,20 @@ def map_patch(traces: dict[int, dict]) -> Patch:
     return patch
 
 
+def digest(children) -> str:
+    """A short fingerprint of rendered components: equal when the browser would show the same thing."""
+    return hashlib.blake2b(to_json_plotly(children).encode("utf-8"), digest_size=12).hexdigest()
+
+
+def changed_only(parts: dict[str, object], sent) -> tuple[dict[str, object], dict[str, str]]:
+    """`parts` with those the browser already shows (same fingerprint as `sent`, the fingerprints of
+    the last tick) replaced by `no_update`, and the fingerprints to remember. A part left as it is keeps
+    its elements: a row under the pointer is not replaced while it is being clicked."""
+    sent = callback_shape.mapping(sent, "wall parts sent") or {}
+    prints = {name: digest(children) for name, children in parts.items()}
+    return {name: no_update if sent.get(name) == prints[name] else parts[name] for name in parts}, prints
+
+
 @hooks.callback(
     Output(ids.CONTROL_MAP, "figure"),
     Output(ids.CONTROL_TILES, "children"),
@@ -40,10 +61,12 @@ def map_patch(traces: dict[int, dict]) -> Patch:
     Output(ids.CONTROL_FEED, "children"),
     Output(ids.CONTROL_CLOCK, "children"),
     Output(ids.CONTROL_STATUS, "children"),
+    Output(ids.CONTROL_SENT, "data"),
     Input(ids.CONTROL_INTERVAL, "n_intervals"),
+    State(ids.CONTROL_SENT, "data"),
 )
 @requires(roles.VIEW_CONTROL)
-def refresh_wall(_n):
+def refresh_wall(_n, sent):
     rt = runtime.get()
     trials = rt.settings.trial_model
     snap = rt.snapshots.current()
@@ -53,60 +76,71 @@ def refresh_wall(_n):
     status = f"{len(assets)} assets · {lost} link lost" if lost else f"{len(assets)} assets · all reporting"
     if parked:
         status += f" · {parked} on planned stop"
+    parts, prints = changed_only(
+        {
+            "tiles": control.tiles(assets, trials),
+            "lost": control.lost_list(assets, trials),
+            "feed": control.feed(snap.events, trials=trials),
+            "status": status,
+        },
+        sent,
+    )
     return (
         map_patch(live_traces(assets, snap.trails, snap.alerted, pulse=int(snap.taken_at) % 2 == 1, trials=trials)),
-        control.tiles(assets, trials),
-        control.lost_list(assets, trials),
-        control.feed(snap.events, trials=trials),
+        parts["tiles"],
+        parts["lost"],
+        parts["feed"],
         clock(snap.taken_at) + " UTC",
-        status,
+        parts["status"],
+        prints,
     )
 
 
-@hooks.callback(
+# A marker click or Close sets the selected asset; the selection shows and hides the panel's head and
+# runs the body's refresh only while an asset is shown. Both in the browser: no round trip, no queue.
+hooks.clientside_callback(
+    ClientsideFunction("wall", "choose"),
     Output(ids.CONTROL_SELECTED, "data"),
     Input(ids.CONTROL_MAP, "clickData"),
-    Input(ids.asset_button(ALL), "n_clicks"),
     Input(ids.CONTROL_DETAIL_CLOSE, "n_clicks"),
     prevent_initial_call=True,
 )
-@requires(roles.VIEW_CONTROL)
-def select_asset(click, _buttons, _close):
-    trigger = ctx.triggered_id
-    if trigger == ids.CONTROL_DETAIL_CLOSE:
-        return None if ctx.triggered[0]["value"] else no_update
-    if isinstance(trigger, dict) and trigger.get("type") == ids.ASSET_BUTTON:
-        # A list re-render fires with n_clicks 0; only a real click selects.
-        return trigger["asset"] if ctx.triggered[0]["value"] else no_update
-    points = (click or {}).get("points")
-    first = points[0] if isinstance(points, list) and points else None
-    asset = first.get("customdata") if isinstance(first, dict) else None
-    return asset if isinstance(asset, str) else no_update
+hooks.clientside_callback(
+    ClientsideFunction("wall", "panel"),
+    Output(ids.CONTROL_DETAIL, "className"),
+    Output(ids.CONTROL_DETAIL_TITLE, "children"),
+    Output(ids.CONTROL_DETAIL_META, "children", allow_duplicate=True),
+    Output(ids.CONTROL_DETAIL_BODY, "children", allow_duplicate=True),
+    Output(ids.CONTROL_DETAIL_INTERVAL, "disabled"),
+    Input(ids.CONTROL_SELECTED, "data"),
+    prevent_initial_call=True,
+)
 
 
 @hooks.callback(
-    Output(ids.CONTROL_DETAIL, "children"),
-    Output(ids.CONTROL_DETAIL, "className"),
+    Output(ids.CONTROL_DETAIL_META, "children"),
+    Output(ids.CONTROL_DETAIL_BODY, "children"),
     Input(ids.CONTROL_SELECTED, "data"),
     Input(ids.CONTROL_DETAIL_INTERVAL, "n_intervals"),
+    prevent_initial_call=True,
 )
 @requires(roles.VIEW_CONTROL)
 def show_detail(asset_id, _n):
     asset_id = callback_shape.identifier(asset_id, "selected asset")
     if not asset_id:
-        return control.closed_detail(), "detail-panel hidden"
+        return no_update, no_update  # the browser has hidden the panel
     rt = runtime.get()
     snap = rt.snapshots.current()
     rows = snap.assets[snap.assets["asset_id"] == asset_id]
     if rows.empty:
-        return control.closed_detail(), "detail-panel hidden"
+        return [], control.unknown_asset(asset_id)
     asset = rows.iloc[0].to_dict()
     trials = rt.settings.trial_model
     trial = trials.get(asset["trial"])
     wanted = trial.wall.sparklines if trial is not None and trial.wall.sparklines else DEFAULT_SPARKLINES
     times, series = recent_series(rt.engine, asset_id, [s.field for s in wanted], time.time())
     lines = [(s.label, sparkline(times, series[s.field], s.colour)) for s in wanted if s.field in series]
-    return control.detail(asset, lines, trials), "detail-panel"
+    return control.detail_meta(asset, trials), control.detail_body(asset, lines, trials)
 
 
 @hooks.callback(

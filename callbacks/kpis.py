@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from dash import ALL, Input, Output, State, ctx, dcc, hooks, no_update
+from dash import ALL, Input, Output, State, ctx, hooks, no_update
 
 from dashboard.core.auth import roles
 from dashboard.core.kpis.report import RangeRefused, checked_range
@@ -73,6 +73,9 @@ def export_csv(clicks, start, end):
     chosen = _range(start, end)
     if not clicks or chosen is None:
         return no_update
-    frame = kpis.export_frame(runtime.get().kpi_reports.report(*chosen, time.time()))
+    now = time.time()
     first, last = chosen
-    return dcc.send_data_frame(frame.to_csv, f"mk-kpis-{first}-{last}.csv", index=False)
+    content = kpis.export_text(
+        runtime.get().kpi_reports.report(first, last, now), first, last, datetime.fromtimestamp(now, UTC)
+    )
+    return {"content": content, "filename": f"mk-kpis-{first}-{last}.csv", "type": "text/csv"}

@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
+from datetime import UTC, datetime
 
 from dash import dcc, html
 
@@ -13,8 +12,8 @@ from dashboard.core.alerting import SEVERITIES
 from dashboard.core.alerting.feed import by_asset
 from dashboard.core.auth import roles
 from dashboard.core.trials import Trials
-from layouts import ids
-from layouts.components import clock, date_time, page_header, spreadsheet_cell, trial_chip, trial_name, visible
+from layouts import csv_export, ids
+from layouts.components import clock, date_time, missing, page_header, trial_chip, trial_name, visible
 
 STATES = ("active", "acknowledged", "cleared", "closed")
 STATE_LABEL = {
@@ -62,7 +61,12 @@ CSV_TIME_COLUMNS = frozenset(
 def feed_panel(user=None, interval_s: float = 1.0, context: str = "control") -> html.Div:
     """The alert feed block: who acts (the signed-in user: never typed), sound on/off, the list, its
     state. On the control wall (`context="control"`) an alert's asset button selects the asset on the map."""
-    who = f"acting as {user.username} ({user.role})" if user is not None else "not signed in"
+    if user is None:
+        who = "not signed in"
+    elif roles.allows(user.role, roles.ACT_ALERTS):
+        who = f"acting as {user.username} ({user.role})"
+    else:
+        who = f"viewing as {user.username} ({user.role}) · read only"
     return html.Div(
         [
             html.Div(
@@ -93,23 +97,32 @@ def feed_panel(user=None, interval_s: float = 1.0, context: str = "control") -> 
     )
 
 
-def feed_rows(alerts: list[dict], shelved: int = 0, select_assets: bool = True, trials: Trials | None = None) -> list:
+def feed_rows(
+    alerts: list[dict],
+    shelved: int = 0,
+    select_assets: bool = True,
+    trials: Trials | None = None,
+    can_act: bool = True,
+) -> list:
     """One entry per asset, in the order given (worst severity, then newest): its worst alert, and
-    its other open alerts folded under it."""
+    its other open alerts folded under it. The acknowledge, comment and shelve controls only when
+    `can_act` (the viewer's role may act on alerts)."""
     if not alerts:
         rows: list = [html.P("No open alerts", className="all-good")]
     else:
-        rows = [asset_group(group, select_assets, trials) for group in by_asset(alerts)]
+        rows = [asset_group(group, select_assets, trials, can_act) for group in by_asset(alerts)]
     if shelved:
         rows.append(html.P(f"{shelved} shelved alert{'s' if shelved != 1 else ''} hidden", className="muted"))
     return rows
 
 
-def asset_group(group: list[dict], select_asset: bool = True, trials: Trials | None = None) -> html.Div:
+def asset_group(
+    group: list[dict], select_asset: bool = True, trials: Trials | None = None, can_act: bool = True
+) -> html.Div:
     """An asset's open alerts: the worst in full, the related ones behind "N more for <asset>"."""
     lead, rest = group[0], group[1:]
     if not rest:
-        return alert_row(lead, select_asset, trials)
+        return alert_row(lead, select_asset, trials, can_act)
     worst: dict[str, int] = {}
     for a in rest:
         worst[a["severity"]] = worst.get(a["severity"], 0) + 1
@@ -117,12 +130,12 @@ def asset_group(group: list[dict], select_asset: bool = True, trials: Trials | N
     more = f"{len(rest)} more open alert{'s' if len(rest) != 1 else ''} for {lead['asset_id']} ({kinds})"
     return html.Div(
         [
-            alert_row(lead, select_asset, trials),
+            alert_row(lead, select_asset, trials, can_act),
             html.Details(
                 [
                     html.Summary(more, className="alert-group-summary"),
                     # Only the lead row selects the asset: one asset button per asset in the feed.
-                    *[alert_row(a, False, trials) for a in rest],
+                    *[alert_row(a, False, trials, can_act) for a in rest],
                 ],
                 className="alert-group-more",
             ),
@@ -132,8 +145,10 @@ def asset_group(group: list[dict], select_asset: bool = True, trials: Trials | N
     )
 
 
-def alert_row(a: dict, select_asset: bool = True, trials: Trials | None = None) -> html.Div:
-    """An alert with what an operator can do about it. Critical and unacknowledged: it flashes."""
+def alert_row(a: dict, select_asset: bool = True, trials: Trials | None = None, can_act: bool = True) -> html.Div:
+    """An alert with what an operator can do about it (when `can_act`). Critical and unacknowledged: it
+    flashes. On the wall (`select_asset`) its asset selects the asset, by attribute: several alerts of one
+    asset would otherwise repeat one id."""
     aid = a["id"]
     flashing = a["severity"] == "critical" and a["state"] in ("active", "cleared")
     who = f" by {a['acked_by']}" if a.get("acked_by") and a["state"] == "acknowledged" else ""
@@ -144,7 +159,7 @@ def alert_row(a: dict, select_asset: bool = True, trials: Trials | None = None) 
                 [
                     html.Span(a["severity"].upper(), className=f"sev sev-{a['severity']}"),
                     html.Span(a["title"], className="alert-title"),
-                    html.Button(a["asset_id"], id=ids.asset_button(a["asset_id"]), className="asset", n_clicks=0)
+                    html.Button(a["asset_id"], className="asset", **ids.selects_asset(a["asset_id"]))
                     if select_asset
                     else html.Span(a["asset_id"], className="asset"),
                     trial_chip(a["trial"], trials),
@@ -166,37 +181,42 @@ def alert_row(a: dict, select_asset: bool = True, trials: Trials | None = None) 
                 ],
                 className="alert-body",
             ),
-            html.Div(
-                [
-                    dcc.Input(
-                        id=ids.alert_text(aid),
-                        placeholder="comment or shelve reason",
-                        maxLength=2000,
-                        className="alert-text",
-                    ),
-                    html.Button(
-                        "Acknowledge",
-                        id=ids.alert_action("ack", aid),
-                        n_clicks=0,
-                        disabled=not can_ack,
-                        className="btn btn-ack",
-                    ),
-                    html.Button("Comment", id=ids.alert_action("comment", aid), n_clicks=0, className="btn"),
-                    dcc.Dropdown(
-                        id=ids.alert_period(aid),
-                        options=[{"label": label, "value": m} for m, label in SHELVE_CHOICES],
-                        value=60,
-                        clearable=False,
-                        searchable=False,
-                        className="shelve-period",
-                    ),
-                    html.Button("Shelve", id=ids.alert_action("shelve", aid), n_clicks=0, className="btn"),
-                ],
-                className="alert-actions",
-            ),
+            alert_actions(aid, can_ack) if can_act else None,
         ],
         className=f"alert-row sev-{a['severity']} state-{a['state']}" + (" flash" if flashing else ""),
         id=f"alert-{aid}",
+    )
+
+
+def alert_actions(aid, can_ack: bool) -> html.Div:
+    """Acknowledge, comment and shelve one alert (for roles that may act on alerts)."""
+    return html.Div(
+        [
+            dcc.Input(
+                id=ids.alert_text(aid),
+                placeholder="comment or shelve reason",
+                maxLength=2000,
+                className="alert-text",
+            ),
+            html.Button(
+                "Acknowledge",
+                id=ids.alert_action("ack", aid),
+                n_clicks=0,
+                disabled=not can_ack,
+                className="btn btn-ack",
+            ),
+            html.Button("Comment", id=ids.alert_action("comment", aid), n_clicks=0, className="btn"),
+            dcc.Dropdown(
+                id=ids.alert_period(aid),
+                options=[{"label": label, "value": m} for m, label in SHELVE_CHOICES],
+                value=60,
+                clearable=False,
+                searchable=False,
+                className="shelve-period",
+            ),
+            html.Button("Shelve", id=ids.alert_action("shelve", aid), n_clicks=0, className="btn"),
+        ],
+        className="alert-actions",
     )
 
 
@@ -224,8 +244,7 @@ def layout(user=None, **_) -> html.Div:
                         clearable=False,
                         className="filter",
                     ),
-                    html.Button("Export CSV", id=ids.ALERTS_EXPORT, n_clicks=0, className="btn"),
-                    dcc.Download(id=ids.ALERTS_DOWNLOAD),
+                    *export_controls(user),
                 ],
                 className="alert-filters",
             ),
@@ -280,6 +299,16 @@ def bulk_bar() -> html.Div:
 
 def needs_ack(alert: dict) -> bool:
     return alert["state"] in ("active", "cleared")
+
+
+def export_controls(user) -> list:
+    """The CSV export button and its download, for roles that may export (others are not offered it)."""
+    if user is None or not roles.allows(user.role, roles.EXPORT):
+        return []
+    return [
+        html.Button("Export CSV", id=ids.ALERTS_EXPORT, n_clicks=0, className="btn"),
+        dcc.Download(id=ids.ALERTS_DOWNLOAD),
+    ]
 
 
 def period_seconds(value: str | None) -> float | None:
@@ -439,16 +468,12 @@ def rules_status(status) -> list:
     return [html.Span(f"{status.count} rules in force from {status.path}", className="muted")]
 
 
+def _export_time(ts) -> str | None:
+    return None if missing(ts) else datetime.fromtimestamp(float(ts), UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def csv_text(rows: list[dict]) -> str:
-    """Alerts as CSV with ISO times: what a trial manager pastes into a report."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for row in rows:
-        writer.writerow(
-            [
-                date_time(row[c]) if c in CSV_TIME_COLUMNS and row[c] is not None else spreadsheet_cell(row[c])
-                for c in CSV_COLUMNS
-            ]
-        )
-    return out.getvalue()
+    """Alerts as CSV, times in UTC (the heading says so), for a trial manager's report."""
+    header = [f"{c} (UTC)" if c in CSV_TIME_COLUMNS else c for c in CSV_COLUMNS]
+    body = [[_export_time(row[c]) if c in CSV_TIME_COLUMNS else row[c] for c in CSV_COLUMNS] for row in rows]
+    return csv_export.text([[header, *body]])

@@ -61,7 +61,7 @@ def layout(
                                 responsive=True,
                             ),
                             legend(trials),
-                            html.Div(closed_detail(), id=ids.CONTROL_DETAIL, className="detail-panel hidden"),
+                            detail_panel(),
                         ],
                         className="map-area",
                     ),
@@ -83,6 +83,7 @@ def layout(
             dcc.Interval(id=ids.CONTROL_INTERVAL, interval=int(tick_s * 1000)),
             dcc.Interval(id=ids.CONTROL_DETAIL_INTERVAL, interval=int(tick_s * 5000)),
             dcc.Store(id=ids.CONTROL_SELECTED),
+            dcc.Store(id=ids.CONTROL_SENT, data={}),
         ],
         className="page-control",
     )
@@ -174,9 +175,8 @@ def lost_list(assets: pd.DataFrame, trials: Trials | None = None) -> list:
                 html.Span("link lost", className="lost-tag"),
                 age_badge(age, lost=True),
             ],
-            id=ids.asset_button(asset),
             className="lost-row",
-            n_clicks=0,
+            **ids.selects_asset(asset),
         )
         for asset, trial, age in lost[["asset_id", "trial", "age_s"]].itertuples(index=False, name=None)
     ]
@@ -223,8 +223,39 @@ def detail_fields(trial: Trial | None) -> tuple[tuple[str, str, str | None, int]
     return COMMON_DETAIL + tuple(own)
 
 
-def detail(asset: dict, sparklines: list[tuple[str, object]], trials: Trials | None = None) -> list:
-    """The panel for one asset: last values and the last hour as sparklines (figures built by the caller)."""
+def detail_panel() -> html.Div:
+    """The detail panel: a head always in the layout (the browser fills the title and shows or hides the
+    panel at once, see assets/wall.js) and a body the server fills with the asset's values."""
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.H3(id=ids.CONTROL_DETAIL_TITLE),
+                    html.Span(id=ids.CONTROL_DETAIL_META, className="detail-meta"),
+                    html.Button("Close", id=ids.CONTROL_DETAIL_CLOSE, className="close", n_clicks=0),
+                ],
+                className="detail-head",
+            ),
+            html.Div(id=ids.CONTROL_DETAIL_BODY, className="detail-body"),
+        ],
+        id=ids.CONTROL_DETAIL,
+        className="detail-panel hidden",
+    )
+
+
+def detail_meta(asset: dict, trials: Trials | None = None) -> list:
+    """What the head shows next to the asset's name: its trial and the age of its data."""
+    trial = (trials or default_trials()).get(asset["trial"])
+    return [
+        trial_chip(asset["trial"], trials),
+        age_badge(
+            asset.get("age_s"), bool(asset.get("lost")), stale_after_s=trial.stale_after_s if trial else STALE_AFTER_S
+        ),
+    ]
+
+
+def detail_body(asset: dict, sparklines: list[tuple[str, object]], trials: Trials | None = None) -> list:
+    """The panel's body for one asset: last values and the last hour as sparklines (figures built by the caller)."""
     trial = (trials or default_trials()).get(asset["trial"])
     values = dict(asset)
     if not missing(values.get("speed_mps")):
@@ -241,19 +272,6 @@ def detail(asset: dict, sparklines: list[tuple[str, object]], trials: Trials | N
         )
         rows.append(html.Div([html.Dt(label), html.Dd(text)]))
     return [
-        html.Div(
-            [
-                html.H3(asset["asset_id"]),
-                trial_chip(asset["trial"], trials),
-                age_badge(
-                    asset.get("age_s"),
-                    bool(asset.get("lost")),
-                    stale_after_s=trial.stale_after_s if trial else STALE_AFTER_S,
-                ),
-                html.Button("Close", id=ids.CONTROL_DETAIL_CLOSE, className="close", n_clicks=0),
-            ],
-            className="detail-head",
-        ),
         html.P("LINK LOST: no data for " + age_text(asset.get("age_s")), className="lost-banner")
         if asset.get("lost")
         else None,
@@ -277,6 +295,6 @@ def detail(asset: dict, sparklines: list[tuple[str, object]], trials: Trials | N
     ]
 
 
-def closed_detail() -> list:
-    """The detail panel's content before anything is selected (keeps the close button's id in the layout)."""
-    return [html.Button("Close", id=ids.CONTROL_DETAIL_CLOSE, className="close", n_clicks=0)]
+def unknown_asset(asset_id: str) -> list:
+    """The body for an asset the current snapshot does not have (it left the store since it was chosen)."""
+    return [html.P(f"No current data for {visible(asset_id)}", className="muted")]

@@ -18,9 +18,15 @@ CONTROL_STATUS = "control-status"
 CONTROL_STANDING = "control-standing"  # standing alerts per severity, in the header
 CONTROL_FLOOD = "control-flood"  # the alert-flood banner under the header
 CONTROL_SELECTED = "control-selected"
+CONTROL_SENT = "control-sent"
 CONTROL_DETAIL = "control-detail"
+CONTROL_DETAIL_TITLE = "control-detail-title"
+CONTROL_DETAIL_META = "control-detail-meta"
+CONTROL_DETAIL_BODY = "control-detail-body"
 CONTROL_DETAIL_CLOSE = "control-detail-close"
-ASSET_BUTTON = "asset-button"
+# The attribute naming the asset an element selects (link-lost rows, alert feed): read by assets/wall.js,
+# which selects in the browser. An attribute, not a pattern-matching id: one asset can appear many times.
+ASSET_ATTRIBUTE = "data-asset"
 
 # --- kiosk ---
 KIOSK_INTERVAL = "kiosk-interval"
@@ -44,9 +50,9 @@ HEALTH_INTERVAL = "health-interval"
 HEALTH_BODY = "health-body"
 
 
-def asset_button(asset_id: object) -> dict:
-    """A clickable asset (link-lost list, feed): selects it for the detail panel."""
-    return {"type": ASSET_BUTTON, "asset": asset_id}
+def selects_asset(asset_id: str) -> dict:
+    """Keyword arguments making an element select `asset_id` for the wall's detail panel when clicked."""
+    return {ASSET_ATTRIBUTE: asset_id}
 
 
 def kiosk_trial(trial: object) -> dict:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
 import pandas as pd
@@ -10,9 +10,11 @@ import plotly.io as pio
 from dash import dcc, html
 
 from dashboard.core.kpis.arithmetic import cards, change_pct
+from dashboard.core.kpis.report import periods
 from dashboard.core.trials import Kpi, Trial, default_trials
-from layouts import ids
-from layouts.components import fmt, page_header, spreadsheet_cell, table, visible
+from layouts import csv_export, ids
+from layouts.components import fmt, page_header, table, visible
+from layouts.csv_export import rounded, with_unit
 
 CHART_CONFIG: dcc.Graph.Config = {"displaylogo": False, "displayModeBar": False}
 # Columns every trial's per-asset table ends with: (key, heading, digits).
@@ -263,18 +265,70 @@ def body(results: dict[str, dict]) -> list:
     return [trial_section(trial, results[trial]) for trial in results]
 
 
-def export_frame(results: dict[str, dict]) -> pd.DataFrame:
-    """What the page shows per asset, all trials in one table, for the CSV export."""
-    frames = []
-    for trial, result in results.items():
-        frame = result["assets"].copy()
-        if not frame.empty:
-            frame.insert(0, "trial", trial)
-            frames.append(frame)
-    if not frames:
-        return pd.DataFrame(columns=["trial", "asset_id"])
-    frame = pd.concat(frames, ignore_index=True)
-    for column in frame.columns:  # text cells a spreadsheet would read as formulas stay text
-        if frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column]):
-            frame[column] = frame[column].map(spreadsheet_cell)
-    return frame
+# The per-asset columns every trial's export ends with: (key, heading, digits, unit).
+EXPORT_COMMON_COLUMNS = (
+    ("days", "Days reporting", 0, ""),
+    ("messages", "Messages", 0, ""),
+    ("e2e_p95_s", "End-to-end latency p95", 3, "s"),
+)
+
+
+def _headline_rows(results: dict[str, dict]) -> list[list]:
+    rows: list[list] = [["Headline KPIs"], ["Trial", "KPI", "Unit", "Value", "Previous period", "Change (%)"]]
+    for trial_id, result in results.items():
+        trial = _definition(trial_id, result)
+        now, before = result.get("now") or {}, result.get("before") or {}
+        for kpi in cards(trial):
+            value, previous = now.get(kpi.key), before.get(kpi.key)
+            change = change_pct(value, previous)
+            rows.append(
+                [
+                    trial.name,
+                    kpi.label,
+                    kpi.unit,
+                    rounded(value, kpi.digits),
+                    rounded(previous, kpi.digits),
+                    rounded(change, 1),
+                ]
+            )
+    return rows
+
+
+def _asset_rows(trial: Trial, frame: pd.DataFrame) -> list[list]:
+    columns = [(c.column, with_unit(c.heading, _unit(trial, c.kpi)), c.digits) for c in trial.kpi_page.asset_table]
+    columns += [(key, with_unit(heading, unit), digits) for key, heading, digits, unit in EXPORT_COMMON_COLUMNS]
+    rows: list[list] = [
+        [f"{trial.name}: per {trial.asset_kind}"],
+        [trial.asset_kind.capitalize()] + [h for _, h, _ in columns],
+    ]
+    for record in frame.to_dict("records"):
+        rows.append([record.get("asset_id")] + [rounded(record.get(key), digits) for key, _, digits in columns])
+    return rows
+
+
+def _unit(trial: Trial, key: str) -> str:
+    kpi = trial.kpi(key)
+    return kpi.unit if kpi is not None else ""
+
+
+def _definition(trial_id: str, result: dict) -> Trial:
+    return result.get("trial") or default_trials().get(trial_id) or Trial(id=trial_id, name=trial_id)
+
+
+def export_text(results: dict[str, dict], first: date, last: date, exported_at: datetime) -> str:
+    """The KPI page as a CSV report: the range, the headline KPIs of each trial against the previous
+    period, then each trial's per-asset table; values rounded as on the page, units in the headings."""
+    days = (last - first).days + 1
+    _, _, prev_first, prev_last = periods(first, last)
+    about = [
+        ["Milton Keynes trial KPIs"],
+        ["Range (UTC days)", first.isoformat(), last.isoformat(), f"{days} days"],
+        ["Previous period (UTC days)", prev_first.isoformat(), prev_last.isoformat(), f"{days} days"],
+        ["Exported at (UTC)", exported_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")],
+    ]
+    sections = [about, _headline_rows(results)]
+    for trial_id, result in results.items():
+        frame = result.get("assets")
+        if frame is not None and not frame.empty:
+            sections.append(_asset_rows(_definition(trial_id, result), frame))
+    return csv_export.text(sections)

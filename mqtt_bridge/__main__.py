@@ -8,7 +8,9 @@ import signal
 import sys
 import threading
 
+from dashboard.core.log_format import configure_logging
 from dashboard.core.settings import SettingsError, load_settings
+from dashboard.core.store.db import StoreUnavailable, check_store
 from mqtt_bridge.bridge import run
 
 log = logging.getLogger("mqtt_bridge")
@@ -25,7 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"mqtt_bridge: bad setting: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        check_store(settings.database_url)
+    except StoreUnavailable as exc:
+        print(f"mqtt_bridge: {exc}", file=sys.stderr)
+        return 1
+    configure_logging(settings.log_level)
     stop = threading.Event()
 
     def on_signal(signum, _frame):  # SIGTERM (systemd, honcho) and SIGINT (Ctrl-C) flush, then exit 0

@@ -19,7 +19,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from dashboard.core.contract.topics import subscription_filter
-from dashboard.core.mqtt_client import ClientOptions, new_client
+from dashboard.core.mqtt_client import BrokerReachability, ClientOptions, new_client
 from dashboard.core.settings import Settings
 from dashboard.core.store.maintenance import BridgeCounters
 
@@ -89,6 +89,8 @@ class Receiver:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.reachability = BrokerReachability(log, self.options.broker)
+        self.reachability.attach(self.client)
         self._accepting = True
         self._stopping = False
         self._hand_on = sink.receive  # bound once: this runs for every message
@@ -144,13 +146,14 @@ class Receiver:
     # --- paho callbacks (network thread): never raise ----------------------------------------------
     def _on_connect(self, client, _userdata, _flags, reason_code, _properties) -> None:
         if reason_code.is_failure:
-            log.error("broker refused the connection: %s", reason_code)
+            log.error("the broker at %s refused the connection: %s", self.reachability.where, reason_code)
             return
+        self.reachability.connected()
         self.counters.connected = True
         self.sink.link_up(self.clock())
         topic = subscription_filter(self.settings.mqtt_topic_root, self.settings.mqtt_share_group)
         client.subscribe(topic, qos=QOS)
-        log.info("connected; subscribed to %s", topic)
+        log.info("connected; subscribed to %s on %s", topic, self.reachability.where)
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
         self.counters.connected = False

@@ -270,7 +270,7 @@ class BatchWriter:
         self._next_stats = now + self.stats_interval_s
         c = self.counters
         log.info(
-            "received=%d stored=%d duplicates=%d rejected=%d queue=%d lag_ms=%.0f db_errors=%d",
+            "received=%d stored=%d duplicates=%d rejected=%d queue=%d lag_ms=%.0f db_errors=%d%s",
             c.received,
             c.stored,
             c.duplicates,
@@ -278,6 +278,7 @@ class BatchWriter:
             self.depth(),
             c.commit_lag_ms,
             c.db_errors,
+            "" if c.connected else " (not connected to the broker)",
         )
         try:
             with self.engine.begin() as conn:

@@ -174,6 +174,10 @@ class Settings:
     login_lock_after: int = 10
     login_window_s: int = 900
     login_lock_s: int = 900
+    # Open data API (/api/open/v1/): requests per minute per client address, after a burst of this
+    # many (a page of a client app loads a few endpoints at once). Rate 0 disables the limit.
+    open_api_rate_per_min: float = 120.0
+    open_api_burst: int = 30
 
     # (field, environment variable); DATABASE_URL and MQTT_URL keep their conventional names.
     ENV = {
@@ -234,6 +238,8 @@ class Settings:
         "login_lock_after": "MK_LOGIN_LOCK_AFTER",
         "login_window_s": "MK_LOGIN_WINDOW_S",
         "login_lock_s": "MK_LOGIN_LOCK_S",
+        "open_api_rate_per_min": "MK_OPEN_API_RATE_PER_MIN",
+        "open_api_burst": "MK_OPEN_API_BURST",
     }
 
     @property
@@ -344,6 +350,7 @@ class Settings:
             "login_lock_after",
             "login_window_s",
             "login_lock_s",
+            "open_api_burst",
             "alert_flood_count",
             "alert_flood_window_s",
         )
@@ -366,6 +373,7 @@ class Settings:
             "new_assets_per_hour",
             "proxy_hops",
             "login_free_failures",
+            "open_api_rate_per_min",
         ):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{env[name]}: must not be negative, got {getattr(self, name)}")

@@ -9,19 +9,24 @@ import sys
 import threading
 
 from dashboard.core.alerting.rules import trial_rules
+from dashboard.core.log_format import configure_logging
 from dashboard.core.settings import Settings, SettingsError, load_settings
-from dashboard.core.store.db import current_revision, head_revision, make_engine, migrate
+from dashboard.core.store.db import StoreUnavailable, check_store, current_revision, head_revision, make_engine, migrate
 from dashboard.core.trials import TrialsError
 
 log = logging.getLogger("mk_control")
 
+# The commands that open the store: each checks it can before starting anything, so a bad DATABASE_URL
+# is one line and exit code 1, not a traceback from each of its processes.
+STORE_COMMANDS = frozenset({"demo", "web", "bridge", "alerts", "users", "db"})
 
-def _stop_on_signals() -> threading.Event:
+
+def _stop_on_signals(command: str) -> threading.Event:
     """An event set by SIGTERM or SIGINT, so every command flushes and exits cleanly."""
     stop = threading.Event()
 
     def handler(signum, _frame):
-        log.info("received %s; stopping", signal.Signals(signum).name)
+        log.info("%s received %s; stopping", command, signal.Signals(signum).name)
         stop.set()
 
     signal.signal(signal.SIGTERM, handler)
@@ -30,23 +35,20 @@ def _stop_on_signals() -> threading.Event:
 
 
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings.log_level)
 
 
 def cmd_bridge(args, settings: Settings) -> int:
     from mqtt_bridge import bridge
 
-    return bridge.run(settings, _stop_on_signals())
+    return bridge.run(settings, _stop_on_signals("bridge"))
 
 
 def cmd_alerts(args, settings: Settings) -> int:
     from dashboard.alert_service import service
 
     log.info("settings: %s", settings.redacted())
-    return service.main(settings, _stop_on_signals())
+    return service.main(settings, _stop_on_signals("alert service"))
 
 
 def cmd_web(args, settings: Settings) -> int:
@@ -54,8 +56,9 @@ def cmd_web(args, settings: Settings) -> int:
     from dashboard.web.auth.headers import QuietRequestHandler
 
     app = create_app(settings)
-    log.info("web app on http://%s:%d/", settings.web_host, settings.web_port)
-    app.run(host=settings.web_host, port=settings.web_port, debug=False, request_handler=QuietRequestHandler)
+    app.run(  # logs "Dash is running on http://host:port/"
+        host=settings.web_host, port=settings.web_port, debug=False, request_handler=QuietRequestHandler
+    )
     return 0
 
 
@@ -68,7 +71,7 @@ def cmd_simulate(args, settings: Settings) -> int:
 def cmd_demo(args, settings: Settings) -> int:
     from dashboard.tools import demo
 
-    return demo.run(args, settings, _stop_on_signals())
+    return demo.run(args, settings, _stop_on_signals("demo"))
 
 
 def cmd_bench(args, settings: Settings) -> int:
@@ -226,6 +229,12 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"mk-control: bad setting: {exc}", file=sys.stderr)
         return 2
+    if args.command in STORE_COMMANDS:
+        try:
+            check_store(settings.database_url)
+        except StoreUnavailable as exc:
+            print(f"mk-control {args.command}: {exc}", file=sys.stderr)
+            return 1
     _configure_logging(settings)
     return args.handler(args, settings)
 

@@ -1,7 +1,8 @@
 """`mk-control demo`: broker, simulator, bridge, alert service and web app on this machine; Ctrl-C stops all.
 
-Each part runs as the same process it is in production (the Procfile's entries), so the demo shows
-the real thing; only the broker may be embedded.
+Each part runs as the same process it is in production (the Procfile's entries: the web app under
+gunicorn), so the demo shows the real thing; only the broker may be embedded. A clean stop leaves the
+SQLite store as one file (its write-ahead log folded in).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 import threading
 
 from dashboard.core.settings import Settings, redact_url
+from dashboard.core.store.db import release_sqlite
 from dashboard.core.trials import DEMO_TRIALS_PATH, Trials, load_trials
 from dashboard.tools.demo_users import credentials_text, ensure_demo_users
 from dashboard.tools.local_broker import start_local_broker, wait_for_port
@@ -37,9 +39,23 @@ def demo_fleet(args, trials: Trials) -> list[str]:
 STOP_GRACE_S = 15.0
 
 
+# The Procfile's web entry: gunicorn, so the demo shows no development-server warning. Its own lines
+# only from warnings up (one "Booting worker" per worker says nothing a visitor needs).
+WEB_WORKERS, WEB_THREADS = 2, 4
+
+
 def _child(command: list[str], env: dict[str, str]) -> subprocess.Popen:
     # A session of its own: Ctrl-C reaches only the demo, which then stops the parts in order.
     return subprocess.Popen([sys.executable, "-m", "dashboard.tools.cli", *command], env=env, start_new_session=True)
+
+
+def _web(settings: Settings, env: dict[str, str]) -> subprocess.Popen:
+    command = [
+        *(sys.executable, "-m", "gunicorn", "--workers", str(WEB_WORKERS), "--threads", str(WEB_THREADS)),
+        *("--bind", f"{settings.web_host}:{settings.web_port}", "--log-level", "warning"),
+        "dashboard.web.wsgi:server",
+    ]
+    return subprocess.Popen(command, env=env, start_new_session=True)
 
 
 def _port_in_use(host: str, port: int) -> bool:
@@ -75,7 +91,7 @@ def run(args, settings: Settings, stop: threading.Event) -> int:
         if settings.alert_engine == "on":  # off: `mk-control alerts` would exit at once, by design
             children["alerts"] = _child(["alerts"], env)
         children["simulator"] = _child(["simulate", *fleet], env)
-        children["web"] = _child(["web"], env)
+        children["web"] = _web(settings, env)
         wait_for_port(settings.web_port, timeout_s=60, host=settings.web_host)
         url = f"http://{settings.web_host}:{settings.web_port}/"
         print(
@@ -100,6 +116,8 @@ def run(args, settings: Settings, stop: threading.Event) -> int:
     finally:
         _stop_all(children)
         broker.close()
+        if all(p.returncode is not None for p in children.values()):
+            release_sqlite(settings.database_url)
         print("demo stopped", flush=True)
 
 

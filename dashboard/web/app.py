@@ -32,6 +32,7 @@ from dashboard.web import runtime
 from dashboard.web.auth import guard
 from dashboard.web.auth.guard import current_user
 from dashboard.web.auth.install import install as install_auth
+from dashboard.web.open_api import blueprint as open_api_blueprint
 from layouts import admin, alerts, control, health, home, kiosk, kpis
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Dash:
         # layout into a "validation layout" sent in the app shell to anyone, signed in or not.
         suppress_callback_exceptions=True,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+        # Dash's own stdout handler would print each of its lines a second time beside the program's log.
+        add_log_handler=False,
     )
     pages = {
         "home": ("/", "MK Control", home.layout),
@@ -150,4 +153,5 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Dash:
         dash.register_page(module, path=path, title=title, name=title, layout=_page(path, layout))
     app.layout = html.Div(dash.page_container)
     install_auth(app, settings, engine)  # sign-in, the access guard on every route and callback, headers
+    app.server.register_blueprint(open_api_blueprint(settings))  # /api/open/v1/: public, read-only
     return app

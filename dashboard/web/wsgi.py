@@ -5,8 +5,12 @@ snapshot through a private directory under the system temp dir, keyed by the dat
 store sees one live read per tick in total (see dashboard.core.snapshot).
 """
 
+from dashboard.core.log_format import configure_logging
 from dashboard.core.settings import load_settings
 from dashboard.core.snapshot import for_workers
 from dashboard.web.app import create_app
 
-server = create_app(for_workers(load_settings())).server
+settings = load_settings()
+# Gunicorn logs its own lines; the app's (sign-ins, refusals, start-up) need a handler of their own.
+configure_logging(settings.log_level)
+server = create_app(for_workers(settings)).server

@@ -84,13 +84,15 @@ def screenshots(tmp_path_factory) -> Path:
 
 
 class Watched:
-    """A page with its console errors, non-local requests and callback responses recorded."""
+    """A page with its console errors, non-local requests, failed responses (status >= 400) and callback
+    responses recorded."""
 
     def __init__(self, page):
         self.page = page
         self.errors: list[str] = []
         self.external: list[str] = []
         self.callback_bodies: list[str] = []
+        self.failed: list[str] = []
         page.on(
             "console",
             lambda m: (
@@ -104,6 +106,8 @@ class Watched:
         page.on("response", self._response)
 
     def _response(self, response):
+        if response.status >= 400:
+            self.failed.append(f"{response.status} {response.request.method} {response.url}")
         if "_dash-update-component" in response.url:
             try:
                 self.callback_bodies.append(response.text())

@@ -64,7 +64,24 @@ PUBLIC_ROUTES = {
     "auth.logout",
     "/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>",
 }
-ROUTES: dict[str, frozenset[str]] = {}  # Flask routes that are not pages (downloads), by endpoint
+# Flask routes that are not pages (downloads, the open data API), by endpoint.
+ROUTES: dict[str, frozenset[str]] = {
+    **{
+        f"open_api.{name}": EVERYONE
+        for name in (
+            "index",
+            "trials",
+            "trial",
+            "assets",
+            "daily_kpis",
+            "hourly_kpis",
+            "alert_counts",
+            "openapi",
+            "page",
+            "not_found",
+        )
+    },
+}
 
 
 @pytest.fixture(scope="module")

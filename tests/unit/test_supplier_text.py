@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import UTC, date, datetime
 
 import pandas as pd
 import plotly
@@ -102,10 +103,14 @@ def test_alert_csv_export_does_not_let_a_spreadsheet_run_supplier_text():
     parsed = list(csv.DictReader(io.StringIO(alerts_view.csv_text(rows))))
     for text, got in zip(FORMULAS, parsed, strict=False):
         assert got["detail"] == "'" + text, got["detail"]
+        assert got["first_seen (UTC)"] == ""
         assert got["occurrences"] == "-3"  # numbers stay numbers
     assert parsed[-1]["detail"] == "pedestrian ahead - stopped"
 
 
 def test_kpi_csv_export_keeps_text_cells_text():
-    frame = kpis_view.export_frame({"streetcav": {"assets": pd.DataFrame([{"asset_id": "-A1", "km": -1.5}])}})
-    assert frame["asset_id"].tolist() == ["'-A1"] and frame["km"].tolist() == [-1.5]
+    assets = pd.DataFrame([{"asset_id": "-A1", "auto_km": -1.5}])
+    report = {"streetcav": {"now": {}, "before": {}, "assets": assets}}
+    text = kpis_view.export_text(report, date(2026, 11, 1), date(2026, 11, 7), datetime(2026, 11, 8, tzinfo=UTC))
+    row = next(r for r in csv.reader(io.StringIO(text)) if r and r[0].endswith("A1"))
+    assert row[:2] == ["'-A1", "-1.5"]  # the id kept as text, the negative number a number

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import plotly
 import pytest
@@ -206,7 +206,8 @@ def test_the_wall_shows_its_tile_states_colours_and_detail(city, store):
     traces = maps.live_traces(snapshot.assets, snapshot.trails, trials=trials)[maps.MARKERS]
     colours = {a: c for a, c in zip(traces["customdata"], traces["marker.color"], strict=True) if a.startswith("sweep")}
     assert set(colours.values()) <= {"#2dd4bf", "#fde047", "#94a3b8"} and colours
-    panel = _text(control.detail(assets.iloc[0].to_dict(), [], trials))
+    asset = assets.iloc[0].to_dict()
+    panel = _text([control.detail_meta(asset, trials), control.detail_body(asset, [], trials)])
     assert "Brush" in panel and "Hopper" in panel and "Street cleaners" in panel
     layers = maps.overlay_layers(geo.overlay(trials), trials=trials)
     assert any(layer.get("color") == "#14b8a6" for layer in layers)  # its route, in its area colour
@@ -230,7 +231,8 @@ def test_the_kpi_page_computes_and_shows_its_kpis(city, store):
         "Distance swept per day",
     ):
         assert words in section, words
-    assert "sweepers" in set(kpis.export_frame(report)["trial"])
+    exported = kpis.export_text(report, date(2026, 11, 1), date(2026, 11, 1), datetime(2026, 11, 2, tzinfo=UTC))
+    assert "Street cleaners,Distance swept" in exported
 
 
 def test_the_kiosk_tells_visitors_about_it_and_hides_what_it_must(city, store):

@@ -33,7 +33,24 @@ CALLBACK_MODULES: dict[str, str] = {
 }
 
 # Flask routes that are not pages, by endpoint name (downloads, exports, probes).
-ROUTES: dict[str, str] = {}
+ROUTES: dict[str, str] = {
+    # The open data API (dashboard/web/open_api): public like the kiosk, built on the same privacy path.
+    **{
+        f"open_api.{name}": roles.VIEW_KIOSK
+        for name in (
+            "index",
+            "trials",
+            "trial",
+            "assets",
+            "daily_kpis",
+            "hourly_kpis",
+            "alert_counts",
+            "openapi",
+            "page",
+            "not_found",
+        )
+    },
+}
 
 # Served to anyone: static files, the sign-in pages, and Dash's framework endpoints. `_dash-layout`
 # is the app shell (no page content: that comes through the pages callback, which is checked) and

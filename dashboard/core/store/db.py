@@ -13,6 +13,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, select, text
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+
+from dashboard.core.settings import Settings, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +25,9 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 # The Alembic environment ships inside the package: no alembic.ini is needed where the program runs.
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 BASELINE = "0001_baseline"
+
+# A PostgreSQL server that does not answer is reported after this long, not after the OS's TCP timeout.
+PG_CONNECT_TIMEOUT_S = 10
 
 # Key of the PostgreSQL advisory lock that serialises migrations (any constant; "mkmigrat" in ASCII).
 _PG_LOCK_KEY = 0x6D6B6D6967726174
@@ -45,6 +51,51 @@ def make_engine(database_url: str, **kwargs) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be opened: one line naming DATABASE_URL (password masked) and the cause."""
+
+
+def _cause(exc: Exception) -> str:
+    """The driver's own words, first line only ("unable to open database file")."""
+    inner = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    text_ = str(inner).strip().splitlines()
+    return (text_[0] if text_ else type(inner).__name__)[:300]
+
+
+def check_store(database_url: str) -> None:
+    """Open the store once and run one query, so a program that cannot use it stops at start with
+    `StoreUnavailable` (not a traceback from deep inside a worker process)."""
+    named = f"{Settings.ENV['database_url']}={redact_url(database_url)}"
+    try:
+        kwargs = {"connect_args": {"connect_timeout": PG_CONNECT_TIMEOUT_S}} if "postgresql" in database_url else {}
+        engine = make_engine(database_url, **kwargs)
+    except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:
+        raise StoreUnavailable(f"cannot use the database {named}: {_cause(exc)}") from None
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except DBAPIError as exc:
+        raise StoreUnavailable(f"cannot open the database {named}: {_cause(exc)}") from None
+    finally:
+        engine.dispose()
+
+
+def release_sqlite(database_url: str) -> None:
+    """Fold an SQLite store's write-ahead log into the database file once every process using it has
+    stopped: closing the last connection then removes `-wal` and `-shm`, leaving one file to copy or
+    delete. A process that still has the store open keeps them (SQLite removes them when it closes)."""
+    engine = make_engine(database_url)
+    try:
+        if engine.dialect.name != "sqlite" or _sqlite_file(engine) is None:
+            return
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    except DBAPIError as exc:
+        log.warning("could not fold the write-ahead log into %s: %s", redact_url(database_url), _cause(exc))
+    finally:
+        engine.dispose()
 
 
 # --- migrations ----------------------------------------------------------------------------------------
