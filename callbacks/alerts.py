@@ -233,7 +233,7 @@ def keep_picked(values):
     Output(ids.ALERTS_BULK_MESSAGE, "children"),
     Output(ids.ALERT_FEED_VERSION, "data", allow_duplicate=True),
     Output(ids.ALERTS_PICKED, "data", allow_duplicate=True),
-    Output(ids.ALERTS_PICK_ALL, "value"),
+    Output(ids.ALERTS_BULK_COMMENT, "value"),
     Input(ids.ALERTS_ACK_SELECTED, "n_clicks"),
     State(ids.alert_pick(ALL), "value"),
     State(ids.ALERTS_BULK_COMMENT, "value"),
@@ -264,7 +264,7 @@ def acknowledge_selected(n_clicks, ticked, comment):
     message = f"{len(done)} alert{'s' if len(done) != 1 else ''} acknowledged by {who}"
     if refused:
         message += "; not done: " + "; ".join(refused)
-    return message, None, [], []
+    return message, None, [], ""  # the comment was for this selection, not the next
 
 
 @hooks.callback(

@@ -273,17 +273,12 @@ def can_act(user) -> bool:
 
 
 def bulk_bar() -> html.Div:
-    """Acknowledge a selection at once (a flood is worked in batches): tick rows, or every shown row
-    that still needs acknowledging, add one comment for all, acknowledge. Each alert is audited."""
+    """Acknowledge a selection at once (a flood is worked in batches): tick rows (or "all" in the
+    table's head for every shown row that still needs it), add one comment for all, acknowledge.
+    Each alert is acknowledged and audited on its own."""
     return html.Div(
         [
-            dcc.Checklist(
-                id=ids.ALERTS_PICK_ALL,
-                options=[{"label": " select every shown alert that needs acknowledging", "value": "all"}],
-                value=[],
-                inline=True,
-                className="pick-all",
-            ),
+            html.Span("Tick alerts in the table, then", className="muted"),
             dcc.Input(
                 id=ids.ALERTS_BULK_COMMENT,
                 placeholder="comment for each (optional)",
@@ -423,7 +418,14 @@ def history_table(
     header = [html.Th(h, title=HISTORY_HEADER_TITLES[h]) if h in HISTORY_HEADER_TITLES else html.Th(h) for h in head]
     header.append(html.Th("Audit trail"))
     if pick:
-        header.insert(0, html.Th("Select", title="tick alerts, then Acknowledge selected"))
+        # In the table, so that every re-draw of the rows also resets it.
+        every = dcc.Checklist(
+            id=ids.ALERTS_PICK_ALL,
+            options=[{"label": " all", "value": "all"}],
+            value=[],
+            className="pick-all",
+        )
+        header.insert(0, html.Th(every, title="select every shown alert that needs acknowledging"))
     return html.Table([html.Thead(html.Tr(header)), html.Tbody(body)], className="data-table history-table")
 
 

@@ -209,9 +209,10 @@ def test_acknowledge_a_selection_on_the_alerts_page_audits_each_alert(served, pa
                 "drone-02 landed, pilot confirms",
             )
     assert {i for i, s in states.items() if s == "acknowledged"} == set(chosen)
+    expect(page.locator("#alerts-bulk-comment")).to_have_value("")  # that comment was for that selection
     # acknowledged rows have no tick box any more; "select all" takes every other shown alert
     expect(page.locator(f"#history-{chosen[0]} td.pick input")).to_have_count(0, timeout=10_000)
-    page.get_by_label("select every shown alert that needs acknowledging").check()
+    page.locator("#alerts-pick-all input").check()
     rest = [i for i in ids.values() if i not in chosen]
     for alert_id in rest:
         expect(page.locator(f"#history-{alert_id} td.pick input[type=checkbox]")).to_be_checked()
