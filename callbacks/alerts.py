@@ -82,12 +82,12 @@ def act(_clicks, _texts, _periods):
     if done is None:
         return no_update, no_update
     if done.action == actions.ACKNOWLEDGE:
-        message = f"Alert {alert_id} acknowledged by {who}"
+        message = f"Alert #{alert_id} acknowledged by {who}"
     elif done.action == actions.COMMENT:
-        message = f"Comment added to alert {alert_id}"
+        message = f"Comment added to alert #{alert_id}"
     else:
         assert done.shelved_until is not None, "a shelve always reports its end time"
-        message = f"Alert {alert_id} shelved until {clock(done.shelved_until)} UTC"
+        message = f"Alert #{alert_id} shelved until {clock(done.shelved_until)} UTC"
     return message, None  # forget the version: the feed re-reads on the next tick
 
 

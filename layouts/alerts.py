@@ -158,6 +158,7 @@ def alert_row(a: dict, select_asset: bool = True, trials: Trials | None = None, 
             html.Div(
                 [
                     html.Span(a["severity"].upper(), className=f"sev sev-{a['severity']}"),
+                    html.Span(f"#{aid}", className="alert-number", title="alert number"),
                     html.Span(a["title"], className="alert-title"),
                     html.Button(a["asset_id"], className="asset", **ids.selects_asset(a["asset_id"]))
                     if select_asset

@@ -9,6 +9,7 @@ from dash import dcc, html
 
 from dashboard.core.trials import Trial, Trials, default_trials
 from layouts import ids
+from layouts.map_view import KIOSK_AREA
 from layouts.maps import map_figure
 
 
@@ -49,7 +50,7 @@ def layout(geojson: dict | None = None, tile_url: str = "", trials: Trials | Non
                     html.Section(
                         dcc.Graph(
                             id=ids.KIOSK_MAP,
-                            figure=map_figure(geojson, tile_url, dark=False, zoom=12.6, trials=trials),
+                            figure=map_figure(geojson, tile_url, dark=False, trials=trials, area=KIOSK_AREA),
                             config={"displayModeBar": False, "scrollZoom": True},
                             className="kiosk-map",
                         ),

@@ -9,14 +9,17 @@ operator's zoom and pan across updates.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.core.trials import Trials, default_trials
 from layouts.components import plain
+from layouts.map_view import WALL_AREA, MapArea, bounds, fit
 
 MK_CENTRE = {"lat": 52.0370, "lon": -0.7560}
+MK_ZOOM = 13.2  # the view when there are no trial areas to fit
 UIREVISION = "keep-operator-view"
 # The heading tick drawn ahead of each moving asset: ~10 px at the wall's usual zoom.
 HEADING_M = 90.0
@@ -121,13 +124,19 @@ def map_figure(
     tile_url: str = "",
     *,
     dark: bool = True,
-    zoom: float = 13.2,
+    zoom: float | None = None,
     centre: dict | None = None,
     interactive: bool = True,
     trials: Trials | None = None,
+    area: MapArea = WALL_AREA,
+    fleet: Iterable[tuple[float, float]] = (),
 ) -> go.Figure:
     """The empty live map: five traces (trails, headings, age rings, markers, alert highlight) to be
-    patched each tick."""
+    patched each tick. It opens on the trial areas and the `fleet`'s (lon, lat) positions fitted into
+    `area`'s uncovered part, unless a centre or zoom is given."""
+    box = bounds(geojson, fleet)
+    if box is not None and centre is None and zoom is None:
+        centre, zoom = fit(box, area)
     figure = go.Figure(
         [
             go.Scattermap(
@@ -176,7 +185,7 @@ def map_figure(
         map={
             "style": blank_style("#0b1220" if dark else "#eef2f6"),
             "center": centre or MK_CENTRE,
-            "zoom": zoom,
+            "zoom": MK_ZOOM if zoom is None else zoom,
             "layers": overlay_layers(geojson, tile_url, dark, trials),
         },
         margin={"l": 0, "r": 0, "t": 0, "b": 0},

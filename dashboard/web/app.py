@@ -105,6 +105,24 @@ def _page(path: str, layout):
     return render
 
 
+def fleet_positions(snapshots: SnapshotService) -> list[tuple[float, float]]:
+    """(lon, lat) of every asset in the current snapshot: the wall's map opens with all of them in view."""
+    assets = snapshots.current().assets
+    if assets.empty or "lat" not in assets or "lon" not in assets:
+        return []
+    placed = assets[assets["lat"].notna() & assets["lon"].notna()]
+    return list(zip(placed["lon"].astype(float), placed["lat"].astype(float), strict=True))
+
+
+def _with_fleet(layout, snapshots: SnapshotService):
+    """`layout`, given the fleet's positions at the moment the page is built."""
+
+    def build(**kwargs):
+        return layout(fleet=fleet_positions(snapshots), **kwargs)
+
+    return build
+
+
 def create_app(settings: Settings, engine: Engine | None = None) -> Dash:
     engine = engine or make_engine(settings.database_url)
     migrate(engine)
@@ -135,8 +153,15 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Dash:
         "control": (
             "/control",
             "Control wall",
-            partial(
-                control.layout, geojson=overlay, tile_url=settings.map_tile_url, tick_s=settings.tick_s, trials=trials
+            _with_fleet(
+                partial(
+                    control.layout,
+                    geojson=overlay,
+                    tile_url=settings.map_tile_url,
+                    tick_s=settings.tick_s,
+                    trials=trials,
+                ),
+                snapshots,
             ),
         ),
         "kiosk": (
