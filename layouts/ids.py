@@ -103,6 +103,13 @@ ALERTS_MTTC = "alerts-mttc"
 ALERTS_TABLE = "alerts-table"
 ALERTS_AUDIT = "alerts-audit"
 ALERTS_SELECTED = "alerts-selected"
+ALERTS_PICK = "alerts-pick"  # a history row's "select" tick box (pattern type)
+ALERTS_PICK_ALL = "alerts-pick-all"
+ALERTS_BULK_COMMENT = "alerts-bulk-comment"
+ALERTS_ACK_SELECTED = "alerts-ack-selected"
+ALERTS_BULK_MESSAGE = "alerts-bulk-message"
+ALERTS_PICKED = "alerts-picked"  # the selection, kept across the table's re-renders
+ALERTS_TABLE_SHOWN = "alerts-table-shown"  # what the history table shows, so an unchanged one is not re-drawn
 
 
 def alert_action(action: object, alert_id: object) -> dict:
@@ -118,6 +125,11 @@ def alert_text(alert_id) -> dict:
 def alert_period(alert_id: object) -> dict:
     """A feed row's shelve period (minutes)."""
     return {"type": ALERT_PERIOD, "alert": alert_id}
+
+
+def alert_pick(alert_id: object) -> dict:
+    """A history row's tick box selecting the alert for "Acknowledge selected"."""
+    return {"type": ALERTS_PICK, "alert": alert_id}
 
 
 def alert_select(alert_id) -> dict:
