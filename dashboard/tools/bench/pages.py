@@ -154,6 +154,8 @@ def kpi_page_time(settings: Settings, days: int, assets: int, workdir: Path) -> 
                     by_initiator={"operator": 1},
                     by_reason={"pedestrian": 1},
                     emergency_stops=0,
+                    availability_service_s=36_000.0,
+                    availability_reporting_s=36_000.0,
                 )
             elif trial == "droneport":
                 stats.update(
@@ -166,6 +168,8 @@ def kpi_page_time(settings: Settings, days: int, assets: int, workdir: Path) -> 
                     landing_battery_sum=120.0,
                     landing_battery_n=4,
                     landing_battery_min=22.0,
+                    availability_service_s=14_000.0,
+                    availability_reporting_s=14_400.0,
                 )
             else:
                 stats.update(
@@ -175,8 +179,8 @@ def kpi_page_time(settings: Settings, days: int, assets: int, workdir: Path) -> 
                     ul_p5=20.0,
                     ul_p50=60.0,
                     latency_p95=18.0,
-                    available_n=8600,
-                    availability_n=8640,
+                    availability_service_s=84_000.0,
+                    availability_reporting_s=86_400.0,
                     sinr_hist=[10, 100, 3000, 4000, 1530],
                     ues_sum=[100.0] * 24,
                     ues_n=[360] * 24,
