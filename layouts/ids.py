@@ -34,6 +34,8 @@ KIOSK_STATE = "kiosk-state"
 KIOSK_STAGE = "kiosk-stage"
 KIOSK_MAP = "kiosk-map"
 KIOSK_MODE = "kiosk-mode"
+KIOSK_MAP_NOTE = "kiosk-map-note"
+KIOSK_LEGEND = "kiosk-legend"
 KIOSK_TRIAL = "kiosk-trial"
 KIOSK_TOUR = "kiosk-tour"
 
@@ -44,6 +46,8 @@ KPI_BODY = "kpi-body"
 KPI_STATUS = "kpi-status"
 KPI_EXPORT = "kpi-export"
 KPI_DOWNLOAD = "kpi-download"
+KPI_REPORT = "kpi-report"  # a trial's "Funder report (PDF)" button (pattern id, see kpi_report)
+KPI_REPORT_DOWNLOAD = "kpi-report-download"
 
 # --- health ---
 HEALTH_INTERVAL = "health-interval"
@@ -63,6 +67,11 @@ def kiosk_trial(trial: object) -> dict:
 def kpi_preset(days: object) -> dict:
     """A quick range button: the last `days` days."""
     return {"type": KPI_PRESET, "days": days}
+
+
+def kpi_report(trial: object) -> dict:
+    """The funder report button of one trial's section (`ALL` in callbacks)."""
+    return {"type": KPI_REPORT, "trial": trial}
 
 
 # --- alerts (feed on the control wall, /alerts page) ---

@@ -46,6 +46,7 @@ def layout(today: date | None = None, **_) -> html.Div:
                     ],
                     html.Button("Export CSV", id=ids.KPI_EXPORT, className="export", n_clicks=0),
                     dcc.Download(id=ids.KPI_DOWNLOAD),
+                    dcc.Download(id=ids.KPI_REPORT_DOWNLOAD),
                     html.Span(id=ids.KPI_STATUS, className="kpi-status", role="status"),
                 ],
                 className="kpi-controls",
@@ -261,7 +262,13 @@ def availability_definition(trial: Trial) -> str | None:
 def trial_section(trial_id: str, result: dict) -> html.Section:
     trial = result.get("trial") or default_trials().get(trial_id) or Trial(id=trial_id, name=trial_id)
     now, before = result["now"], result["before"]
-    heading = html.H2(trial.name)
+    heading = html.Div(
+        [
+            html.H2(trial.name),
+            html.Button("Funder report (PDF)", id=ids.kpi_report(trial_id), className="report-pdf", n_clicks=0),
+        ],
+        className="kpi-section-head",
+    )
     if not now:
         return html.Section(
             [heading, html.P("No data in this range.", className="muted")],

@@ -53,6 +53,7 @@ FUNCTIONS = {
     "callbacks.alerts.export_csv": MANAGERS,
     "callbacks.alerts.export_history": MANAGERS,
     "callbacks.kpis.export_csv": MANAGERS,
+    "callbacks.kpis.export_report": MANAGERS,
 }
 PUBLIC_ROUTES = {
     "static",
