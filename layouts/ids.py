@@ -34,6 +34,8 @@ KIOSK_STATE = "kiosk-state"
 KIOSK_STAGE = "kiosk-stage"
 KIOSK_MAP = "kiosk-map"
 KIOSK_MODE = "kiosk-mode"
+KIOSK_MAP_NOTE = "kiosk-map-note"
+KIOSK_LEGEND = "kiosk-legend"
 KIOSK_TRIAL = "kiosk-trial"
 KIOSK_TOUR = "kiosk-tour"
 

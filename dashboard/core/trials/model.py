@@ -148,7 +148,8 @@ class Wall:
 
 @dataclass(frozen=True, slots=True)
 class Kiosk:
-    """What visitors read about a trial; `number` and `sentence` are templates over figures."""
+    """What visitors read about a trial; `number`, `unit` and `sentence` are templates over figures, so
+    the unit can agree with the number ("{airborne:drone|drones} flying")."""
 
     title: str
     button: str

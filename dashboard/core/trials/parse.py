@@ -574,7 +574,7 @@ def _kiosk(t: _Table | None, figures: dict[str, Figure], privacy: Privacy, name:
         title=t.text("title", name),
         button=t.text("button", name),
         number=_template(t, "number", figures, hidden, privacy) if t.has("number") else _default_number(t, figures),
-        unit=t.text("unit", ""),
+        unit=_template(t, "unit", figures, hidden, privacy),
         sentence=_template(t, "sentence", figures, hidden, privacy),
     )
 
