@@ -81,6 +81,7 @@ ROUTES: dict[str, frozenset[str]] = {
             "openapi",
             "page",
             "not_found",
+            "stream",
         )
     },
 }

@@ -48,6 +48,7 @@ ROUTES: dict[str, str] = {
             "openapi",
             "page",
             "not_found",
+            "stream",
         )
     },
 }
