@@ -143,7 +143,6 @@ def show_detail(asset_id, _n):
     return control.detail_meta(asset, trials), control.detail_body(asset, lines, trials)
 
 
-
 @hooks.callback(
     Output(ids.CONTROL_STANDING, "children"),
     Output(ids.CONTROL_FLOOD, "children"),

@@ -23,7 +23,14 @@ def initial_state(trials: Trials | None = None) -> dict:
     return {"mode": "attract", "trial": shown[0].id if shown else "", "since": None, "touched_at": None}
 
 
-def layout(geojson: dict | None = None, tile_url: str = "", trials: Trials | None = None, **_) -> html.Div:
+def layout(
+    geojson: dict | None = None,
+    tile_url: str = "",
+    trials: Trials | None = None,
+    basemap: dict | None = None,
+    origin: str = "",
+    **_,
+) -> html.Div:
     shown = kiosk_trials(trials)
     first = shown[0].id if shown else ""
     return html.Div(
@@ -50,7 +57,15 @@ def layout(geojson: dict | None = None, tile_url: str = "", trials: Trials | Non
                     html.Section(
                         dcc.Graph(
                             id=ids.KIOSK_MAP,
-                            figure=map_figure(geojson, tile_url, dark=False, trials=trials, area=KIOSK_AREA),
+                            figure=map_figure(
+                                geojson,
+                                tile_url,
+                                dark=False,
+                                trials=trials,
+                                area=KIOSK_AREA,
+                                basemap=basemap,
+                                origin=origin,
+                            ),
                             config={"displayModeBar": False, "scrollZoom": True},
                             className="kiosk-map",
                         ),
