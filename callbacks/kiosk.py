@@ -6,10 +6,13 @@ import time
 
 from dash import ALL, Input, Output, Patch, State, ctx, hooks
 
-from dashboard.core import privacy
+from dashboard.core import geo, privacy
 from dashboard.web import runtime
 from layouts import ids, kiosk
 from layouts.maps import MARKERS, public_traces
+
+# Opacity of the dots of the trials not being shown.
+FAINT = 0.3
 
 
 def _valid(state, order: tuple[str, ...]) -> dict:
@@ -58,6 +61,7 @@ def next_state(
     Output(ids.KIOSK_MAP, "figure"),
     Output(ids.KIOSK_MODE, "children"),
     Output(ids.kiosk_trial(ALL), "className"),
+    Output(ids.KIOSK_MAP_NOTE, "children"),
     Input(ids.KIOSK_INTERVAL, "n_intervals"),
     Input(ids.kiosk_trial(ALL), "n_clicks"),
     Input(ids.KIOSK_TOUR, "n_clicks"),
@@ -72,10 +76,16 @@ def refresh_kiosk(_n, _clicks, _tour, state):
     now = time.time()
     trials = rt.settings.trial_model
     order = tuple(t.id for t in kiosk.kiosk_trials(trials))
+    shown_before = state.get("trial") if isinstance(state, dict) and state.get("since") is not None else None
     state = next_state(state, trigger, now, rt.settings.kiosk_rotate_s, rt.settings.kiosk_idle_s, order)
     view = privacy.public_view(rt.snapshots.current(), rt.settings)
     patch = Patch()
-    for path, values in public_traces(view["positions"], trials).items():
+    if state["trial"] != shown_before:
+        _follow(patch, state["trial"], view["positions"], trials)
+    traces = public_traces(view["positions"], trials)
+    # The chosen trial's dots stand out; the others stay, faint, so the city is still there.
+    traces["marker.opacity"] = [1.0 if p["trial"] == state["trial"] else FAINT for p in view["positions"]]
+    for path, values in traces.items():
         if "." in path:
             parent, leaf = path.split(".")
             patch["data"][MARKERS][parent][leaf] = values
@@ -88,6 +98,19 @@ def refresh_kiosk(_n, _clicks, _tour, state):
         state,
         kiosk.stage(view, state["trial"], state["mode"]),
         patch,
-        kiosk.footer_text(view, state["mode"]),
+        kiosk.footer_text(view, state["mode"], state["trial"]),
         classes,
+        kiosk.map_note(view, state["trial"]),
     )
+
+
+def _follow(patch: Patch, trial: str, positions: list[dict], trials) -> None:
+    """Move the map to the trial now shown. A new `uirevision` lets this win over a visitor's own pan
+    and zoom of the trial before; within one trial their pan and zoom are kept."""
+    found = kiosk.trial_view(trial, geo.overlay(trials), positions)
+    if found is None:
+        return
+    centre, zoom = found
+    patch["layout"]["map"]["center"] = centre
+    patch["layout"]["map"]["zoom"] = zoom
+    patch["layout"]["uirevision"] = f"kiosk-{trial}"

@@ -34,6 +34,8 @@ KIOSK_STATE = "kiosk-state"
 KIOSK_STAGE = "kiosk-stage"
 KIOSK_MAP = "kiosk-map"
 KIOSK_MODE = "kiosk-mode"
+KIOSK_MAP_NOTE = "kiosk-map-note"
+KIOSK_LEGEND = "kiosk-legend"
 KIOSK_TRIAL = "kiosk-trial"
 KIOSK_TOUR = "kiosk-tour"
 
@@ -44,6 +46,8 @@ KPI_BODY = "kpi-body"
 KPI_STATUS = "kpi-status"
 KPI_EXPORT = "kpi-export"
 KPI_DOWNLOAD = "kpi-download"
+KPI_REPORT = "kpi-report"  # a trial's "Funder report (PDF)" button (pattern id, see kpi_report)
+KPI_REPORT_DOWNLOAD = "kpi-report-download"
 
 # --- health ---
 HEALTH_INTERVAL = "health-interval"
@@ -63,6 +67,11 @@ def kiosk_trial(trial: object) -> dict:
 def kpi_preset(days: object) -> dict:
     """A quick range button: the last `days` days."""
     return {"type": KPI_PRESET, "days": days}
+
+
+def kpi_report(trial: object) -> dict:
+    """The funder report button of one trial's section (`ALL` in callbacks)."""
+    return {"type": KPI_REPORT, "trial": trial}
 
 
 # --- alerts (feed on the control wall, /alerts page) ---
@@ -96,6 +105,13 @@ ALERTS_MTTC = "alerts-mttc"
 ALERTS_TABLE = "alerts-table"
 ALERTS_AUDIT = "alerts-audit"
 ALERTS_SELECTED = "alerts-selected"
+ALERTS_PICK = "alerts-pick"  # a history row's "select" tick box (pattern type)
+ALERTS_PICK_ALL = "alerts-pick-all"
+ALERTS_BULK_COMMENT = "alerts-bulk-comment"
+ALERTS_ACK_SELECTED = "alerts-ack-selected"
+ALERTS_BULK_MESSAGE = "alerts-bulk-message"
+ALERTS_PICKED = "alerts-picked"  # the selection, kept across the table's re-renders
+ALERTS_TABLE_SHOWN = "alerts-table-shown"  # what the history table shows, so an unchanged one is not re-drawn
 
 
 def alert_action(action: object, alert_id: object) -> dict:
@@ -111,6 +127,11 @@ def alert_text(alert_id) -> dict:
 def alert_period(alert_id: object) -> dict:
     """A feed row's shelve period (minutes)."""
     return {"type": ALERT_PERIOD, "alert": alert_id}
+
+
+def alert_pick(alert_id: object) -> dict:
+    """A history row's tick box selecting the alert for "Acknowledge selected"."""
+    return {"type": ALERTS_PICK, "alert": alert_id}
 
 
 def alert_select(alert_id) -> dict:

@@ -49,9 +49,11 @@ FUNCTIONS = {
     "callbacks.admin.show_rules": ADMINS,
     "callbacks.admin.reload_rules": ADMINS,
     "callbacks.alerts.act": OPS,
+    "callbacks.alerts.acknowledge_selected": OPS,
     "callbacks.alerts.export_csv": MANAGERS,
     "callbacks.alerts.export_history": MANAGERS,
     "callbacks.kpis.export_csv": MANAGERS,
+    "callbacks.kpis.export_report": MANAGERS,
 }
 PUBLIC_ROUTES = {
     "static",

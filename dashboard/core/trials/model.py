@@ -73,26 +73,48 @@ class Channel:
 
 @dataclass(frozen=True, slots=True)
 class States:
-    """Which telemetry field gives an asset's state, and the colour and legend entry of each state."""
+    """Which telemetry field gives an asset's state, the colour and legend entry of each state, and
+    which states mean the asset is out of service.
+
+    Availability, defined once for every screen and KPI: an asset is *reporting* while it is not link
+    lost (its last message is at most the trial's `lost_after_s` old), and *in service* while it is
+    reporting and its state is not one of `out_of_service` (a cell that is down, a drone in an
+    emergency). The wall tiles count assets in service, the kiosk's figures of kind `in_service` too,
+    the `availability` KPI is time in service / time reporting, and the trial's out-of-service alert
+    fires on the same states.
+    """
 
     field: str = ""
     map: dict[str, str] = dataclasses.field(default_factory=dict)  # payload value (as text) -> state word
     colours: dict[str, str] = dataclasses.field(default_factory=dict)
     legend: dict[str, str] = dataclasses.field(default_factory=dict)  # state -> legend label, in legend order
+    out_of_service: tuple[str, ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(self.colours)
 
+    def in_service(self, state: Any) -> bool:
+        """Whether a reporting asset in `state` is in service (an asset with no state is)."""
+        return state not in self.out_of_service
 
-FIGURE_KINDS = ("live", "total", "count", "sum", "mean", "min", "max")
+    def values_out_of_service(self) -> tuple[Any, ...]:
+        """The payload values of the state field that mean out of service (as the device sends them)."""
+        if not self.map:
+            return self.out_of_service
+        words = {"true": True, "false": False}
+        return tuple(words.get(value, value) for value, state in self.map.items() if state in self.out_of_service)
+
+
+FIGURE_KINDS = ("live", "in_service", "total", "count", "sum", "mean", "min", "max")
 
 
 @dataclass(frozen=True, slots=True)
 class Figure:
     """A live number about a trial's assets, for wall tiles and kiosk sentences.
 
-    `live` counts assets reporting; `total` every asset; `count` assets in `states` (and `where`);
+    `live` counts assets reporting; `in_service` those in service (`States`); `total` every asset;
+    `count` assets in `states` (and `where`);
     `sum`/`mean`/`min`/`max` aggregate `field` over reporting assets (in `states`, when given).
     """
 
@@ -126,7 +148,8 @@ class Wall:
 
 @dataclass(frozen=True, slots=True)
 class Kiosk:
-    """What visitors read about a trial; `number` and `sentence` are templates over figures."""
+    """What visitors read about a trial; `number`, `unit` and `sentence` are templates over figures, so
+    the unit can agree with the number ("{airborne:drone|drones} flying")."""
 
     title: str
     button: str
@@ -166,6 +189,7 @@ KPI_KINDS: dict[str, tuple[frozenset[str], frozenset[str], tuple[str, ...]]] = {
     "quantile": (frozenset({"field", "q"}), frozenset(), ("",)),
     "share_of_samples": (frozenset({"field", "equals"}), frozenset(), ("_hits", "_n")),
     "reporting": (frozenset(), frozenset(), ()),
+    "availability": (frozenset(), frozenset(), ("_service_s", "_reporting_s")),
     "ratio": (frozenset({"of", "over"}), frozenset({"scale"}), ()),
     "breakdown": (frozenset({"types", "field"}), frozenset(), ("",)),
     "histogram": (frozenset({"field", "edges", "bins"}), frozenset(), ("",)),

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 from collections.abc import Sequence
 from urllib.parse import urlencode
@@ -12,6 +10,7 @@ from urllib.parse import urlencode
 import flask
 
 from dashboard.web.open_api.params import Page
+from layouts import csv_export
 
 MEDIA = {"json": "application/json", "csv": "text/csv; charset=utf-8", "geojson": "application/geo+json"}
 
@@ -31,12 +30,13 @@ def page_links(total: int, page: Page) -> dict[str, str | None]:
 
 
 def csv_text(rows: Sequence[dict], columns: Sequence[str]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="raise", lineterminator="\r\n")
-    writer.writeheader()
+    """The rows as CSV, written like every export of the app (`layouts.csv_export`): a text cell that
+    a spreadsheet would run as a formula is kept as text."""
     for row in rows:
-        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
-    return out.getvalue()
+        extra = set(row) - set(columns)
+        if extra:
+            raise ValueError(f"CSV row has columns not in the listing: {sorted(extra)}")
+    return csv_export.text([[list(columns), *([row.get(k) for k in columns] for row in rows)]])
 
 
 def finish(body: str, media: str, max_age: int, extra: dict[str, str] | None = None) -> flask.Response:
