@@ -5,8 +5,6 @@ Everything dynamic on this page is built from `dashboard.core.privacy.public_vie
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from dash import dcc, html
 
 from dashboard.core.trials import Trial, Trials, default_trials
@@ -16,7 +14,7 @@ from layouts.maps import map_figure
 
 # The kiosk map less the note over its top and the legend over its bottom (CSS px at 1920x1080): a
 # trial's areas and dots are fitted between them.
-FOLLOW_AREA = replace(KIOSK_AREA, top=175, bottom=150)
+FOLLOW_AREA = KIOSK_AREA
 
 
 def kiosk_trials(trials: Trials | None = None) -> tuple[Trial, ...]:

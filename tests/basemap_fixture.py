@@ -1,5 +1,5 @@
 """A small offline base map for tests: a few Central Milton Keynes streets, a lake and a place name as
-Protomaps-schema vector tiles at zooms 12 and 13, written as MBTiles and as PMTiles.
+Protomaps-schema vector tiles at zooms 10 to 13, written as MBTiles and as PMTiles.
 
 The geometry is a rough sketch (straight boulevards), enough to prove the tiles are served and drawn;
 a real deployment cuts an extract of OpenStreetMap (docs/basemap.md).
@@ -20,7 +20,7 @@ from pmtiles.writer import Writer
 from shapely.geometry import LineString, Point, Polygon, box
 
 WEST, SOUTH, EAST, NORTH = -0.80, 51.99, -0.70, 52.07
-ZOOMS = (12, 13)
+ZOOMS = (10, 11, 12, 13)
 LAYERS = ("roads", "water", "places")
 
 FEATURES = {

@@ -31,7 +31,7 @@ def _decode(data: bytes) -> dict:
 
 def test_an_archive_is_read_tile_by_tile(archive):
     tiles = open_tiles(archive)
-    assert tiles.summary == {"minzoom": 12, "maxzoom": 13, "layers": ["roads", "water", "places"]}
+    assert tiles.summary == {"minzoom": 10, "maxzoom": 13, "layers": ["roads", "water", "places"]}
     names = {f["properties"].get("name") for f in _decode(tiles.get(*basemap_fixture.some_tile()))["roads"]["features"]}
     assert "Midsummer Boulevard" in names
     assert tiles.get(13, 0, 0) is None  # the far side of the world: not in the extract
