@@ -24,7 +24,7 @@ def kiosk_trials(trials: Trials | None = None) -> tuple[Trial, ...]:
 
 def initial_state(trials: Trials | None = None) -> dict:
     shown = kiosk_trials(trials)
-    return {"mode": "attract", "trial": shown[0].id if shown else "", "since": None, "touched_at": None}
+    return {"mode": "attract", "trial": shown[0].id if shown else "", "since": None, "touched_at": None, "touch_n": 0}
 
 
 def layout(
@@ -85,6 +85,7 @@ def layout(
             html.Footer(html.Span(id=ids.KIOSK_MODE), className="kiosk-footer"),
             dcc.Interval(id=ids.KIOSK_INTERVAL, interval=1000),
             dcc.Store(id=ids.KIOSK_STATE, data=initial_state(trials)),
+            dcc.Store(id=ids.KIOSK_TOUCH, data={"n": 0, "trial": None}),
         ],
         className="page-kiosk",
     )

@@ -183,6 +183,10 @@ class Settings:
     # many (a page of a client app loads a few endpoints at once). Rate 0 disables the limit.
     open_api_rate_per_min: float = 120.0
     open_api_burst: int = 30
+    # The live open feed (`mk-control open-feed`): the broker URL it publishes open/v1/# with (its own
+    # user, see deploy/mosquitto/acl; "" uses MQTT_URL) and how often it looks for changes.
+    open_feed_mqtt_url: str = field(default="", repr=False)
+    open_feed_interval_s: float = 2.0
 
     # (field, environment variable); DATABASE_URL and MQTT_URL keep their conventional names.
     ENV = {
@@ -246,6 +250,8 @@ class Settings:
         "login_lock_s": "MK_LOGIN_LOCK_S",
         "open_api_rate_per_min": "MK_OPEN_API_RATE_PER_MIN",
         "open_api_burst": "MK_OPEN_API_BURST",
+        "open_feed_mqtt_url": "MK_OPEN_FEED_MQTT_URL",
+        "open_feed_interval_s": "MK_OPEN_FEED_INTERVAL_S",
     }
 
     @property
@@ -297,6 +303,7 @@ class Settings:
         out = dataclasses.asdict(self)
         out["database_url"] = redact_url(self.database_url)
         out["mqtt_url"] = redact_url(self.mqtt_url)
+        out["open_feed_mqtt_url"] = redact_url(self.open_feed_mqtt_url)
         for sev in ALERT_SEVERITIES:  # webhook tokens often sit in the path, not the password
             out[f"alert_webhook_{sev}"] = _redact_webhook(getattr(self, f"alert_webhook_{sev}"))
         return out
@@ -310,6 +317,8 @@ class Settings:
                 f"got {redact_url(self.database_url)!r}"
             )
         MqttUrl.parse(self.mqtt_url, env["mqtt_url"])
+        if self.open_feed_mqtt_url:
+            MqttUrl.parse(self.open_feed_mqtt_url, env["open_feed_mqtt_url"])
         if self.mqtt_protocol not in ("5", "3.1.1"):
             raise SettingsError(f"{env['mqtt_protocol']}: must be 5 or 3.1.1, got {self.mqtt_protocol!r}")
         if not re.match(r"^[A-Za-z0-9_-]{1,64}$", self.mqtt_client_id):
@@ -364,6 +373,7 @@ class Settings:
             "login_window_s",
             "login_lock_s",
             "open_api_burst",
+            "open_feed_interval_s",
             "alert_flood_count",
             "alert_flood_window_s",
         )

@@ -83,6 +83,7 @@ ROUTES: dict[str, frozenset[str]] = {
             "openapi",
             "page",
             "not_found",
+            "stream",
         )
     },
 }

@@ -2,8 +2,8 @@
 
 Hypothesis makes fleets (shuttles, drones on medical and inspection missions with their flight ids,
 5G cells, events with free-text details, alerts with operators' notes), each with ids and texts of its
-own; every endpoint is then read in every format and no id, hidden field, flight, detail or note of
-that fleet may be in any answer.
+own; every endpoint is then read in every format, the live feed's messages built, and no id, hidden
+field, flight, detail or note of that fleet may be in any of them.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from sqlalchemy import insert
 
 from dashboard.core.contract.messages import decode
 from dashboard.core.kpis.report import KpiReports
+from dashboard.core.opendata import feed, public
 from dashboard.core.settings import BUILTIN_TRIALS, load_settings
 from dashboard.core.snapshot import SnapshotService
 from dashboard.core.store.db import make_engine, migrate
@@ -223,6 +224,11 @@ def test_no_hidden_field_in_any_answer(app, fleet):
     runtime.bind(runtime.Runtime(opts, engine, SnapshotService(engine, opts), KpiReports(engine, opts)))
     try:
         answers = _answers(dash_app.server.test_client())
+        service = runtime.get().snapshots
+        answers["live feed (MQTT and events)"] = (
+            json.dumps(feed.messages(public.view(service.current(), opts), opts)),
+            "",
+        )
         positions = json.loads(answers["/assets?limit=1000"][0])["data"]
         assert positions, "the fleet has public positions to show"
         assert any(p["label"] == "Medical delivery drone" for p in positions)

@@ -51,6 +51,7 @@ ROUTES: dict[str, str] = {
             "openapi",
             "page",
             "not_found",
+            "stream",
         )
     },
 }

@@ -10,8 +10,43 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+def _local_zone() -> tzinfo:
+    """Milton Keynes time, for service hours; UTC where the zone database is missing."""
+    try:
+        return ZoneInfo("Europe/London")
+    except ZoneInfoNotFoundError:
+        return UTC
+
+
+LOCAL_ZONE = _local_zone()
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceHours:
+    """When a trial's fleet runs, local time: minutes after midnight, `start` to `end` (an `end` at or
+    before `start` runs past midnight). Outside them the fleet is parked by plan: silence is no alarm."""
+
+    start_min: int
+    end_min: int
+
+    def running_at(self, minute: int) -> bool:
+        if self.start_min < self.end_min:
+            return self.start_min <= minute < self.end_min
+        return minute >= self.start_min or minute < self.end_min
+
+    def running(self, ts: float) -> bool:
+        local = datetime.fromtimestamp(ts, LOCAL_ZONE)
+        return self.running_at(local.hour * 60 + local.minute)
+
+    def text(self) -> str:
+        return f"{self.start_min // 60:02d}:{self.start_min % 60:02d}-{self.end_min // 60:02d}:{self.end_min % 60:02d}"
+
 
 # Integers in payloads are stored and compared as 64-bit.
 INT64_MAX = 2**63 - 1
@@ -309,6 +344,11 @@ class Trial:
     areas: Areas = dataclasses.field(default_factory=Areas)
     simulator: Simulation | None = None
     alert_rules: tuple[RuleTable, ...] = ()
+    service_hours: ServiceHours | None = None  # None: runs round the clock
+
+    def in_service(self, ts: float) -> bool:
+        """Whether the fleet is meant to be running at `ts` (its service hours; always when none)."""
+        return self.service_hours is None or self.service_hours.running(ts)
 
     def channel(self, name: str) -> Channel | None:
         return {"telemetry": self.telemetry, "event": self.event}.get(name)

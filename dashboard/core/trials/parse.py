@@ -40,6 +40,7 @@ from dashboard.core.trials.model import (
     KpiPage,
     Privacy,
     RuleTable,
+    ServiceHours,
     Simulation,
     Sparkline,
     States,
@@ -762,6 +763,7 @@ TRIAL_KEYS = (
     "description",
     "stale_after_s",
     "lost_after_s",
+    "service_hours",
     "telemetry",
     "event",
     "state",
@@ -775,6 +777,27 @@ TRIAL_KEYS = (
     "simulator",
     "alert_rules",
 )
+
+
+SERVICE_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+
+def _service_hours(t: _Table) -> ServiceHours | None:
+    """`service_hours = "07:00-22:00"` (local time; "22:00-06:00" runs past midnight), or None."""
+    if not t.has("service_hours"):
+        return None
+    text = t.text("service_hours", None, SERVICE_HOURS, 'hours like "07:00-22:00" (local time)')
+    found = SERVICE_HOURS.match(text)
+    assert found is not None  # `text` checked the pattern
+    start = int(found[1]) * 60 + int(found[2])
+    end = int(found[3]) * 60 + int(found[4])
+    if end > 24 * 60:
+        raise t.fail("service_hours", f"'service_hours' {text!r}: the day ends at 24:00")
+    if start == end % (24 * 60):
+        raise t.fail(
+            "service_hours", f"'service_hours' {text!r} starts when it ends: leave it out to run round the clock"
+        )
+    return ServiceHours(start, end)
 
 
 def _trial(trial_id: str, t: _Table) -> Trial:
@@ -827,6 +850,7 @@ def _trial(trial_id: str, t: _Table) -> Trial:
         kpi_page=_kpi_page(t.table("kpi_page"), tuple(kpis)),
         areas=_areas(t.table("areas"), t.ctx),
         simulator=_simulator(t.table("simulator", SIMULATOR_KEYS + SIMULATOR_PARAMS), trial_id, telemetry, event_types),
+        service_hours=_service_hours(t),
     )
     rules = _rules(t, trial_id)
     _check_rule_fields(rules, trial, t)

@@ -12,7 +12,7 @@ import logging
 import flask
 
 from dashboard.core.settings import Settings
-from dashboard.web.open_api import docs, params, responses, spec, views
+from dashboard.web.open_api import docs, params, responses, spec, stream, views
 from dashboard.web.open_api.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ RULES = (
     ("/alerts/counts", views.alert_counts),
     ("/openapi.json", views.openapi),
     ("/docs", docs.page),
+    ("/stream", stream.stream),
     ("/<path:rest>", views.not_found),
 )
 CORS_HEADERS = {

@@ -292,6 +292,35 @@ def document(settings: Settings) -> dict:
             ["network_trial", "from", "to", "format", *paged],
             _responses(_list("HourlyKpiList")),
         ),
+        "/stream": _get(
+            "streamFeed",
+            "The live feed as server-sent events",
+            "An EventSource stream of the live feed: a `trial` event (the trial's sentence now) and a `positions` "
+            "event (a GeoJSON FeatureCollection of its delayed positions) per trial at once, then each again when it "
+            "changes. The same messages as the MQTT topics open/v1/trial/{id} and open/v1/positions/{id}. "
+            "A stream ends after five minutes (EventSource reconnects); each server takes a few at a time (503 beyond).",
+            ["trial"],
+            {
+                "200": {
+                    "description": "text/event-stream",
+                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                },
+                "400": {
+                    "description": "A parameter is not valid.",
+                    "content": {"application/json": {"schema": _ref("Error")}},
+                },
+                "429": {
+                    "description": "Too many requests from this address.",
+                    "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+                    "content": {"application/json": {"schema": _ref("Error")}},
+                },
+                "503": {
+                    "description": "Every live stream of this server is taken: retry after Retry-After seconds.",
+                    "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+                    "content": {"application/json": {"schema": _ref("Error")}},
+                },
+            },
+        ),
         "/alerts/counts": _get(
             "listAlertCounts",
             "How many alerts were raised",
