@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 
 import mapbox_vector_tile
 import pytest
@@ -122,3 +123,39 @@ def test_an_openmaptiles_archive_gets_its_own_layers():
     layers = map_style.basemap_layers(["transportation", "water", "building", "place"], map_style.DARK)
     assert {layer["source-layer"] for layer in layers} >= {"transportation", "water", "transportation_name"}
     assert map_style.basemap_layers(["something", "else"], map_style.DARK) == []
+
+
+def test_a_large_pmtiles_file_is_read_through_its_leaf_directories(tmp_path):
+    """A city extract has more tiles than its root directory holds: the tiles sit behind leaf
+    directories, which are followed (and kept decoded) exactly as the format's own reader does."""
+    from pmtiles.reader import MmapSource, Reader
+    from pmtiles.tile import Compression, TileType, tileid_to_zxy, zxy_to_tileid
+    from pmtiles.writer import Writer
+
+    path = tmp_path / "big.pmtiles"
+    first = zxy_to_tileid(14, 0, 0)
+    rng = random.Random(7)  # irregular gaps and sizes: a directory that does not compress into the root
+    ids, tile_id = [], first
+    for _ in range(40_000):
+        ids.append(tile_id)
+        tile_id += rng.randint(1, 40)
+    with path.open("wb") as f:
+        writer = Writer(f)
+        for tile_id in ids:
+            writer.write_tile(tile_id, f"tile {tile_id} ".encode() * rng.randint(1, 9))
+        writer.finalize(
+            {"tile_type": TileType.MVT, "tile_compression": Compression.NONE, "center_zoom": 14}
+            | {
+                k: 0 for k in ("min_lon_e7", "min_lat_e7", "max_lon_e7", "max_lat_e7", "center_lon_e7", "center_lat_e7")
+            },
+            {"vector_layers": [{"id": "roads"}]},
+        )
+    with path.open("rb") as f:
+        reference = Reader(MmapSource(f))
+        assert reference.header()["leaf_directory_length"] > 0  # the case under test
+        tiles = open_tiles(path)
+        for tile_id in [*ids[::997], ids[-1], ids[0] + 1, ids[-1] + 1]:
+            z, x, y = tileid_to_zxy(tile_id)
+            assert tiles.get(z, x, y) == reference.get(z, x, y)
+        assert tiles.get(*tileid_to_zxy(ids[20_000])).startswith(f"tile {ids[20_000]} ".encode())
+        assert tiles.get(*tileid_to_zxy(ids[20_000] + 1)) is None or ids[20_001] == ids[20_000] + 1
