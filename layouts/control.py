@@ -42,9 +42,12 @@ def layout(
     user=None,
     trials: Trials | None = None,
     fleet: Iterable[tuple[float, float]] = (),
+    basemap: dict | None = None,
+    origin: str = "",
     **_,
 ) -> html.Div:
-    """The wall; `fleet` is the (lon, lat) of every asset now, so the map opens with all of them in view."""
+    """The wall; `fleet` is the (lon, lat) of every asset now, so the map opens with all of them in view;
+    `basemap` (`TileSet.summary`) when an offline base map is configured, served from `origin`."""
     trials = trials or default_trials()
     return html.Div(
         [
@@ -65,7 +68,9 @@ def layout(
                         [
                             dcc.Graph(
                                 id=ids.CONTROL_MAP,
-                                figure=map_figure(geojson, tile_url, trials=trials, fleet=fleet),
+                                figure=map_figure(
+                                    geojson, tile_url, trials=trials, fleet=fleet, basemap=basemap, origin=origin
+                                ),
                                 config=GRAPH_CONFIG,
                                 className="wall-map",
                                 responsive=True,

@@ -5,8 +5,6 @@ Everything dynamic on this page is built from `dashboard.core.privacy.public_vie
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from dash import dcc, html
 
 from dashboard.core.trials import Trial, Trials, default_trials
@@ -16,7 +14,7 @@ from layouts.maps import map_figure
 
 # The kiosk map less the note over its top and the legend over its bottom (CSS px at 1920x1080): a
 # trial's areas and dots are fitted between them.
-FOLLOW_AREA = replace(KIOSK_AREA, top=175, bottom=150)
+FOLLOW_AREA = KIOSK_AREA
 
 
 def kiosk_trials(trials: Trials | None = None) -> tuple[Trial, ...]:
@@ -29,7 +27,14 @@ def initial_state(trials: Trials | None = None) -> dict:
     return {"mode": "attract", "trial": shown[0].id if shown else "", "since": None, "touched_at": None, "touch_n": 0}
 
 
-def layout(geojson: dict | None = None, tile_url: str = "", trials: Trials | None = None, **_) -> html.Div:
+def layout(
+    geojson: dict | None = None,
+    tile_url: str = "",
+    trials: Trials | None = None,
+    basemap: dict | None = None,
+    origin: str = "",
+    **_,
+) -> html.Div:
     shown = kiosk_trials(trials)
     first = shown[0].id if shown else ""
     return html.Div(
@@ -57,7 +62,15 @@ def layout(geojson: dict | None = None, tile_url: str = "", trials: Trials | Non
                         [
                             dcc.Graph(
                                 id=ids.KIOSK_MAP,
-                                figure=map_figure(geojson, tile_url, dark=False, trials=trials, area=KIOSK_AREA),
+                                figure=map_figure(
+                                    geojson,
+                                    tile_url,
+                                    dark=False,
+                                    trials=trials,
+                                    area=KIOSK_AREA,
+                                    basemap=basemap,
+                                    origin=origin,
+                                ),
                                 config={"displayModeBar": False, "scrollZoom": True},
                                 className="kiosk-map",
                             ),

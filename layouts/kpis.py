@@ -69,6 +69,14 @@ def refused(message: str) -> html.Div:
     return html.Div([html.H2("Range not shown"), html.P(message)], className="kpi-refused")
 
 
+def _value(value, kpi: Kpi) -> list:
+    """A card's number, its unit smaller beside it (a long unit such as "per 100 km" stays on the line)."""
+    text = fmt(value, kpi.digits)
+    if not kpi.unit or text == "–":
+        return [text]
+    return [text, html.Span(kpi.unit if kpi.unit in ("%", "°") else f" {kpi.unit}", className="kpi-unit")]
+
+
 def _card(kpi, now: dict, before: dict, section: str) -> html.Div:
     """One KPI card; its id names the trial section it sits in (cards common to all trials repeat)."""
     value, previous = now.get(kpi.key), before.get(kpi.key)
@@ -80,7 +88,7 @@ def _card(kpi, now: dict, before: dict, section: str) -> html.Div:
     return html.Div(
         [
             html.Div(kpi.label, className="kpi-label"),
-            html.Div(fmt(value, kpi.digits, kpi.unit), className="kpi-value", id=f"kpi-{section}-{kpi.key}"),
+            html.Div(_value(value, kpi), className="kpi-value", id=f"kpi-{section}-{kpi.key}"),
             html.Div(
                 [
                     html.Span(f"previous {fmt(previous, kpi.digits, kpi.unit)}"),

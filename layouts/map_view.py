@@ -38,8 +38,10 @@ class MapArea:
 # so the areas are fitted left of the panel and above the legend; 40 px keeps an asset's alert halo
 # (66 px across) clear of the edge.
 WALL_AREA = MapArea(width=1360, height=1025, left=40, right=40 + 0.24 * 1920 + 24, top=40, bottom=40 + 95)
-# The kiosk at 1920x1080 CSS px: the right half of the page under its header and buttons.
-KIOSK_AREA = MapArea(width=915, height=800, left=30, right=30, top=30, bottom=30)
+# The kiosk at 1920x1080 CSS px: the right half of the page under its header and buttons (917x850), less
+# the note over the map's top (137 px) and the legend over its bottom (185 px), with room for the name
+# under the southernmost site.
+KIOSK_AREA = MapArea(width=917, height=850, left=30, right=30, top=160, bottom=230)
 
 
 def _x(lon: float) -> float:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from dashboard.core.tiles import TileArchiveError, open_tiles
 from dashboard.core.trials import Trials, TrialsError, trials_in_force
 
 # The trials of the shipped default trials file.
@@ -118,7 +119,11 @@ class Settings:
     retention_days: int = 30
     web_host: str = "127.0.0.1"
     web_port: int = 8050
+    # A raster tile URL template ({z}/{x}/{y}) on another server, for deployments with internet.
     map_tile_url: str = ""
+    # An offline base map: a .pmtiles or .mbtiles file of vector tiles the web app serves itself
+    # (docs/basemap.md says how to cut a Milton Keynes extract).
+    basemap_path: str = ""
     log_level: str = "INFO"
     # Pages. One tick is one shared snapshot read from the store, whatever the number of screens.
     tick_s: float = 1.0
@@ -209,6 +214,7 @@ class Settings:
         "web_host": "MK_WEB_HOST",
         "web_port": "MK_WEB_PORT",
         "map_tile_url": "MK_MAP_TILE_URL",
+        "basemap_path": "MK_BASEMAP",
         "log_level": "MK_LOG_LEVEL",
         "tick_s": "MK_TICK_S",
         "stale_after": "MK_STALE_AFTER",
@@ -332,6 +338,13 @@ class Settings:
         for trial in self.extra_trials:
             if not _TRIAL_NAME.match(trial):
                 raise SettingsError(f"{env['extra_trials']}: bad trial name {trial!r} (a-z 0-9 _ -)")
+        if self.map_tile_url and urlsplit(self.map_tile_url).scheme not in ("http", "https"):
+            raise SettingsError(f"{env['map_tile_url']}: must be an http:// or https:// URL template")
+        if self.basemap_path:
+            try:
+                open_tiles(self.basemap_path).close()
+            except TileArchiveError as exc:
+                raise SettingsError(f"{env['basemap_path']}: {exc}") from None
         if self.trials_path and not os.path.isfile(self.trials_path):
             raise SettingsError(f"{env['trials_path']}: no such file {self.trials_path!r}")
         try:

@@ -70,6 +70,8 @@ PUBLIC_ROUTES = {
 }
 # Flask routes that are not pages (downloads, the open data API), by endpoint.
 ROUTES: dict[str, frozenset[str]] = {
+    "basemap.glyphs": EVERYONE,
+    "basemap.tiles_": EVERYONE,
     **{
         f"open_api.{name}": EVERYONE
         for name in (

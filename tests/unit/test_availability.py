@@ -113,3 +113,12 @@ def test_the_kpi_page_states_the_definition():
         },
     )
     assert any(isinstance(c, html.P) and c.id == "kpi-definition-mark" for c in section.children)
+
+
+def test_the_open_data_and_report_definitions_say_the_same():
+    from dashboard.core.opendata.definitions import describe
+
+    words = describe(TRIALS["mark"].kpi("availability"))
+    assert words.startswith("Time in service / time reporting") and "60 s" in words and "`down`" in words
+    assert "no state of this trial is out of service" in describe(TRIALS["streetcav"].kpi("availability"))
+    assert "strictly before" in describe(TRIALS["droneport"].kpi("landing_battery"))

@@ -79,6 +79,7 @@ def test_streetcav_by_hand():
     assert got["mean_speed_kmh"] == pytest.approx(18.0)  # mean(5, 6, 4, 5, 5) m/s x 3.6
     assert got["emergency_stops"] == 1
     assert got["by_initiator"] == {"operator": 1, "system": 1}
+    assert got["by_reason"] == {"pedestrian": 1, "sensor": 1}
     # Reporting 10 + 10 + 10 + 15 (the 270 s gap counts up to lost_after_s, 15 s) + 10 s; a shuttle has no
     # out-of-service state, so it was in service all the time it reported - however short a part of
     # the day that was (the range's length is not the denominator).
@@ -129,6 +130,7 @@ def test_droneport_by_hand_battery_at_landing_is_the_sample_before_the_swap():
 
 def _cell(offset, asset, dl, latency, up=True):
     payload = {"available": up, "dl_mbps": dl, "ul_mbps": dl / 10 if dl is not None else None, "latency_ms": latency}
+    payload["connected_ues"] = None if dl is None else (10 if asset == "cell-a" else 30)
     return (offset, asset, "telemetry", "up" if up else "down", {**payload, "sinr_db": 15.0})
 
 
@@ -151,6 +153,8 @@ def test_mark_by_hand():
     assert got["dl_p50"] == pytest.approx((250 + 550) / 2)
     assert got["dl_p5"] == pytest.approx((115 + 505) / 2)
     assert got["ul_p50"] == pytest.approx(40.0)
+    assert got["ul_p5"] == pytest.approx((11.5 + 50.5) / 2)  # a = [10, 20, 30, 40], b = [50, 60]
+    assert got["busiest_hours"] == [(1, pytest.approx((4 * 10 + 2 * 30) / 6))]  # one hour: 01 UTC
     assert got["latency_p95"] == pytest.approx((38.5 + 10) / 2)
     assert got["cell_down"] == 1
     assert got["sinr_hist"]["13-20 dB"] == 8

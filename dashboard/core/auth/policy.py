@@ -36,6 +36,9 @@ CALLBACK_MODULES: dict[str, str] = {
 
 # Flask routes that are not pages, by endpoint name (downloads, exports, probes).
 ROUTES: dict[str, str] = {
+    # What the maps draw with (label glyphs, the offline base map's tiles): the kiosk's map is public.
+    "basemap.glyphs": roles.VIEW_KIOSK,
+    "basemap.tiles_": roles.VIEW_KIOSK,
     # The open data API (dashboard/web/open_api): public like the kiosk, built on the same privacy path.
     **{
         f"open_api.{name}": roles.VIEW_KIOSK

@@ -185,7 +185,7 @@ def _headline(data: ReportData) -> list:
             "small",
         ),
         Spacer(1, 3 * mm),
-        _table(_kpi_rows(data.kpis), widths, [("ALIGN", (1, 1), (-1, -1), "RIGHT")]),
+        _table(_kpi_rows(data.kpis), widths, [("ALIGN", (1, 0), (-1, -1), "RIGHT")]),
     ]
 
 
@@ -222,7 +222,7 @@ def _daily(data: ReportData) -> list:
                 KeepTogether(
                     [
                         Spacer(1, 3 * mm),
-                        _table(rows, [WIDTH * 0.6, WIDTH * 0.15], [("ALIGN", (1, 1), (-1, -1), "RIGHT")]),
+                        _table(rows, [WIDTH * 0.6, WIDTH * 0.15], [("ALIGN", (1, 0), (-1, -1), "RIGHT")]),
                     ]
                 )
             )
@@ -245,7 +245,7 @@ def _daily(data: ReportData) -> list:
             KeepTogether(
                 [
                     Paragraph("Per asset", STYLES["h2"]),
-                    _table(rows, [width] * len(header), [("ALIGN", (1, 1), (-1, -1), "RIGHT")]),
+                    _table(rows, [width] * len(header), [("ALIGN", (1, 0), (-1, -1), "RIGHT")]),
                 ]
             ),
         ]
@@ -271,7 +271,7 @@ def _alerts(data: ReportData) -> list:
             "small",
         ),
         Spacer(1, 3 * mm),
-        _table(summary, [WIDTH * 0.5, WIDTH * 0.25, WIDTH * 0.25], [("ALIGN", (1, 1), (-1, -1), "RIGHT")]),
+        _table(summary, [WIDTH * 0.5, WIDTH * 0.25, WIDTH * 0.25], [("ALIGN", (1, 0), (-1, -1), "RIGHT")]),
         Spacer(1, 5 * mm),
     ]
     if alerts.by_rule:
@@ -291,7 +291,7 @@ def _alerts(data: ReportData) -> list:
             _table(
                 rows,
                 [WIDTH * 0.44, WIDTH * 0.14, WIDTH * 0.12, WIDTH * 0.15, WIDTH * 0.15],
-                [("ALIGN", (2, 1), (-1, -1), "RIGHT")],
+                [("ALIGN", (2, 0), (-1, -1), "RIGHT")],
             ),
         ]
     else:
@@ -328,7 +328,7 @@ def _radio(data: ReportData) -> list:
         _table(
             _kpi_rows(radio),
             [WIDTH * 0.46, WIDTH * 0.19, WIDTH * 0.19, WIDTH * 0.16],
-            [("ALIGN", (1, 1), (-1, -1), "RIGHT")],
+            [("ALIGN", (1, 0), (-1, -1), "RIGHT")],
         ),
         Spacer(1, 4 * mm),
     ]
@@ -351,7 +351,8 @@ def _quality(data: ReportData) -> list:
     q = data.quality
     total = int(q.days["messages"].sum()) if len(q.days) else 0
     coverage = q.days["coverage_pct"].dropna()
-    rows: list[list] = [["Day (UTC)", "Messages", "Assets reporting", "Silent asset-minutes", "Coverage"]]
+    gaps = float(q.days["silent_min"].sum()) if len(q.days) else 0.0
+    rows: list[list] = [["Day (UTC)", "Messages", "Assets reporting", "Gaps (silent asset-min.)", "Coverage"]]
     rows += [
         [
             r["day"],
@@ -368,6 +369,7 @@ def _quality(data: ReportData) -> list:
         Paragraph("5. Data quality", STYLES["h1"]),
         _p(
             f"{number(total, 0)} messages stored in the period (previous period: {number(q.previous_messages, 0)}); "
+            f"gaps: {number(gaps, 0)} asset-minutes without a message; "
             f"mean coverage {number(coverage.mean() if len(coverage) else None, 1, '%')}.",
             "body",
         ),
@@ -377,13 +379,13 @@ def _quality(data: ReportData) -> list:
                 "Messages stored per day", days, {"messages": list(q.days["messages"]) if len(q.days) else []}, False
             )
         ),
-        _table(rows, [WIDTH * 0.2] * 5, [("ALIGN", (1, 1), (-1, -1), "RIGHT")]),
+        _table(rows, [WIDTH * 0.2] * 5, [("ALIGN", (1, 0), (-1, -1), "RIGHT")]),
         Spacer(1, 5 * mm),
         Paragraph("Rejected messages (dead letters)", STYLES["h2"]),
     ]
     if q.dead_letters:
         dead = [["Reason", "Messages"], *[[code, number(n, 0)] for code, n in q.dead_letters]]
-        story.append(_table(dead, [WIDTH * 0.5, WIDTH * 0.2], [("ALIGN", (1, 1), (-1, -1), "RIGHT")]))
+        story.append(_table(dead, [WIDTH * 0.5, WIDTH * 0.2], [("ALIGN", (1, 0), (-1, -1), "RIGHT")]))
     else:
         story.append(_p("None: every message the trial's devices sent in the period met the contract.", "body"))
     return story
@@ -406,7 +408,8 @@ def _definitions(data: ReportData) -> list:
         "flight time is counted across it.",
         "A percentile over several days is the sample-weighted mean of the daily percentiles (exact for one day).",
         "Coverage: minutes in which an asset sent at least one message, over assets reporting that day x minutes "
-        "of the day (up to now for today). Silent asset-minutes: the minutes missing from that.",
+        "of the day (up to now for today). Gaps: the asset-minutes missing from that (an asset silent all day is "
+        "not counted: it did not report).",
         "Dead letters: messages on the trial's topics that the control room refused (malformed, out of range, "
         "too fast), by reason; kept for the store's retention period.",
         "Response times run from when an alert is raised to when an operator acknowledges it, and to when its "

@@ -33,11 +33,19 @@ def describe(kpi: Kpi) -> str:
         scale = f", times {p['scale']}" if p.get("scale", 1) != 1 else ""
         return f"Mean of `{p['field']}`{above}{scale}."
     if kind == "value_at_event":
-        return f"Mean of `{p['field']}` at the last sample before each {_names(p['types'])} event."
+        return f"Mean of `{p['field']}` at the last sample strictly before each {_names(p['types'])} event."
     if kind == "quantile":
         return f"Each asset's {p['q'] * 100:g}th percentile of `{p['field']}`, averaged over assets."
     if kind == "share_of_samples":
         return f"Share of samples with `{p['field']}` equal to {p['equals']!r}, in per cent."
+    if kind == "availability":
+        out = p.get("out_of_service") or ()
+        service = f"unless the asset's state is {_names(out)}" if out else "(no state of this trial is out of service)"
+        return (
+            "Time in service / time reporting, in per cent: each sample covers the time to the asset's next "
+            f"sample, up to {p['lost_after_s']:g} s (a longer silence is link lost, not reporting); that time is "
+            f"in service {service}."
+        )
     if kind == "reporting":
         return "Minutes with at least one message, summed over assets, as a share of assets x minutes in the period."
     if kind == "ratio":

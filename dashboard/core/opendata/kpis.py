@@ -8,6 +8,8 @@ text written by operators and devices (a disengagement's reason), which the kios
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from datetime import date
 
 from sqlalchemy import Engine
@@ -60,8 +62,30 @@ def number(value) -> float | None:
     return None if math.isnan(value) or math.isinf(value) else value
 
 
+# Answers kept per process, keyed by the range's roll-up version: a popular range is computed once
+# until a day of it is rolled up again (or, for today, for `daily_rows.FRESH_TTL_S`).
+CACHE_SIZE = 64
+_cache: OrderedDict[tuple, list[dict]] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
 def daily(engine: Engine, settings: Settings, trial: Trial, first: date, last: date, now: float) -> list[dict]:
     """One row per (day, open KPI) of `trial` over first..last with data: {trial, day, kpi, value, unit}."""
+    key = daily_rows.range_version(engine, settings, trial.id, first, last, now)
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            _cache.move_to_end(key)
+            return hit
+    rows = _compute(engine, settings, trial, first, last, now)
+    with _cache_lock:
+        _cache[key] = rows
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return rows
+
+
+def _compute(engine: Engine, settings: Settings, trial: Trial, first: date, last: date, now: float) -> list[dict]:
     rows = daily_rows.daily_rows(engine, settings, trial.id, first, last, now)
     series = arithmetic.daily_series(trial, rows, settings.trial_model)
     out = []

@@ -32,9 +32,15 @@ PARTS = (
     "alerts",
     "callbacks",
     "kpipage",
+    "opendata",
     "screen",
 )
-PAGE_PARTS = ("callbacks", "kpipage", "screen")  # dashboard.tools.bench.pages / bench_screens: no shared broker needed
+PAGE_PARTS = (
+    "callbacks",
+    "kpipage",
+    "opendata",
+    "screen",
+)  # dashboard.tools.bench.pages / bench_screens: no shared broker needed
 DEFAULT_PARTS = tuple(p for p in PARTS if p != "soak")  # soak only when asked: it takes 10 minutes
 DEFAULT_MESSAGES = 200_000  # ~10-20 s per throughput run on 2 cores: long enough to be sustained
 DEFAULT_RATE = 5_000  # offered msg/s for the latency run and the soak (the fixed load)
@@ -235,6 +241,14 @@ def _pages(part: str, args, settings: Settings, report, progress) -> None:
                 f"<= {TARGET_KPI_RANGE_S:.0f} s",
                 seconds <= TARGET_KPI_RANGE_S,
             )
+    elif part == "opendata":
+        from dashboard.tools.bench.opendata import open_data_times
+
+        with tempfile.TemporaryDirectory(prefix="mk-bench-open-") as tmp:
+            figures = open_data_times(settings, args.kpi_days, args.kpi_assets, 20, Path(tmp))
+        for name, value in figures.items():
+            progress(f"  {name}: {value}")
+            report.add("opendata", name, value)
     elif part == "screen":
         from dashboard.tools.bench.screens import publish_to_screen
 
