@@ -194,7 +194,7 @@ def alert_row(a: dict, select_asset: bool = True, trials: Trials | None = None, 
 def replay_link(a: dict) -> html.A | None:
     """Opens /replay centred on the alert's first evidence (else when it was raised), for its asset."""
     moment = a.get("first_seen") if not missing(a.get("first_seen")) else a.get("raised_at")
-    if missing(moment) or not a.get("asset_id"):
+    if moment is None or missing(moment) or not a.get("asset_id"):
         return None
     return html.A(
         "Replay",
