@@ -140,6 +140,22 @@
           chartAt(chart, t),
         ];
       },
+      radio: function (value, radio, chart) {
+        if (!radio || !radio.segments || !chart || !chart.data) { return [nu(), ""]; }
+        const t = radio.start + (value || 0);
+        const i = lastAtOrBefore(radio.segments.map((s) => s.from), t);
+        const segment = i >= 0 ? radio.segments[i] : null;
+        const chosen = segment ? segment.cells : [];
+        const data = chart.data.map((tr) => (tr.meta ? Object.assign({}, tr, { opacity: chosen.indexOf(tr.meta) >= 0 ? 1 : 0.2 }) : tr));
+        const moved = chartAt(Object.assign({}, chart, { data: data }), t);
+        let title = "no position yet at the cursor";
+        if (segment && segment.named) {
+          title = "serving cell " + chosen[0] + " (named by the asset)" + (segment.metres[0] !== null ? ", " + segment.metres[0] + " m away" : "");
+        } else if (segment && chosen.length) {
+          title = "nearest cells at the cursor: " + chosen.map((c, k) => c + " " + segment.metres[k] + " m").join(", ");
+        }
+        return [moved === nu() ? Object.assign({}, chart, { data: data }) : moved, title];
+      },
       pick: function (click) {
         const point = click && click.points && click.points[0];
         if (!point || typeof point.customdata !== "string") { return nu(); }

@@ -12,7 +12,7 @@ import time
 
 from dash import ClientsideFunction, Input, Output, State, ctx, hooks, no_update
 
-from dashboard.core import replay
+from dashboard.core import radio, replay
 from dashboard.core.auth import roles
 from dashboard.web import runtime
 from dashboard.web.auth.guard import requires
@@ -115,6 +115,37 @@ def chart(focus, window, cursor):
     return page.asset_chart(times, series, labels, events, start, end, at)
 
 
+@hooks.callback(
+    Output(ids.REPLAY_RADIO_CHART, "figure"),
+    Output(ids.REPLAY_RADIO_DATA, "data"),
+    Output(ids.REPLAY_RADIO, "className"),
+    Input(ids.REPLAY_FOCUS, "value"),
+    Input(ids.REPLAY_WINDOW, "data"),
+    State(ids.REPLAY_SLIDER, "value"),
+)
+@requires(roles.VIEW_CONTROL)
+def radio_context(focus, window, cursor):
+    """The cells around the chosen asset over the window, for a moving asset of a trial that is not
+    itself a cell trial (a shuttle, a drone); the panel is hidden otherwise."""
+    hidden = (page.empty_chart(""), None, "replay-radio is-empty")
+    if not focus or not isinstance(window, dict):
+        return hidden
+    rt = runtime.get()
+    trials = rt.settings.trial_model
+    with rt.engine.connect() as conn:
+        trial_id = replay.trial_of(conn, focus)
+    trial = trials.get(trial_id) if trial_id else None
+    if trial is None or not trial.moves or trial.id in radio.cell_trials(trials):
+        return hidden
+    start, end = float(window["start"]), float(window["end"])
+    found = radio.context(rt.engine, focus, start, end, trials)
+    if found is None or not found["segments"]:
+        return hidden
+    figure = page.radio_chart(found, focus, start, end, start + float(cursor or 0))
+    data = {"segments": found["segments"], "start": start}
+    return figure, data, "replay-radio"
+
+
 # Playback: the play button starts and stops the tick; each tick moves the cursor by speed x tick.
 hooks.clientside_callback(
     ClientsideFunction("replay", "toggle"),
@@ -157,5 +188,15 @@ hooks.clientside_callback(
     ClientsideFunction("replay", "pick"),
     Output(ids.REPLAY_FOCUS, "value", allow_duplicate=True),
     Input(ids.REPLAY_MAP, "clickData"),
+    prevent_initial_call=True,
+)
+# The radio chart follows the cursor: its line moves, and the cells chosen at the cursor stand out.
+hooks.clientside_callback(
+    ClientsideFunction("replay", "radio"),
+    Output(ids.REPLAY_RADIO_CHART, "figure", allow_duplicate=True),
+    Output(ids.REPLAY_RADIO_TITLE, "children"),
+    Input(ids.REPLAY_SLIDER, "value"),
+    Input(ids.REPLAY_RADIO_DATA, "data"),
+    State(ids.REPLAY_RADIO_CHART, "figure"),
     prevent_initial_call=True,
 )

@@ -46,7 +46,7 @@ def layout(*, geojson: dict | None = None, tile_url: str = "", trials: Trials | 
             dcc.Location(id=ids.REPLAY_URL, refresh=False),
             dcc.Store(id=ids.REPLAY_FRAMES),
             dcc.Store(id=ids.REPLAY_WINDOW),
-            dcc.Store(id=ids.REPLAY_RADIO_CELLS),
+            dcc.Store(id=ids.REPLAY_RADIO_DATA),
             dcc.Interval(id=ids.REPLAY_TICK, interval=TICK_MS, disabled=True),
             page_header("/replay", "Incident replay", "positions, states, events and alerts on one timeline"),
             html.Div(
@@ -119,14 +119,36 @@ def layout(*, geojson: dict | None = None, tile_url: str = "", trials: Trials | 
             html.Div(
                 [
                     html.Div(
-                        dcc.Graph(
-                            id=ids.REPLAY_MAP,
-                            figure=map_figure(geojson, tile_url, trials=trials, area=REPLAY_AREA),
-                            config={"displaylogo": False, "displayModeBar": False, "scrollZoom": True},
-                            className="replay-map",
-                            responsive=True,
-                            style={"height": "100%"},
-                        ),
+                        [
+                            html.Div(
+                                dcc.Graph(
+                                    id=ids.REPLAY_MAP,
+                                    figure=map_figure(geojson, tile_url, trials=trials, area=REPLAY_AREA),
+                                    config={"displaylogo": False, "displayModeBar": False, "scrollZoom": True},
+                                    className="replay-map",
+                                    responsive=True,
+                                    style={"height": "100%"},
+                                ),
+                                className="replay-map-box",
+                            ),
+                            html.Div(
+                                [
+                                    html.H2(
+                                        ["Radio context ", html.Span(id=ids.REPLAY_RADIO_TITLE, className="count")]
+                                    ),
+                                    dcc.Graph(
+                                        id=ids.REPLAY_RADIO_CHART,
+                                        figure=empty_chart(""),
+                                        config=CHART_CONFIG,
+                                        responsive=True,
+                                        style={"height": "100%"},
+                                        className="replay-radio-chart",
+                                    ),
+                                ],
+                                id=ids.REPLAY_RADIO,
+                                className="replay-radio is-empty",
+                            ),
+                        ],
                         className="replay-map-area",
                     ),
                     html.Div(
@@ -144,7 +166,6 @@ def layout(*, geojson: dict | None = None, tile_url: str = "", trials: Trials | 
                                 className="replay-focus-row",
                             ),
                             dcc.Graph(id=ids.REPLAY_CHART, figure=empty_chart(), config=CHART_CONFIG),
-                            html.Div(id=ids.REPLAY_RADIO, className="replay-radio"),
                             html.H2(["Events ", html.Span(id=ids.REPLAY_EVENTS_COUNT, className="count")]),
                             html.Div(id=ids.REPLAY_EVENTS, className="replay-list"),
                             html.H2(["Alerts ", html.Span(id=ids.REPLAY_ALERTS_COUNT, className="count")]),
@@ -326,3 +347,91 @@ def asset_chart(
     )
     figure.update_xaxes(range=_utc([start, end]), gridcolor="#1f2a44")
     return figure
+
+
+# The cells' colours on the radio chart, in the order the cells are named.
+CELL_COLOURS = ("#4ade80", "#38bdf8", "#fbbf24", "#c084fc", "#f87171", "#94a3b8")
+RADIO_ROWS = (
+    ("sinr_db", "SINR dB"),
+    ("rsrp_dbm", "RSRP dBm"),
+    ("latency_ms", "Latency ms"),
+    ("prb_util_pct", "PRB load %"),
+    ("available", "Cell up"),
+)
+# Short headings for the asset's own rows (the chart is narrow): the trials file's labels are longer.
+OWN_ROWS = {"link_quality_pct": "Link %"}
+
+
+def radio_chart(radio: dict, asset_id: str, start: float, end: float, at: float) -> go.Figure:
+    """The cells around `asset_id` over the window, one row per measurement and one line per cell (its
+    `meta` is the cell id: the browser dims cells not chosen at the cursor), the asset's own link
+    quality when it has one, its radio-related events as dotted lines and the cursor (shape 0)."""
+    rows = list(RADIO_ROWS)
+    own = [name for name in radio["asset"] if name != "t"]
+    rows += [(name, OWN_ROWS.get(name, name.replace("_", " "))) for name in own]
+    figure = make_subplots(rows=len(rows), cols=1, shared_xaxes=True, vertical_spacing=0.025)
+    for n, (cell, series) in enumerate(sorted(radio["cells"].items())):
+        colour = CELL_COLOURS[n % len(CELL_COLOURS)]
+        x = _utc(series["t"])
+        for row, (field, label) in enumerate(RADIO_ROWS, start=1):
+            figure.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=series[field],
+                    mode="lines",
+                    line={"width": 2, "color": colour, "shape": "hv" if field == "available" else "linear"},
+                    name=plain(cell),
+                    meta=cell,
+                    legendgroup=cell,
+                    showlegend=row == 1,
+                    hovertemplate="%{y}<extra>" + plain(cell) + " " + plain(label) + "</extra>",
+                ),
+                row=row,
+                col=1,
+            )
+    asset = radio["asset"]
+    for offset, name in enumerate(own):
+        figure.add_trace(
+            go.Scatter(
+                x=_utc(asset["t"]),
+                y=asset[name],
+                mode="lines",
+                line={"width": 2, "color": "#f8fafc"},
+                name=plain(asset_id),
+                showlegend=False,
+                hovertemplate="%{y}<extra>" + plain(asset_id) + "</extra>",
+            ),
+            row=len(RADIO_ROWS) + 1 + offset,
+            col=1,
+        )
+    for row, (_field, label) in enumerate(rows, start=1):
+        figure.update_yaxes(
+            title={"text": plain(label), "font": {"size": 11}}, row=row, col=1, gridcolor="#1f2a44", zeroline=False
+        )
+    shapes = [cursor_shape(at)] + [_event_line(e) for e in radio["events"]]
+    figure.update_layout(
+        margin={"l": 70, "r": 10, "t": 4, "b": 22},
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="#0b1220",
+        font={"color": "#cbd5e1", "size": 11},
+        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.0, "yanchor": "bottom", "font": {"size": 12}},
+        shapes=shapes,
+        uirevision="replay-radio",
+    )
+    figure.update_xaxes(range=_utc([start, end]), gridcolor="#1f2a44")
+    return figure
+
+
+def _event_line(event: dict) -> dict:
+    stamp = _utc([event["ts"]])[0]
+    colour = EVENT_COLOURS.get(event["type"], "#c084fc")
+    return {
+        "type": "line",
+        "xref": "x",
+        "yref": "paper",
+        "x0": stamp,
+        "x1": stamp,
+        "y0": 0,
+        "y1": 1,
+        "line": {"color": colour, "width": 2, "dash": "dot"},
+    }

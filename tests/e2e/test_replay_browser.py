@@ -142,3 +142,40 @@ def test_a_window_loaded_by_hand_and_a_marker_clicked_charts_that_asset(watched,
     assert page.evaluate(REPEATED_IDS_JS) == []
     assert watched.errors == [], watched.errors
     assert watched.failed == [], watched.failed
+
+
+RADIO_JS = """() => { const gd = document.querySelector('#replay-radio-chart .js-plotly-plot');
+  if (!gd || !gd.data) return null;
+  const cells = {};
+  gd.data.forEach((t) => { if (t.meta) cells[t.meta] = t.opacity; });
+  return {cells: cells, cursor: gd.layout.shapes[0].x0, lines: gd.layout.shapes.length}; }"""
+
+
+def test_the_radio_panel_shows_the_cells_around_the_drone_on_its_timeline(watched, live_server, fleet, screenshots):
+    page = watched.page
+    sign_in(page, live_server)
+    at = fleet.now - seeding.SPAN_S + 200.0  # the medical drone's seeded link loss
+    page.goto(live_server + replay.link(DRONE, at))
+    page.wait_for_selector("#replay-radio:not(.is-empty)", timeout=20_000)
+    page.wait_for_function(f"() => {{ const r = ({RADIO_JS})(); return r && Object.keys(r.cells).length >= 3; }}")
+    page.wait_for_function("() => document.querySelector('#replay-radio-title').textContent.includes('nearest')")
+    title = page.text_content("#replay-radio-title")
+    chosen = [c for c in seeding.CELLS if c in title]
+    assert len(chosen) == 3 and " m" in title
+    state = page.evaluate(RADIO_JS)
+    assert all(state["cells"][c] == 1 for c in chosen)  # the chosen cells stand out, any others are dimmed
+    assert state["lines"] >= 2  # the cursor, and the drone's link-loss event on the same timeline
+    for label in ("SINR dB", "RSRP dBm", "Latency ms", "PRB load %", "Cell up", "Link %"):
+        assert label in page.text_content("#replay-radio-chart")
+    before = state["cursor"]
+    box = page.locator("#replay-slider").bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2)
+    page.wait_for_function(f"() => ({RADIO_JS})().cursor !== {before!r}")
+    page.screenshot(path=str(screenshots / "replay-radio.png"))
+    # A cell has no radio context of its own: the panel goes away.
+    page.click("#replay-focus")
+    page.get_by_role("option", name=seeding.CELLS[0]).click()
+    page.wait_for_selector("#replay-radio.is-empty", state="attached", timeout=10_000)
+    assert page.evaluate(REPEATED_IDS_JS) == []
+    assert watched.errors == [], watched.errors
+    assert watched.failed == [], watched.failed
