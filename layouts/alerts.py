@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from dash import dcc, html
 
+from dashboard.core import replay
 from dashboard.core.alerting import SEVERITIES
 from dashboard.core.alerting.feed import by_asset
 from dashboard.core.auth import roles
@@ -174,6 +175,7 @@ def alert_row(a: dict, select_asset: bool = True, trials: Trials | None = None, 
                 [
                     html.Span(visible(a["detail"]), className="detail"),
                     html.Span(f"since {clock(a['raised_at'])}", className="time", title=date_time(a["raised_at"])),
+                    replay_link(a),
                     html.Span(
                         STATE_LABEL.get(a["state"], a["state"]) + who,
                         className=f"state state-{a['state']}",
@@ -186,6 +188,19 @@ def alert_row(a: dict, select_asset: bool = True, trials: Trials | None = None, 
         ],
         className=f"alert-row sev-{a['severity']} state-{a['state']}" + (" flash" if flashing else ""),
         id=f"alert-{aid}",
+    )
+
+
+def replay_link(a: dict) -> html.A | None:
+    """Opens /replay centred on the alert's first evidence (else when it was raised), for its asset."""
+    moment = a.get("first_seen") if not missing(a.get("first_seen")) else a.get("raised_at")
+    if moment is None or missing(moment) or not a.get("asset_id"):
+        return None
+    return html.A(
+        "Replay",
+        href=replay.link(a["asset_id"], float(moment)),
+        className="replay-link",
+        title="replay the positions, events and alerts around this moment",
     )
 
 
@@ -411,7 +426,12 @@ def history_table(
                     html.Td(str(a["occurrences"])),
                     html.Td(acked, className="acked"),
                     html.Td(clock(a["cleared_at"]) if a.get("cleared_at") else "–"),
-                    html.Td(html.Button("Audit", id=ids.alert_select(a["id"]), n_clicks=0, className="btn btn-small")),
+                    html.Td(
+                        [
+                            html.Button("Audit", id=ids.alert_select(a["id"]), n_clicks=0, className="btn btn-small"),
+                            replay_link(a),
+                        ]
+                    ),
                 ],
                 id=f"history-{a['id']}",
             )

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import pandas as pd
 from dash import dcc, html
 
+from dashboard.core import replay
 from dashboard.core.live_figures import Service, render, service, trial_figures
 from dashboard.core.trials import Trial, Trials, default_trials
 from layouts import ids
@@ -292,6 +293,13 @@ def detail_body(asset: dict, sparklines: list[tuple[str, object]], trials: Trial
         if asset.get("lost")
         else None,
         html.Dl(rows, className="detail-values"),
+        html.A(
+            "Replay around its latest data",
+            href=replay.link(asset["asset_id"], float(asset["ts"])),
+            className="replay-link",
+        )
+        if not missing(asset.get("ts")) and asset.get("asset_id")
+        else None,
         html.H4("Last hour"),
         html.Div(
             [

@@ -162,3 +162,30 @@ def admin_user_action(action: object, username: object) -> dict:
 def admin_user_role(username: object) -> dict:
     """A users-table row's role choice (applied by its "Change role" button)."""
     return {"type": ADMIN_USER_ROLE, "user": username}
+
+
+# --- replay ---
+REPLAY_URL = "replay-url"
+REPLAY_START = "replay-start"
+REPLAY_LENGTH = "replay-length"
+REPLAY_ASSETS = "replay-assets"
+REPLAY_LOAD = "replay-load"
+REPLAY_STATUS = "replay-status"
+REPLAY_FRAMES = "replay-frames"
+REPLAY_PLAY = "replay-play"
+REPLAY_SPEED = "replay-speed"
+REPLAY_TICK = "replay-tick"
+REPLAY_SLIDER = "replay-slider"
+REPLAY_CLOCK = "replay-clock"
+REPLAY_MAP = "replay-map"
+REPLAY_FOCUS = "replay-focus"  # the asset whose fields the chart shows
+REPLAY_CHART = "replay-chart"
+REPLAY_EVENTS = "replay-events"
+REPLAY_EVENTS_COUNT = "replay-events-count"
+REPLAY_ALERTS = "replay-alerts"
+REPLAY_ALERTS_COUNT = "replay-alerts-count"
+REPLAY_RADIO = "replay-radio"
+REPLAY_WINDOW = "replay-window"  # start, end and first cursor of the loaded window (small: sent to the server)
+REPLAY_RADIO_TITLE = "replay-radio-title"
+REPLAY_RADIO_CHART = "replay-radio-chart"
+REPLAY_RADIO_DATA = "replay-radio-data"  # the focus asset's radio segments (which cells when)

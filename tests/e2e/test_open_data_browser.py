@@ -68,3 +68,29 @@ def test_another_site_reads_the_api(live_server, watched, other_site):
     assert result["header"] == "trial,day,kpi,value,unit"
     assert int(result["total"]) > 0, "exposed headers are readable from another site"
     assert not watched.errors
+
+
+def test_another_site_follows_the_live_stream(live_server, watched, other_site):
+    page = watched.page
+    page.goto(other_site)
+    events = page.evaluate(
+        """(url) => new Promise((resolve, reject) => {
+            const seen = [];
+            const source = new EventSource(url);
+            const done = () => { source.close(); resolve(seen); };
+            for (const kind of ["trial", "positions"]) {
+                source.addEventListener(kind, (e) => {
+                    const data = JSON.parse(e.data);
+                    seen.push([kind, data.trial, e.lastEventId, kind === "positions" ? data.type : data.title]);
+                    if (seen.length === 2) done();
+                });
+            }
+            source.onerror = () => { source.close(); reject(new Error("stream failed")); };
+            setTimeout(() => { source.close(); reject(new Error("no events in 20 s")); }, 20000);
+        })""",
+        live_server + API + "/stream?trial=mark",
+    )
+    assert [e[0] for e in events] == ["trial", "positions"]
+    assert events[0][1] == "mark" and events[0][3] == "5G research network"
+    assert events[1][3] == "FeatureCollection" and events[1][2].isdigit()
+    assert not watched.errors

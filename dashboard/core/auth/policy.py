@@ -16,6 +16,7 @@ PAGES: dict[str, str] = {
     "/kiosk": roles.VIEW_KIOSK,
     "/control": roles.VIEW_CONTROL,
     "/alerts": roles.VIEW_ALERTS,
+    "/replay": roles.VIEW_CONTROL,  # incident replay: whoever watches the wall reviews what happened on it
     "/kpis": roles.VIEW_KPIS,
     "/health": roles.VIEW_HEALTH,
     "/admin": roles.MANAGE_USERS,
@@ -27,6 +28,7 @@ CALLBACK_MODULES: dict[str, str] = {
     "callbacks.kiosk": roles.VIEW_KIOSK,
     "callbacks.control": roles.VIEW_CONTROL,
     "callbacks.alerts": roles.VIEW_ALERTS,
+    "callbacks.replay": roles.VIEW_CONTROL,
     "callbacks.kpis": roles.VIEW_KPIS,
     "callbacks.health": roles.VIEW_HEALTH,
     "callbacks.admin": roles.MANAGE_USERS,

@@ -2,7 +2,9 @@
 
 A stream holds one of the web server's threads, so each process serves at most `MAX_STREAMS` at once
 (the rest get 503 with Retry-After) and a stream ends after `MAX_STREAM_S`; browsers' EventSource
-reconnects by itself (after `retry`). Many listeners should use the MQTT feed instead (docs/open-data.md).
+reconnects by itself (after `retry`). A client that leaves frees its slot at the next write the server
+attempts (a change, or the heartbeat within `HEARTBEAT_S`). Many listeners should use the MQTT feed
+instead (docs/open-data.md).
 """
 
 from __future__ import annotations
