@@ -28,6 +28,7 @@ from dashboard.core.trials import Trials
 MATCH_S = 120.0  # a cell measurement older than this says nothing about the moment
 GAP_S = 60.0  # samples further apart than this are a dropout: no exposure is counted across it
 MAX_DAYS = 92
+NEAREST_CHUNK = 50_000  # vehicle samples matched to their nearest cell at a time
 
 
 @dataclass(frozen=True)
@@ -202,10 +203,14 @@ def _serving(frame: pd.DataFrame, sites: dict[str, tuple[float, float]]) -> pd.S
     lon = frame["lon"].astype(float).to_numpy()
     site_lat = np.array([sites[n][0] for n in names])
     site_lon = np.array([sites[n][1] for n in names])
-    # Equirectangular distance: cells are a few km apart at most, where it ranks as haversine does.
-    dx = (lon[:, None] - site_lon[None, :]) * np.cos(np.radians(52.0))
-    dy = lat[:, None] - site_lat[None, :]
-    nearest = np.nanargmin(np.where(np.isnan(dx), np.inf, dx * dx + dy * dy), axis=1) if len(frame) else np.array([])
+    nearest = np.zeros(len(frame), dtype=int)
+    # In chunks, so that samples x cells distances stay a few MB whatever the range.
+    for lo in range(0, len(frame), NEAREST_CHUNK):
+        hi = lo + NEAREST_CHUNK
+        # Equirectangular distance: cells are a few km apart at most, where it ranks as haversine does.
+        dx = (lon[lo:hi, None] - site_lon[None, :]) * math.cos(math.radians(float(np.nanmean(site_lat))))
+        dy = lat[lo:hi, None] - site_lat[None, :]
+        nearest[lo:hi] = np.argmin(np.where(np.isnan(dx), np.inf, dx * dx + dy * dy), axis=1)
     chosen = pd.Series([names[i] for i in nearest], index=frame.index, dtype=object)
     named = frame["cell_id"].where(frame["cell_id"].isin(names))
     return named.fillna(chosen).where(frame["lat"].notna() & frame["lon"].notna())

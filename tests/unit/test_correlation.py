@@ -116,3 +116,10 @@ def test_the_csv_has_every_figure_with_its_samples(story):
 def test_bad_ranges_are_refused_saying_why(first, last, says):
     with pytest.raises(correlation.RangeError, match=says):
         correlation.checked_range(first, last)
+
+
+def test_matching_in_chunks_gives_the_same_figures(story, monkeypatch):
+    whole = correlation.correlate(story, default_trials(), DAY.date(), DAY.date())
+    monkeypatch.setattr(correlation, "NEAREST_CHUNK", 7)
+    chunked = correlation.correlate(story, default_trials(), DAY.date(), DAY.date())
+    assert [r.rows for r in chunked] == [r.rows for r in whole]
