@@ -96,12 +96,11 @@ def refresh_wall(_n, sent):
     )
 
 
-# A marker click or Close sets the selected asset; the selection shows and hides the panel's head and
-# runs the body's refresh only while an asset is shown. Both in the browser: no round trip, no queue.
+# Close clears the selected asset (assets/wall.js sets it); the selection shows and hides the panel's
+# head and runs the body's refresh only while an asset is shown. Both in the browser: no round trip.
 hooks.clientside_callback(
-    ClientsideFunction("wall", "choose"),
+    ClientsideFunction("wall", "close"),
     Output(ids.CONTROL_SELECTED, "data"),
-    Input(ids.CONTROL_MAP, "clickData"),
     Input(ids.CONTROL_DETAIL_CLOSE, "n_clicks"),
     prevent_initial_call=True,
 )
@@ -141,7 +140,6 @@ def show_detail(asset_id, _n):
     times, series = recent_series(rt.engine, asset_id, [s.field for s in wanted], time.time())
     lines = [(s.label, sparkline(times, series[s.field], s.colour)) for s in wanted if s.field in series]
     return control.detail_meta(asset, trials), control.detail_body(asset, lines, trials)
-
 
 
 @hooks.callback(
