@@ -1,23 +1,28 @@
 /*
- * Control wall: choosing an asset answers in the browser.
+ * Control wall: choosing an asset answers in the browser, in the same task as the press.
  *
  * Lists on the wall are redrawn by the server every tick, and one asset can appear in several of them
  * (link lost, several open alerts). So an element that selects an asset carries `data-asset`, not a
  * callback id, and one listener on the document selects it: on `pointerdown`, so a row redrawn between
  * press and release still counts, and on a keyboard `click` (Enter or Space on a focused row). A map
- * marker selects from Plotly's own click event.
- * The selection is the `control-selected` store; the clientside callbacks below show or hide the
- * panel's head from it at once, and the server fills in the panel's body.
+ * marker selects on the press too (the marker Plotly found under the moving pointer), and from Plotly's
+ * click for touch, which has no hover.
+ *
+ * The panel's head (shown or hidden, the asset's name) belongs to this script: no callback writes it,
+ * so it changes in the press's own task instead of waiting for Dash's callback queue, which on a busy
+ * wall waits behind the map's redraw. The selection also goes to the `control-selected` store, from
+ * which Dash clears the old details and the server fills in the new ones.
  */
 (function () {
     "use strict";
 
     var SELECTED = "control-selected";
-    var PANEL = "detail-panel";
+    var PANEL = "control-detail";
+    var TITLE = "control-detail-title";
+    var CLOSE = "control-detail-close";
     var MAP = "control-map";
 
-    function assetOf(event) {
-        var target = event.target;
+    function assetOf(target) {
         var link = target && target.closest ? target.closest("[data-asset]") : null;
         if (!link || !link.closest(".page-control")) {
             return null;
@@ -25,15 +30,34 @@
         return link.getAttribute("data-asset") || null;
     }
 
+    function showHead(asset) {
+        var panel = document.getElementById(PANEL);
+        var title = document.getElementById(TITLE);
+        if (!panel || !title) {
+            return;
+        }
+        title.textContent = asset || "";
+        panel.classList.toggle("hidden", !asset);
+    }
+
     function select(asset) {
+        showHead(asset);
         var dc = window.dash_clientside;
         if (dc && typeof dc.set_props === "function") {
             dc.set_props(SELECTED, {data: asset});
         }
     }
 
-    // A marker's click, straight from Plotly: the graph's clickData prop goes through a re-render of
-    // the whole map component before any callback sees it (a few hundred ms on a busy wall).
+    // The marker under a mouse pointer as it is pressed: Plotly found it while the pointer moved (the
+    // points it would report with its click, after press and release).
+    function hovered(graph) {
+        var points = graph._hoverdata;
+        var point = points && points.length ? points[0] : null;
+        var asset = point ? point.customdata : null;
+        return typeof asset === "string" && asset ? asset : null;
+    }
+
+    // Taps (no hover) select from Plotly's click; selecting the asset already shown changes nothing.
     function markerClicks(graph) {
         if (!graph || graph.mkSelects || typeof graph.on !== "function") {
             return;
@@ -42,20 +66,11 @@
         graph.on("plotly_click", function (data) {
             var point = data && data.points && data.points[0];
             var asset = point ? point.customdata : null;
-            if (typeof asset === "string" && asset) {
+            var title = document.getElementById(TITLE);
+            if (typeof asset === "string" && asset && !(title && title.textContent === asset)) {
                 select(asset);
             }
         });
-    }
-
-    // The marker under a mouse pointer as it is pressed: Plotly has found it while the pointer moved
-    // (the points it would report with its click, after the press and release). Touch has no hover:
-    // a tap selects from Plotly's click instead.
-    function hovered(graph) {
-        var points = graph._hoverdata;
-        var point = points && points.length ? points[0] : null;
-        var asset = point ? point.customdata : null;
-        return typeof asset === "string" && asset ? asset : null;
     }
 
     document.addEventListener(
@@ -65,11 +80,20 @@
                 return;
             }
             var target = event.target;
+            if (target && target.closest && target.closest("#" + CLOSE)) {
+                select(null);
+                return;
+            }
             var graph = target && target.closest ? target.closest("#" + MAP + " .js-plotly-plot") : null;
-            markerClicks(graph); // before its click arrives
-            var asset = graph ? hovered(graph) : assetOf(event);
+            markerClicks(graph);
+            var asset = graph ? hovered(graph) : assetOf(target);
             if (asset) {
                 select(asset);
+            }
+            if (graph && asset) {
+                // A press on a marker chooses it and does not start a pan: the map's mousedown would
+                // redraw the whole map in the very frame that shows the panel.
+                event.preventDefault();
             }
         },
         true
@@ -77,9 +101,14 @@
 
     document.addEventListener("click", function (event) {
         if (event.detail !== 0) {
-            return; // a pointer click: already selected on pointerdown
+            return; // a pointer click: already handled on pointerdown
         }
-        var asset = assetOf(event);
+        var target = event.target;
+        if (target && target.closest && target.closest("#" + CLOSE)) {
+            select(null);
+            return;
+        }
+        var asset = assetOf(target);
         if (asset) {
             select(asset);
         }
@@ -88,20 +117,16 @@
     var shown = null; // the asset whose details the panel holds
     var dc = (window.dash_clientside = window.dash_clientside || {});
     dc.wall = {
-        // Close: no asset selected.
-        close: function (clicks) {
-            return clicks ? null : dc.no_update;
-        },
-        // The panel's class, title, head details and body (cleared when another asset is chosen, until
-        // the server's arrive), and whether the body's refresh is off.
-        panel: function (asset) {
+        // From the selection: the panel's details cleared when another asset is chosen (until the
+        // server's arrive), and whether their refresh is off.
+        details: function (asset) {
             if (typeof asset !== "string" || !asset) {
                 shown = null;
-                return [PANEL + " hidden", "", [], [], true];
+                return [[], [], true];
             }
             var same = asset === shown;
             shown = asset;
-            return [PANEL, asset, same ? dc.no_update : [], same ? dc.no_update : [], false];
+            return [same ? dc.no_update : [], same ? dc.no_update : [], false];
         },
     };
 })();
