@@ -82,12 +82,12 @@ def act(_clicks, _texts, _periods):
     if done is None:
         return no_update, no_update
     if done.action == actions.ACKNOWLEDGE:
-        message = f"Alert {alert_id} acknowledged by {who}"
+        message = f"Alert #{alert_id} acknowledged by {who}"
     elif done.action == actions.COMMENT:
-        message = f"Comment added to alert {alert_id}"
+        message = f"Comment added to alert #{alert_id}"
     else:
         assert done.shelved_until is not None, "a shelve always reports its end time"
-        message = f"Alert {alert_id} shelved until {clock(done.shelved_until)} UTC"
+        message = f"Alert #{alert_id} shelved until {clock(done.shelved_until)} UTC"
     return message, None  # forget the version: the feed re-reads on the next tick
 
 
@@ -164,6 +164,7 @@ def rules_file() -> RulesFile:
     Output(ids.ALERTS_F_TRIAL, "options"),
     Output(ids.ALERTS_F_ASSET, "options"),
     Output(ids.ALERTS_F_RULE, "options"),
+    Output(ids.ALERTS_TABLE_SHOWN, "data"),
     Input(ids.ALERTS_F_TRIAL, "value"),
     Input(ids.ALERTS_F_ASSET, "value"),
     Input(ids.ALERTS_F_RULE, "value"),
@@ -172,8 +173,13 @@ def rules_file() -> RulesFile:
     Input(ids.ALERTS_F_PERIOD, "value"),
     Input(ids.ALERT_FEED_VERSION, "data"),
     Input(ids.ALERTS_INTERVAL, "n_intervals"),
+    State(ids.ALERTS_PICKED, "data"),
+    State(ids.ALERTS_TABLE_SHOWN, "data"),
 )
-def refresh_history(trials, assets, rules, severities, states, period, _version, _n):
+def refresh_history(trials, assets, rules, severities, states, period, _version, _n, picked, shown):
+    picked = frozenset(callback_shape.numbers(picked, "selected alerts"))
+    if shown is not None and not isinstance(shown, str):
+        callback_shape.refuse("history table shown")
     rt = runtime.get()
     model = rt.settings.trial_model
     found = history.read_history(rt.engine, _filter(trials, assets, rules, severities, states, period))
@@ -183,14 +189,82 @@ def refresh_history(trials, assets, rules, severities, states, period, _version,
     def options(names, label=lambda v: v):
         return [{"label": label(v), "value": v} for v in names]
 
+    pick = alerts.can_act(guard.current_user())
+    # Re-drawn only when what it shows changed: a re-draw would reset what is being ticked meanwhile.
+    now_shown = alerts.table_signature(found.alerts, pick)
     return (
-        alerts.history_table(found.alerts, model),
+        alerts.history_table(found.alerts, model, pick, picked) if now_shown != shown else no_update,
         alerts.summary(found.times),
         alerts.rules_status(current.status()),
         options(found.choices["trials"], lambda t: trial_name(t, model)),
         options(found.choices["assets"]),
         options(found.choices["rules"]),
+        now_shown,
     )
+
+
+# --- acknowledging a selection ---------------------------------------------------------------------------
+@hooks.callback(
+    Output(ids.alert_pick(ALL), "value"),
+    Input(ids.ALERTS_PICK_ALL, "value"),
+    State(ids.alert_pick(ALL), "id"),
+    prevent_initial_call=True,
+)
+def pick_all(choice, boxes):
+    """Tick (or untick) every shown alert that needs acknowledging."""
+    on = "all" in callback_shape.words(choice, "select all")
+    return [[box["alert"]] if on else [] for box in boxes]
+
+
+@hooks.callback(
+    Output(ids.ALERTS_PICKED, "data"),
+    Input(ids.alert_pick(ALL), "value"),
+    prevent_initial_call=True,
+)
+def keep_picked(values):
+    """The ticked alerts, so that the table's next re-draw keeps them ticked."""
+    picked: set[int] = set()
+    for value in values or []:
+        picked.update(callback_shape.numbers(value, "selected alert"))
+    return sorted(picked)
+
+
+@hooks.callback(
+    Output(ids.ALERTS_BULK_MESSAGE, "children"),
+    Output(ids.ALERT_FEED_VERSION, "data", allow_duplicate=True),
+    Output(ids.ALERTS_PICKED, "data", allow_duplicate=True),
+    Output(ids.ALERTS_BULK_COMMENT, "value"),
+    Input(ids.ALERTS_ACK_SELECTED, "n_clicks"),
+    State(ids.alert_pick(ALL), "value"),
+    State(ids.ALERTS_BULK_COMMENT, "value"),
+    prevent_initial_call=True,
+)
+@guard.requires(roles.ACT_ALERTS)
+def acknowledge_selected(n_clicks, ticked, comment):
+    """Acknowledge every ticked alert shown as the signed-in user: one audited transition per alert;
+    the ones that cannot be acknowledged (acknowledged meanwhile, say) are named, the rest done."""
+    if not n_clicks:
+        return no_update, no_update, no_update, no_update
+    chosen = sorted({i for value in ticked or [] for i in callback_shape.numbers(value, "selected alert")})
+    if comment is not None and not isinstance(comment, str):
+        callback_shape.refuse("bulk comment")
+    if not chosen:
+        return "Nothing selected: tick the alerts to acknowledge first", no_update, no_update, no_update
+    who = actor_name()
+    if who is None:
+        return "Not done: sign in to act on alerts", no_update, no_update, no_update
+    engine, now = runtime.get().engine, time.time()
+    done, refused = [], []
+    for alert_id in chosen:
+        try:
+            actions.perform(engine, alert_id, actions.ACKNOWLEDGE, who, comment, now)
+            done.append(alert_id)
+        except LifecycleError as exc:
+            refused.append(f"alert {alert_id}: {exc}")
+    message = f"{len(done)} alert{'s' if len(done) != 1 else ''} acknowledged by {who}"
+    if refused:
+        message += "; not done: " + "; ".join(refused)
+    return message, None, [], ""  # the comment was for this selection, not the next
 
 
 @hooks.callback(

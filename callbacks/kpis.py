@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from datetime import UTC, date, datetime, timedelta
 
-from dash import ALL, Input, Output, State, ctx, hooks, no_update
+from dash import ALL, Input, Output, State, ctx, dcc, hooks, no_update
 
+from dashboard.core import funder_report
 from dashboard.core.auth import roles
 from dashboard.core.kpis.report import RangeRefused, checked_range
 from dashboard.web import runtime
@@ -79,3 +80,24 @@ def export_csv(clicks, start, end):
         runtime.get().kpi_reports.report(first, last, now), first, last, datetime.fromtimestamp(now, UTC)
     )
     return {"content": content, "filename": f"mk-kpis-{first}-{last}.csv", "type": "text/csv"}
+
+
+@hooks.callback(
+    Output(ids.KPI_REPORT_DOWNLOAD, "data"),
+    Input(ids.kpi_report(ALL), "n_clicks"),
+    State(ids.KPI_RANGE, "start_date"),
+    State(ids.KPI_RANGE, "end_date"),
+    prevent_initial_call=True,
+)
+@requires(roles.EXPORT)
+def export_report(_clicks, start, end):
+    """The funder report PDF of the clicked trial's section, for the chosen range (as `mk-control report`)."""
+    trigger = ctx.triggered_id
+    chosen = _range(start, end)
+    rt = runtime.get()
+    if not isinstance(trigger, dict) or not ctx.triggered[0]["value"] or chosen is None:
+        return no_update
+    if trigger.get("trial") not in rt.settings.trials:
+        return no_update
+    pdf = funder_report.render(rt.engine, rt.settings, trigger["trial"], *chosen)
+    return dcc.send_bytes(pdf, funder_report.file_name(trigger["trial"], *chosen))

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 
 from dash import dcc, html
 
+from dashboard.core import replay
 from dashboard.core.alerting import SEVERITIES
 from dashboard.core.alerting.feed import by_asset
 from dashboard.core.auth import roles
@@ -157,6 +159,7 @@ def alert_row(a: dict, select_asset: bool = True, trials: Trials | None = None, 
             html.Div(
                 [
                     html.Span(a["severity"].upper(), className=f"sev sev-{a['severity']}"),
+                    html.Span(f"#{aid}", className="alert-number", title="alert number"),
                     html.Span(a["title"], className="alert-title"),
                     html.Button(a["asset_id"], className="asset", **ids.selects_asset(a["asset_id"]))
                     if select_asset
@@ -172,6 +175,7 @@ def alert_row(a: dict, select_asset: bool = True, trials: Trials | None = None, 
                 [
                     html.Span(visible(a["detail"]), className="detail"),
                     html.Span(f"since {clock(a['raised_at'])}", className="time", title=date_time(a["raised_at"])),
+                    replay_link(a),
                     html.Span(
                         STATE_LABEL.get(a["state"], a["state"]) + who,
                         className=f"state state-{a['state']}",
@@ -184,6 +188,19 @@ def alert_row(a: dict, select_asset: bool = True, trials: Trials | None = None, 
         ],
         className=f"alert-row sev-{a['severity']} state-{a['state']}" + (" flash" if flashing else ""),
         id=f"alert-{aid}",
+    )
+
+
+def replay_link(a: dict) -> html.A | None:
+    """Opens /replay centred on the alert's first evidence (else when it was raised), for its asset."""
+    moment = a.get("first_seen") if not missing(a.get("first_seen")) else a.get("raised_at")
+    if moment is None or missing(moment) or not a.get("asset_id"):
+        return None
+    return html.A(
+        "Replay",
+        href=replay.link(a["asset_id"], float(moment)),
+        className="replay-link",
+        title="replay the positions, events and alerts around this moment",
     )
 
 
@@ -248,6 +265,7 @@ def layout(user=None, **_) -> html.Div:
                 className="alert-filters",
             ),
             html.Div(id=ids.ALERTS_SUMMARY, className="alert-summary"),
+            bulk_bar() if can_act(user) else None,
             html.Div(
                 [
                     html.Div(id=ids.ALERTS_TABLE, className="alert-history"),
@@ -257,10 +275,41 @@ def layout(user=None, **_) -> html.Div:
             ),
             feed_panel(user, context="alerts"),
             dcc.Store(id=ids.ALERTS_SELECTED),
+            dcc.Store(id=ids.ALERTS_PICKED, data=[]),
+            dcc.Store(id=ids.ALERTS_TABLE_SHOWN),
             dcc.Interval(id=ids.ALERTS_INTERVAL, interval=5000),
         ],
         className="page-alerts",
     )
+
+
+def can_act(user) -> bool:
+    """Whether `user` may acknowledge, comment and shelve (the selection tools are theirs only)."""
+    return user is not None and roles.allows(user.role, roles.ACT_ALERTS)
+
+
+def bulk_bar() -> html.Div:
+    """Acknowledge a selection at once (a flood is worked in batches): tick rows (or "all" in the
+    table's head for every shown row that still needs it), add one comment for all, acknowledge.
+    Each alert is acknowledged and audited on its own."""
+    return html.Div(
+        [
+            html.Span("Tick alerts in the table, then", className="muted"),
+            dcc.Input(
+                id=ids.ALERTS_BULK_COMMENT,
+                placeholder="comment for each (optional)",
+                maxLength=2000,
+                className="alert-text bulk-comment",
+            ),
+            html.Button("Acknowledge selected", id=ids.ALERTS_ACK_SELECTED, n_clicks=0, className="btn btn-ack"),
+            html.Span(id=ids.ALERTS_BULK_MESSAGE, className="alert-message", role="status"),
+        ],
+        className="bulk-bar",
+    )
+
+
+def needs_ack(alert: dict) -> bool:
+    return alert["state"] in ("active", "cleared")
 
 
 def export_controls(user) -> list:
@@ -318,7 +367,34 @@ HISTORY_HEADER_TITLES = {
 }
 
 
-def history_table(rows: list[dict], trials: Trials | None = None) -> html.Table | html.P:
+def table_signature(rows: list[dict], pick: bool) -> str:
+    """What the history table shows, in short: the same rows in the same states give the same text."""
+    digest = hashlib.sha256(repr(pick).encode())
+    for a in rows:
+        digest.update(f"{a['id']}:{a['state']}:{a['updated_at']}:{a['occurrences']};".encode())
+    return digest.hexdigest()[:32]
+
+
+def _pick(a: dict, picked: frozenset[int]) -> html.Td:
+    if not needs_ack(a):
+        return html.Td("", className="pick")
+    return html.Td(
+        dcc.Checklist(
+            id=ids.alert_pick(a["id"]),
+            options=[{"label": "", "value": a["id"]}],
+            value=[a["id"]] if a["id"] in picked else [],
+            className="pick-box",
+        ),
+        className="pick",
+        title=f"select alert {a['id']}",
+    )
+
+
+def history_table(
+    rows: list[dict], trials: Trials | None = None, pick: bool = False, picked: frozenset[int] = frozenset()
+) -> html.Table | html.P:
+    """The filtered alerts, newest first; with `pick`, a tick box on each that needs acknowledging
+    (ticked for the ids in `picked`: the table is re-drawn every few seconds, the selection stays)."""
     if not rows:
         return html.P("No alerts match these filters", className="muted")
     head = (
@@ -338,24 +414,39 @@ def history_table(rows: list[dict], trials: Trials | None = None) -> html.Table 
         acked = f"{clock(a['acked_at'])} by {a['acked_by']}" if a.get("acked_at") else "–"
         body.append(
             html.Tr(
-                [
+                ([_pick(a, picked)] if pick else [])
+                + [
                     html.Td(date_time(a["raised_at"])),
                     html.Td(html.Span(a["severity"], className=f"sev sev-{a['severity']}")),
                     html.Td(a["state"], className=f"state-{a['state']}"),
                     html.Td(trial_name(a["trial"], trials)),
-                    html.Td(a["asset_id"]),
-                    html.Td(a["rule_id"]),
+                    html.Td(a["asset_id"], className="id"),
+                    html.Td(a["rule_id"], className="id"),
                     html.Td(visible(a["detail"])),
                     html.Td(str(a["occurrences"])),
                     html.Td(acked, className="acked"),
                     html.Td(clock(a["cleared_at"]) if a.get("cleared_at") else "–"),
-                    html.Td(html.Button("Audit", id=ids.alert_select(a["id"]), n_clicks=0, className="btn btn-small")),
+                    html.Td(
+                        [
+                            html.Button("Audit", id=ids.alert_select(a["id"]), n_clicks=0, className="btn btn-small"),
+                            replay_link(a),
+                        ]
+                    ),
                 ],
                 id=f"history-{a['id']}",
             )
         )
     header = [html.Th(h, title=HISTORY_HEADER_TITLES[h]) if h in HISTORY_HEADER_TITLES else html.Th(h) for h in head]
     header.append(html.Th("Audit trail"))
+    if pick:
+        # In the table, so that every re-draw of the rows also resets it.
+        every = dcc.Checklist(
+            id=ids.ALERTS_PICK_ALL,
+            options=[{"label": " all", "value": "all"}],
+            value=[],
+            className="pick-all",
+        )
+        header.insert(0, html.Th(every, title="select every shown alert that needs acknowledging"))
     return html.Table([html.Thead(html.Tr(header)), html.Tbody(body)], className="data-table history-table")
 
 

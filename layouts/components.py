@@ -16,6 +16,7 @@ NAV = (
     ("/kiosk", "Experience centre"),
     ("/kpis", "Trial KPIs"),
     ("/alerts", "Alerts"),
+    ("/replay", "Replay"),
     ("/health", "System health"),
     ("/admin", "Admin"),
 )

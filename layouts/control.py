@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pandas as pd
 from dash import dcc, html
 
-from dashboard.core.live_figures import render, trial_figures
+from dashboard.core import replay
+from dashboard.core.live_figures import Service, render, service, trial_figures
 from dashboard.core.trials import Trial, Trials, default_trials
 from layouts import ids
 from layouts.alerts import feed_panel
@@ -33,8 +36,18 @@ GRAPH_CONFIG: dcc.Graph.Config = {
 
 
 def layout(
-    geojson: dict | None = None, tile_url: str = "", tick_s: float = 1.0, user=None, trials: Trials | None = None, **_
+    geojson: dict | None = None,
+    tile_url: str = "",
+    tick_s: float = 1.0,
+    user=None,
+    trials: Trials | None = None,
+    fleet: Iterable[tuple[float, float]] = (),
+    basemap: dict | None = None,
+    origin: str = "",
+    **_,
 ) -> html.Div:
+    """The wall; `fleet` is the (lon, lat) of every asset now, so the map opens with all of them in view;
+    `basemap` (`TileSet.summary`) when an offline base map is configured, served from `origin`."""
     trials = trials or default_trials()
     return html.Div(
         [
@@ -55,7 +68,9 @@ def layout(
                         [
                             dcc.Graph(
                                 id=ids.CONTROL_MAP,
-                                figure=map_figure(geojson, tile_url, trials=trials),
+                                figure=map_figure(
+                                    geojson, tile_url, trials=trials, fleet=fleet, basemap=basemap, origin=origin
+                                ),
                                 config=GRAPH_CONFIG,
                                 className="wall-map",
                                 responsive=True,
@@ -119,19 +134,20 @@ def legend(trials: Trials | None = None) -> html.Div:
     )
 
 
-def _tile(trial: Trial, rows: list[tuple[str, str]], online: int, total: int, age, any_lost: bool) -> html.Div:
+def _tile(trial: Trial, rows: list[tuple[str, str]], counts: Service, age, any_lost: bool) -> html.Div:
+    online, total = counts.in_service, counts.total
     return html.Div(
         [
             html.Div(
                 [
                     html.H3(trial.name, style={"color": trial.colour}),
-                    age_badge(age, lost=online == 0 and total > 0, stale_after_s=trial.stale_after_s),
+                    age_badge(age, lost=counts.reporting == 0 and total > 0, stale_after_s=trial.stale_after_s),
                 ],
                 className="tile-head",
             ),
             html.Div(
-                [html.Span(f"{online}", className="big"), html.Span(f"/ {total} online", className="of")],
-                className="tile-main" + (" warn" if any_lost else ""),
+                [html.Span(f"{online}", className="big"), html.Span(f"/ {total} in service", className="of")],
+                className="tile-main" + (" warn" if any_lost or online < counts.reporting else ""),
             ),
             html.Dl([part for label, value in rows for part in (html.Dt(label), html.Dd(visible(value)))]),
         ],
@@ -140,7 +156,7 @@ def _tile(trial: Trial, rows: list[tuple[str, str]], online: int, total: int, ag
 
 
 def tiles(assets: pd.DataFrame, trials: Trials | None = None) -> list:
-    """One tile per trial of the trials file: online/total, its headline figures, the data age."""
+    """One tile per trial of the trials file: in service/total, its headline figures, the data age."""
     out = []
     for trial in trials or default_trials():
         group = assets[assets["trial"] == trial.id]
@@ -149,7 +165,8 @@ def tiles(assets: pd.DataFrame, trials: Trials | None = None) -> list:
         age = live["age_s"].max() if len(live) else (group["age_s"].min() if len(group) else None)
         values = trial_figures(trial, assets)
         rows = [(label, render(template, values)) for label, template in trial.wall.tile]
-        out.append(_tile(trial, rows, len(live), len(group), age, bool(lost.any())))
+        counts = service(trial, assets)  # in service: the definition the kiosk, KPIs and alerts use
+        out.append(_tile(trial, rows, counts, age, bool(lost.any())))
     return out
 
 
@@ -276,6 +293,13 @@ def detail_body(asset: dict, sparklines: list[tuple[str, object]], trials: Trial
         if asset.get("lost")
         else None,
         html.Dl(rows, className="detail-values"),
+        html.A(
+            "Replay around its latest data",
+            href=replay.link(asset["asset_id"], float(asset["ts"])),
+            className="replay-link",
+        )
+        if not missing(asset.get("ts")) and asset.get("asset_id")
+        else None,
         html.H4("Last hour"),
         html.Div(
             [

@@ -34,6 +34,9 @@ KIOSK_STATE = "kiosk-state"
 KIOSK_STAGE = "kiosk-stage"
 KIOSK_MAP = "kiosk-map"
 KIOSK_MODE = "kiosk-mode"
+KIOSK_MAP_NOTE = "kiosk-map-note"
+KIOSK_TOUCH = "kiosk-touch"
+KIOSK_LEGEND = "kiosk-legend"
 KIOSK_TRIAL = "kiosk-trial"
 KIOSK_TOUR = "kiosk-tour"
 
@@ -44,6 +47,8 @@ KPI_BODY = "kpi-body"
 KPI_STATUS = "kpi-status"
 KPI_EXPORT = "kpi-export"
 KPI_DOWNLOAD = "kpi-download"
+KPI_REPORT = "kpi-report"  # a trial's "Funder report (PDF)" button (pattern id, see kpi_report)
+KPI_REPORT_DOWNLOAD = "kpi-report-download"
 
 # --- health ---
 HEALTH_INTERVAL = "health-interval"
@@ -63,6 +68,11 @@ def kiosk_trial(trial: object) -> dict:
 def kpi_preset(days: object) -> dict:
     """A quick range button: the last `days` days."""
     return {"type": KPI_PRESET, "days": days}
+
+
+def kpi_report(trial: object) -> dict:
+    """The funder report button of one trial's section (`ALL` in callbacks)."""
+    return {"type": KPI_REPORT, "trial": trial}
 
 
 # --- alerts (feed on the control wall, /alerts page) ---
@@ -96,6 +106,13 @@ ALERTS_MTTC = "alerts-mttc"
 ALERTS_TABLE = "alerts-table"
 ALERTS_AUDIT = "alerts-audit"
 ALERTS_SELECTED = "alerts-selected"
+ALERTS_PICK = "alerts-pick"  # a history row's "select" tick box (pattern type)
+ALERTS_PICK_ALL = "alerts-pick-all"
+ALERTS_BULK_COMMENT = "alerts-bulk-comment"
+ALERTS_ACK_SELECTED = "alerts-ack-selected"
+ALERTS_BULK_MESSAGE = "alerts-bulk-message"
+ALERTS_PICKED = "alerts-picked"  # the selection, kept across the table's re-renders
+ALERTS_TABLE_SHOWN = "alerts-table-shown"  # what the history table shows, so an unchanged one is not re-drawn
 
 
 def alert_action(action: object, alert_id: object) -> dict:
@@ -111,6 +128,11 @@ def alert_text(alert_id) -> dict:
 def alert_period(alert_id: object) -> dict:
     """A feed row's shelve period (minutes)."""
     return {"type": ALERT_PERIOD, "alert": alert_id}
+
+
+def alert_pick(alert_id: object) -> dict:
+    """A history row's tick box selecting the alert for "Acknowledge selected"."""
+    return {"type": ALERTS_PICK, "alert": alert_id}
 
 
 def alert_select(alert_id) -> dict:
@@ -140,3 +162,30 @@ def admin_user_action(action: object, username: object) -> dict:
 def admin_user_role(username: object) -> dict:
     """A users-table row's role choice (applied by its "Change role" button)."""
     return {"type": ADMIN_USER_ROLE, "user": username}
+
+
+# --- replay ---
+REPLAY_URL = "replay-url"
+REPLAY_START = "replay-start"
+REPLAY_LENGTH = "replay-length"
+REPLAY_ASSETS = "replay-assets"
+REPLAY_LOAD = "replay-load"
+REPLAY_STATUS = "replay-status"
+REPLAY_FRAMES = "replay-frames"
+REPLAY_PLAY = "replay-play"
+REPLAY_SPEED = "replay-speed"
+REPLAY_TICK = "replay-tick"
+REPLAY_SLIDER = "replay-slider"
+REPLAY_CLOCK = "replay-clock"
+REPLAY_MAP = "replay-map"
+REPLAY_FOCUS = "replay-focus"  # the asset whose fields the chart shows
+REPLAY_CHART = "replay-chart"
+REPLAY_EVENTS = "replay-events"
+REPLAY_EVENTS_COUNT = "replay-events-count"
+REPLAY_ALERTS = "replay-alerts"
+REPLAY_ALERTS_COUNT = "replay-alerts-count"
+REPLAY_RADIO = "replay-radio"
+REPLAY_WINDOW = "replay-window"  # start, end and first cursor of the loaded window (small: sent to the server)
+REPLAY_RADIO_TITLE = "replay-radio-title"
+REPLAY_RADIO_CHART = "replay-radio-chart"
+REPLAY_RADIO_DATA = "replay-radio-data"  # the focus asset's radio segments (which cells when)

@@ -46,6 +46,7 @@ def layout(today: date | None = None, **_) -> html.Div:
                     ],
                     html.Button("Export CSV", id=ids.KPI_EXPORT, className="export", n_clicks=0),
                     dcc.Download(id=ids.KPI_DOWNLOAD),
+                    dcc.Download(id=ids.KPI_REPORT_DOWNLOAD),
                     html.Span(id=ids.KPI_STATUS, className="kpi-status", role="status"),
                 ],
                 className="kpi-controls",
@@ -68,6 +69,14 @@ def refused(message: str) -> html.Div:
     return html.Div([html.H2("Range not shown"), html.P(message)], className="kpi-refused")
 
 
+def _value(value, kpi: Kpi) -> list:
+    """A card's number, its unit smaller beside it (a long unit such as "per 100 km" stays on the line)."""
+    text = fmt(value, kpi.digits)
+    if not kpi.unit or text == "–":
+        return [text]
+    return [text, html.Span(kpi.unit if kpi.unit in ("%", "°") else f" {kpi.unit}", className="kpi-unit")]
+
+
 def _card(kpi, now: dict, before: dict, section: str) -> html.Div:
     """One KPI card; its id names the trial section it sits in (cards common to all trials repeat)."""
     value, previous = now.get(kpi.key), before.get(kpi.key)
@@ -79,7 +88,7 @@ def _card(kpi, now: dict, before: dict, section: str) -> html.Div:
     return html.Div(
         [
             html.Div(kpi.label, className="kpi-label"),
-            html.Div(fmt(value, kpi.digits, kpi.unit), className="kpi-value", id=f"kpi-{section}-{kpi.key}"),
+            html.Div(_value(value, kpi), className="kpi-value", id=f"kpi-{section}-{kpi.key}"),
             html.Div(
                 [
                     html.Span(f"previous {fmt(previous, kpi.digits, kpi.unit)}"),
@@ -238,10 +247,36 @@ def asset_table(trial: Trial, frame: pd.DataFrame) -> html.Table:
     return table([("asset_id", "Asset")] + [(k, head) for k, head, _ in columns], rows, "data-table kpi-table")
 
 
+def availability_definition(trial: Trial) -> str | None:
+    """How the trial's availability KPI is defined, in words (None when it has none): the one
+    definition of in service that the wall tiles, kiosk and alerts use too (`model.States`)."""
+    kpi = next((k for k in trial.kpis if k.kind == "availability"), None)
+    if kpi is None:
+        return None
+    kind, lost = trial.asset_kind, kpi.params["lost_after_s"]
+    out = kpi.params["out_of_service"]
+    service = (
+        f"in service while reporting and not {' or '.join(out)}"
+        if out
+        else f"in service whenever it is reporting (no state takes a {kind} out of service)"
+    )
+    return (
+        f"{kpi.label} = time in service / time reporting. A {kind} is reporting while its last message is "
+        f"at most {lost:g} s old (after that the wall shows it link lost), and {service}; "
+        "the wall's tile and the kiosk count the same."
+    )
+
+
 def trial_section(trial_id: str, result: dict) -> html.Section:
     trial = result.get("trial") or default_trials().get(trial_id) or Trial(id=trial_id, name=trial_id)
     now, before = result["now"], result["before"]
-    heading = html.H2(trial.name)
+    heading = html.Div(
+        [
+            html.H2(trial.name),
+            html.Button("Funder report (PDF)", id=ids.kpi_report(trial_id), className="report-pdf", n_clicks=0),
+        ],
+        className="kpi-section-head",
+    )
     if not now:
         return html.Section(
             [heading, html.P("No data in this range.", className="muted")],
@@ -252,6 +287,9 @@ def trial_section(trial_id: str, result: dict) -> html.Section:
         [
             heading,
             html.Div([_card(k, now, before, trial_id) for k in cards(trial)], className="kpi-cards"),
+            html.P(availability_definition(trial), className="kpi-definition", id=f"kpi-definition-{trial_id}")
+            if availability_definition(trial)
+            else None,
             html.Div(_daily_charts(trial, result["daily"]) + _breakdowns(trial, now), className="kpi-charts"),
             html.H3("Per asset"),
             asset_table(trial, result["assets"]),
@@ -326,6 +364,10 @@ def export_text(results: dict[str, dict], first: date, last: date, exported_at: 
         ["Previous period (UTC days)", prev_first.isoformat(), prev_last.isoformat(), f"{days} days"],
         ["Exported at (UTC)", exported_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")],
     ]
+    for trial_id, result in results.items():
+        definition = availability_definition(_definition(trial_id, result))
+        if definition:
+            about.append([f"Availability, {_definition(trial_id, result).name}", definition])
     sections = [about, _headline_rows(results)]
     for trial_id, result in results.items():
         frame = result.get("assets")

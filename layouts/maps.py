@@ -1,22 +1,26 @@
 """Map figures (Plotly 7 MapLibre), pure: data in, figure or trace arrays out.
 
-Offline by construction: the style is an inline JSON style with no sources (so no tiles, sprites or
-glyphs are fetched), the trial areas are inline GeoJSON layers, and no trace has map text. A raster
-base map is added only when `map_tile_url` is configured. A constant `uirevision` keeps the
-operator's zoom and pan across updates.
+Offline by construction: the style (`layouts.map_style`) fetches only from this app (label glyphs,
+and the offline base map's tiles when MK_BASEMAP is set), the trial areas are inline GeoJSON layers,
+and no trace has map text. A raster base map from elsewhere is added only when `map_tile_url` is
+configured. A constant `uirevision` keeps the operator's zoom and pan across updates.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.core.trials import Trials, default_trials
 from layouts.components import plain
+from layouts.map_style import LABELS_BELOW, map_style
+from layouts.map_view import WALL_AREA, MapArea, bounds, fit
 
 MK_CENTRE = {"lat": 52.0370, "lon": -0.7560}
+MK_ZOOM = 13.2  # the view when there are no trial areas to fit
 UIREVISION = "keep-operator-view"
 # The heading tick drawn ahead of each moving asset: ~10 px at the wall's usual zoom.
 HEADING_M = 90.0
@@ -45,17 +49,6 @@ HIGHLIGHT_COLOURS = {"critical": "rgba(239, 68, 68, 0.85)", "major": "rgba(249, 
 HIGHLIGHT_SIZES = (50, 66)
 
 
-def blank_style(background: str) -> dict:
-    """An inline style with nothing to fetch. `sources` holds one empty GeoJSON source because Plotly
-    prunes empty objects when it re-applies the style, and MapLibre then rejects a style without it."""
-    empty = {"type": "geojson", "data": {"type": "FeatureCollection", "features": []}}
-    return {
-        "version": 8,
-        "sources": {"blank": empty},
-        "layers": [{"id": "background", "type": "background", "paint": {"background-color": background}}],
-    }
-
-
 def overlay_layers(
     geojson: dict | None, tile_url: str = "", dark: bool = True, trials: Trials | None = None
 ) -> list[dict]:
@@ -65,7 +58,7 @@ def overlay_layers(
     layers: list[dict] = []
     if tile_url:
         layers.append(
-            {"sourcetype": "raster", "source": [tile_url], "below": "traces", "opacity": 0.45 if dark else 0.9}
+            {"sourcetype": "raster", "source": [tile_url], "below": LABELS_BELOW, "opacity": 0.45 if dark else 0.9}
         )
     if not geojson:
         return layers
@@ -87,7 +80,7 @@ def overlay_layers(
                     "color": colour,
                     "line": {"width": found.areas.line_width if found else 4.0},
                     "opacity": found.areas.line_opacity if found else 0.6,
-                    "below": "traces",
+                    "below": LABELS_BELOW,
                 }
             )
         elif geometry in ("Polygon", "MultiPolygon"):
@@ -98,7 +91,7 @@ def overlay_layers(
                     "type": "fill",
                     "color": colour,
                     "opacity": 0.12,
-                    "below": "traces",
+                    "below": LABELS_BELOW,
                 }
             )
         elif geometry == "Point":
@@ -110,7 +103,7 @@ def overlay_layers(
                     "color": colour,
                     "circle": {"radius": 5},
                     "opacity": 0.5,
-                    "below": "traces",
+                    "below": LABELS_BELOW,
                 }
             )
     return layers
@@ -121,13 +114,23 @@ def map_figure(
     tile_url: str = "",
     *,
     dark: bool = True,
-    zoom: float = 13.2,
+    zoom: float | None = None,
     centre: dict | None = None,
     interactive: bool = True,
     trials: Trials | None = None,
+    area: MapArea = WALL_AREA,
+    fleet: Iterable[tuple[float, float]] = (),
+    basemap: dict | None = None,
+    origin: str = "",
 ) -> go.Figure:
     """The empty live map: five traces (trails, headings, age rings, markers, alert highlight) to be
-    patched each tick."""
+    patched each tick. It opens on the trial areas and the `fleet`'s (lon, lat) positions fitted into
+    `area`'s uncovered part, unless a centre or zoom is given. `basemap` (`TileSet.summary`) draws the
+    offline base map's streets under the trial areas, its tiles fetched from `origin` (this app, as the
+    browser reached it); the trial places are named either way."""
+    box = bounds(geojson, fleet)
+    if box is not None and centre is None and zoom is None:
+        centre, zoom = fit(box, area)
     figure = go.Figure(
         [
             go.Scattermap(
@@ -174,9 +177,9 @@ def map_figure(
     )
     figure.update_layout(
         map={
-            "style": blank_style("#0b1220" if dark else "#eef2f6"),
+            "style": map_style(dark, geojson, basemap, origin),
             "center": centre or MK_CENTRE,
-            "zoom": zoom,
+            "zoom": MK_ZOOM if zoom is None else zoom,
             "layers": overlay_layers(geojson, tile_url, dark, trials),
         },
         margin={"l": 0, "r": 0, "t": 0, "b": 0},

@@ -137,6 +137,7 @@ class AlertService:
         read_max: int = READ_MAX,
         link_fresh_s: float = LINK_FRESH_MIN_S,
         stats_s: float = 5.0,
+        in_service: Callable[[str, float], bool] | None = None,
     ):
         self.db = db
         self.rules_file = rules_file
@@ -148,6 +149,7 @@ class AlertService:
         self.read_max = read_max
         self.link_fresh_s = link_fresh_s
         self.stats_s = stats_s
+        self.in_service = in_service or (lambda trial, ts: True)
         self.counters = ServiceCounters()
         self.evaluator = self._new_evaluator()
         self.cursors: dict[str, float] = {}  # writer -> stored_at of the last batch evaluated
@@ -166,7 +168,11 @@ class AlertService:
 
     def _new_evaluator(self) -> RuleEvaluator:
         return RuleEvaluator(
-            self.rules_file.rules, geometry=self.geometry, clock=self.clock, link_up=self._can_judge_staleness
+            self.rules_file.rules,
+            geometry=self.geometry,
+            clock=self.clock,
+            link_up=self._can_judge_staleness,
+            in_service=self.in_service,
         )
 
     def _can_judge_staleness(self) -> bool:
@@ -458,7 +464,19 @@ def build(settings: Settings, db: Engine, *, clock: Callable[[], float] = time.t
         sweep_s=settings.alert_sweep_s,
         link_fresh_s=max(LINK_FRESH_MIN_S, 3 * settings.stats_interval_s),
         stats_s=settings.stats_interval_s,
+        in_service=_service_hours(settings),
     )
+
+
+def _service_hours(settings: Settings) -> Callable[[str, float], bool]:
+    """(trial, time) -> whether the trials file says its fleet runs then (unknown trials: always)."""
+    trials = settings.trial_model
+
+    def in_service(trial: str, ts: float) -> bool:
+        found = trials.get(trial)
+        return found is None or found.in_service(ts)
+
+    return in_service
 
 
 def main(settings: Settings, stop: threading.Event) -> int:

@@ -49,10 +49,46 @@ def _chosen(group: pd.DataFrame, figure: Figure, state_column: str = "state") ->
     return group
 
 
-def figure_value(figure: Figure, group: pd.DataFrame, live: pd.DataFrame) -> Value:
+@dataclass(frozen=True, slots=True)
+class Service:
+    """How many of a trial's assets are in service, reporting, and known (`model.States`)."""
+
+    in_service: int
+    reporting: int
+    total: int
+
+
+def in_service(trial: Trial, live: pd.DataFrame) -> pd.DataFrame:
+    """The reporting assets (`live`) that are in service: their state is not one of the trial's
+    out-of-service states (the definition every screen and KPI uses, `model.States`)."""
+    out = trial.states.out_of_service
+    if not out or "state" not in live:
+        return live
+    return live[~live["state"].isin(out)]
+
+
+def reporting(group: pd.DataFrame) -> pd.DataFrame:
+    """The assets that are reporting: not link lost, and not stopped by plan (`parked`)."""
+    silent = group["lost"].astype(bool)
+    if "parked" in group:
+        silent |= group["parked"].astype(bool)
+    return group[~silent]
+
+
+def service(trial: Trial, assets: pd.DataFrame) -> Service:
+    """The trial's assets in service / reporting / known, from a snapshot's asset frame."""
+    group = assets[assets["trial"] == trial.id]
+    live = reporting(group)
+    return Service(len(in_service(trial, live)), len(live), len(group))
+
+
+def figure_value(figure: Figure, group: pd.DataFrame, live: pd.DataFrame, trial: Trial | None = None) -> Value:
     """One figure over a trial's assets (`group`: all of them; `live`: those reporting)."""
     if figure.kind == "total":
         return Value(len(group), str(len(group)))
+    if figure.kind == "in_service":
+        count = len(in_service(trial, live)) if trial is not None else len(live)
+        return Value(count, str(count))
     chosen = _chosen(live, figure)
     if figure.kind in ("live", "count"):
         return Value(len(chosen), str(len(chosen)))
@@ -81,8 +117,7 @@ def figure_value(figure: Figure, group: pd.DataFrame, live: pd.DataFrame) -> Val
 def trial_figures(trial: Trial, assets: pd.DataFrame) -> dict[str, Value]:
     """Every figure of `trial` from a snapshot's asset frame (columns trial, lost, state, fields)."""
     group = assets[assets["trial"] == trial.id]
-    live = group[~group["lost"].astype(bool)]
-    return {name: figure_value(figure, group, live) for name, figure in trial.figures.items()}
+    return {name: figure_value(figure, group, reporting(group), trial) for name, figure in trial.figures.items()}
 
 
 def render(template: str, values: dict[str, Value]) -> str:

@@ -79,7 +79,11 @@ def trial_facts(trial: Trial, assets: pd.DataFrame) -> dict:
     kiosk = trial.kiosk
     if kiosk is None:
         return {"number": "", "unit": "", "sentence": ""}
-    return {"number": render(kiosk.number, values), "unit": kiosk.unit, "sentence": render(kiosk.sentence, values)}
+    return {
+        "number": render(kiosk.number, values),
+        "unit": render(kiosk.unit, values),
+        "sentence": render(kiosk.sentence, values),
+    }
 
 
 def public_view(snapshot: Snapshot, settings: Settings) -> dict:
@@ -92,6 +96,9 @@ def public_view(snapshot: Snapshot, settings: Settings) -> dict:
                 "title": trial.kiosk.title,
                 "purpose": trial.description,
                 "colour": trial.kiosk_colour,
+                # how old and how coarse this trial's map positions are (the big number is live)
+                "delay_s": settings.public_delay_s(trial.id),
+                "snap_m": settings.public_snap_m(trial.id),
                 **trial_facts(trial, snapshot.assets),
             }
             for trial in settings.trial_model

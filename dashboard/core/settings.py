@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from dashboard.core.tiles import TileArchiveError, open_tiles
 from dashboard.core.trials import Trials, TrialsError, trials_in_force
 
 # The trials of the shipped default trials file.
@@ -118,7 +119,11 @@ class Settings:
     retention_days: int = 30
     web_host: str = "127.0.0.1"
     web_port: int = 8050
+    # A raster tile URL template ({z}/{x}/{y}) on another server, for deployments with internet.
     map_tile_url: str = ""
+    # An offline base map: a .pmtiles or .mbtiles file of vector tiles the web app serves itself
+    # (docs/basemap.md says how to cut a Milton Keynes extract).
+    basemap_path: str = ""
     log_level: str = "INFO"
     # Pages. One tick is one shared snapshot read from the store, whatever the number of screens.
     tick_s: float = 1.0
@@ -174,6 +179,14 @@ class Settings:
     login_lock_after: int = 10
     login_window_s: int = 900
     login_lock_s: int = 900
+    # Open data API (/api/open/v1/): requests per minute per client address, after a burst of this
+    # many (a page of a client app loads a few endpoints at once). Rate 0 disables the limit.
+    open_api_rate_per_min: float = 120.0
+    open_api_burst: int = 30
+    # The live open feed (`mk-control open-feed`): the broker URL it publishes open/v1/# with (its own
+    # user, see deploy/mosquitto/acl; "" uses MQTT_URL) and how often it looks for changes.
+    open_feed_mqtt_url: str = field(default="", repr=False)
+    open_feed_interval_s: float = 2.0
 
     # (field, environment variable); DATABASE_URL and MQTT_URL keep their conventional names.
     ENV = {
@@ -201,6 +214,7 @@ class Settings:
         "web_host": "MK_WEB_HOST",
         "web_port": "MK_WEB_PORT",
         "map_tile_url": "MK_MAP_TILE_URL",
+        "basemap_path": "MK_BASEMAP",
         "log_level": "MK_LOG_LEVEL",
         "tick_s": "MK_TICK_S",
         "stale_after": "MK_STALE_AFTER",
@@ -234,6 +248,10 @@ class Settings:
         "login_lock_after": "MK_LOGIN_LOCK_AFTER",
         "login_window_s": "MK_LOGIN_WINDOW_S",
         "login_lock_s": "MK_LOGIN_LOCK_S",
+        "open_api_rate_per_min": "MK_OPEN_API_RATE_PER_MIN",
+        "open_api_burst": "MK_OPEN_API_BURST",
+        "open_feed_mqtt_url": "MK_OPEN_FEED_MQTT_URL",
+        "open_feed_interval_s": "MK_OPEN_FEED_INTERVAL_S",
     }
 
     @property
@@ -285,6 +303,7 @@ class Settings:
         out = dataclasses.asdict(self)
         out["database_url"] = redact_url(self.database_url)
         out["mqtt_url"] = redact_url(self.mqtt_url)
+        out["open_feed_mqtt_url"] = redact_url(self.open_feed_mqtt_url)
         for sev in ALERT_SEVERITIES:  # webhook tokens often sit in the path, not the password
             out[f"alert_webhook_{sev}"] = _redact_webhook(getattr(self, f"alert_webhook_{sev}"))
         return out
@@ -298,6 +317,8 @@ class Settings:
                 f"got {redact_url(self.database_url)!r}"
             )
         MqttUrl.parse(self.mqtt_url, env["mqtt_url"])
+        if self.open_feed_mqtt_url:
+            MqttUrl.parse(self.open_feed_mqtt_url, env["open_feed_mqtt_url"])
         if self.mqtt_protocol not in ("5", "3.1.1"):
             raise SettingsError(f"{env['mqtt_protocol']}: must be 5 or 3.1.1, got {self.mqtt_protocol!r}")
         if not re.match(r"^[A-Za-z0-9_-]{1,64}$", self.mqtt_client_id):
@@ -317,6 +338,13 @@ class Settings:
         for trial in self.extra_trials:
             if not _TRIAL_NAME.match(trial):
                 raise SettingsError(f"{env['extra_trials']}: bad trial name {trial!r} (a-z 0-9 _ -)")
+        if self.map_tile_url and urlsplit(self.map_tile_url).scheme not in ("http", "https"):
+            raise SettingsError(f"{env['map_tile_url']}: must be an http:// or https:// URL template")
+        if self.basemap_path:
+            try:
+                open_tiles(self.basemap_path).close()
+            except TileArchiveError as exc:
+                raise SettingsError(f"{env['basemap_path']}: {exc}") from None
         if self.trials_path and not os.path.isfile(self.trials_path):
             raise SettingsError(f"{env['trials_path']}: no such file {self.trials_path!r}")
         try:
@@ -344,6 +372,8 @@ class Settings:
             "login_lock_after",
             "login_window_s",
             "login_lock_s",
+            "open_api_burst",
+            "open_feed_interval_s",
             "alert_flood_count",
             "alert_flood_window_s",
         )
@@ -366,6 +396,7 @@ class Settings:
             "new_assets_per_hour",
             "proxy_hops",
             "login_free_failures",
+            "open_api_rate_per_min",
         ):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{env[name]}: must not be negative, got {getattr(self, name)}")

@@ -243,6 +243,7 @@ def derive(frame: pd.DataFrame, settings: Settings, now: float) -> pd.DataFrame:
             found.asset_kind if found else "asset",
             found.moves if found else True,
             settings.public_delay_s(t),
+            found is not None and not found.in_service(now),
         )
         for t in frame["trial"].unique()
         for found in (trials.get(t),)
@@ -250,9 +251,12 @@ def derive(frame: pd.DataFrame, settings: Settings, now: float) -> pd.DataFrame:
     limits = frame["trial"].map(lambda t: per_trial[t][0]).astype(float)
     said_last = frame["status_ts"].astype(float) >= frame["ts"].astype(float).fillna(0)
     offline = (frame["status"] == "offline") & said_last
-    # A planned stop (status `parked` newer than the last sample): silent by plan, so not "link lost".
-    frame["parked"] = ((frame["status"] == "parked") & said_last).fillna(False).astype(bool)
-    frame["lost"] = ((frame["age_s"] > limits).fillna(True) | offline.fillna(False)) & ~frame["parked"]
+    # A planned stop (status `parked` newer than the last sample, or a silent asset of a trial out of its
+    # service hours): silent by plan, so not "link lost".
+    silent = (frame["age_s"] > limits).fillna(True) | offline.fillna(False)
+    resting = frame["trial"].map(lambda t: per_trial[t][5]).astype(bool)
+    frame["parked"] = (((frame["status"] == "parked") & said_last).fillna(False) | (resting & silent)).astype(bool)
+    frame["lost"] = silent & ~frame["parked"]
     frame["stale"] = (frame["age_s"] > frame["trial"].map(lambda t: per_trial[t][1]).astype(float)).fillna(True)
     frame["kind"] = frame["trial"].map(lambda t: per_trial[t][2])
     frame["moves"] = frame["trial"].map(lambda t: per_trial[t][3]).astype(bool)

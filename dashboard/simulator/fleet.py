@@ -37,7 +37,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dashboard.core import geo
 from dashboard.core.trials import Trial, Trials, default_trials
 from dashboard.simulator.generic import route_followers, site_reporters
-from dashboard.simulator.models import Cell, Drone, Shuttle
+from dashboard.simulator.models import Cell, Drone, RadioSensitive, Shuttle
+from dashboard.simulator.radio import RadioMap
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +251,7 @@ def build_assets(options: SimulatorOptions, seed_base: str) -> list[tuple[str, A
             except ValueError as exc:
                 raise SimulatorOptionsError(str(exc)) from None
             out += [(trial.id, model) for model in models]
+    _share_radio(out)
     return out
 
 
@@ -457,3 +459,16 @@ def generate(options: SimulatorOptions, start: float, until: float) -> Iterator[
     while fleet.next_due() <= until:
         yield from fleet.tick(fleet.next_due())
     yield from fleet.shutdown(until)
+
+
+def _share_radio(assets: list[tuple[str, Any]]) -> None:
+    """Give every cell and every radio-sensitive vehicle one `RadioMap`, when there are both."""
+    cells = [model for _, model in assets if isinstance(model, Cell)]
+    users = [model for _, model in assets if isinstance(model, RadioSensitive)]
+    if not cells or not users:
+        return
+    shared = RadioMap()
+    for cell in cells:
+        cell.radio = shared
+    for user in users:
+        user.radio = shared

@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from dashboard.core.geo import CellSite, Corridor, Polyline, Stop, offset
+from dashboard.simulator.radio import CellState, RadioMap
 
 Fields = dict[str, Any]
 StepResult = tuple[Fields, list[Fields]]
@@ -65,7 +66,25 @@ OBSTACLE_REASONS = ("pedestrian stepped out", "bollard in lane", "delivery van d
 EMERGENCY_STOP_REASONS = ("operator pressed e-stop", "collision avoidance", "door sensor fault")
 
 
-class Shuttle:
+class RadioSensitive:
+    """A vehicle whose failures follow the 5G conditions where it is (see dashboard/simulator/radio.py).
+
+    `radio` is set by the fleet when it simulates cells; alone, the vehicle behaves as it always did."""
+
+    radio: RadioMap | None = None
+
+    def _where(self) -> tuple[float, float]:
+        raise NotImplementedError
+
+    def _radio_risk(self) -> float:
+        return self.radio.risk(*self._where()) if self.radio is not None else 1.0
+
+    def _serving_cell(self, lat: float, lon: float) -> dict[str, str]:
+        found = self.radio.serving(lat, lon) if self.radio is not None else None
+        return {"cell_id": found[0]} if found is not None else {}
+
+
+class Shuttle(RadioSensitive):
     """A shuttle on the CMK loop: drives stop to stop, dwells, disengages, charges at the station."""
 
     def __init__(self, asset_id: str, route: Polyline, stops: tuple[Stop, ...], rng: random.Random, start_m: float):
@@ -92,6 +111,10 @@ class Shuttle:
 
     def _here(self) -> tuple[float, float, float]:
         return self.route.point_at(self.pos_m, wrap=True)
+
+    def _where(self) -> tuple[float, float]:
+        lat, lon, _ = self._here()
+        return lat, lon
 
     def _event(self, kind: str, **extra: Any) -> Fields:
         lat, lon, _ = self._here()
@@ -130,6 +153,7 @@ class Shuttle:
                 "mode": self.mode,
                 "doors": self.doors,
                 "odometer_km": round(self.odometer_km, 3),
+                **self._serving_cell(lat, lon),
             },
             events,
         )
@@ -151,7 +175,7 @@ class Shuttle:
             self.manual_left_m -= moved
             if self.manual_left_m <= 0:
                 self.mode = "autonomous"
-        elif rng.random() < DISENGAGEMENTS_PER_KM * km:
+        elif rng.random() < DISENGAGEMENTS_PER_KM * km * self._radio_risk():
             initiator = "operator" if rng.random() < OPERATOR_INITIATED_SHARE else "system"
             reason = rng.choice(DISENGAGEMENT_REASONS[initiator])
             events.append(self._event("disengagement", initiator=initiator, reason=reason))
@@ -217,7 +241,7 @@ DELIVERY_DETAILS = (
 )
 
 
-class Drone:
+class Drone(RadioSensitive):
     """A drone flying out and back along one approved corridor, one flight plan at a time."""
 
     def __init__(self, asset_id: str, corridor: Corridor, rng: random.Random, first_takeoff_s: float):
@@ -245,6 +269,9 @@ class Drone:
         self.flights = 0
         self.flight_id = f"{asset_id}-f{self.flights:04d}"
         self.lat, self.lon, self.heading = self._position()
+
+    def _where(self) -> tuple[float, float]:
+        return self.lat, self.lon
 
     def _position(self) -> tuple[float, float, float]:
         lat, lon, heading = self.path.point_at(self.pos_m)
@@ -307,6 +334,7 @@ class Drone:
                 "state": self.state(),
                 "flight_id": self.flight_id,
                 "mission": self.mission,
+                **self._serving_cell(self.lat, self.lon),
             },
             events,
         )
@@ -381,7 +409,7 @@ class Drone:
             if self.link_lost_s >= self.link_loss_len:
                 self.link_lost_s = 0.0
                 events.append(self._event("link_restored", f"link back after {self.link_loss_len:.0f} s"))
-        elif rng.random() < LINK_LOSS_PER_S * dt:
+        elif rng.random() < LINK_LOSS_PER_S * dt * self._radio_risk():
             self.link_lost_s = 1e-6
             self.link_loss_len = rng.uniform(*LINK_LOSS_S)
             events.append(self._event("link_loss", "no telemetry ACK from ground station"))
@@ -461,6 +489,7 @@ class Cell:
         self.down_s = 0.0
         self.lat = round(site.lat, 6)
         self.lon = round(site.lon, 6)
+        self.radio: RadioMap | None = None  # where it reports its load, when the fleet has radio users
 
     def step(self, dt: float, local_hour: float) -> StepResult:
         rng = self.rng
@@ -476,6 +505,8 @@ class Cell:
             tilt = rng.randint(2, 8)
             events.append({"type": "config_change", "detail": f"electrical tilt set to {tilt} deg"})
         if self.down_s > 0:
+            if self.radio is not None:
+                self.radio.report(self.asset_id, CellState(self.lat, self.lon, 0.0, False))
             return (
                 {
                     "rsrp_dbm": DOWN_RSRP_DBM,
@@ -493,6 +524,8 @@ class Cell:
                 events,
             )
         load = max(0.0, min(1.0, daily_load(local_hour) * self.busy + rng.gauss(0.0, 0.04)))
+        if self.radio is not None:
+            self.radio.report(self.asset_id, CellState(self.lat, self.lon, load, True))
         gauss = rng.gauss
         sinr = self.sinr - 8.0 * load + gauss(0.0, 1.5)  # more neighbours transmitting: more interference
         share = 1.0 - 0.85 * load  # the probe's share of the cell shrinks as the cell fills

@@ -1,4 +1,5 @@
-"""`mk-control`: one console script, a subcommand per process (demo, web, bridge, alerts, simulate, bench, users, db)."""
+"""`mk-control`: one console script, a subcommand per process (demo, web, bridge, alerts, simulate, bench, users, db,
+report, open-feed)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ log = logging.getLogger("mk_control")
 
 # The commands that open the store: each checks it can before starting anything, so a bad DATABASE_URL
 # is one line and exit code 1, not a traceback from each of its processes.
-STORE_COMMANDS = frozenset({"demo", "web", "bridge", "alerts", "users", "db"})
+STORE_COMMANDS = frozenset({"demo", "web", "bridge", "alerts", "users", "db", "report", "open-feed"})
 
 
 def _stop_on_signals(command: str) -> threading.Event:
@@ -90,6 +91,18 @@ def cmd_trials(args, settings: Settings) -> int:
     from dashboard.tools import trials_cli
 
     return trials_cli.main(args, settings)
+
+
+def cmd_open_feed(args, settings: Settings) -> int:
+    from dashboard.open_feed.publisher import OpenFeed
+
+    return OpenFeed(settings).run(_stop_on_signals("open feed"))
+
+
+def cmd_report(args, settings: Settings) -> int:
+    from dashboard.tools import report_cli
+
+    return report_cli.main(args, settings)
 
 
 def cmd_db(args, settings: Settings) -> int:
@@ -184,6 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
         "program also does this at start); current: print the store's revision",
     )
     db.set_defaults(handler=cmd_db)
+
+    open_feed = sub.add_parser("open-feed", help="publish the live open data feed (open/v1/#) to the broker")
+    open_feed.set_defaults(handler=cmd_open_feed)
+
+    report = sub.add_parser("report", help="write one trial's funder report pack (PDF) for a range of days")
+    _report_arguments(report)
+    report.set_defaults(handler=cmd_report)
     return parser
 
 
@@ -203,6 +223,12 @@ def _users_arguments(parser: argparse.ArgumentParser) -> None:
     from dashboard.tools import users_cli
 
     users_cli.add_arguments(parser)
+
+
+def _report_arguments(parser: argparse.ArgumentParser) -> None:
+    from dashboard.tools import report_cli
+
+    report_cli.add_arguments(parser)
 
 
 def _trials_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,4 +1,4 @@
-"""`mk-control demo`: broker, simulator, bridge, alert service and web app on this machine; Ctrl-C stops all.
+"""`mk-control demo`: broker, simulator, bridge, alert service, open feed and web app on this machine; Ctrl-C stops all.
 
 Each part runs as the same process it is in production (the Procfile's entries: the web app under
 gunicorn), so the demo shows the real thing; only the broker may be embedded. A clean stop leaves the
@@ -91,6 +91,7 @@ def run(args, settings: Settings, stop: threading.Event) -> int:
         if settings.alert_engine == "on":  # off: `mk-control alerts` would exit at once, by design
             children["alerts"] = _child(["alerts"], env)
         children["simulator"] = _child(["simulate", *fleet], env)
+        children["open-feed"] = _child(["open-feed"], env)
         children["web"] = _web(settings, env)
         wait_for_port(settings.web_port, timeout_s=60, host=settings.web_host)
         url = f"http://{settings.web_host}:{settings.web_port}/"
@@ -102,6 +103,7 @@ def run(args, settings: Settings, stop: threading.Event) -> int:
             f"    Health        {url}health\n"
             f"    Alerts        {url}alerts\n"
             f"    Admin         {url}admin\n"
+            f"    Open data     {url}api/open/v1/docs (live: MQTT open/v1/# on the broker below)\n"
             + credentials_text(demo_users)
             + f"  Broker {broker.url} (MQTT {broker.protocol}), store {redact_url(settings.database_url)}\n"
             f"  Press Ctrl-C to stop.\n",
@@ -124,7 +126,7 @@ def run(args, settings: Settings, stop: threading.Event) -> int:
 def _stop_all(children: dict[str, subprocess.Popen]) -> None:
     """Simulator first (its final offline statuses), then the bridge (which stores them), then the alert
     service (a row it has not evaluated yet waits for its next start), then web."""
-    for name in ("simulator", "bridge", "alerts", "web"):
+    for name in ("simulator", "open-feed", "bridge", "alerts", "web"):
         process = children.get(name)
         if process is None or process.poll() is not None:
             continue

@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 import dash
+import flask
 from dash import (
     Dash,
     _callback,  # the global callback queue (see _register_callbacks)
@@ -27,12 +28,15 @@ from dashboard.core.kpis.report import KpiReports
 from dashboard.core.settings import Settings
 from dashboard.core.snapshot import FileSnapshotCache, SnapshotService
 from dashboard.core.store.db import make_engine, migrate
+from dashboard.core.tiles import open_tiles
 from dashboard.core.trials import Trials, default_trials
 from dashboard.web import runtime
 from dashboard.web.auth import guard
 from dashboard.web.auth.guard import current_user
 from dashboard.web.auth.install import install as install_auth
-from layouts import admin, alerts, control, health, home, kiosk, kpis
+from dashboard.web.basemap import blueprint as basemap_blueprint
+from dashboard.web.open_api import blueprint as open_api_blueprint
+from layouts import admin, alerts, control, health, home, kiosk, kpis, replay
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +108,28 @@ def _page(path: str, layout):
     return render
 
 
+def fleet_positions(snapshots: SnapshotService) -> list[tuple[float, float]]:
+    """(lon, lat) of every asset in the current snapshot: the wall's map opens with all of them in view."""
+    assets = snapshots.current().assets
+    if assets.empty or "lat" not in assets or "lon" not in assets:
+        return []
+    placed = assets[assets["lat"].notna() & assets["lon"].notna()]
+    return list(zip(placed["lon"].astype(float), placed["lat"].astype(float), strict=True))
+
+
+def _at_request(layout, snapshots: SnapshotService | None = None):
+    """`layout`, given what is known only when the page is built: this app's origin as the browser
+    reached it (the map's workers fetch base-map tiles by absolute URL) and, with `snapshots`, the
+    fleet's positions now."""
+
+    def build(**kwargs):
+        if snapshots is not None:
+            kwargs["fleet"] = fleet_positions(snapshots)
+        return layout(origin=flask.request.host_url.rstrip("/"), **kwargs)
+
+    return build
+
+
 def create_app(settings: Settings, engine: Engine | None = None) -> Dash:
     engine = engine or make_engine(settings.database_url)
     migrate(engine)
@@ -112,6 +138,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Dash:
     runtime.bind(runtime.Runtime(settings, engine, snapshots, KpiReports(engine, settings)))
     trials = settings.trial_model
     overlay = load_overlay(trials=trials)
+    tiles = open_tiles(settings.basemap_path) if settings.basemap_path else None
+    basemap = tiles.summary if tiles is not None else None
     _register_callbacks()  # before Dash(): hook callbacks are given to each app as it is built
 
     app = Dash(
@@ -134,16 +162,31 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Dash:
         "control": (
             "/control",
             "Control wall",
-            partial(
-                control.layout, geojson=overlay, tile_url=settings.map_tile_url, tick_s=settings.tick_s, trials=trials
+            _at_request(
+                partial(
+                    control.layout,
+                    geojson=overlay,
+                    tile_url=settings.map_tile_url,
+                    tick_s=settings.tick_s,
+                    trials=trials,
+                    basemap=basemap,
+                ),
+                snapshots,
             ),
         ),
         "kiosk": (
             "/kiosk",
             "Experience centre",
-            partial(kiosk.layout, geojson=overlay, tile_url=settings.map_tile_url, trials=trials),
+            _at_request(
+                partial(kiosk.layout, geojson=overlay, tile_url=settings.map_tile_url, trials=trials, basemap=basemap)
+            ),
         ),
         "kpis": ("/kpis", "Trial KPIs", kpis.layout),
+        "replay": (
+            "/replay",
+            "Incident replay",
+            partial(replay.layout, geojson=overlay, tile_url=settings.map_tile_url, trials=trials),
+        ),
         "health": ("/health", "System health", health.layout),
         "alerts": ("/alerts", "Alerts", alerts.layout),
         "admin": ("/admin", "Admin", admin.layout),
@@ -152,4 +195,6 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Dash:
         dash.register_page(module, path=path, title=title, name=title, layout=_page(path, layout))
     app.layout = html.Div(dash.page_container)
     install_auth(app, settings, engine)  # sign-in, the access guard on every route and callback, headers
+    app.server.register_blueprint(basemap_blueprint(tiles))  # /map/: label glyphs, the offline base map
+    app.server.register_blueprint(open_api_blueprint(settings))  # /api/open/v1/: public, read-only
     return app

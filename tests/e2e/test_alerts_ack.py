@@ -105,7 +105,8 @@ def test_acknowledge_from_the_feed_persists_and_shows_who(served, page):
     expect(page.locator("#alert-who")).to_have_text("acting as priya (operator)")
     row.locator(".alert-text input").fill("pilot has visual, RTL commanded")
     row.get_by_role("button", name="Acknowledge").click()
-    expect(page.locator("#alert-message")).to_contain_text(f"Alert {alert_id} acknowledged by priya", timeout=10_000)
+    expect(page.locator("#alert-message")).to_contain_text(f"Alert #{alert_id} acknowledged by priya", timeout=10_000)
+    expect(row.locator(".alert-number")).to_have_text(f"#{alert_id}")  # the number the message names is on the row
 
     with engine.connect() as conn:
         alert = records.get_alert(conn, alert_id)

@@ -119,5 +119,8 @@ def test_the_alert_history_says_what_each_column_counts(watched, live_server, li
     column = heads.index("Times raised")
     assert "while this alert was open" in page.locator("#alerts-table th").nth(column).get_attribute("title")
     assert row.locator("td").nth(column).text_content() == "3"
+    ids_cells = row.locator("td.id")  # asset and rule ids are not broken at their hyphens
+    assert ids_cells.all_text_contents() == ["cav-02", "streetcav.emergency-stop"]
+    assert ids_cells.first.evaluate("td => getComputedStyle(td).whiteSpace") == "nowrap"
     page.screenshot(path=str(screenshots / "alerts.png"))
     _clean(watched)

@@ -75,7 +75,7 @@ def test_redway_robots_are_on_every_page(watched, redway_server, screenshots):
     page.wait_for_selector(".tile-redway", timeout=30_000)
     assert page.locator(".tile").count() == 4
     tile = page.locator(".tile-redway").inner_text()
-    assert "Redway robots" in tile and f"/ {ROBOTS} online" in tile and "Deliveries today" in tile
+    assert "Redway robots" in tile and f"/ {ROBOTS} in service" in tile and "Deliveries today" in tile
     assert "robot on its way" in page.locator(".legend").inner_text()
     page.wait_for_function(
         "() => { const gd = document.querySelector('#control-map .js-plotly-plot');"

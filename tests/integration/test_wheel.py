@@ -43,12 +43,14 @@ store = Path(tempfile.mkdtemp()) / "store.db"
 app = create_app(load_settings(environ={}, database_url=f"sqlite:///{store}"))
 served = app.server.test_client().get("/assets/base.css")
 css = resources.files("assets").joinpath("base.css").read_text(encoding="utf-8")
+glyphs = app.server.test_client().get("/map/glyphs/DejaVu Sans Bold/0-255.pbf")
 migrations = resources.files("dashboard.core.store.migrations")
 print(json.dumps({
     "modules": [m.__file__ for m in (assets, callbacks, dashboard, layouts)],
     "assets_folder": str(ASSETS),
     "css": len(css),
     "served": [served.status_code, served.get_data(as_text=True) == css],
+    "glyphs": [glyphs.status_code, len(glyphs.get_data())],
     "overlay_features": len((load_overlay() or {}).get("features", [])),
     "areas_path": str(geo.DEFAULT_PATH),
     "routes": len(geo.load_trial_areas().route.points),
@@ -120,6 +122,7 @@ def test_the_installed_wheel_has_its_assets_rules_and_migrations(tmp_path):
         assert Path(module).is_relative_to(site), f"{module} was not imported from the installed wheel"
     assert Path(found["assets_folder"]).is_relative_to(site) and Path(found["areas_path"]).is_relative_to(site)
     assert found["css"] > 0 and found["served"] == [200, True]
+    assert found["glyphs"][0] == 200 and found["glyphs"][1] > 20_000  # the map's label glyphs are in the wheel
     assert found["overlay_features"] > 0 and found["routes"] > 10
     assert found["rules"] > 0 and "streetcav" in found["trials"]
     assert found["migrations_missing"] == [] and found["store_migrated"]

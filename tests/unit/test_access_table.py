@@ -32,6 +32,7 @@ PAGES = {
     "/kiosk": EVERYONE,
     "/control": STAFF,
     "/alerts": STAFF,
+    "/replay": STAFF,
     "/kpis": MANAGERS,
     "/health": STAFF,
     "/admin": ADMINS,
@@ -41,6 +42,7 @@ CALLBACK_MODULES = {
     "callbacks.kiosk": EVERYONE,
     "callbacks.control": STAFF,
     "callbacks.alerts": STAFF,
+    "callbacks.replay": STAFF,
     "callbacks.kpis": MANAGERS,
     "callbacks.health": STAFF,
     "callbacks.admin": ADMINS,
@@ -49,9 +51,11 @@ FUNCTIONS = {
     "callbacks.admin.show_rules": ADMINS,
     "callbacks.admin.reload_rules": ADMINS,
     "callbacks.alerts.act": OPS,
+    "callbacks.alerts.acknowledge_selected": OPS,
     "callbacks.alerts.export_csv": MANAGERS,
     "callbacks.alerts.export_history": MANAGERS,
     "callbacks.kpis.export_csv": MANAGERS,
+    "callbacks.kpis.export_report": MANAGERS,
 }
 PUBLIC_ROUTES = {
     "static",
@@ -64,7 +68,27 @@ PUBLIC_ROUTES = {
     "auth.logout",
     "/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>",
 }
-ROUTES: dict[str, frozenset[str]] = {}  # Flask routes that are not pages (downloads), by endpoint
+# Flask routes that are not pages (downloads, the open data API), by endpoint.
+ROUTES: dict[str, frozenset[str]] = {
+    "basemap.glyphs": EVERYONE,
+    "basemap.tiles_": EVERYONE,
+    **{
+        f"open_api.{name}": EVERYONE
+        for name in (
+            "index",
+            "trials",
+            "trial",
+            "assets",
+            "daily_kpis",
+            "hourly_kpis",
+            "alert_counts",
+            "openapi",
+            "page",
+            "not_found",
+            "stream",
+        )
+    },
+}
 
 
 @pytest.fixture(scope="module")

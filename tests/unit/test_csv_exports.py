@@ -146,3 +146,12 @@ def test_every_csv_export_goes_through_csv_export():
             if writers.search(path.read_text(encoding="utf-8")):
                 offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
+
+
+def test_the_open_api_csv_neutralises_formulas_too():
+    from dashboard.web.open_api.responses import csv_text
+
+    text = csv_text([{"asset": "@SUM(A1)", "value": -2.5, "up": True, "note": None}], ["asset", "value", "up", "note"])
+    assert text.splitlines() == ["asset,value,up,note", "'@SUM(A1),-2.5,true,"]
+    with pytest.raises(ValueError, match="not in the listing"):
+        csv_text([{"asset": "a", "secret": 1}], ["asset"])

@@ -79,6 +79,11 @@ def test_streetcav_by_hand():
     assert got["mean_speed_kmh"] == pytest.approx(18.0)  # mean(5, 6, 4, 5, 5) m/s x 3.6
     assert got["emergency_stops"] == 1
     assert got["by_initiator"] == {"operator": 1, "system": 1}
+    assert got["by_reason"] == {"pedestrian": 1, "sensor": 1}
+    # Reporting 10 + 10 + 10 + 15 (the 270 s gap counts up to lost_after_s, 15 s) + 10 s; a shuttle has no
+    # out-of-service state, so it was in service all the time it reported - however short a part of
+    # the day that was (the range's length is not the denominator).
+    assert got["availability"] == pytest.approx(100.0)
     assert got["e2e_p50"] == pytest.approx(LAG) and got["e2e_p95"] == pytest.approx(LAG)
 
 
@@ -119,11 +124,14 @@ def test_droneport_by_hand_battery_at_landing_is_the_sample_before_the_swap():
     assert got["geofence_breaches"] == 1
     assert got["failsafes"] == 0
     assert got["landing_battery"] == pytest.approx(60.0)  # mean(70, 50), not the 100 % of the new pack
+    # drone-a 40 s reporting, all in service; drone-b 10 s airborne, 10 s in emergency (out of service).
+    assert got["availability"] == pytest.approx(50 / 60 * 100)
 
 
 def _cell(offset, asset, dl, latency, up=True):
-    payload = {"available": up, "dl_mbps": dl, "ul_mbps": dl / 10, "latency_ms": latency, "sinr_db": 15.0}
-    return (offset, asset, "telemetry", "up" if up else "down", payload)
+    payload = {"available": up, "dl_mbps": dl, "ul_mbps": dl / 10 if dl is not None else None, "latency_ms": latency}
+    payload["connected_ues"] = None if dl is None else (10 if asset == "cell-a" else 30)
+    return (offset, asset, "telemetry", "up" if up else "down", {**payload, "sinr_db": 15.0})
 
 
 MARK = [
@@ -132,8 +140,10 @@ MARK = [
     _cell(20, "cell-a", 300.0, 30.0),
     _cell(30, "cell-a", 400.0, 40.0),
     _cell(0, "cell-b", 500.0, 10.0),
-    _cell(10, "cell-b", 600.0, 10.0),
-    _event(5, "cell-b", "cell_down"),
+    _cell(10, "cell-b", 600.0, 10.0),  # then 60 s without a message: reporting up to lost_after_s (60 s)
+    _event(65, "cell-b", "cell_down"),
+    _cell(70, "cell-b", None, None, up=False),  # 10 s down: reporting, not in service
+    _cell(80, "cell-b", None, None, up=False),
 ]
 
 
@@ -143,6 +153,11 @@ def test_mark_by_hand():
     assert got["dl_p50"] == pytest.approx((250 + 550) / 2)
     assert got["dl_p5"] == pytest.approx((115 + 505) / 2)
     assert got["ul_p50"] == pytest.approx(40.0)
+    assert got["ul_p5"] == pytest.approx((11.5 + 50.5) / 2)  # a = [10, 20, 30, 40], b = [50, 60]
+    assert got["busiest_hours"] == [(1, pytest.approx((4 * 10 + 2 * 30) / 6))]  # one hour: 01 UTC
     assert got["latency_p95"] == pytest.approx((38.5 + 10) / 2)
     assert got["cell_down"] == 1
-    assert got["sinr_hist"]["13-20 dB"] == 6
+    assert got["sinr_hist"]["13-20 dB"] == 8
+    # Time in service / time reporting: cell-a 30 s of 30; cell-b 10 + 60 in service, 10 down: 100 / 110 s.
+    # (The share of samples reporting "available" would say 6 of 8, 75 %.)
+    assert got["availability"] == pytest.approx(100 / 110 * 100)

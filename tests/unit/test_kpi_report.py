@@ -127,3 +127,28 @@ def test_reports_are_held_to_the_cap_whoever_asks(seeded):
     with pytest.raises(RangeRefused):
         reports.report(DAY - timedelta(days=27 * 365), DAY, LATER)
     assert reports.computed == 0
+
+
+def test_days_outside_the_trials_data_are_rolled_up_without_reading_them(seeded, monkeypatch):
+    """The longest range, a year before the seeded day: one raw read per trial (the seeded day), not
+    one per day of the range and its previous period."""
+    reads = []
+    real = queries.trial_range
+
+    def counted(conn, trial, start, end):
+        reads.append((trial, start))
+        return real(conn, trial, start, end)
+
+    monkeypatch.setattr(queries, "trial_range", counted)
+    reports = KpiReports(seeded, load_settings({}, kpi_rollup_after_days=0))
+    report = reports.report(DAY - timedelta(days=MAX_RANGE_DAYS - 1), DAY, LATER)
+    assert sorted(trial for trial, _ in reads) == ["droneport", "mark", "streetcav"]
+    assert report["streetcav"]["now"]["auto_km"] > 0 and report["streetcav"]["before"] == {}
+    # The year holds one day of data: its KPIs are that day's.
+    daily_rows.clear_day_cache()
+    one_day = KpiReports(seeded, load_settings({}, kpi_rollup_after_days=0)).report(DAY, DAY, LATER)
+    for trial in ("streetcav", "droneport", "mark"):
+        year, day = report[trial]["now"], one_day[trial]["now"]
+        assert set(year) == set(day), trial
+        for key, value in day.items():
+            assert year[key] == (pytest.approx(value) if isinstance(value, float) else value), (trial, key)

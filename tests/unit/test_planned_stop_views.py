@@ -50,3 +50,27 @@ def test_parked_is_a_status_word_of_the_contract():
             max_future_skew_s=300,
         )
         assert m.data["status"] == "parked"
+
+
+def test_out_of_its_trials_service_hours_a_silent_asset_is_a_planned_stop_not_link_lost(store, tmp_path):
+    from datetime import datetime
+
+    from dashboard.core.trials import DEFAULT_TRIALS_PATH
+    from dashboard.core.trials.model import LOCAL_ZONE
+
+    text = DEFAULT_TRIALS_PATH.read_text(encoding="utf-8").replace(
+        "lost_after_s = 15\n", 'lost_after_s = 15\nservice_hours = "07:00-22:00"\n', 1
+    )
+    path = tmp_path / "trials.toml"
+    path.write_text(text)
+    night = datetime(2026, 11, 24, 23, 30, tzinfo=LOCAL_ZONE).timestamp()
+    seeding.write(store, seeding.fleet(night))
+    settings = load_settings({"MK_TRIALS": str(path)})
+    assert settings.trial_model["streetcav"].service_hours is not None
+    assets = SnapshotService(store, settings, clock=lambda: night).current().assets
+    silent = assets[assets["asset_id"] == seeding.SILENT_SHUTTLE].iloc[0]
+    assert bool(silent["parked"]) and not bool(silent["lost"])  # the shuttles' night: parked by plan
+    cells = assets[assets["trial"] == "mark"]
+    assert not cells["parked"].any()  # a trial with no service hours runs round the clock
+    live = assets[assets["asset_id"] == seeding.LIVE_SHUTTLES[0]].iloc[0]
+    assert not bool(live["parked"]) and not bool(live["lost"])  # still reporting: shown as it is

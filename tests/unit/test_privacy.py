@@ -93,3 +93,37 @@ def test_coarsen_is_stable_and_zero_means_rounding_only():
     b = privacy.coarsen(52.04322, -0.75613, 300)
     assert a == b
     assert privacy.coarsen(52.043219, -0.756129, 0) == (52.04322, -0.75613)
+
+
+def _drones(states: list[str]):
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "asset_id": [f"d{i}" for i in range(len(states))],
+            "trial": "droneport",
+            "lost": False,
+            "state": states,
+            "mission": "inspection",
+        }
+    )
+
+
+def test_the_kiosk_unit_agrees_with_its_number():
+    from dashboard.core.trials import default_trials
+
+    drones = default_trials().get("droneport")
+    one = privacy.trial_facts(drones, _drones(["airborne", "landed"]))
+    assert (one["number"], one["unit"]) == ("1", "drone flying")
+    assert one["sentence"].startswith("1 drone is flying")
+    two = privacy.trial_facts(drones, _drones(["airborne", "airborne"]))
+    assert (two["number"], two["unit"]) == ("2", "drones flying")
+    none = privacy.trial_facts(drones, _drones(["landed"]))
+    assert (none["number"], none["unit"]) == ("0", "drones flying")
+
+
+def test_each_trial_says_how_old_and_coarse_its_map_positions_are(view_at):
+    view, settings = view_at
+    for trial_id, facts in view["trials"].items():
+        assert facts["delay_s"] == settings.public_delay_s(trial_id) >= settings.kiosk_delay_s
+        assert facts["snap_m"] == settings.public_snap_m(trial_id)

@@ -60,7 +60,7 @@ TELEMETRY_FIELDS = {
         "available",
     },
 }
-OPTIONAL_TELEMETRY = {"mark": {"lat", "lon"}}
+OPTIONAL_TELEMETRY = {"mark": {"lat", "lon"}, "streetcav": {"cell_id"}, "droneport": {"cell_id"}}
 EVENT_TYPES = {
     "streetcav": {"disengagement", "emergency_stop", "obstacle", "service_start", "service_end"},
     "droneport": {

@@ -101,4 +101,5 @@ def test_gunicorn_entry_shares_snapshots_by_default(tmp_path):
     assert load_settings({"DATABASE_URL": url}).snapshot_cache_dir == ""  # the dev server reads for itself
     chosen = load_settings({"DATABASE_URL": url, "MK_SNAPSHOT_CACHE_DIR": str(tmp_path / "c")})
     assert for_workers(chosen).snapshot_cache_dir == str(tmp_path / "c")
-    assert "for_workers(load_settings())" in Path("dashboard/web/wsgi.py").read_text()
+    entry = Path("dashboard/web/wsgi.py").read_text()
+    assert "settings = load_settings()" in entry and "create_app(for_workers(settings))" in entry

@@ -42,7 +42,13 @@ def test_the_default_file_describes_the_three_trials():
     assert cells.states.map == {"true": "up", "false": "down"} and not cells.moves
     assert [k.key for k in cav.kpis if k.card][:3] == ["auto_km", "auto_share", "dis_per_100km"]
     assert drones.kpi("flight_hours").stats == ("flight_s",)
-    assert cells.kpi("availability").stats == ("available_n", "availability_n")
+    assert cells.kpi("availability").stats == ("availability_service_s", "availability_reporting_s")
+    assert cells.kpi("availability").params == {"out_of_service": ("down",), "lost_after_s": 60.0}
+    assert (cells.states.out_of_service, drones.states.out_of_service, cav.states.out_of_service) == (
+        ("down",),
+        ("emergency",),
+        (),
+    )
     assert drones.privacy.label_for("medical_delivery") == "Medical delivery drone"
     assert drones.privacy.label_for("inspection") == "Inspection drone"
     assert cav.areas.file == ASSETS_DIR / "trial_areas.geojson"
@@ -66,6 +72,7 @@ def test_the_default_alert_rules_of_the_trials_file_are_the_shipped_rules():
         ("after_s = 120", "after_s = 0", "after_s = 0", "'after_s' must be at least 1"),
         ('colours = { up = "#4ade80"', 'colours = { upp = "#4ade80"', "colours = { upp", "state 'up' has no colour"),
         ("[trials.mark]\n", "[trials.Mark]\n", "[trials.Mark]", "trial id 'Mark'"),
+        ('out_of_service = ["down"]', 'out_of_service = ["dwn"]', "out_of_service = [", "'dwn' is not a state of mark"),
         ('id = "mark.stale"', 'id = "mark.cell-down"', 'id = "mark.cell-down"\nkind = "stale"', "already used"),
         ('types = ["takeoff"]', 'types = ["take_off"]', "take_off", "not an event type of droneport"),
         (

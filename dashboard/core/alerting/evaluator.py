@@ -9,7 +9,9 @@ occurrence), so a condition that stays true costs a dictionary lookup per messag
 A planned stop (status `parked`: the end of a trial's service day, a maintenance window, the simulator
 stopping) is not an alarm: while an asset is parked its silence and its going offline raise nothing,
 and an offline or stale alert it already had clears ("planned stop"). It stays parked until it reports
-again (status `online` or telemetry), so the next start of service is no flood either.
+again (status `online` or telemetry), so the next start of service is no flood either. A trial's
+service hours (trials file) are a planned stop of its whole fleet: outside them silence and offline
+raise nothing, and when service begins each asset has one stale period to report.
 
 Times: `for_s`/`clear_for_s` are measured in device time between samples of one asset, so a backlog
 replayed after an outage gives the same answer as live data. Staleness and event `clear_after_s`
@@ -100,11 +102,14 @@ class RuleEvaluator:
         geometry: Geometry | None = None,
         clock: Callable[[], float] = time.time,
         link_up: Callable[[], bool] = lambda: True,
+        in_service: Callable[[str, float], bool] = lambda trial, ts: True,
     ):
         self.rules = rules or RuleSet()
         self.geometry = geometry
         self.clock = clock
         self.link_up = link_up
+        self.in_service = in_service  # (trial, time) -> is its fleet meant to be running
+        self._service_from: dict[str, float | None] = {}  # trial -> when its service began (None: out of hours)
         self._levels: dict[tuple[str, str], _Level] = {}
         self._events: dict[tuple[str, str], float] = {}  # active event alert -> last occurrence received
         self._stale: set[tuple[str, str]] = set()
@@ -329,8 +334,8 @@ class RuleEvaluator:
         if m.channel == "status":
             status = m.data.get("status")
             if status == OFFLINE:
-                if m.asset_id in self._parked:
-                    return  # switched off after a planned stop: expected
+                if m.asset_id in self._parked or not self.in_service(m.trial, m.received_at):
+                    return  # switched off after a planned stop or out of service hours: expected
                 self._offline_assets.add(m.asset_id)
                 if key not in self._offline:
                     self._offline.add(key)
@@ -367,11 +372,15 @@ class RuleEvaluator:
             return changes
         if self._link_since is None:
             self._link_since = now
+        serving = self._serving(now)
         for asset_id, (trial, seen) in self._seen.items():
             rules = self._stale_rules(trial)
             if not rules or asset_id in self._offline_assets or asset_id in self._parked:
                 continue
-            silent = now - max(seen, self._link_since)
+            since = serving(trial)
+            if since is None:
+                continue  # out of its trial's service hours: parked by plan
+            silent = now - max(seen, self._link_since, since)
             for rule in rules:
                 key = (asset_id, rule.id)
                 if silent > rule.after_s and key not in self._stale:
@@ -380,6 +389,25 @@ class RuleEvaluator:
                         Change(RAISE, rule, trial, asset_id, now, f"no telemetry for {now - seen:.0f} s", now - seen)
                     )
         return changes
+
+    def _serving(self, now: float) -> Callable[[str], float | None]:
+        """trial -> since when its service has been running (None: out of hours), noting each start of
+        service so that silence is counted from it, not from the night before."""
+        seen: dict[str, float | None] = {}
+
+        def since(trial: str) -> float | None:
+            if trial in seen:
+                return seen[trial]
+            running = self.in_service(trial, now)
+            began = self._service_from.get(trial, float("-inf"))
+            if not running:
+                began = None
+            elif began is None:
+                began = now  # service has just begun
+            self._service_from[trial] = seen[trial] = began
+            return began
+
+        return since
 
     def _stale_rules(self, trial: str) -> tuple[StaleRule, ...]:
         found = self._stale_by_trial.get(trial)

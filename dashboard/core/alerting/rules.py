@@ -401,13 +401,34 @@ def trial_rules(trials: Trials) -> RuleSet:
     for written in trials.all_rules():
         source = written.source or trials.source
         try:
-            rules.append(
-                parse_rule(written.table, written.index, _TrialsFileLines(written), path=source, trials=trials.ids)
-            )
+            table = _out_of_service(written, trials)
+            rules.append(parse_rule(table, written.index, _TrialsFileLines(written), path=source, trials=trials.ids))
         except RulesError as exc:
             where = ".".join(str(p) for p in written.base)
             raise TrialsError(f"{where}: {exc.problem}", exc.line, source or None) from None
     return RuleSet(tuple(rules), source=trials.source)
+
+
+def _out_of_service(written: RuleTable, trials: Trials) -> Any:
+    """A trial's `state` rule written `out_of_service = true`, as the field and values that mean it.
+
+    It fires on exactly the states the trial's `state.out_of_service` names: the definition the wall
+    tiles, kiosk and availability KPI use (`dashboard.core.trials.model.States`), so an alert and the
+    tile it sits beside cannot disagree about whether an asset is in service."""
+    table = written.table
+    if not isinstance(table, dict) or "out_of_service" not in table:
+        return table
+    lines = _TrialsFileLines(written)
+    at = lines.of(written.index, "out_of_service")
+    trial = trials.get(str(table.get("trial")))
+    if table.get("kind") != "state" or table.get("out_of_service") is not True:
+        raise RulesError("'out_of_service = true' belongs to a state rule", at)
+    if "field" in table or "equals" in table:
+        raise RulesError("an out_of_service rule takes its field and values from the trial's state", at)
+    if trial is None or not trial.states.out_of_service:
+        raise RulesError("the trial names no out_of_service states ([trials.<id>.state] out_of_service)", at)
+    rest = {k: v for k, v in table.items() if k != "out_of_service"}
+    return {**rest, "field": trial.states.field, "equals": list(trial.states.values_out_of_service())}
 
 
 def _threshold(c: _Checker, common: dict[str, Any]) -> ThresholdRule:

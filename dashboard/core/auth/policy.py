@@ -16,6 +16,7 @@ PAGES: dict[str, str] = {
     "/kiosk": roles.VIEW_KIOSK,
     "/control": roles.VIEW_CONTROL,
     "/alerts": roles.VIEW_ALERTS,
+    "/replay": roles.VIEW_CONTROL,  # incident replay: whoever watches the wall reviews what happened on it
     "/kpis": roles.VIEW_KPIS,
     "/health": roles.VIEW_HEALTH,
     "/admin": roles.MANAGE_USERS,
@@ -27,13 +28,35 @@ CALLBACK_MODULES: dict[str, str] = {
     "callbacks.kiosk": roles.VIEW_KIOSK,
     "callbacks.control": roles.VIEW_CONTROL,
     "callbacks.alerts": roles.VIEW_ALERTS,
+    "callbacks.replay": roles.VIEW_CONTROL,
     "callbacks.kpis": roles.VIEW_KPIS,
     "callbacks.health": roles.VIEW_HEALTH,
     "callbacks.admin": roles.MANAGE_USERS,
 }
 
 # Flask routes that are not pages, by endpoint name (downloads, exports, probes).
-ROUTES: dict[str, str] = {}
+ROUTES: dict[str, str] = {
+    # What the maps draw with (label glyphs, the offline base map's tiles): the kiosk's map is public.
+    "basemap.glyphs": roles.VIEW_KIOSK,
+    "basemap.tiles_": roles.VIEW_KIOSK,
+    # The open data API (dashboard/web/open_api): public like the kiosk, built on the same privacy path.
+    **{
+        f"open_api.{name}": roles.VIEW_KIOSK
+        for name in (
+            "index",
+            "trials",
+            "trial",
+            "assets",
+            "daily_kpis",
+            "hourly_kpis",
+            "alert_counts",
+            "openapi",
+            "page",
+            "not_found",
+            "stream",
+        )
+    },
+}
 
 # Served to anyone: static files, the sign-in pages, and Dash's framework endpoints. `_dash-layout`
 # is the app shell (no page content: that comes through the pages callback, which is checked) and

@@ -19,8 +19,10 @@ The KPI kinds:
   `rises`: sum of a `field`'s increases (boardings); `mean`: of `field` (values above `above`) times
   `scale`; `value_at_event`: mean of `field` at the last sample strictly before each event of `types`;
   `quantile`: per asset, the `q` quantile of `field`, then the mean over assets;
-  `share_of_samples`: % of samples with `field` = `equals`; `reporting`: % of the period each asset
-  reported (minutes with data); `ratio`: KPI `of` / sum of KPIs `over`, times `scale`;
+  `share_of_samples`: % of samples with `field` = `equals`; `availability`: time in service / time
+  reporting x 100 (the trial's one definition, `model.States`); `reporting`: % of the whole period
+  each asset reported (minutes with data; not availability: a fleet parked overnight reports little of
+  a week); `ratio`: KPI `of` / sum of KPIs `over`, times `scale`;
 - breakdowns: `breakdown` (events of `types` counted by `field`), `histogram` (of `field` over
   `edges`), `hourly_mean` (mean of `field` by hour of day, busiest first).
 Every trial also has the end-to-end latency KPIs (`COMMON_KPIS`).
@@ -164,6 +166,16 @@ def _value_at_event(kpi: Kpi, tel: pd.DataFrame, ev: pd.DataFrame) -> list:
     return [float(values.sum()), int(len(values)), float(values.min()) if len(values) else None]
 
 
+def _availability(kpi: Kpi, tel: pd.DataFrame, ev: pd.DataFrame) -> list:
+    """[seconds in service, seconds reporting] (`model.States`): each sample covers the time to the
+    next one, up to the trial's `lost_after_s` (after that the wall shows the asset link lost); the
+    time is in service unless the sample's state is one of the trial's out-of-service states."""
+    ts = tel["ts"].astype(float)
+    covered = (ts.shift(-1) - ts).clip(upper=kpi.params["lost_after_s"]).fillna(0.0)
+    out = tel["state"].isin(kpi.params["out_of_service"]) if "state" in tel else pd.Series(False, index=tel.index)
+    return [float(covered[~out].sum()), float(covered.sum())]
+
+
 def _quantile(kpi: Kpi, tel: pd.DataFrame, ev: pd.DataFrame) -> list:
     return [_q(_num(tel, kpi.params["field"]), kpi.params["q"])]
 
@@ -205,6 +217,7 @@ _STAGE1: dict[str, Callable[[Kpi, pd.DataFrame, pd.DataFrame], list]] = {
     "rises": _rises,
     "mean": _mean,
     "value_at_event": _value_at_event,
+    "availability": _availability,
     "quantile": _quantile,
     "share_of_samples": _share_of_samples,
     "breakdown": _breakdown,
@@ -249,7 +262,9 @@ def rows_frame(rows: list[dict]) -> pd.DataFrame:
 # Vectorised: every combination is a groupby-sum over the stage-1 rows (no Python loop per asset or
 # day), so 30 days x 1,000 assets combine in tens of milliseconds. Groups: the whole range
 # (`trial_summary`), each asset (`per_asset`) or each day (`daily_series`).
-_ADDITIVE = frozenset({"events", "distance", "time_in_state", "rises", "mean", "value_at_event", "share_of_samples"})
+_ADDITIVE = frozenset(
+    {"events", "distance", "time_in_state", "rises", "mean", "value_at_event", "share_of_samples", "availability"}
+)
 _COMMON_SUMS = ("e2e_sum", "e2e_n")
 _ALL = "__all__"
 
@@ -314,7 +329,7 @@ def _combine(trial: Trial, daily: pd.DataFrame, by: list[str], period_s: float |
             out[kpi.key] = _ratio_v(s[stats[0]], s[stats[1]], kpi.params["scale"])
         elif kind == "value_at_event":
             out[kpi.key] = _ratio_v(s[stats[0]], s[stats[1]])
-        elif kind == "share_of_samples":
+        elif kind in ("share_of_samples", "availability"):
             out[kpi.key] = _ratio_v(s[stats[0]], s[stats[1]], 100.0)
         elif kind == "reporting":
             assets = daily.groupby([daily[k] for k in by], sort=True)["asset_id"].nunique().astype(float)

@@ -86,6 +86,10 @@ def _raw_rows(engine: Engine, trials: Trials, trial: str, start: float, end: flo
     return arithmetic.daily_stats(trial, raw, trials)
 
 
+def _empty_marker(trial: str, day: date) -> dict:
+    return {"day": day.isoformat(), "asset_id": f"{EMPTY_DAY_ASSET}{trial}", "samples": 0, "stats": {}}
+
+
 def _split(settings: Settings, days: list[date], now: float) -> tuple[list[date], list[date]]:
     """(settled days read from roll-ups, days computed from raw rows)."""
     use_rollups = len(days) > settings.kpi_rollup_after_days
@@ -101,12 +105,20 @@ def _versions(
     with engine.connect() as conn:
         versions = queries.rollup_versions(conn, trial, names)
     missing = [d for d in settled if d.isoformat() not in versions]
-    for day in missing:
-        rows = _raw_rows(engine, trials, trial, *day_bounds(day))
-        if not rows:
-            rows = [{"day": day.isoformat(), "asset_id": f"{EMPTY_DAY_ASSET}{trial}", "samples": 0, "stats": {}}]
-        with engine.begin() as conn:
-            queries.save_rollups(conn, trial, rows, now)
+    if missing:
+        with engine.connect() as conn:
+            span = queries.trial_span(conn, trial)
+        # Days outside the trial's data are empty without reading them: one batch of markers, so a
+        # long range before the trial began costs one insert, not a query per day.
+        outside = [d for d in missing if span is None or day_bounds(d)[1] <= span[0] or day_bounds(d)[0] > span[1]]
+        if outside:
+            with engine.begin() as conn:
+                queries.save_rollups(conn, trial, [_empty_marker(trial, d) for d in outside], now)
+        empty = set(outside)
+        for day in (d for d in missing if d not in empty):
+            rows = _raw_rows(engine, trials, trial, *day_bounds(day)) or [_empty_marker(trial, day)]
+            with engine.begin() as conn:
+                queries.save_rollups(conn, trial, rows, now)
     if missing:
         with engine.connect() as conn:
             versions = queries.rollup_versions(conn, trial, names)
@@ -124,6 +136,13 @@ def range_version(
     return (str(engine.url), trial, first, last, tuple(sorted(versions.items())), fresh_token)
 
 
+_NO_ROWS = pd.DataFrame(columns=["day", "asset_id"])  # shared, never modified
+
+
+def _only_marker(frame: pd.DataFrame) -> bool:
+    return len(frame) == 1 and str(frame["asset_id"].iat[0]).startswith(EMPTY_DAY_ASSET)
+
+
 def _settled_frame(engine: Engine, trials: Trials, trial: str, settled: list[date], now: float) -> pd.DataFrame:
     versions = _versions(engine, trials, trial, settled, now)
     frames, stale = {}, []
@@ -139,9 +158,11 @@ def _settled_frame(engine: Engine, trials: Trials, trial: str, settled: list[dat
             stored = queries.rollup_days(conn, trial, stale)
         by_day = dict(tuple(stored.groupby("day", sort=False))) if len(stored) else {}
         for name in stale:
-            frame = by_day.get(name, pd.DataFrame(columns=["day", "asset_id"]))
-            frame = frame[~frame["asset_id"].astype(str).str.startswith(EMPTY_DAY_ASSET)]
-            frame = frame.reset_index(drop=True)
+            frame = by_day.get(name)
+            if frame is None or _only_marker(frame):  # most days of a long range: no pandas work per day
+                frame = _NO_ROWS
+            else:
+                frame = frame[~frame["asset_id"].astype(str).str.startswith(EMPTY_DAY_ASSET)].reset_index(drop=True)
             _days.put((str(engine.url), trial, name), versions.get(name, (0, 0.0)), frame)
             frames[name] = frame
     parts = [frames[d.isoformat()] for d in settled if len(frames[d.isoformat()])]

@@ -115,6 +115,13 @@ def positions_at_or_before(conn: Connection, asset_ids: Sequence[str], cut: floa
     return _frame(conn, stmt, columns).drop_duplicates("asset_id")
 
 
+def trial_span(conn: Connection, trial: str) -> tuple[float, float] | None:
+    """(first, last) message time of a trial, or None when it has none (two index lookups)."""
+    first = conn.execute(select(func.min(telemetry.c.ts)).where(telemetry.c.trial == trial)).scalar()
+    last = conn.execute(select(func.max(telemetry.c.ts)).where(telemetry.c.trial == trial)).scalar()
+    return None if first is None or last is None else (float(first), float(last))
+
+
 def trial_range(conn: Connection, trial: str, start: float, end: float) -> pd.DataFrame:
     """All of one trial's messages in [start, end) (served by ix_telemetry_trial_ts), for KPIs."""
     stmt = (

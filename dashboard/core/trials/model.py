@@ -10,8 +10,43 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+def _local_zone() -> tzinfo:
+    """Milton Keynes time, for service hours; UTC where the zone database is missing."""
+    try:
+        return ZoneInfo("Europe/London")
+    except ZoneInfoNotFoundError:
+        return UTC
+
+
+LOCAL_ZONE = _local_zone()
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceHours:
+    """When a trial's fleet runs, local time: minutes after midnight, `start` to `end` (an `end` at or
+    before `start` runs past midnight). Outside them the fleet is parked by plan: silence is no alarm."""
+
+    start_min: int
+    end_min: int
+
+    def running_at(self, minute: int) -> bool:
+        if self.start_min < self.end_min:
+            return self.start_min <= minute < self.end_min
+        return minute >= self.start_min or minute < self.end_min
+
+    def running(self, ts: float) -> bool:
+        local = datetime.fromtimestamp(ts, LOCAL_ZONE)
+        return self.running_at(local.hour * 60 + local.minute)
+
+    def text(self) -> str:
+        return f"{self.start_min // 60:02d}:{self.start_min % 60:02d}-{self.end_min // 60:02d}:{self.end_min % 60:02d}"
+
 
 # Integers in payloads are stored and compared as 64-bit.
 INT64_MAX = 2**63 - 1
@@ -73,26 +108,48 @@ class Channel:
 
 @dataclass(frozen=True, slots=True)
 class States:
-    """Which telemetry field gives an asset's state, and the colour and legend entry of each state."""
+    """Which telemetry field gives an asset's state, the colour and legend entry of each state, and
+    which states mean the asset is out of service.
+
+    Availability, defined once for every screen and KPI: an asset is *reporting* while it is not link
+    lost (its last message is at most the trial's `lost_after_s` old), and *in service* while it is
+    reporting and its state is not one of `out_of_service` (a cell that is down, a drone in an
+    emergency). The wall tiles count assets in service, the kiosk's figures of kind `in_service` too,
+    the `availability` KPI is time in service / time reporting, and the trial's out-of-service alert
+    fires on the same states.
+    """
 
     field: str = ""
     map: dict[str, str] = dataclasses.field(default_factory=dict)  # payload value (as text) -> state word
     colours: dict[str, str] = dataclasses.field(default_factory=dict)
     legend: dict[str, str] = dataclasses.field(default_factory=dict)  # state -> legend label, in legend order
+    out_of_service: tuple[str, ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(self.colours)
 
+    def in_service(self, state: Any) -> bool:
+        """Whether a reporting asset in `state` is in service (an asset with no state is)."""
+        return state not in self.out_of_service
 
-FIGURE_KINDS = ("live", "total", "count", "sum", "mean", "min", "max")
+    def values_out_of_service(self) -> tuple[Any, ...]:
+        """The payload values of the state field that mean out of service (as the device sends them)."""
+        if not self.map:
+            return self.out_of_service
+        words = {"true": True, "false": False}
+        return tuple(words.get(value, value) for value, state in self.map.items() if state in self.out_of_service)
+
+
+FIGURE_KINDS = ("live", "in_service", "total", "count", "sum", "mean", "min", "max")
 
 
 @dataclass(frozen=True, slots=True)
 class Figure:
     """A live number about a trial's assets, for wall tiles and kiosk sentences.
 
-    `live` counts assets reporting; `total` every asset; `count` assets in `states` (and `where`);
+    `live` counts assets reporting; `in_service` those in service (`States`); `total` every asset;
+    `count` assets in `states` (and `where`);
     `sum`/`mean`/`min`/`max` aggregate `field` over reporting assets (in `states`, when given).
     """
 
@@ -126,7 +183,8 @@ class Wall:
 
 @dataclass(frozen=True, slots=True)
 class Kiosk:
-    """What visitors read about a trial; `number` and `sentence` are templates over figures."""
+    """What visitors read about a trial; `number`, `unit` and `sentence` are templates over figures, so
+    the unit can agree with the number ("{airborne:drone|drones} flying")."""
 
     title: str
     button: str
@@ -166,6 +224,7 @@ KPI_KINDS: dict[str, tuple[frozenset[str], frozenset[str], tuple[str, ...]]] = {
     "quantile": (frozenset({"field", "q"}), frozenset(), ("",)),
     "share_of_samples": (frozenset({"field", "equals"}), frozenset(), ("_hits", "_n")),
     "reporting": (frozenset(), frozenset(), ()),
+    "availability": (frozenset(), frozenset(), ("_service_s", "_reporting_s")),
     "ratio": (frozenset({"of", "over"}), frozenset({"scale"}), ()),
     "breakdown": (frozenset({"types", "field"}), frozenset(), ("",)),
     "histogram": (frozenset({"field", "edges", "bins"}), frozenset(), ("",)),
@@ -285,6 +344,11 @@ class Trial:
     areas: Areas = dataclasses.field(default_factory=Areas)
     simulator: Simulation | None = None
     alert_rules: tuple[RuleTable, ...] = ()
+    service_hours: ServiceHours | None = None  # None: runs round the clock
+
+    def in_service(self, ts: float) -> bool:
+        """Whether the fleet is meant to be running at `ts` (its service hours; always when none)."""
+        return self.service_hours is None or self.service_hours.running(ts)
 
     def channel(self, name: str) -> Channel | None:
         return {"telemetry": self.telemetry, "event": self.event}.get(name)

@@ -40,6 +40,7 @@ from dashboard.core.trials.model import (
     KpiPage,
     Privacy,
     RuleTable,
+    ServiceHours,
     Simulation,
     Sparkline,
     States,
@@ -272,7 +273,7 @@ def _field_of(trial_id: str, telemetry: Channel, name: str, t: _Table, key: str,
 def _states(t: _Table | None, trial_id: str, telemetry: Channel) -> States:
     if t is None:
         return States()
-    t = _Table(t.data, t.path, t.ctx, ("field", "map", "colours", "legend"))
+    t = _Table(t.data, t.path, t.ctx, ("field", "map", "colours", "legend", "out_of_service"))
     name = t.text("field")
     source = _field_of(trial_id, telemetry, name, t, "field")
     mapping = {str(k): v for k, v in t.mapping("map").items()}
@@ -291,7 +292,11 @@ def _states(t: _Table | None, trial_id: str, telemetry: Channel) -> States:
     for state in legend:
         if state not in colours:
             raise t.fail("legend", f"legend names {state!r}, which has no colour")
-    return States(field=name, map=mapping, colours=colours, legend=legend)
+    out_of_service = t.texts("out_of_service", ())
+    for state in out_of_service:
+        if state not in colours:
+            raise t.fail("out_of_service", f"{state!r} is not a state of {trial_id} ({', '.join(colours) or 'none'})")
+    return States(field=name, map=mapping, colours=colours, legend=legend, out_of_service=out_of_service)
 
 
 FIGURE_KEYS = ("kind", "field", "states", "where", "digits", "unit", "with_asset", "if_none", "divide_by")
@@ -374,7 +379,15 @@ KPI_COMMON_KEYS = ("kind", "label", "unit", "digits", "better", "card", "stats")
 _RESERVED_KPIS = ("e2e_p50", "e2e_p95", "e2e_mean", "e2e_n", "e2e_sum", "e2e_max", "active_min", "n", "days")
 
 
-def _kpi(key: str, t: _Table, trial: str, telemetry: Channel, event_types: tuple[str, ...], states: States) -> Kpi:
+def _kpi(
+    key: str,
+    t: _Table,
+    trial: str,
+    telemetry: Channel,
+    event_types: tuple[str, ...],
+    states: States,
+    lost_after_s: float = 60.0,
+) -> Kpi:
     if not NAME.match(key) or key in _RESERVED_KPIS:
         raise t.fail(None, f"KPI id {key!r} is not valid or is reserved")
     kind = t.choice("kind", KPI_KINDS)
@@ -433,6 +446,9 @@ def _kpi(key: str, t: _Table, trial: str, telemetry: Channel, event_types: tuple
         params["bins"] = t.texts("bins")
         if len(params["bins"]) != len(edges) + 1:
             raise t.fail("bins", f"'bins' names {len(edges) + 1} bins (below the first edge, between, above the last)")
+    if kind == "availability":  # the trial's one definition (see model.States), fixed with the KPI
+        params["out_of_service"] = states.out_of_service
+        params["lost_after_s"] = lost_after_s
     if kind == "hourly_mean":
         params["top"] = t.integer("top", 3, minimum=1)
         params["column"] = t.text("column", "value")
@@ -559,7 +575,7 @@ def _kiosk(t: _Table | None, figures: dict[str, Figure], privacy: Privacy, name:
         title=t.text("title", name),
         button=t.text("button", name),
         number=_template(t, "number", figures, hidden, privacy) if t.has("number") else _default_number(t, figures),
-        unit=t.text("unit", ""),
+        unit=_template(t, "unit", figures, hidden, privacy),
         sentence=_template(t, "sentence", figures, hidden, privacy),
     )
 
@@ -747,6 +763,7 @@ TRIAL_KEYS = (
     "description",
     "stale_after_s",
     "lost_after_s",
+    "service_hours",
     "telemetry",
     "event",
     "state",
@@ -760,6 +777,27 @@ TRIAL_KEYS = (
     "simulator",
     "alert_rules",
 )
+
+
+SERVICE_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+
+def _service_hours(t: _Table) -> ServiceHours | None:
+    """`service_hours = "07:00-22:00"` (local time; "22:00-06:00" runs past midnight), or None."""
+    if not t.has("service_hours"):
+        return None
+    text = t.text("service_hours", None, SERVICE_HOURS, 'hours like "07:00-22:00" (local time)')
+    found = SERVICE_HOURS.match(text)
+    assert found is not None  # `text` checked the pattern
+    start = int(found[1]) * 60 + int(found[2])
+    end = int(found[3]) * 60 + int(found[4])
+    if end > 24 * 60:
+        raise t.fail("service_hours", f"'service_hours' {text!r}: the day ends at 24:00")
+    if start == end % (24 * 60):
+        raise t.fail(
+            "service_hours", f"'service_hours' {text!r} starts when it ends: leave it out to run round the clock"
+        )
+    return ServiceHours(start, end)
 
 
 def _trial(trial_id: str, t: _Table) -> Trial:
@@ -779,16 +817,17 @@ def _trial(trial_id: str, t: _Table) -> Trial:
                 fname, _Table(spec, ft.path + (fname,), t.ctx, FIGURE_KEYS), trial_id, telemetry, states
             )
     privacy = _privacy(t.table("privacy"), trial_id, telemetry, name)
-    kpis: list[Kpi] = []
-    kt = t.table("kpis")
-    if kt is not None:
-        for key, spec in kt.data.items():
-            kpis.append(_kpi(key, _Table(spec, kt.path + (key,), t.ctx), trial_id, telemetry, event_types, states))
-        _check_kpis(tuple(kpis), kt)
     stale = float(t.number("stale_after_s", 5.0, minimum=0.0))
     lost = float(t.number("lost_after_s", 60.0, minimum=1.0))
     if stale > lost:
         raise t.fail("stale_after_s", f"'stale_after_s' ({stale:g}) must not exceed 'lost_after_s' ({lost:g})")
+    kpis: list[Kpi] = []
+    kt = t.table("kpis")
+    if kt is not None:
+        for key, spec in kt.data.items():
+            table = _Table(spec, kt.path + (key,), t.ctx)
+            kpis.append(_kpi(key, table, trial_id, telemetry, event_types, states, lost))
+        _check_kpis(tuple(kpis), kt)
     trial = Trial(
         id=trial_id,
         name=name,
@@ -811,6 +850,7 @@ def _trial(trial_id: str, t: _Table) -> Trial:
         kpi_page=_kpi_page(t.table("kpi_page"), tuple(kpis)),
         areas=_areas(t.table("areas"), t.ctx),
         simulator=_simulator(t.table("simulator", SIMULATOR_KEYS + SIMULATOR_PARAMS), trial_id, telemetry, event_types),
+        service_hours=_service_hours(t),
     )
     rules = _rules(t, trial_id)
     _check_rule_fields(rules, trial, t)

@@ -15,6 +15,8 @@ from dashboard.web.auth import guard, headers, login
 
 log = logging.getLogger(__name__)
 
+OPEN_DATA_PREFIX = "/api/open/"
+
 
 def install(app, settings, engine: Engine | None = None) -> None:
     """Sessions, the sign-in pages, the access guard and security headers on a Dash app."""
@@ -40,6 +42,11 @@ def install(app, settings, engine: Engine | None = None) -> None:
         request = flask.request
         if request.path.startswith(("/_dash-component-suites/", "/assets/")):
             return None
+        if request.path.startswith(OPEN_DATA_PREFIX):
+            # Public and read-only: who asks does not matter, so the session is not read (and the
+            # answers stay cacheable); the guard still checks the route is one of the open API's.
+            flask.g.mk_user = None
+            return guard.check_request(app)
         token = request.cookies.get(sessions.COOKIE)
         flask.g.mk_user = sessions.resolve(engine, token, time.time(), session_policy) if token else None
         changes_state = request.method not in headers.SAFE_METHODS
