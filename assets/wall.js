@@ -115,8 +115,9 @@
     });
 
     var shown = null; // the asset whose details the panel holds
-    var dc = (window.dash_clientside = window.dash_clientside || {});
-    dc.wall = {
+    // Other scripts may replace `window.dash_clientside` (copying what it holds): it is read when used.
+    window.dash_clientside = window.dash_clientside || {};
+    window.dash_clientside.wall = {
         // From the selection: the panel's details cleared when another asset is chosen (until the
         // server's arrive), and whether their refresh is off.
         details: function (asset) {
@@ -125,8 +126,9 @@
                 return [[], [], true];
             }
             var same = asset === shown;
+            var keep = window.dash_clientside.no_update;
             shown = asset;
-            return [same ? dc.no_update : [], same ? dc.no_update : [], false];
+            return [same ? keep : [], same ? keep : [], false];
         },
     };
 })();
