@@ -15,6 +15,7 @@ NAV = (
     ("/control", "Control wall"),
     ("/kiosk", "Experience centre"),
     ("/kpis", "Trial KPIs"),
+    ("/radio", "Radio"),
     ("/alerts", "Alerts"),
     ("/replay", "Replay"),
     ("/health", "System health"),

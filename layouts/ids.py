@@ -189,3 +189,15 @@ REPLAY_WINDOW = "replay-window"  # start, end and first cursor of the loaded win
 REPLAY_RADIO_TITLE = "replay-radio-title"
 REPLAY_RADIO_CHART = "replay-radio-chart"
 REPLAY_RADIO_DATA = "replay-radio-data"  # the focus asset's radio segments (which cells when)
+
+# --- radio correlation ---
+RADIO_RANGE = "radio-range"
+RADIO_PRESET = "radio-preset"
+RADIO_BODY = "radio-body"
+RADIO_STATUS = "radio-status"
+RADIO_EXPORT = "radio-export"
+RADIO_DOWNLOAD = "radio-download"
+
+
+def radio_preset(days: object) -> dict:
+    return {"type": RADIO_PRESET, "days": days}

@@ -33,6 +33,9 @@ SPEEDS = (1, 5, 10, 30, 60)
 # At most this many positions per asset go to the browser: a 1-hour window at 1 Hz is thinned to one
 # position every 4 s, which is finer than a marker moves visibly at the map's zoom.
 MAX_POINTS_PER_ASSET = 900
+# And at most about this many in all, so a window of a thousand assets stays a few MB in the browser
+# (each asset then keeps MAX_POINTS_TOTAL / assets positions, one every 12 s for 1,000 over an hour).
+MAX_POINTS_TOTAL = 300_000
 # How long a marker keeps its place after an asset's last position before it is drawn as silent.
 SILENT_AFTER_S = 30.0
 TRAIL_S = 120.0  # the trail drawn behind each asset at the cursor
@@ -218,8 +221,9 @@ def load_window(
         entry["lat"].append(round(lat, 6))
         entry["lon"].append(round(lon, 6))
         entry["state"].append(state or "")
+    per_asset = max(2, min(max_points, MAX_POINTS_TOTAL // max(len(assets), 1)))
     for entry in assets.values():
-        kept = _thin(entry["t"], max_points)
+        kept = _thin(entry["t"], per_asset)
         if len(kept) < len(entry["t"]):
             for key in ("t", "lat", "lon", "state"):
                 entry[key] = [entry[key][i] for i in kept]

@@ -36,7 +36,7 @@ from dashboard.web.auth.guard import current_user
 from dashboard.web.auth.install import install as install_auth
 from dashboard.web.basemap import blueprint as basemap_blueprint
 from dashboard.web.open_api import blueprint as open_api_blueprint
-from layouts import admin, alerts, control, health, home, kiosk, kpis, replay
+from layouts import admin, alerts, control, correlation, health, home, kiosk, kpis, replay
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +182,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Dash:
             ),
         ),
         "kpis": ("/kpis", "Trial KPIs", kpis.layout),
+        "correlation": ("/radio", "Radio correlation", correlation.layout),
         "replay": (
             "/replay",
             "Incident replay",

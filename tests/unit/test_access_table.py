@@ -34,6 +34,7 @@ PAGES = {
     "/alerts": STAFF,
     "/replay": STAFF,
     "/kpis": MANAGERS,
+    "/radio": MANAGERS,
     "/health": STAFF,
     "/admin": ADMINS,
 }
@@ -44,6 +45,7 @@ CALLBACK_MODULES = {
     "callbacks.alerts": STAFF,
     "callbacks.replay": STAFF,
     "callbacks.kpis": MANAGERS,
+    "callbacks.correlation": MANAGERS,
     "callbacks.health": STAFF,
     "callbacks.admin": ADMINS,
 }
@@ -55,6 +57,7 @@ FUNCTIONS = {
     "callbacks.alerts.export_csv": MANAGERS,
     "callbacks.alerts.export_history": MANAGERS,
     "callbacks.kpis.export_csv": MANAGERS,
+    "callbacks.correlation.export_csv": MANAGERS,
     "callbacks.kpis.export_report": MANAGERS,
 }
 PUBLIC_ROUTES = {

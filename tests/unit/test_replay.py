@@ -171,3 +171,10 @@ def test_the_wall_panel_and_the_alert_rows_link_to_a_replay_of_their_moment():
     }
     assert replay.link("drn-med-01", NOW) in hrefs(alert_layout.alert_row(alert))
     assert replay.link("drn-med-01", NOW) in hrefs(alert_layout.history_table([{**alert, "rule_id": "x"}]))
+
+
+def test_a_window_of_many_assets_stays_within_the_total_budget(seeded, monkeypatch):
+    monkeypatch.setattr(replay, "MAX_POINTS_TOTAL", 200)
+    frames = replay.load_window(seeded, window(NOW - 600), default_trials())
+    assert sum(len(entry["t"]) for entry in frames["assets"].values()) <= 200 + 2 * len(frames["assets"])
+    assert all(len(entry["t"]) >= 2 for entry in frames["assets"].values())

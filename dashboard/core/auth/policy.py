@@ -18,6 +18,7 @@ PAGES: dict[str, str] = {
     "/alerts": roles.VIEW_ALERTS,
     "/replay": roles.VIEW_CONTROL,  # incident replay: whoever watches the wall reviews what happened on it
     "/kpis": roles.VIEW_KPIS,
+    "/radio": roles.VIEW_KPIS,  # failure rates against the radio: a trial manager's analysis, like the KPIs
     "/health": roles.VIEW_HEALTH,
     "/admin": roles.MANAGE_USERS,
 }
@@ -30,6 +31,7 @@ CALLBACK_MODULES: dict[str, str] = {
     "callbacks.alerts": roles.VIEW_ALERTS,
     "callbacks.replay": roles.VIEW_CONTROL,
     "callbacks.kpis": roles.VIEW_KPIS,
+    "callbacks.correlation": roles.VIEW_KPIS,
     "callbacks.health": roles.VIEW_HEALTH,
     "callbacks.admin": roles.MANAGE_USERS,
 }
