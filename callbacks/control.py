@@ -1,8 +1,8 @@
 """Control wall callbacks: one shared snapshot per tick in, Patch updates out.
 
 Choosing an asset (a marker, a link-lost row, an alert's asset) and closing its panel happen in the
-browser (assets/wall.js and the clientside callbacks here): the panel's head shows at once, whatever
-the server is doing; only its body (values, sparklines) comes from the server.
+browser (assets/wall.js): the panel's head shows at once, whatever the server or the map is doing;
+only its details (trial, data age, values, sparklines) come from the server.
 """
 
 from __future__ import annotations
@@ -96,19 +96,10 @@ def refresh_wall(_n, sent):
     )
 
 
-# A marker click or Close sets the selected asset; the selection shows and hides the panel's head and
-# runs the body's refresh only while an asset is shown. Both in the browser: no round trip, no queue.
+# The panel's head is shown, named and hidden by assets/wall.js, which also sets the selected asset;
+# from the selection, the old details are cleared and their refresh runs only while an asset is shown.
 hooks.clientside_callback(
-    ClientsideFunction("wall", "choose"),
-    Output(ids.CONTROL_SELECTED, "data"),
-    Input(ids.CONTROL_MAP, "clickData"),
-    Input(ids.CONTROL_DETAIL_CLOSE, "n_clicks"),
-    prevent_initial_call=True,
-)
-hooks.clientside_callback(
-    ClientsideFunction("wall", "panel"),
-    Output(ids.CONTROL_DETAIL, "className"),
-    Output(ids.CONTROL_DETAIL_TITLE, "children"),
+    ClientsideFunction("wall", "details"),
     Output(ids.CONTROL_DETAIL_META, "children", allow_duplicate=True),
     Output(ids.CONTROL_DETAIL_BODY, "children", allow_duplicate=True),
     Output(ids.CONTROL_DETAIL_INTERVAL, "disabled"),

@@ -241,15 +241,15 @@ def detail_fields(trial: Trial | None) -> tuple[tuple[str, str, str | None, int]
 
 
 def detail_panel() -> html.Div:
-    """The detail panel: a head always in the layout (the browser fills the title and shows or hides the
-    panel at once, see assets/wall.js) and a body the server fills with the asset's values."""
+    """The detail panel: a head always in the layout, which assets/wall.js alone shows, hides and names
+    (no callback writes the panel's class or the title), and details the server fills in."""
     return html.Div(
         [
             html.Div(
                 [
                     html.H3(id=ids.CONTROL_DETAIL_TITLE),
                     html.Span(id=ids.CONTROL_DETAIL_META, className="detail-meta"),
-                    html.Button("Close", id=ids.CONTROL_DETAIL_CLOSE, className="close", n_clicks=0),
+                    html.Button("Close", id=ids.CONTROL_DETAIL_CLOSE, className="close"),
                 ],
                 className="detail-head",
             ),

@@ -136,3 +136,26 @@ def test_an_asset_chosen_anywhere_opens_its_panel_every_time(watched, live_serve
     assert page.evaluate(DUPLICATE_IDS_JS) == []
     assert watched.errors == [], watched.errors
     assert watched.failed == [], watched.failed
+
+
+@pytest.mark.parametrize("role", [roles.ADMIN, roles.MANAGER, roles.OPERATOR])
+def test_no_page_a_role_may_see_repeats_an_id_or_fails(watched, live_server, people, open_alerts, role):
+    """Every page the role may open, with several alerts open for one asset: no repeated id, no console
+    error, no failed request."""
+    from dashboard.core.auth import policy
+    from tests.e2e.conftest import ADMIN_PASSWORD, ADMIN_USER
+
+    page = watched.page
+    if role == roles.ADMIN:
+        sign_in(page, live_server, ADMIN_USER, ADMIN_PASSWORD)
+    else:
+        sign_in(page, live_server, people[role], PASSWORD)
+    for path, capability in policy.PAGES.items():
+        if path == "/" or not roles.allows(role, capability):
+            continue
+        page.goto(live_server + path)
+        page.wait_for_load_state("networkidle")
+        time.sleep(3.0)
+        assert page.evaluate(DUPLICATE_IDS_JS) == [], f"{role} {path}: repeated element ids"
+        assert watched.errors == [], f"{role} {path}: {watched.errors}"
+        assert watched.failed == [], f"{role} {path}: {watched.failed}"

@@ -35,6 +35,7 @@ PARTS = (
     "opendata",
     "screen",
     "replay",
+    "clicks",
 )
 PAGE_PARTS = (
     "callbacks",
@@ -42,6 +43,7 @@ PAGE_PARTS = (
     "opendata",
     "screen",
     "replay",
+    "clicks",
 )  # dashboard.tools.bench.pages / bench_screens: no shared broker needed
 DEFAULT_PARTS = tuple(p for p in PARTS if p != "soak")  # soak only when asked: it takes 10 minutes
 DEFAULT_MESSAGES = 200_000  # ~10-20 s per throughput run on 2 cores: long enough to be sustained
@@ -63,6 +65,7 @@ TARGET_SCREEN_P99_S = 1.5  # publish to 20 screens at 1 s polling
 TARGET_REPLAY_LOAD_S = 2.0  # a 1-hour window of 1,000 assets at 1 Hz from a 10M-row store
 TARGET_REPLAY_STEP_MS = 200.0  # each slider step drawn
 TARGET_CORRELATION_S = 2.0  # the correlation view over 30 days
+TARGET_CLICK_P95_MS = 300.0  # pointer press to the wall's detail panel shown, while the wall updates
 # Growth over a soak below this is noise (allocator arenas, SQLite page cache warming), not a leak.
 SOAK_RSS_TOLERANCE_MB = 20.0
 
@@ -124,6 +127,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--replay-rows", type=int, default=10_000_000, help="telemetry rows in the replay fixture (cached)"
     )
     parser.add_argument("--replay-assets", type=int, default=1000, help="assets at 1 Hz in the replay fixture")
+    parser.add_argument("--clicks", type=int, default=40, help="pointer presses timed in the clicks part (default 40)")
+    parser.add_argument("--click-fleet", type=int, default=1000, help="assets moving on the wall in the clicks part")
     from dashboard.tools.bench import pages as bench_pages
 
     bench_pages.add_arguments(parser)
@@ -258,6 +263,8 @@ def _pages(part: str, args, settings: Settings, report, progress) -> None:
         for name, value in figures.items():
             progress(f"  {name}: {value}")
             report.add("opendata", name, value)
+    elif part == "clicks":
+        _clicks(args, settings, report, progress)
     elif part == "replay":
         from dashboard.tools.bench.replay import measure as replay_times
 
@@ -304,6 +311,37 @@ def _pages(part: str, args, settings: Settings, report, progress) -> None:
             "publish-to-drawn p50 / p99 (map redrawn, software WebGL)",
             f"{drawn(r['drawn_p50'])} / {drawn(r['drawn_p99'])}",
         )
+
+
+def _clicks(args, settings: Settings, report, progress) -> None:
+    """Pointer press to the wall's detail panel (and Close to hidden) in Chromium while the wall updates."""
+    from dashboard.tools.bench.clicks import click_to_panel
+
+    r = click_to_panel(settings, clicks=args.clicks, fleet=args.click_fleet, progress=progress)
+    ms = lambda v: "-" if v is None else f"{v:.0f} ms"  # noqa: E731
+    progress(
+        f"  {r['opened']} of {r['clicks']} presses opened the panel ({r['lost_open']} lost), {r['closed']} closed "
+        f"({r['lost_close']} lost); link-lost rows p95 {ms(r['row_p95'])}, markers p95 {ms(r['marker_p95'])}; "
+        f"{r['callback_responses_per_s']:.1f} wall updates/s, {r['failed_responses']} failed requests"
+    )
+    report.add(
+        "clicks",
+        f"press -> detail panel p50 / p95, {r['fleet']:,} assets moving",
+        f"{ms(r['open_p50'])} / {ms(r['open_p95'])}",
+        f"p95 <= {TARGET_CLICK_P95_MS:.0f} ms",
+        r["open_p95"] is not None and r["open_p95"] <= TARGET_CLICK_P95_MS and r["lost_open"] == 0,
+    )
+    report.add(
+        "clicks", "press -> panel p95: link-lost rows / map markers", f"{ms(r['row_p95'])} / {ms(r['marker_p95'])}"
+    )
+    report.add("clicks", "Close -> hidden p50 / p95", f"{ms(r['close_p50'])} / {ms(r['close_p95'])}")
+    report.add(
+        "clicks",
+        "presses lost (no panel within 5 s) / Closes lost",
+        f"{r['lost_open']} / {r['lost_close']} of {r['clicks']}",
+        "0",
+        r["lost_open"] == 0 and r["lost_close"] == 0,
+    )
 
 
 def main(args, settings: Settings) -> int:

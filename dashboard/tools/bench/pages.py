@@ -37,6 +37,7 @@ CONTROL_OUTPUTS = (
     "control-feed.children",
     "control-clock.children",
     "control-status.children",
+    "control-sent.data",
 )
 # One in this many callbacks pays for the snapshot read: 20 screens share each tick's read.
 SCREENS = 20
@@ -103,7 +104,8 @@ def callback_times(settings: Settings, assets: int, requests: int, workdir: Path
         "outputs": [{"id": o.split(".")[0], "property": o.split(".")[1]} for o in CONTROL_OUTPUTS],
         "inputs": [{"id": "control-interval", "property": "n_intervals", "value": 1}],
         "changedPropIds": ["control-interval.n_intervals"],
-        "state": [],
+        # Nothing sent before: the tick renders and sends every part (a screen's first tick, the dearest).
+        "state": [{"id": "control-sent", "property": "data", "value": {}}],
     }
     service = runtime.get().snapshots
     times = []
