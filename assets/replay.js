@@ -9,7 +9,7 @@
   const TRAILS = 0, MARKERS = 3, ALERT_RINGS = 4;
   const TICK_S = 0.25;       // layouts/replay.py TICK_MS
   const TRAIL_S = 120;       // dashboard/core/replay.py TRAIL_S
-  const SILENT_AFTER_S = 30; // dashboard/core/replay.py SILENT_AFTER_S
+  const SILENT_AFTER_S = 30; // dashboard/core/replay.py SILENT_AFTER_S (frames say more when thinned)
   const SILENT_COLOUR = "#6b7280";
   const UNKNOWN_COLOUR = "#e2e8f0";
   const RING = { critical: "rgba(239, 68, 68, 0.85)", major: "rgba(249, 115, 22, 0.8)",
@@ -70,7 +70,7 @@
       const a = frames.assets[id];
       const i = lastAtOrBefore(a.t, t);
       if (i < 0) { return; }
-      const silent = t - a.t[i] > SILENT_AFTER_S;
+      const silent = t - a.t[i] > (frames.silent_after_s || SILENT_AFTER_S);
       const colour = silent ? SILENT_COLOUR : (frames.colours[a.trial + "/" + a.state[i]] || UNKNOWN_COLOUR);
       markers.lat.push(a.lat[i]); markers.lon.push(a.lon[i]); markers.color.push(colour);
       markers.customdata.push(id);

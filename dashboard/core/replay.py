@@ -17,7 +17,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, or_, select
+from sqlalchemy import Connection, Engine, Integer, cast, func, or_, select
+from sqlalchemy.dialects.postgresql import distinct_on
 
 from dashboard.core.kpis.arithmetic import payload_fields
 from dashboard.core.store import queries
@@ -148,6 +149,32 @@ def _event_detail(payload: str) -> str:
     return " · ".join(parts)[:160]
 
 
+def _positions(dialect: str, start: float, end: float, step_s: float):
+    """Positions in [start, end], oldest first per asset; when samples come faster than one per
+    `step_s`, only the first of each `step_s` bucket, chosen by the database (not sent to Python)."""
+    columns = (telemetry.c.asset_id, telemetry.c.trial, telemetry.c.ts, telemetry.c.lat, telemetry.c.lon)
+    where = (telemetry.c.ts >= start, telemetry.c.ts <= end, telemetry.c.channel == "telemetry")
+    if step_s <= 1.0:
+        return select(*columns, telemetry.c.state).where(*where).order_by(telemetry.c.asset_id, telemetry.c.ts)
+    if dialect == "postgresql":
+        bucket = func.floor(func.extract("epoch", telemetry.c.ts) / step_s)
+        return (
+            select(*columns, telemetry.c.state)
+            .where(*where)
+            .ext(distinct_on(telemetry.c.asset_id, bucket))
+            .order_by(telemetry.c.asset_id, bucket, telemetry.c.ts)
+        )
+    # SQLite: with min(), the other bare columns come from the row holding the minimum.
+    first = func.min(telemetry.c.ts).label("ts")
+    slot = cast(telemetry.c.ts / step_s, Integer)
+    return (
+        select(telemetry.c.asset_id, telemetry.c.trial, first, telemetry.c.lat, telemetry.c.lon, telemetry.c.state)
+        .where(*where)
+        .group_by(telemetry.c.asset_id, slot)
+        .order_by(telemetry.c.asset_id, first)
+    )
+
+
 def load_window(
     engine: Engine, request: ReplayRequest, trials: Trials, max_points: int = MAX_POINTS_PER_ASSET
 ) -> dict[str, Any]:
@@ -159,18 +186,9 @@ def load_window(
     start, end = request.start, request.end
     chosen = set(request.assets)
     with engine.connect() as conn:
-        stmt = (
-            select(
-                telemetry.c.asset_id,
-                telemetry.c.trial,
-                telemetry.c.ts,
-                telemetry.c.lat,
-                telemetry.c.lon,
-                telemetry.c.state,
-            )
-            .where(telemetry.c.ts >= start, telemetry.c.ts <= end, telemetry.c.channel == "telemetry")
-            .order_by(telemetry.c.asset_id, telemetry.c.ts)
-        )
+        fleet = len(chosen) or conn.execute(select(func.count()).select_from(asset_trials)).scalar() or 1
+        step_s = request.length_s / max(2, min(max_points, MAX_POINTS_TOTAL // fleet))
+        stmt = _positions(conn.dialect.name, start, end, step_s)
         if chosen:
             stmt = stmt.where(telemetry.c.asset_id.in_(sorted(chosen)))
         samples = conn.execute(stmt).all()
@@ -261,6 +279,8 @@ def load_window(
         "events": events,
         "alerts": alert_list,
         "colours": colours,
+        # A thinned window has positions `step_s` apart: a marker goes grey only after a real silence.
+        "silent_after_s": max(SILENT_AFTER_S, 2.5 * step_s),
     }
 
 
@@ -280,7 +300,7 @@ class AssetAt:
     lat: float
     lon: float
     state: str
-    silent: bool  # its last position is older than SILENT_AFTER_S at the cursor
+    silent: bool  # its last position is older than the window's `silent_after_s` at the cursor
 
 
 def cursor_state(frames: Mapping[str, Any], t: float) -> dict[str, AssetAt]:
@@ -296,7 +316,7 @@ def cursor_state(frames: Mapping[str, Any], t: float) -> dict[str, AssetAt]:
             entry["lat"][i],
             entry["lon"][i],
             entry["state"][i],
-            t - entry["t"][i] > SILENT_AFTER_S,
+            t - entry["t"][i] > frames.get("silent_after_s", SILENT_AFTER_S),
         )
     return found
 

@@ -91,3 +91,14 @@ def test_report_marks_misses():
     report.add("p", "n", "3")
     assert "MISS" in report.text()
     assert "| p | m | 1 | >= 2 | MISS |" in report.markdown()
+
+
+def test_replay_part_measures_a_small_fixture(tmp_path, monkeypatch):
+    from dashboard.tools.bench import replay as bench_replay
+
+    monkeypatch.setattr(bench_replay.tempfile, "gettempdir", lambda: str(tmp_path))
+    figures = bench_replay.measure(12_000, 20, progress=lambda _line: None)
+    assert figures["replay window load (1 h, every asset)"].endswith(" s")
+    assert "positions" in figures["replay frames sent to the browser"]
+    assert any(name.startswith("radio correlation") for name in figures)
+    assert "cached" in bench_replay.measure(12_000, 20, progress=lambda _line: None)["fixture"]

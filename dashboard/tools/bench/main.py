@@ -34,6 +34,7 @@ PARTS = (
     "kpipage",
     "opendata",
     "screen",
+    "replay",
     "clicks",
 )
 PAGE_PARTS = (
@@ -41,9 +42,11 @@ PAGE_PARTS = (
     "kpipage",
     "opendata",
     "screen",
+    "replay",
     "clicks",
 )  # dashboard.tools.bench.pages / bench_screens: no shared broker needed
-DEFAULT_PARTS = tuple(p for p in PARTS if p != "soak")  # soak only when asked: it takes 10 minutes
+# Only when asked: the soak takes 10 minutes; replay builds a 10M-row fixture and reads all of it.
+DEFAULT_PARTS = tuple(p for p in PARTS if p not in ("soak", "replay"))
 DEFAULT_MESSAGES = 200_000  # ~10-20 s per throughput run on 2 cores: long enough to be sustained
 DEFAULT_RATE = 5_000  # offered msg/s for the latency run and the soak (the fixed load)
 DEFAULT_LATENCY_S = 20.0
@@ -60,6 +63,9 @@ TARGET_CALLBACK_P95_MS = 50.0  # at 1,000 live assets
 TARGET_KPI_PAGE_S = 2.0  # 30 days x 1,000 assets
 TARGET_KPI_RANGE_S = 10.0  # the longest range the KPI page allows, every day rolled up on the spot
 TARGET_SCREEN_P99_S = 1.5  # publish to 20 screens at 1 s polling
+TARGET_REPLAY_LOAD_S = 2.0  # a 1-hour window of 1,000 assets at 1 Hz from a 10M-row store
+TARGET_REPLAY_STEP_MS = 200.0  # each slider step drawn
+TARGET_CORRELATION_S = 2.0  # the correlation view over 30 days
 TARGET_CLICK_P95_MS = 300.0  # pointer press to the wall's detail panel shown, while the wall updates
 # Growth over a soak below this is noise (allocator arenas, SQLite page cache warming), not a leak.
 SOAK_RSS_TOLERANCE_MB = 20.0
@@ -118,6 +124,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--screen-seconds", type=float, default=30.0, help="probe time of the screen part (default 30)")
     parser.add_argument("--screens", type=int, default=20, help="browser pages on /control in the screen part")
     parser.add_argument("--screen-fleet", type=int, default=1000, help="assets on the map besides the probe")
+    parser.add_argument(
+        "--replay-rows", type=int, default=10_000_000, help="telemetry rows in the replay fixture (cached)"
+    )
+    parser.add_argument("--replay-assets", type=int, default=1000, help="assets at 1 Hz in the replay fixture")
     parser.add_argument("--clicks", type=int, default=40, help="pointer presses timed in the clicks part (default 40)")
     parser.add_argument("--click-fleet", type=int, default=1000, help="assets moving on the wall in the clicks part")
     from dashboard.tools.bench import pages as bench_pages
@@ -256,6 +266,24 @@ def _pages(part: str, args, settings: Settings, report, progress) -> None:
             report.add("opendata", name, value)
     elif part == "clicks":
         _clicks(args, settings, report, progress)
+    elif part == "replay":
+        from dashboard.tools.bench.replay import measure as replay_times
+
+        figures = replay_times(args.replay_rows, args.replay_assets, progress)
+        for name, value in figures.items():
+            progress(f"  {name}: {value}")
+            number = value.split()[0]
+            if name.startswith("replay window load"):
+                ok = float(number) <= TARGET_REPLAY_LOAD_S
+                report.add("replay", name, value, f"<= {TARGET_REPLAY_LOAD_S:.0f} s", ok)
+            elif name.startswith("replay cursor step"):
+                ok = float(number) <= TARGET_REPLAY_STEP_MS
+                report.add("replay", name, value, f"<= {TARGET_REPLAY_STEP_MS:.0f} ms", ok)
+            elif name.startswith("radio correlation"):
+                # The fixture spans hours, not the target's 30 days: shown beside the target, not judged.
+                report.add("replay", name, value, f"<= {TARGET_CORRELATION_S:.0f} s over 30 d")
+            else:
+                report.add("replay", name, value)
     elif part == "screen":
         from dashboard.tools.bench.screens import publish_to_screen
 
