@@ -11,7 +11,8 @@ every `CURSOR_SAVE_S` (a restart evaluates them again, which changes nothing alr
 A writer first seen when the service starts begins at its newest row (history is not replayed); one
 first seen while it runs begins at its first row. Rows written before writers were recorded (writer
 NULL) are history. Besides the rows, the service sweeps for staleness and timed clears, expires
-shelving, reloads the rules file when it changes or an admin asks, and posts webhooks.
+shelving, reloads the rules file when it changes or an admin asks, and posts webhooks. Beside it, in
+its own thread, `KpiSettler` rolls up each day's KPIs once the day has settled.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from dashboard.alert_service.kpi_settler import KpiSettler
 from dashboard.core.alerting import cursors, lifecycle
 from dashboard.core.alerting import records as alert_records
 from dashboard.core.alerting.evaluator import Change, RuleEvaluator
@@ -488,7 +490,12 @@ def main(settings: Settings, stop: threading.Event) -> int:
     db = make_engine(settings.database_url)
     try:
         migrate(db)
-        build(settings, db).run(stop)
+        settler = KpiSettler(db, settings)
+        settler.start()
+        try:
+            build(settings, db).run(stop)
+        finally:
+            settler.stop()
     finally:
         db.dispose()
     log.info("alert service stopped")

@@ -1,8 +1,8 @@
 """Stage-1 KPI rows for a date range: from roll-ups for settled days, from raw rows otherwise.
 
 Every day that ended more than `rollups.SETTLE_S` ago is rolled up once into `kpi_daily` (computed
-from its raw rows the first time any range asks for it, then kept); only days not yet settled (today)
-are computed from raw rows on each read. `settings.kpi_rollup_after_days` > 0 keeps short ranges on
+from its raw rows by the alert service's settler in the background, or by the first range that asks
+for it, then kept); only days not yet settled (today) are computed from raw rows on each read. `settings.kpi_rollup_after_days` > 0 keeps short ranges on
 raw rows.
 
 Reading a settled day costs one JSON decode per (day, asset) row, so each process keeps decoded days
@@ -123,6 +123,21 @@ def _versions(
         with engine.connect() as conn:
             versions = queries.rollup_versions(conn, trial, names)
     return versions
+
+
+def settled_days_missing(engine: Engine, settings: Settings, trial: str, now: float) -> list[date]:
+    """Settled days of the retention window that `trial` has no roll-up for yet, oldest first."""
+    first = datetime.fromtimestamp(now - settings.retention_days * 86_400.0, UTC).date()
+    last = datetime.fromtimestamp(now - SETTLE_S, UTC).date() - timedelta(days=1)
+    days = days_between(first, last) if last >= first else []
+    with engine.connect() as conn:
+        have = queries.rollup_versions(conn, trial, [d.isoformat() for d in days])
+    return [d for d in days if d.isoformat() not in have]
+
+
+def settle_day(engine: Engine, settings: Settings, trial: str, day: date, now: float) -> None:
+    """Roll up one settled day of `trial` now, as the first range that asks for it would."""
+    _versions(engine, settings.trial_model, trial, [day], now)
 
 
 def range_version(

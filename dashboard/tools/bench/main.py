@@ -249,12 +249,13 @@ def _pages(part: str, args, settings: Settings, report, progress) -> None:
             longest = bench_pages.kpi_longest_range_time(settings, Path(tmp))
         for name, seconds in longest.items():
             progress(f"  longest range, {name}: {seconds:.2f} s")
+            on_page = not name.startswith("background")  # the settler's work is no page's wait
             report.add(
                 "kpipage",
-                f"KPI page, longest range ({bench_pages.MAX_RANGE_DAYS} d + previous), data every day, never read, {name}",
+                f"KPI page, longest range ({bench_pages.MAX_RANGE_DAYS} d + previous), data every day, {name}",
                 f"{seconds:.2f} s",
-                f"<= {TARGET_KPI_RANGE_S:.0f} s",
-                seconds <= TARGET_KPI_RANGE_S,
+                f"<= {TARGET_KPI_RANGE_S:.0f} s" if on_page else "",
+                seconds <= TARGET_KPI_RANGE_S if on_page else None,
             )
     elif part == "opendata":
         from dashboard.tools.bench.opendata import open_data_times

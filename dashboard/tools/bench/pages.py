@@ -16,8 +16,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import delete, insert
 
+from dashboard.alert_service.kpi_settler import KpiSettler
 from dashboard.core.auth import accounts, roles
 from dashboard.core.kpis import daily_rows
 from dashboard.core.kpis.report import MAX_RANGE_DAYS, KpiReports
@@ -259,6 +260,18 @@ def kpi_longest_range_time(settings: Settings, workdir: Path) -> dict[str, float
         started = time.perf_counter()
         reports.report(first, last, time.time())
         timings[name] = time.perf_counter() - started
+    # As deployed: the alert service's settler has rolled every settled day up in the background.
+    with engine.begin() as conn:
+        conn.execute(delete(kpi_daily))
+    settler = KpiSettler(engine, Settings(**{**reports.settings.__dict__, "retention_days": 2 * MAX_RANGE_DAYS + 1}))
+    started = time.perf_counter()
+    settler.settle_once()
+    timings["background roll-up by the settler (not on the page)"] = time.perf_counter() - started
+    daily_rows.clear_day_cache()
+    reports.clear()
+    started = time.perf_counter()
+    reports.report(first, last, time.time())
+    timings["first read after the settler"] = time.perf_counter() - started
     engine.dispose()
     return timings
 
