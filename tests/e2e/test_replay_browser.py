@@ -179,3 +179,33 @@ def test_the_radio_panel_shows_the_cells_around_the_drone_on_its_timeline(watche
     assert page.evaluate(REPEATED_IDS_JS) == []
     assert watched.errors == [], watched.errors
     assert watched.failed == [], watched.failed
+
+
+@pytest.mark.parametrize(("role", "replay_ok", "radio_ok"), [("operator", True, False), ("manager", True, True)])
+def test_each_role_sees_replay_and_radio_as_the_access_table_says(
+    watched, live_server, live_engine, role, replay_ok, radio_ok
+):
+    from dashboard.core.auth import accounts
+
+    name, password = f"e2e-replay-{role}", "correct horse battery staple 7"
+    if name not in {user.username for user in accounts.list_users(live_engine)}:
+        accounts.add_user(live_engine, name, role, password)
+    page = watched.page
+    sign_in(page, live_server, name, password)
+    refused = []
+    for path, ok, ready in (("/replay", replay_ok, "#replay-map"), ("/radio", radio_ok, "#radio-range")):
+        response = page.goto(live_server + path)
+        if ok:
+            assert response.status == 200
+            page.wait_for_selector(ready, timeout=20_000)
+        else:
+            # Refused as every page is: the styled page, its document answered 403 (which the browser logs).
+            assert response.status == 403
+            page.wait_for_selector("#denied-page", timeout=20_000)
+            assert page.text_content("#denied-page") == f"Radio correlation ({path})"
+            refused.append(f"{live_server}{path}")
+        page.wait_for_timeout(1500)
+        assert page.evaluate(REPEATED_IDS_JS) == []
+    document_refusals = [f"status of 403 (FORBIDDEN) at {url}:0" for url in refused]
+    assert [e for e in watched.errors if not any(e.endswith(r) for r in document_refusals)] == [], watched.errors
+    assert [f for f in watched.failed if f not in {f"403 GET {url}" for url in refused}] == [], watched.failed
