@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -13,6 +18,7 @@ from werkzeug.serving import make_server
 from dashboard.core.auth import accounts, roles
 from dashboard.core.settings import load_settings
 from dashboard.core.store.db import make_engine, migrate
+from dashboard.tools.local_broker import free_port, wait_for_port
 from dashboard.web.app import create_app
 from tests import seeding
 
@@ -60,6 +66,48 @@ def live_server(live_engine):
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
+
+
+# A second app in a process shares Dash's page registry and the web runtime with the first: the last
+# built would serve every page of both. A test that needs an app configured unlike the live server
+# runs it in a process of its own, as a deployment does.
+SERVE_APP = """
+import sys
+from werkzeug.serving import make_server
+from dashboard.core.settings import load_settings
+from dashboard.web.app import create_app
+app = create_app(load_settings())
+make_server("127.0.0.1", int(sys.argv[1]), app.server, threaded=True).serve_forever()
+"""
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def app_in_own_process(settings_env: dict[str, str]) -> Iterator[str]:
+    """The real app, configured by `settings_env` (MK_* variables, DATABASE_URL), in its own process on a
+    free port; yields its base URL and stops it on leaving. Its log goes to a file (a pipe nobody reads
+    would fill and stall it), shown if it fails to start."""
+    port = free_port()
+    env = {**os.environ, **settings_env, "PYTHONPATH": str(ROOT)}
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SERVE_APP, str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            try:
+                wait_for_port(port, timeout_s=60, process=proc)
+            except (RuntimeError, TimeoutError) as exc:
+                log.seek(0)
+                raise AssertionError(
+                    f"the app did not start ({exc}): {log.read().decode(errors='replace')[-2000:]}"
+                ) from exc
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 @pytest.fixture(scope="session")

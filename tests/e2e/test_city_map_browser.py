@@ -4,17 +4,14 @@ serves; no page makes a request off the machine."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
-from werkzeug.serving import make_server
 
-from dashboard.core.settings import load_settings
-from dashboard.web.app import create_app, load_overlay
+from dashboard.web.app import load_overlay
 from layouts import map_style
 from tests import basemap_fixture
-from tests.e2e.conftest import LOCAL_PREFIXES, sign_in
+from tests.e2e.conftest import LOCAL_PREFIXES, app_in_own_process, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -28,16 +25,13 @@ PLACE_NAMES = {
 def basemap_server(live_engine, tmp_path_factory):
     """The real app over the shared store, with the test sketch of Central Milton Keynes as base map."""
     archive = basemap_fixture.write_pmtiles(tmp_path_factory.mktemp("basemap") / "mk.pmtiles")
-    url = live_engine.url.render_as_string(hide_password=False)
-    settings = load_settings(
-        {}, database_url=url, basemap_path=str(archive), stale_after=("streetcav=120", "droneport=120", "mark=180")
-    )
-    app = create_app(settings, live_engine)
-    server = make_server("127.0.0.1", 0, app.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    env = {
+        "DATABASE_URL": live_engine.url.render_as_string(hide_password=False),
+        "MK_BASEMAP": str(archive),
+        "MK_STALE_AFTER": "streetcav=120,droneport=120,mark=180",
+    }
+    with app_in_own_process(env) as base:
+        yield base
 
 
 class MapPage:

@@ -3,11 +3,9 @@ the kiosk and /health beside the shipped trials, fed by the simulator's generic 
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
-from werkzeug.serving import make_server
 
 from dashboard.core.auth import accounts, roles
 from dashboard.core.contract.messages import decode
@@ -16,9 +14,8 @@ from dashboard.core.store.db import make_engine, migrate
 from dashboard.core.store.ingest import write_batch
 from dashboard.core.trials import DEMO_TRIALS_PATH
 from dashboard.simulator.fleet import SimulatorOptions, generate
-from dashboard.web.app import create_app
 from tests import seeding
-from tests.e2e.conftest import ADMIN_PASSWORD, ADMIN_USER, sign_in
+from tests.e2e.conftest import ADMIN_PASSWORD, ADMIN_USER, app_in_own_process, sign_in
 
 pytestmark = pytest.mark.e2e
 ROBOTS = 5
@@ -58,12 +55,14 @@ def redway_server(tmp_path_factory):
     with engine.begin() as conn:
         write_batch(conn, robots, [], now)
     accounts.add_user(engine, ADMIN_USER, roles.ADMIN, ADMIN_PASSWORD)
-    app = create_app(settings, engine)
-    server = make_server("127.0.0.1", 0, app.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    env = {
+        "DATABASE_URL": url,
+        "MK_TRIALS": str(DEMO_TRIALS_PATH),
+        "MK_STALE_AFTER": ",".join(settings.stale_after),
+        "MK_KIOSK_DELAY_S": str(settings.kiosk_delay_s),
+    }
+    with app_in_own_process(env) as base:
+        yield base
     engine.dispose()
 
 
