@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from datetime import date, timedelta
+from datetime import date
 
 from dash import ALL, Input, Output, State, ctx, hooks, no_update
 
 from dashboard.core import correlation as core
 from dashboard.core.auth import roles
+from dashboard.core.date_range import RangeRefused, preset
 from dashboard.web import runtime
 from dashboard.web.auth.guard import requires
 from layouts import correlation, ids
@@ -25,8 +26,7 @@ def apply_preset(_clicks):
     trigger = ctx.triggered_id
     if not isinstance(trigger, dict) or not ctx.triggered[0]["value"]:
         return no_update, no_update
-    today = date.today()
-    return (today - timedelta(days=trigger["days"] - 1)).isoformat(), today.isoformat()
+    return preset(trigger["days"], date.today())
 
 
 @hooks.callback(
@@ -39,7 +39,7 @@ def apply_preset(_clicks):
 def show(start, end):
     try:
         first, last = core.checked_range(start, end)
-    except core.RangeError as refused:
+    except RangeRefused as refused:
         return correlation.refused(str(refused)), correlation.status(str(refused), error=True)
     rt = runtime.get()
     started = time.perf_counter()
@@ -62,7 +62,7 @@ def show(start, end):
 def export_csv(clicks, start, end):
     try:
         first, last = core.checked_range(start, end)
-    except core.RangeError:
+    except RangeRefused:
         return no_update
     if not clicks:
         return no_update

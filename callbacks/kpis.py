@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from dash import ALL, Input, Output, State, ctx, dcc, hooks, no_update
 
 from dashboard.core import funder_report
 from dashboard.core.auth import roles
-from dashboard.core.kpis.report import RangeRefused, checked_range
+from dashboard.core.date_range import RangeRefused, preset
+from dashboard.core.kpis.report import checked_range
 from dashboard.web import runtime
 from dashboard.web.auth.guard import requires
 from layouts import ids, kpis
@@ -34,8 +35,7 @@ def apply_preset(_clicks):
     trigger = ctx.triggered_id
     if not isinstance(trigger, dict) or not ctx.triggered[0]["value"]:
         return no_update, no_update
-    today = date.today()
-    return (today - timedelta(days=trigger["days"] - 1)).isoformat(), today.isoformat()
+    return preset(trigger["days"], date.today())
 
 
 @hooks.callback(

@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select
 
+from dashboard.core import date_range
+from dashboard.core.date_range import RangeRefused
 from dashboard.core.radio import cell_sites, cell_trials
 from dashboard.core.store.schema import telemetry
 from dashboard.core.trials import Trials
@@ -85,10 +87,6 @@ DIMENSIONS = (
 UNMATCHED = "no cell data"
 
 
-class RangeError(ValueError):
-    """A date range that cannot be computed; the message names what is wrong."""
-
-
 @dataclass(frozen=True)
 class Row:
     dimension: str
@@ -111,15 +109,11 @@ class Result:
 
 
 def checked_range(first: str | None, last: str | None) -> tuple[date, date]:
-    try:
-        start, end = date.fromisoformat(str(first)[:10]), date.fromisoformat(str(last)[:10])
-    except ValueError:
-        raise RangeError(f"dates: {first!r} to {last!r} is not a range of YYYY-MM-DD dates") from None
-    if end < start:
-        raise RangeError(f"dates: the end {end} is before the start {start}")
-    if (end - start).days + 1 > MAX_DAYS:
-        raise RangeError(f"dates: {(end - start).days + 1} days is more than {MAX_DAYS}")
-    return start, end
+    """The view's range (see `date_range.checked_range`); a missing day is refused too."""
+    chosen = date_range.checked_range(first, last, MAX_DAYS, "the radio correlation view")
+    if chosen is None:
+        raise RangeRefused("Choose a start and an end day.")
+    return chosen
 
 
 def _epoch(day: date) -> float:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from dashboard.core import correlation
+from dashboard.core.date_range import RangeRefused
 from dashboard.core.trials import default_trials
 from tests import seeding
 
@@ -108,13 +109,14 @@ def test_the_csv_has_every_figure_with_its_samples(story):
 @pytest.mark.parametrize(
     ("first", "last", "says"),
     [
-        ("2027-03-05", "2027-03-01", "before the start"),
-        ("soon", "2027-03-01", "not a range"),
-        ("2027-01-01", "2027-12-31", "more than"),
+        ("2027-03-05", "2027-03-01", r"The start \(2027-03-05\) is after the end"),
+        ("soon", "2027-03-01", "Not a date"),
+        (None, "2027-03-01", "Choose a start and an end day"),
+        ("2027-01-01", "2027-12-31", "365 days: the radio correlation view computes at most 92 days"),
     ],
 )
 def test_bad_ranges_are_refused_saying_why(first, last, says):
-    with pytest.raises(correlation.RangeError, match=says):
+    with pytest.raises(RangeRefused, match=says):
         correlation.checked_range(first, last)
 
 

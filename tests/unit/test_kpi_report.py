@@ -6,8 +6,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from dashboard.core.date_range import RangeRefused
 from dashboard.core.kpis import arithmetic, daily_rows
-from dashboard.core.kpis.report import MAX_RANGE_DAYS, KpiReports, RangeRefused, checked_range, periods
+from dashboard.core.kpis.report import MAX_RANGE_DAYS, KpiReports, checked_range, periods
 from dashboard.core.settings import load_settings
 from dashboard.core.store import queries
 from tests import seeding

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from dashboard.core import date_range
 from dashboard.core.kpis import arithmetic, daily_rows
 from dashboard.core.settings import Settings
 
@@ -26,31 +27,9 @@ CACHE_SIZE = 16
 MAX_RANGE_DAYS = 366
 
 
-class RangeRefused(ValueError):
-    """A date range the KPI page does not compute; the message says why, for the person who chose it."""
-
-
 def checked_range(start: str | None, end: str | None, max_days: int = MAX_RANGE_DAYS) -> tuple[date, date] | None:
-    """The (first, last) days of a range as the date picker sends them; None while one is missing.
-
-    A start after the end is refused rather than swapped (the person meant something else), and so is
-    a range longer than `max_days`.
-    """
-    if not start or not end:
-        return None
-    try:
-        first, last = date.fromisoformat(str(start)[:10]), date.fromisoformat(str(end)[:10])
-    except ValueError as exc:
-        raise RangeRefused(f"Not a date: {exc}. Choose the days in the date picker.") from None
-    if first > last:
-        raise RangeRefused(f"The start ({first}) is after the end ({last}): choose a start on or before the end.")
-    days = (last - first).days + 1
-    if days > max_days:
-        raise RangeRefused(
-            f"{first} to {last} is {days:,} days: the KPI page computes at most {max_days} days at a time."
-            " Choose a shorter range."
-        )
-    return first, last
+    """The KPI page's range (see `date_range.checked_range`); None while the picker lacks a day."""
+    return date_range.checked_range(start, end, max_days, "the KPI page")
 
 
 Report = dict[str, dict[str, Any]]
