@@ -13,11 +13,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select, update
 from werkzeug.serving import make_server
 
 from dashboard.core.auth import accounts, roles
 from dashboard.core.settings import load_settings
 from dashboard.core.store.db import make_engine, migrate
+from dashboard.core.store.schema import latest
 from dashboard.tools.local_broker import free_port, wait_for_port
 from dashboard.web.app import create_app
 from tests import seeding
@@ -45,6 +47,37 @@ def live_engine(tmp_path_factory, fleet):
     accounts.add_user(engine, ADMIN_USER, roles.ADMIN, ADMIN_PASSWORD)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def seeded_latest(live_engine, fleet) -> tuple[float, list]:
+    """When the fleet was seeded, and each asset's times in `latest` as seeded."""
+    with live_engine.connect() as conn:
+        rows = conn.execute(select(latest.c.asset_id, latest.c.ts, latest.c.received_at, latest.c.status_ts)).all()
+    return fleet.now, rows
+
+
+@pytest.fixture(autouse=True)
+def fleet_as_seeded(request) -> None:
+    """Every test on the live server sees the seeded picture (live assets a second old, the silent shuttle
+    300 s silent), however long the browser tests have run: the seeded times move up to now. Without
+    this, a test late in a full run finds every asset link lost."""
+    if "live_engine" not in request.fixturenames:
+        return
+    engine = request.getfixturevalue("live_engine")
+    seeded_at, rows = request.getfixturevalue("seeded_latest")
+    shift = time.time() - seeded_at
+
+    def moved(value):
+        return None if value is None else value + shift
+
+    with engine.begin() as conn:
+        for asset_id, ts, received_at, status_ts in rows:
+            conn.execute(
+                update(latest)
+                .where(latest.c.asset_id == asset_id)
+                .values(ts=moved(ts), received_at=moved(received_at), status_ts=moved(status_ts))
+            )
 
 
 @pytest.fixture(scope="session")
