@@ -68,5 +68,5 @@ def export_csv(clicks, start, end):
         return no_update
     rt = runtime.get()
     results = core.correlate(rt.engine, rt.settings.trial_model, first, last)
-    content = core.csv_text(results, first, last, rt.settings.trial_model)
+    content = correlation.csv_text(results, first, last, rt.settings.trial_model)
     return {"content": content, "filename": f"mk-radio-correlation-{first}-{last}.csv", "type": "text/csv"}

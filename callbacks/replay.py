@@ -25,9 +25,9 @@ def _request(search: str | None, start_text: str | None, length, assets) -> repl
     """The window asked for: by the link's query on opening, by the fields when Load is pressed."""
     now = time.time()
     if ctx.triggered_id == ids.REPLAY_LOAD:
-        start = replay.parse_time(start_text or "", "Start")
+        start = replay.parse_time(start_text, "Start")
         length_s = replay.checked_length(length)
-        chosen = tuple(a for a in (assets or []) if isinstance(a, str))
+        chosen = tuple(a for a in (assets if isinstance(assets, list) else []) if isinstance(a, str))
         return replay.ReplayRequest(start=start, length_s=length_s, at=None, assets=chosen)
     return replay.from_query(search or "", now)
 

@@ -7,9 +7,9 @@ from datetime import date, timedelta
 from dash import dcc, html
 from plotly import graph_objects as go
 
-from dashboard.core.correlation import DIMENSIONS, UNMATCHED, Result
+from dashboard.core.correlation import CSV_HEADER, DIMENSIONS, UNMATCHED, Result, csv_rows
 from dashboard.core.trials import Trials, default_trials
-from layouts import ids
+from layouts import csv_export, ids
 from layouts.components import fmt, page_header, plain, trial_chip
 
 CHART_CONFIG: dcc.Graph.Config = {"displaylogo": False, "displayModeBar": False}
@@ -125,3 +125,8 @@ def body(results: list[Result], trials: Trials | None = None) -> list:
 
 def refused(message: str) -> html.Div:
     return html.Div([html.H2("Range not shown"), html.P(message)], className="kpi-refused")
+
+
+def csv_text(results: list[Result], first: date, last: date, trials: Trials) -> str:
+    """The export: every figure with the samples behind it, written like every other export."""
+    return csv_export.text([[CSV_HEADER, *csv_rows(results, first, last, trials)]])

@@ -9,8 +9,6 @@ vehicle's last sample before it. Every figure carries the samples behind it.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from collections.abc import Sequence
@@ -321,32 +319,32 @@ def _measure(engine: Engine, measure: Measure, sites: dict, cells: pd.DataFrame,
     return result
 
 
-def csv_text(results: list[Result], first: date, last: date, trials: Trials) -> str:
-    """The figures as CSV, one row per trial, condition and bucket, with the samples behind each."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        [
-            "trial",
-            "measure",
-            "from",
-            "to",
-            "condition",
-            "bucket",
-            "exposure",
-            "exposure_unit",
-            "events",
-            "rate",
-            "rate_unit",
-            "samples",
-        ]
-    )
+CSV_HEADER = (
+    "trial",
+    "measure",
+    "from",
+    "to",
+    "condition",
+    "bucket",
+    "exposure",
+    "exposure_unit",
+    "events",
+    "rate",
+    "rate_unit",
+    "samples",
+)
+
+
+def csv_rows(results: list[Result], first: date, last: date, trials: Trials) -> list[list]:
+    """The figures as table rows (after `CSV_HEADER`): one per trial, condition and bucket, with the
+    samples behind each; the web layer writes them as CSV."""
     headings = {key: heading for key, heading, *_ in DIMENSIONS}
+    rows = []
     for result in results:
         m = result.measure
         for row in result.rows:
             rate = row.rate(m.per)
-            writer.writerow(
+            rows.append(
                 [
                     trials.name(m.trial),
                     m.label,
@@ -354,12 +352,12 @@ def csv_text(results: list[Result], first: date, last: date, trials: Trials) -> 
                     last.isoformat(),
                     headings[row.dimension],
                     row.bucket,
-                    f"{row.exposure:.3f}",
+                    round(row.exposure, 3),
                     m.exposure,
                     row.events,
-                    "" if rate is None else f"{rate:.3f}",
+                    None if rate is None else round(rate, 3),
                     m.unit,
                     row.samples,
                 ]
             )
-    return out.getvalue()
+    return rows

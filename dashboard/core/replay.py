@@ -61,8 +61,10 @@ class ReplayRequest:
         return self.start + self.length_s
 
 
-def parse_time(text: str, what: str) -> float:
+def parse_time(text: object, what: str) -> float:
     """Epoch seconds from `text`: a number, or an ISO date-time (UTC unless it names a zone)."""
+    if text is not None and not isinstance(text, str):  # a field's value from a client that is not the page
+        raise ReplayRequestError(f"{what}: expected a time as text, got {type(text).__name__}")
     text = (text or "").strip()
     if not text:
         raise ReplayRequestError(f"{what}: no time given")

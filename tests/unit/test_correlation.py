@@ -11,6 +11,7 @@ import pytest
 from dashboard.core import correlation
 from dashboard.core.date_range import RangeRefused
 from dashboard.core.trials import default_trials
+from layouts import correlation as correlation_view
 from tests import seeding
 
 DAY = datetime(2027, 3, 2, tzinfo=UTC)
@@ -100,7 +101,9 @@ def test_outside_the_range_nothing_is_counted(story):
 
 def test_the_csv_has_every_figure_with_its_samples(story):
     results = correlation.correlate(story, default_trials(), DAY.date(), DAY.date())
-    rows = list(csv.DictReader(io.StringIO(correlation.csv_text(results, DAY.date(), DAY.date(), default_trials()))))
+    rows = list(
+        csv.DictReader(io.StringIO(correlation_view.csv_text(results, DAY.date(), DAY.date(), default_trials())))
+    )
     loaded = next(r for r in rows if r["trial"] == "StreetCAV" and r["bucket"] == ">= 80 %")
     assert loaded["events"] == "2" and int(loaded["samples"]) > 500 and float(loaded["rate"]) > 100
     assert {r["rate_unit"] for r in rows} == {"per 100 km", "per flight h"}
