@@ -26,6 +26,7 @@ PARTS = (
     "latency",
     "alertsvc",
     "latest",
+    "simulator",
     "scale",
     "soak",
     "indexes",
