@@ -32,10 +32,8 @@ def _range(start: str | None, end: str | None) -> tuple[date, date] | None:
 )
 @requires(roles.VIEW_KPIS)
 def apply_preset(_clicks):
-    trigger = ctx.triggered_id
-    if not isinstance(trigger, dict) or not ctx.triggered[0]["value"]:
-        return no_update, no_update
-    return preset(trigger["days"], date.today())
+    chosen = preset(ctx.triggered_id, ctx.triggered[0]["value"], date.today())
+    return chosen if chosen is not None else (no_update, no_update)
 
 
 @hooks.callback(

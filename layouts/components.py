@@ -150,3 +150,22 @@ def table(columns: list[tuple[str, str]], rows: list[dict], class_name: str = "d
         ],
         className=class_name,
     )
+
+
+# The "last N days" buttons beside a date picker (KPI and radio pages).
+PRESET_DAYS = (7, 30)
+
+
+def range_controls(range_id: str, preset_id, first, last) -> list:
+    """A UTC-day range picker starting on first..last, and its "Last N days" buttons (`preset_id(days)`)."""
+    return [
+        dcc.DatePickerRange(
+            id=range_id,
+            start_date=first.isoformat(),
+            end_date=last.isoformat(),
+            display_format="YYYY-MM-DD",
+            minimum_nights=0,
+            first_day_of_week=1,
+        ),
+        *[html.Button(f"Last {d} days", id=preset_id(d), className="preset", n_clicks=0) for d in PRESET_DAYS],
+    ]

@@ -10,7 +10,7 @@ from plotly import graph_objects as go
 from dashboard.core.correlation import CSV_HEADER, DIMENSIONS, UNMATCHED, Result, csv_rows
 from dashboard.core.trials import Trials, default_trials
 from layouts import csv_export, ids
-from layouts.components import fmt, page_header, plain, trial_chip
+from layouts.components import fmt, page_header, plain, range_controls, trial_chip
 
 CHART_CONFIG: dcc.Graph.Config = {"displaylogo": False, "displayModeBar": False}
 BAR_COLOUR = "#38bdf8"
@@ -25,18 +25,7 @@ def layout(today: date | None = None, **_) -> html.Div:
             page_header("/radio", "Radio correlation", "failures against the 5G conditions where they happened"),
             html.Div(
                 [
-                    dcc.DatePickerRange(
-                        id=ids.RADIO_RANGE,
-                        start_date=first.isoformat(),
-                        end_date=last.isoformat(),
-                        display_format="YYYY-MM-DD",
-                        minimum_nights=0,
-                        first_day_of_week=1,
-                    ),
-                    *[
-                        html.Button(f"Last {d} days", id=ids.radio_preset(d), className="preset", n_clicks=0)
-                        for d in (7, 30)
-                    ],
+                    *range_controls(ids.RADIO_RANGE, ids.radio_preset, first, last),
                     html.Button("Export CSV", id=ids.RADIO_EXPORT, className="export", n_clicks=0),
                     dcc.Download(id=ids.RADIO_DOWNLOAD),
                     html.Span(id=ids.RADIO_STATUS, className="kpi-status", role="status"),

@@ -13,7 +13,7 @@ from dashboard.core.kpis.arithmetic import cards, change_pct
 from dashboard.core.kpis.report import periods
 from dashboard.core.trials import Kpi, Trial, default_trials
 from layouts import csv_export, ids
-from layouts.components import fmt, page_header, table, visible
+from layouts.components import fmt, page_header, range_controls, table, visible
 from layouts.csv_export import rounded, with_unit
 
 CHART_CONFIG: dcc.Graph.Config = {"displaylogo": False, "displayModeBar": False}
@@ -32,18 +32,7 @@ def layout(today: date | None = None, **_) -> html.Div:
             page_header("/kpis", "Trial KPIs", "for trial managers and funders"),
             html.Div(
                 [
-                    dcc.DatePickerRange(
-                        id=ids.KPI_RANGE,
-                        start_date=first.isoformat(),
-                        end_date=last.isoformat(),
-                        display_format="YYYY-MM-DD",
-                        minimum_nights=0,
-                        first_day_of_week=1,
-                    ),
-                    *[
-                        html.Button(f"Last {d} days", id=ids.kpi_preset(d), className="preset", n_clicks=0)
-                        for d in (7, 30)
-                    ],
+                    *range_controls(ids.KPI_RANGE, ids.kpi_preset, first, last),
                     html.Button("Export CSV", id=ids.KPI_EXPORT, className="export", n_clicks=0),
                     dcc.Download(id=ids.KPI_DOWNLOAD),
                     dcc.Download(id=ids.KPI_REPORT_DOWNLOAD),

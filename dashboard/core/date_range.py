@@ -33,6 +33,10 @@ def checked_range(start: str | None, end: str | None, max_days: int, page: str) 
     return first, last
 
 
-def preset(days: int, today: date) -> tuple[str, str]:
-    """The picker's (start, end) for a "last N days" button: N whole days ending today."""
+def preset(trigger: object, clicked: object, today: date) -> tuple[str, str] | None:
+    """The picker's (start, end) for a pressed "last N days" button (its id `{"days": N, ...}`): N whole
+    days ending today; None for anything that is not a real press of such a button."""
+    days = trigger.get("days") if isinstance(trigger, dict) else None
+    if not clicked or not isinstance(days, int) or isinstance(days, bool) or days < 1:
+        return None
     return (today - timedelta(days=days - 1)).isoformat(), today.isoformat()
