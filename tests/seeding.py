@@ -38,6 +38,18 @@ class Seeded:
     dead: list = field(default_factory=list)
 
 
+def day_clear_now(clock: float) -> float:
+    """A "now" whose seeded history lies inside one UTC day.
+
+    Tests that count per calendar day would split the fleet's ten minutes across two days when run just
+    after midnight; then "now" becomes the last second of the day before, which is still recent enough
+    for every freshness rule.
+    """
+    since_midnight = clock % 86_400
+    margin = SPAN_S + 600.0  # the fleet's history, its alerts and events before it
+    return clock if since_midnight > margin else clock - since_midnight - 1.0
+
+
 def _lag(i: int) -> float:
     """Commit latency that varies (0.1 to 0.8 s) so latency KPIs are not trivially constant."""
     return 0.1 + (i * 37 % 8) / 10.0

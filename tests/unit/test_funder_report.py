@@ -23,7 +23,7 @@ from dashboard.core.store.schema import alerts
 from dashboard.tools import cli
 from tests import seeding
 
-NOW = time.time()
+NOW = seeding.day_clear_now(time.time())
 TODAY = datetime.fromtimestamp(NOW, UTC).date()
 FIRST, LAST = TODAY - timedelta(days=1), TODAY
 

@@ -13,7 +13,7 @@ from dashboard.core.settings import load_settings
 from dashboard.core.store.schema import alerts as alerts_table
 from tests import seeding
 
-NOW = time.time()
+NOW = seeding.day_clear_now(time.time())
 TODAY = datetime.fromtimestamp(NOW, UTC).date()
 
 
