@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
+from pathlib import Path
 
 from dash import dcc, html
 
@@ -488,7 +489,8 @@ def rules_status(status) -> list:
                 className="muted",
             ),
         ]
-    return [html.Span(f"{status.count} rules in force from {status.path}", className="muted")]
+    # The file's name, not its place on the server's disk.
+    return [html.Span(f"{status.count} rules in force from {Path(status.path).name}", className="muted")]
 
 
 def _export_time(ts) -> str | None:

@@ -10,6 +10,7 @@ import plotly
 from dash import no_update
 
 from callbacks.control import changed_only
+from dashboard.core.alerting.rules import RulesStatus
 from dashboard.core.auth import roles
 from dashboard.core.auth.records import User
 from layouts import alerts, control, ids
@@ -96,3 +97,10 @@ def test_a_tick_resends_only_what_changed():
     assert again == {"lost": no_update, "status": no_update} and same == prints
     moved, _ = changed_only({"lost": ["a", "b"], "status": "10 assets"}, prints)
     assert moved == {"lost": ["a", "b"], "status": no_update}
+
+
+def test_rules_status_names_the_file_not_its_place_on_the_server():
+    shown = alerts.rules_status(RulesStatus("/srv/mk/secret/alert_rules.toml", 12, 1.0, None, None))
+    text = " ".join(str(part.children) for part in shown)
+    assert "12 rules in force from alert_rules.toml" in text
+    assert "/srv" not in text

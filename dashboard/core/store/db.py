@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import hashlib
 import logging
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -193,7 +195,7 @@ def _migration_lock(engine: Engine) -> Iterator[Connection]:
                 conn.execute(select(func.pg_advisory_unlock(_PG_LOCK_KEY)))
                 conn.commit()
         elif engine.dialect.name == "sqlite" and (path := _sqlite_file(engine)) is not None:
-            with open(f"{path}.migrate-lock", "a") as lock:
+            with open(_sqlite_lock_path(path), "a") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)  # blocks until the migrating process is done
                 try:
                     yield conn
@@ -202,6 +204,14 @@ def _migration_lock(engine: Engine) -> Iterator[Connection]:
                     fcntl.flock(lock, fcntl.LOCK_UN)
         else:
             yield conn  # in-memory SQLite: one process only
+
+
+def _sqlite_lock_path(database: str) -> Path:
+    """The lock file for migrating one SQLite store: in the system temp dir, keyed by the store's real
+    path, so no file is left beside the user's database (removing a lock file after use would let a
+    waiting process and a newcomer each hold a lock of their own)."""
+    key = hashlib.blake2b(str(Path(database).resolve()).encode(), digest_size=8).hexdigest()
+    return Path(tempfile.gettempdir()) / f"mk-control-migrate-{key}.lock"
 
 
 def _sqlite_file(engine: Engine) -> str | None:
