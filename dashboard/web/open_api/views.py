@@ -80,37 +80,50 @@ def assets():
     )
 
 
-def daily_kpis():
-    rt = runtime.get()
+def _per_day(columns, period_key, max_days, default_days, trials, read):
+    """A listing over a date range: `read(trial, first, last)` for each trial asked for, in time order.
+
+    The dated endpoints differ only in what they read and how far back they may go; the paging, the
+    range check, the order and the caching rule are theirs in common."""
     args = flask.request.args
     fmt = params.output_format(args, flask.request.headers.get("Accept", ""))
-    chosen = params.trial(args, rt.settings.trials)
-    first, last = params.date_range(args, MAX_DAILY_DAYS)
+    chosen = params.trial(args, trials) if trials else ()
+    first, last = params.date_range(args, max_days, default_days)
     page = params.page(args)
-    now = time.time()
-    rows = []
-    for trial_id in chosen:
-        rows.extend(kpis.daily(rt.engine, rt.settings, rt.settings.trial_model[trial_id], first, last, now))
-    rows.sort(key=lambda r: (r["day"], r["trial"]))
+    rows = [row for trial_id in chosen for row in read(trial_id, first, last)]
+    rows.sort(key=lambda r: (r[period_key], r["trial"]))
     meta = {"from": first.isoformat(), "to": last.isoformat()}
-    return responses.listing(rows, DAILY_COLUMNS, page, fmt, _range_max_age(last), meta)
+    return responses.listing(rows, columns, page, fmt, _range_max_age(last), meta)
+
+
+def daily_kpis():
+    rt = runtime.get()
+    now = time.time()
+    return _per_day(
+        DAILY_COLUMNS,
+        "day",
+        MAX_DAILY_DAYS,
+        params.DEFAULT_DAYS,
+        rt.settings.trials,
+        lambda trial_id, first, last: kpis.daily(
+            rt.engine, rt.settings, rt.settings.trial_model[trial_id], first, last, now
+        ),
+    )
 
 
 def hourly_kpis():
     rt = runtime.get()
-    args = flask.request.args
-    fmt = params.output_format(args, flask.request.headers.get("Accept", ""))
-    network = tuple(t.id for t in hourly.hourly_trials(rt.settings))
-    chosen = params.trial(args, network) if network else ()
-    first, last = params.date_range(args, hourly.MAX_DAYS, default_days=1)
-    page = params.page(args)
     now = time.time()
-    rows = []
-    for trial_id in chosen:
-        rows.extend(hourly.hourly(rt.engine, rt.settings, rt.settings.trial_model[trial_id], first, last, now))
-    rows.sort(key=lambda r: (r["hour"], r["trial"]))
-    meta = {"from": first.isoformat(), "to": last.isoformat()}
-    return responses.listing(rows, HOURLY_COLUMNS, page, fmt, _range_max_age(last), meta)
+    return _per_day(
+        HOURLY_COLUMNS,
+        "hour",
+        hourly.MAX_DAYS,
+        1,
+        tuple(t.id for t in hourly.hourly_trials(rt.settings)),
+        lambda trial_id, first, last: hourly.hourly(
+            rt.engine, rt.settings, rt.settings.trial_model[trial_id], first, last, now
+        ),
+    )
 
 
 def alert_counts():
