@@ -7,6 +7,7 @@ import http.cookiejar
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -78,7 +79,13 @@ def test_demo_log_is_plain_and_once_and_a_clean_stop_leaves_one_store_file(tmp_p
     log = log_path.read_text(errors="replace")
     assert code == 0, log[-3000:]
     assert log.rstrip().endswith("demo stopped")
-    assert sorted(p.name for p in tmp_path.glob("mk_control.db*")) == ["mk_control.db"]
+    assert sorted(p.name for p in tmp_path.glob("mk_control.db*") if not p.name.endswith(".migrate-lock")) == [
+        "mk_control.db"
+    ]
+    with sqlite3.connect(tmp_path / "mk_control.db") as store:
+        reporting = {trial for (trial,) in store.execute("SELECT DISTINCT trial FROM latest")}
+    # The shipped trials and the one added by configuration alone (with_redway.toml) all reported.
+    assert reporting == {"streetcav", "droneport", "mark", "redway"}
     assert "\x1b[" not in log  # no colour codes in a file
     assert "development server" not in log and "Dash is running" not in log
     assert "Traceback" not in log and " ERROR " not in log

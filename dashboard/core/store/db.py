@@ -5,9 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
-import hashlib
 import logging
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -195,7 +193,9 @@ def _migration_lock(engine: Engine) -> Iterator[Connection]:
                 conn.execute(select(func.pg_advisory_unlock(_PG_LOCK_KEY)))
                 conn.commit()
         elif engine.dialect.name == "sqlite" and (path := _sqlite_file(engine)) is not None:
-            with open(_sqlite_lock_path(path), "a") as lock:
+            # Beside the store, not in the temp dir: services run with a private /tmp each (systemd
+            # PrivateTmp) and would not see one another's lock there.
+            with open(f"{path}.migrate-lock", "a") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)  # blocks until the migrating process is done
                 try:
                     yield conn
@@ -204,14 +204,6 @@ def _migration_lock(engine: Engine) -> Iterator[Connection]:
                     fcntl.flock(lock, fcntl.LOCK_UN)
         else:
             yield conn  # in-memory SQLite: one process only
-
-
-def _sqlite_lock_path(database: str) -> Path:
-    """The lock file for migrating one SQLite store: in the system temp dir, keyed by the store's real
-    path, so no file is left beside the user's database (removing a lock file after use would let a
-    waiting process and a newcomer each hold a lock of their own)."""
-    key = hashlib.blake2b(str(Path(database).resolve()).encode(), digest_size=8).hexdigest()
-    return Path(tempfile.gettempdir()) / f"mk-control-migrate-{key}.lock"
 
 
 def _sqlite_file(engine: Engine) -> str | None:
