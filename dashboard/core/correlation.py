@@ -24,50 +24,13 @@ from dashboard.core.date_range import RangeRefused
 from dashboard.core.radio import cell_sites, cell_trials
 from dashboard.core.store.schema import telemetry
 from dashboard.core.trials import Trials
+from dashboard.core.trials.model import RadioMeasure
 
 MATCH_S = 120.0  # a cell measurement older than this says nothing about the moment
 GAP_S = 60.0  # samples further apart than this are a dropout: no exposure is counted across it
 MAX_DAYS = 92
 NEAREST_CHUNK = 50_000  # vehicle samples matched to their nearest cell at a time
 
-
-@dataclass(frozen=True)
-class Measure:
-    """A failure rate measured against the radio: `events` of `trial` per `per` units of exposure
-    (`km` driven or `hours` flown) while in one of `states`."""
-
-    trial: str
-    key: str
-    label: str
-    events: tuple[str, ...]
-    exposure: str  # "km" | "hours"
-    states: tuple[str, ...]
-    per: float
-    unit: str
-
-
-MEASURES = (
-    Measure(
-        "streetcav",
-        "disengagements",
-        "Disengagements per 100 autonomous km",
-        ("disengagement",),
-        "km",
-        ("autonomous",),
-        100.0,
-        "per 100 km",
-    ),
-    Measure(
-        "droneport",
-        "link_losses",
-        "Link losses per flight hour",
-        ("link_loss",),
-        "hours",
-        ("airborne", "returning", "emergency"),
-        1.0,
-        "per flight h",
-    ),
-)
 
 # (key, heading, cell field, bucket edges, bucket labels): the conditions each figure is split by.
 DIMENSIONS = (
@@ -99,7 +62,7 @@ class Row:
 
 @dataclass
 class Result:
-    measure: Measure
+    measure: RadioMeasure
     rows: list[Row] = field(default_factory=list)
     samples: int = 0
     events: int = 0
@@ -233,7 +196,7 @@ def _bucket(values: pd.Series, edges: Sequence[float], labels: Sequence[str]) ->
     return out.where(values.notna(), UNMATCHED)
 
 
-def _exposure(frame: pd.DataFrame, measure: Measure) -> pd.Series:
+def _exposure(frame: pd.DataFrame, measure: RadioMeasure) -> pd.Series:
     """Per sample, the km or hours to the same vehicle's next sample (0 across a dropout or out of state)."""
     nxt = frame.groupby("asset", sort=False)[["ts", "lat", "lon"]].shift(-1)
     dt = nxt["ts"] - frame["ts"]
@@ -249,19 +212,19 @@ def _exposure(frame: pd.DataFrame, measure: Measure) -> pd.Series:
 
 
 def correlate(engine: Engine, trials: Trials, first: date, last: date) -> list[Result]:
-    """Every measure whose trial is in `trials`, over the UTC days `first` to `last`."""
+    """The measure of every trial whose file has a `[radio]` table, over the UTC days `first` to `last`."""
     since, until = _epoch(first), _epoch(last + timedelta(days=1))
     sites = cell_sites(engine, trials)
     cells = _cell_frame(engine, trials, since, until) if sites else pd.DataFrame()
     results = []
-    for measure in MEASURES:
-        if measure.trial not in trials:
-            continue
+    for measure in (trial.radio for trial in trials if trial.radio is not None):
         results.append(_measure(engine, measure, sites, cells, since, until))
     return results
 
 
-def _measure(engine: Engine, measure: Measure, sites: dict, cells: pd.DataFrame, since: float, until: float) -> Result:
+def _measure(
+    engine: Engine, measure: RadioMeasure, sites: dict, cells: pd.DataFrame, since: float, until: float
+) -> Result:
     result = Result(measure)
     samples = _vehicle_frame(engine, measure.trial, since, until)
     with engine.connect() as conn:

@@ -11,7 +11,7 @@ import plotly
 import pytest
 from sqlalchemy import select
 
-from dashboard.core import geo, privacy
+from dashboard.core import correlation, geo, privacy
 from dashboard.core.alerting.rules import load_rules, rules_path, trial_rules
 from dashboard.core.contract.docs import telemetry_markdown
 from dashboard.core.contract.errors import Rejected
@@ -104,6 +104,14 @@ hopper_p50 = { kind = "quantile", field = "hopper_pct", q = 0.5, label = "Median
 [trials.sweepers.kpi_page]
 charts = [{ title = "Distance swept per day", series = { "km" = "km" } }]
 asset_table = [{ kpi = "km", heading = "km" }, { kpi = "emptied", heading = "Emptied", digits = 0 }]
+
+[trials.sweepers.radio]
+key = "blockages"
+label = "Blockages per 10 km swept"
+events = ["blocked"]
+exposure = "km"
+while_in = ["sweeping"]
+per = 10
 
 [trials.sweepers.areas]
 file = "sweepers.geojson"
@@ -277,3 +285,14 @@ def test_the_shipped_redway_trial_is_valid_and_simulated():
         seen.add((message.asset_id, message.state))
     assert {asset for asset, _ in seen} == {f"robot-{n:02d}" for n in range(1, 7)}
     assert {"en_route", "delivering"} <= {state for _, state in seen}
+
+
+def test_the_radio_view_measures_what_its_file_names(city, store):
+    settings, now, messages, _ = city
+    day = datetime.fromtimestamp(now, UTC).date()
+    results = {r.measure.trial: r for r in correlation.correlate(store, settings.trial_model, day, day)}
+    assert list(results) == ["streetcav", "droneport", "sweepers"]  # MarK measures nothing itself
+    sweepers = results["sweepers"]
+    assert (sweepers.measure.label, sweepers.measure.unit) == ("Blockages per 10 km swept", "per 10 km")
+    blocked = sum(1 for m in messages if m.channel == "event" and m.data["type"] == "blocked")
+    assert blocked >= 1 and sweepers.events == blocked  # seeded: the same blockages every run

@@ -82,6 +82,15 @@ def test_the_default_alert_rules_of_the_trials_file_are_the_shipped_rules():
             "a number",
         ),
         ("{airborne} {airborne:drone", "{weakest_link} {airborne:drone", "{weakest_link}", "privacy policy hides"),
+        (
+            'events = ["link_loss"]',
+            'events = ["link_lost"]',
+            'events = ["link_lost"]',
+            "not an event type of 'droneport'",
+        ),
+        ('while_in = ["autonomous"]', 'while_in = ["self_driving"]', "while_in = [", "not a state of 'streetcav'"),
+        ('exposure = "km"', 'exposure = "miles"', 'exposure = "miles"', "'exposure' must be one of"),
+        ("per = 100\n", "per = 0\n", "per = 0", "'per' must be above 0"),
         ('file = "trial_areas.geojson"\nline_width', 'file = "nowhere.geojson"\nline_width', "nowhere", "no such file"),
         ("lost_after_s = 10\n", 'lost_after_s = "ten"\n', 'lost_after_s = "ten"', "must be a number"),
         ('profile = "sites"', 'profile = "orbit"', 'profile = "orbit"', "'profile' must be one of"),
@@ -209,3 +218,15 @@ def test_include_errors_name_the_file_and_line_they_are_in(tmp_path):
     with pytest.raises(TrialsError, match="no such file 'missing.toml'") as info:
         load_trials(outer)
     assert (info.value.path, info.value.line) == (str(outer), 2)
+
+
+def test_the_radio_view_measures_what_each_trials_file_says():
+    trials = default_trials()
+    cav, drones = trials["streetcav"].radio, trials["droneport"].radio
+    assert cav is not None and drones is not None and trials["mark"].radio is None
+    assert (cav.events, cav.exposure, cav.states, cav.per) == (("disengagement",), "km", ("autonomous",), 100.0)
+    assert (drones.events, drones.exposure, drones.per, drones.unit) == (("link_loss",), "hours", 1.0, "per flight h")
+    moved = parse(
+        mutated('[trials.droneport.radio]\nkey = "link_losses"', '[trials.droneport.radio]\nkey = "lost_links"')
+    )
+    assert moved["droneport"].radio.key == "lost_links"

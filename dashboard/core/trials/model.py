@@ -304,6 +304,25 @@ class Simulation:
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
+RADIO_EXPOSURES = ("km", "hours")
+
+
+@dataclass(frozen=True, slots=True)
+class RadioMeasure:
+    """A failure rate the radio correlation view (/radio) sets against the 5G conditions at the time and
+    place: `events` of the trial per `per` units of exposure (`km` driven or `hours` flown) while its
+    asset is in one of `states`. Written as the trial's `[radio]` table."""
+
+    trial: str
+    key: str
+    label: str
+    events: tuple[str, ...]
+    exposure: str  # one of RADIO_EXPOSURES
+    states: tuple[str, ...]
+    per: float
+    unit: str
+
+
 @dataclass(frozen=True, slots=True)
 class RuleTable:
     """A default alert rule as written in the trials file (validated by the alerting package)."""
@@ -345,6 +364,7 @@ class Trial:
     simulator: Simulation | None = None
     alert_rules: tuple[RuleTable, ...] = ()
     service_hours: ServiceHours | None = None  # None: runs round the clock
+    radio: RadioMeasure | None = None  # None: not on the radio correlation view
 
     def in_service(self, ts: float) -> bool:
         """Whether the fleet is meant to be running at `ts` (its service hours; always when none)."""

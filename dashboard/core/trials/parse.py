@@ -26,6 +26,7 @@ from dashboard.core.trials.model import (
     FIGURE_KINDS,
     INT64_MAX,
     KPI_KINDS,
+    RADIO_EXPOSURES,
     SCALAR_KPI_KINDS,
     SIMULATOR_PROFILES,
     TIME_UNITS,
@@ -39,6 +40,7 @@ from dashboard.core.trials.model import (
     Kpi,
     KpiPage,
     Privacy,
+    RadioMeasure,
     RuleTable,
     ServiceHours,
     Simulation,
@@ -717,6 +719,38 @@ def _simulator(t: _Table | None, trial_id: str, telemetry: Channel, event_types:
     )
 
 
+RADIO_KEYS = ("key", "label", "events", "exposure", "while_in", "per", "unit")
+
+
+def _radio(t: _Table | None, trial_id: str, event_types: tuple[str, ...], states: States) -> RadioMeasure | None:
+    """The trial's `[radio]` table: what /radio measures against the 5G conditions, or None."""
+    if t is None:
+        return None
+    events = t.texts("events", nonempty=True)
+    unknown = [e for e in events if event_types and e not in event_types]
+    if unknown:
+        raise t.fail("events", f"'events' names {unknown[0]!r}, not an event type of {trial_id!r} {list(event_types)}")
+    exposure = t.choice("exposure", RADIO_EXPOSURES)
+    while_in = t.texts("while_in", states.names)
+    unknown = [s for s in while_in if s not in states.names]
+    if unknown:
+        raise t.fail("while_in", f"'while_in' names {unknown[0]!r}, not a state of {trial_id!r} {list(states.names)}")
+    per = float(t.number("per", 1.0, minimum=0.0))
+    if per <= 0:
+        raise t.fail("per", "'per' must be above 0")
+    default_unit = f"per {per:g} {exposure}"
+    return RadioMeasure(
+        trial=trial_id,
+        key=t.text("key", f"{trial_id}_events", NAME, "one word"),
+        label=t.text("label"),
+        events=events,
+        exposure=exposure,
+        states=while_in,
+        per=per,
+        unit=t.text("unit", default_unit),
+    )
+
+
 def _rules(t: _Table, trial: str | None) -> tuple[RuleTable, ...]:
     """The `alert_rules` tables of a trial (or of every trial when `trial` is None), as written.
 
@@ -776,6 +810,7 @@ TRIAL_KEYS = (
     "areas",
     "simulator",
     "alert_rules",
+    "radio",
 )
 
 
@@ -851,6 +886,7 @@ def _trial(trial_id: str, t: _Table) -> Trial:
         areas=_areas(t.table("areas"), t.ctx),
         simulator=_simulator(t.table("simulator", SIMULATOR_KEYS + SIMULATOR_PARAMS), trial_id, telemetry, event_types),
         service_hours=_service_hours(t),
+        radio=_radio(t.table("radio", RADIO_KEYS), trial_id, event_types, states),
     )
     rules = _rules(t, trial_id)
     _check_rule_fields(rules, trial, t)
