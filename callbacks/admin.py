@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 import flask
-from dash import ALL, Input, Output, State, callback, ctx, html, no_update
+from dash import ALL, Input, Output, State, ctx, hooks, html, no_update
 
 from callbacks.alerts import rules_file
 from dashboard.core.auth import accounts, roles
@@ -42,7 +42,7 @@ def _error(text: str) -> html.Div:
     return html.Div(text, className="admin-error", role="alert")
 
 
-@callback(
+@hooks.callback(
     Output(ids.ADMIN_USERS, "children"),
     Input(ids.ADMIN_VERSION, "data"),
 )
@@ -52,7 +52,7 @@ def show_users(_version):
     return view.users_table(accounts.list_users(engine), accounts.last_sign_ins(engine), _admin())
 
 
-@callback(
+@hooks.callback(
     Output(ids.ADMIN_MESSAGE, "children"),
     Output(ids.ADMIN_VERSION, "data"),
     Output(ids.ADMIN_NEW_NAME, "value"),
@@ -76,7 +76,7 @@ def add_user(n_clicks, username, role, version):
     return view.password_once(name, password, f"Added {role}"), (version or 0) + 1, ""
 
 
-@callback(
+@hooks.callback(
     Output(ids.ADMIN_MESSAGE, "children", allow_duplicate=True),
     Output(ids.ADMIN_VERSION, "data", allow_duplicate=True),
     Input(ids.admin_user_action(ALL, ALL), "n_clicks"),
@@ -128,7 +128,7 @@ def _role_for(username: str):
     return None
 
 
-@callback(
+@hooks.callback(
     Output(ids.ADMIN_RULES, "children"),
     Input(ids.ADMIN_RULES_INTERVAL, "n_intervals"),
 )
@@ -139,7 +139,7 @@ def show_rules(_n):
     return view.rules_view(current.status())
 
 
-@callback(
+@hooks.callback(
     Output(ids.ADMIN_RULES, "children", allow_duplicate=True),
     Input(ids.ADMIN_RELOAD, "n_clicks"),
     prevent_initial_call=True,

@@ -15,11 +15,7 @@ from pathlib import Path
 
 import dash
 import flask
-from dash import (
-    Dash,
-    _callback,  # the global callback queue (see _register_callbacks)
-    html,
-)
+from dash import Dash, html
 from sqlalchemy import Engine
 
 from dashboard.core import geo
@@ -64,30 +60,11 @@ def load_overlay(path: Path | None = None, trials: Trials | None = None) -> dict
     return found
 
 
-_queued: tuple[list, dict] | None = None
-
-
 def _register_callbacks() -> None:
-    """Import the callback modules, so that each app built after this has their callbacks.
-
-    The pages register through `dash.hooks.callback`, which gives every Dash app built afterwards its
-    own copy. Callbacks made with `dash.callback` instead (today those of `callbacks.admin`) sit in a
-    global queue that only the first app to serve takes: those are remembered here and queued again for
-    each app, since tests and the bench build several apps in one process. That step reads Dash's
-    private `_callback` globals; it goes away once every module registers through `dash.hooks`.
-    """
-    global _queued
+    """Import the callback modules. Every page registers through `dash.hooks.callback`, which gives each
+    Dash app built afterwards its own copy (tests and the bench build several apps in one process)."""
     for module in CALLBACK_MODULES:
         importlib.import_module(module)
-    if _queued is None:
-        _queued = (list(_callback.GLOBAL_CALLBACK_LIST), dict(_callback.GLOBAL_CALLBACK_MAP))
-        return
-    queued, mapped = _queued
-    for item in queued:
-        if item not in _callback.GLOBAL_CALLBACK_LIST:
-            _callback.GLOBAL_CALLBACK_LIST.append(item)
-    for key, value in mapped.items():
-        _callback.GLOBAL_CALLBACK_MAP.setdefault(key, value)
 
 
 def _page(path: str, layout):
