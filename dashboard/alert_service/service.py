@@ -12,7 +12,8 @@ A writer first seen when the service starts begins at its newest row (history is
 first seen while it runs begins at its first row. Rows written before writers were recorded (writer
 NULL) are history. Besides the rows, the service sweeps for staleness and timed clears, expires
 shelving, reloads the rules file when it changes or an admin asks, and posts webhooks. Beside it, in
-its own thread, `KpiSettler` rolls up each day's KPIs once the day has settled.
+its own thread, `KpiSettler` rolls up each day's KPIs once the day has settled, and in another
+`RadioSettler` the radio view's ten-minute slots.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sqlalchemy import Connection, Engine, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from dashboard.alert_service.kpi_settler import KpiSettler
+from dashboard.alert_service.radio_settler import RadioSettler
 from dashboard.core.alerting import cursors, lifecycle
 from dashboard.core.alerting import records as alert_records
 from dashboard.core.alerting.evaluator import Change, RuleEvaluator
@@ -491,10 +493,13 @@ def main(settings: Settings, stop: threading.Event) -> int:
     try:
         migrate(db)
         settler = KpiSettler(db, settings)
+        radio = RadioSettler(db, settings.trial_model)
         settler.start()
+        radio.start()
         try:
             build(settings, db).run(stop)
         finally:
+            radio.stop()
             settler.stop()
     finally:
         db.dispose()

@@ -9,6 +9,7 @@ vehicle's last sample before it. Every figure carries the samples behind it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Sequence
@@ -17,11 +18,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from dashboard.core import date_range
 from dashboard.core.date_range import RangeRefused
 from dashboard.core.radio import cell_sites, cell_trials
+from dashboard.core.store import radio_slots
+from dashboard.core.store.positions import EVENT_CHANNEL
 from dashboard.core.store.schema import telemetry
 from dashboard.core.trials import Trials
 from dashboard.core.trials.model import RadioMeasure
@@ -211,41 +214,42 @@ def _exposure(frame: pd.DataFrame, measure: RadioMeasure) -> pd.Series:
     return amount.where(usable, 0.0).fillna(0.0)
 
 
-def correlate(engine: Engine, trials: Trials, first: date, last: date) -> list[Result]:
-    """The measure of every trial whose file has a `[radio]` table, over the UTC days `first` to `last`."""
-    since, until = _epoch(first), _epoch(last + timedelta(days=1))
-    sites = cell_sites(engine, trials)
-    cells = _cell_frame(engine, trials, since, until) if sites else pd.DataFrame()
-    results = []
-    for measure in (trial.radio for trial in trials if trial.radio is not None):
-        results.append(_measure(engine, measure, sites, cells, since, until))
-    return results
+Tally = dict[tuple[str, str], tuple[float, int, int]]  # (dimension, bucket) -> (exposure, events, samples)
 
 
-def _measure(
-    engine: Engine, measure: RadioMeasure, sites: dict, cells: pd.DataFrame, since: float, until: float
-) -> Result:
-    result = Result(measure)
-    samples = _vehicle_frame(engine, measure.trial, since, until)
+def _frames(
+    engine: Engine, trials: Trials, measure: RadioMeasure, sites: dict, since: float, until: float
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The samples counted in [since, until) (`ts`, `amount`, a bucket column per dimension) and the
+    events in [since, until) (`ts`, bucket columns; NaN where no sample was within GAP_S before).
+
+    Context outside the range is read too: a sample's exposure runs to the vehicle's next sample even
+    past `until`, an event at `since` falls under the last sample before it, and conditions reach
+    MATCH_S back. So the figures of a range are the sums of those of its parts, and the roll-up of
+    ten-minute slots adds up to what the history gives."""
+    buckets = [f"b_{key}" for key, *_ in DIMENSIONS]
+    samples = _vehicle_frame(engine, measure.trial, since - GAP_S, until + GAP_S)
     with engine.connect() as conn:
         events = pd.DataFrame.from_records(
             conn.execute(
                 select(telemetry.c.asset_id, telemetry.c.ts)
                 .where(
-                    telemetry.c.trial == measure.trial,
-                    telemetry.c.channel == "event",
-                    telemetry.c.event_type.in_(measure.events),
+                    telemetry.c.channel == EVENT_CHANNEL,
                     telemetry.c.ts >= since,
                     telemetry.c.ts < until,
+                    telemetry.c.trial == measure.trial,
+                    telemetry.c.event_type.in_(measure.events),
                 )
                 .order_by(telemetry.c.ts)
             ).all(),
             columns=["asset", "ts"],
         )
+    events = events.assign(ts=events["ts"].astype(float), asset=events["asset"].astype(object))
     if samples.empty:
-        return result
+        return pd.DataFrame(columns=["ts", "amount", *buckets]), events.assign(**dict.fromkeys(buckets, math.nan))
     samples["amount"] = _exposure(samples, measure)
     samples["cell"] = _serving(samples, sites) if sites else None
+    cells = _cell_frame(engine, trials, since - GAP_S, until + GAP_S) if sites else pd.DataFrame()
     if cells.empty:
         placed = samples.assign(**{name: math.nan for name in ("sinr_db", "latency_ms", "prb_util_pct", "available")})
     else:
@@ -255,8 +259,8 @@ def _measure(
         placed[f"b_{key}"] = _bucket(placed[column], edges, labels)
     if not events.empty:
         events = pd.merge_asof(
-            events.assign(ts=events["ts"].astype(float), asset=events["asset"].astype(object)).sort_values("ts"),
-            placed[["asset", "ts", *(f"b_{k}" for k, *_ in DIMENSIONS)]]
+            events.sort_values("ts"),
+            placed[["asset", "ts", *buckets]]
             .rename(columns={"ts": "sample_ts"})
             .assign(asset=lambda f: f["asset"].astype(object)),
             left_on="ts",
@@ -265,21 +269,141 @@ def _measure(
             direction="backward",
             tolerance=GAP_S,
         )
-    counted = placed[placed["amount"] > 0]
-    result.samples = len(counted)
-    result.events = len(events)
-    result.exposure = float(counted["amount"].sum())
-    for key, _heading, _column, _edges, labels in DIMENSIONS:
+    else:
+        events = events.assign(**dict.fromkeys(buckets, math.nan))
+    counted = placed[(placed["amount"] > 0) & (placed["ts"] >= since) & (placed["ts"] < until)]
+    return counted[["ts", "amount", *buckets]], events[["ts", *buckets]]
+
+
+def _tally(counted: pd.DataFrame, events: pd.DataFrame, into: Tally) -> None:
+    """Add the exposure, events and samples of each bucket (and the totals) into `into`."""
+
+    def add(key: tuple[str, str], exposure: float, count: int, samples: int) -> None:
+        e, c, n = into.get(key, (0.0, 0, 0))
+        into[key] = (e + exposure, c + count, n + samples)
+
+    add((radio_slots.TOTAL, radio_slots.TOTAL), float(counted["amount"].sum()), len(events), len(counted))
+    for key, *_ in DIMENSIONS:
         exposure = counted.groupby(f"b_{key}")["amount"].agg(["sum", "count"])
-        happened = events[f"b_{key}"].fillna(UNMATCHED).value_counts() if len(events) else pd.Series(dtype=int)
+        for label, (amount, n) in exposure.iterrows():
+            add((key, str(label)), float(amount), 0, int(n))
+        if len(events):
+            for label, count in events[f"b_{key}"].fillna(UNMATCHED).value_counts().items():
+                add((key, str(label)), 0.0, int(count), 0)
+
+
+def _result(measure: RadioMeasure, tally: Tally) -> Result:
+    exposure, events, samples = tally.get((radio_slots.TOTAL, radio_slots.TOTAL), (0.0, 0, 0))
+    result = Result(measure, samples=samples, events=events, exposure=exposure)
+    if samples == 0 and events == 0:
+        return result
+    for key, _heading, _column, _edges, labels in DIMENSIONS:
         for label in (*labels, UNMATCHED):
-            amount = float(exposure["sum"].get(label, 0.0))
-            n = int(exposure["count"].get(label, 0))
-            count = int(happened.get(label, 0))
+            amount, count, n = tally.get((key, label), (0.0, 0, 0))
             if n == 0 and count == 0 and label == UNMATCHED:
                 continue
             result.rows.append(Row(key, label, amount, count, n))
     return result
+
+
+def _measures(trials: Trials) -> list[RadioMeasure]:
+    """The measure of every trial whose file has a `[radio]` table."""
+    return [trial.radio for trial in trials if trial.radio is not None]
+
+
+# Part of every roll-up's measure id: bump it when the arithmetic changes (buckets, MATCH_S, GAP_S), so
+# that slots rolled up by older code are rolled up again rather than mixed with new ones.
+ROLLUP_VERSION = 1
+
+
+def rollup_id(measure: RadioMeasure) -> str:
+    """The id a measure's slots are stored under: its key and a digest of what the figures depend on,
+    so that a measure redefined in the trials file is rolled up afresh."""
+    basis = repr((ROLLUP_VERSION, measure.trial, measure.events, measure.exposure, measure.states, DIMENSIONS))
+    return f"{measure.key[:15]}.{hashlib.sha1(basis.encode()).hexdigest()[:16]}"
+
+
+def correlate(engine: Engine, trials: Trials, first: date, last: date, *, history: bool = False) -> list[Result]:
+    """The measure of every trial whose file has a `[radio]` table, over the UTC days `first` to `last`.
+
+    Slots rolled up by the settler (`settle`) are read from the roll-up; the others (the last half
+    hour, slots changed by late messages, a store not rolled up yet) from the history. With `history`
+    everything is read from the history: the same figures, slower (what the roll-up is tested against)."""
+    since, until = _epoch(first), _epoch(last + timedelta(days=1))
+    lo, hi = radio_slots.slot_of(since), radio_slots.slot_of(until) - 1
+    sites = cell_sites(engine, trials)
+    results = []
+    for measure in _measures(trials):
+        tally: Tally = {}
+        done: set[int] = set()
+        if not history:
+            with engine.connect() as conn:
+                done = radio_slots.rolled_up(conn, rollup_id(measure), lo, hi) - radio_slots.dirty(conn, lo, hi).keys()
+                tally = radio_slots.sums(conn, rollup_id(measure), done)
+        for a, b in radio_slots.runs(set(range(lo, hi + 1)) - done):
+            span = (a * radio_slots.SLOT_S, (b + 1) * radio_slots.SLOT_S)
+            _tally(*_frames(engine, trials, measure, sites, *span), tally)
+        results.append(_result(measure, tally))
+    return results
+
+
+# --- the roll-up --------------------------------------------------------------------------------------
+SETTLE_RUN_SLOTS = 6  # slots computed together: an hour of a thousand assets at 1 Hz is a few GB at most
+
+
+def _first_slot(engine: Engine, trials: Trials) -> int | None:
+    """The slot of the oldest stored message of any measured trial (an index seek per trial)."""
+    with engine.connect() as conn:
+        oldest = [
+            conn.execute(select(func.min(telemetry.c.ts)).where(telemetry.c.trial == m.trial)).scalar()
+            for m in _measures(trials)
+        ]
+    found = [ts for ts in oldest if ts is not None]
+    return radio_slots.slot_of(min(found)) if found else None
+
+
+def settle(engine: Engine, trials: Trials, now: float, limit: int = 144) -> int:
+    """Roll up, oldest first, up to `limit` slots that ended `radio_slots.SETTLE_S` before `now` and are
+    not rolled up or were marked by a late message since; returns how many were rolled up."""
+    first = _first_slot(engine, trials)
+    last = radio_slots.slot_of(now - radio_slots.SETTLE_S) - 1
+    if first is None or last < first:
+        return 0
+    measures = _measures(trials)
+    with engine.connect() as conn:
+        todo = sorted({k for m in measures for k in radio_slots.missing(conn, rollup_id(m), first, last)})[:limit]
+    sites = cell_sites(engine, trials)
+    for a, b in radio_slots.runs(todo):
+        for lo in range(a, b + 1, SETTLE_RUN_SLOTS):
+            _settle_run(engine, trials, measures, sites, lo, min(b, lo + SETTLE_RUN_SLOTS - 1), now)
+    return len(todo)
+
+
+def _settle_run(
+    engine: Engine, trials: Trials, measures: list[RadioMeasure], sites: dict, lo: int, hi: int, now: float
+) -> None:
+    """Roll up slots lo..hi of every measure in one transaction; unmark the marks read before reading."""
+    with engine.connect() as conn:
+        marks = radio_slots.dirty(conn, lo, hi)  # before the history is read: a later mark stays
+    per_slot: dict[tuple[str, int], Tally] = {}
+    for measure in measures:
+        span = (lo * radio_slots.SLOT_S, (hi + 1) * radio_slots.SLOT_S)
+        counted, events = _frames(engine, trials, measure, sites, *span)
+        counted_slot = (counted["ts"] // radio_slots.SLOT_S).astype(int)
+        events_slot = (events["ts"] // radio_slots.SLOT_S).astype(int)
+        for k in range(lo, hi + 1):
+            tally: Tally = {}
+            _tally(counted[counted_slot == k], events[events_slot == k], tally)
+            per_slot[(rollup_id(measure), k)] = tally
+    with engine.begin() as conn:
+        for (key, k), tally in per_slot.items():
+            rows = [
+                {"dimension": d, "bucket": bucket, "exposure": e, "events": c, "samples": n}
+                for (d, bucket), (e, c, n) in tally.items()
+                if (d, bucket) == (radio_slots.TOTAL, radio_slots.TOTAL) or c or n
+            ]
+            radio_slots.replace(conn, key, k, rows, now)
+        radio_slots.clear_marks(conn, marks)
 
 
 CSV_HEADER = (

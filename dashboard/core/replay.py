@@ -17,11 +17,13 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, Integer, cast, func, or_, select
-from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy import Connection, Engine, Integer, Numeric, Select, cast, func, or_, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by, distinct_on
 
 from dashboard.core.kpis.arithmetic import payload_fields
+from dashboard.core.store import positions as store_positions
 from dashboard.core.store import queries
+from dashboard.core.store.positions import EVENT_CHANNEL
 from dashboard.core.store.schema import alerts, asset_trials, telemetry
 from dashboard.core.trials import COMMON_FIELDS, Trial, Trials
 
@@ -151,11 +153,18 @@ def _event_detail(payload: str) -> str:
     return " · ".join(parts)[:160]
 
 
-def _positions(dialect: str, start: float, end: float, step_s: float):
-    """Positions in [start, end], oldest first per asset; when samples come faster than one per
-    `step_s`, only the first of each `step_s` bucket, chosen by the database (not sent to Python)."""
+def _history_positions(dialect: str, start: float, end: float, step_s: float):
+    """Positions in [start, end] from the history, oldest first per asset; when `step_s` > 1, only the
+    first of each `step_s` bucket, chosen by the database. The reference the roll-up is checked
+    against (`positions.window` gives the same rows), and the read when no thinning is needed."""
     columns = (telemetry.c.asset_id, telemetry.c.trial, telemetry.c.ts, telemetry.c.lat, telemetry.c.lon)
-    where = (telemetry.c.ts >= start, telemetry.c.ts <= end, telemetry.c.channel == "telemetry")
+    where = (
+        telemetry.c.ts >= start,
+        telemetry.c.ts <= end,
+        telemetry.c.channel == "telemetry",
+        telemetry.c.lat.isnot(None),
+        telemetry.c.lon.isnot(None),
+    )
     if step_s <= 1.0:
         return select(*columns, telemetry.c.state).where(*where).order_by(telemetry.c.asset_id, telemetry.c.ts)
     if dialect == "postgresql":
@@ -177,23 +186,97 @@ def _positions(dialect: str, start: float, end: float, step_s: float):
     )
 
 
+def _per_asset(dialect: str, positions_stmt) -> Select:
+    """One row per asset: (asset_id, trial, [t], [lat], [lon], [state]) as JSON arrays, oldest first,
+    rounded as the browser gets them. The database builds the lists: a window of a thousand assets
+    is 300,000 positions, which cost seconds as Python rows and a few milliseconds as 4,000 arrays."""
+    sub = positions_stmt.subquery()
+    state = func.coalesce(sub.c.state, "")
+    if dialect == "postgresql":
+        seconds = cast(func.extract("epoch", sub.c.ts), Numeric)
+        arrays = [
+            func.json_agg(aggregate_order_by(value, sub.c.ts))
+            for value in (
+                func.round(seconds, 3),
+                func.round(cast(sub.c.lat, Numeric), 6),
+                func.round(cast(sub.c.lon, Numeric), 6),
+                state,
+            )
+        ]
+    else:
+        # SQLite aggregates in the order the subquery delivers (its ORDER BY); `_lists` checks it.
+        arrays = [
+            func.json_group_array(value)
+            for value in (func.round(sub.c.ts, 3), func.round(sub.c.lat, 6), func.round(sub.c.lon, 6), state)
+        ]
+    return select(sub.c.asset_id, func.min(sub.c.trial), *arrays).group_by(sub.c.asset_id)
+
+
+def _lists(row) -> tuple[str, str, dict[str, list]]:
+    """(asset_id, trial, {t, lat, lon, state}) from a `_per_asset` row, sorted by time."""
+    asset_id, trial, *arrays = row
+    t, lat, lon, state = (value if isinstance(value, list) else json.loads(value) for value in arrays)
+    if any(b < a for a, b in zip(t, t[1:], strict=False)):
+        order = sorted(range(len(t)), key=t.__getitem__)
+        t, lat, lon, state = ([column[i] for i in order] for column in (t, lat, lon, state))
+    return asset_id, trial, {"t": t, "lat": lat, "lon": lon, "state": state}
+
+
+def _position_rows(conn: Connection, request: ReplayRequest, step_s: float, *, history: bool) -> list:
+    """The window's positions as `_per_asset` rows.
+
+    Unthinned (`step_s` <= 1), from the history over [start, end]. Thinned, one per asset per bucket
+    of a whole number of roll-up slots, from the start of the start's slot: from `positions` (the
+    roll-up), or with `history` from the raw rows, which gives the same rows."""
+    chosen = sorted(request.assets)
+    if step_s <= 1.0:
+        stmt = _history_positions(conn.dialect.name, request.start, request.end, step_s)
+        column = telemetry.c.asset_id
+    elif history:
+        read_from = store_positions.slot_start(request.start)
+        stmt = _history_positions(conn.dialect.name, read_from, request.end, step_s)
+        column = telemetry.c.asset_id
+    else:
+        slots = round(step_s / store_positions.POSITION_S)
+        stmt = store_positions.window(conn.dialect.name, request.start, request.end, slots)
+        column = store_positions.positions.c.asset_id
+    if chosen:
+        stmt = stmt.where(column.in_(chosen))
+    return list(conn.execute(_per_asset(conn.dialect.name, stmt)).all())
+
+
+def step_for(length_s: float, fleet: int, max_points: int = MAX_POINTS_PER_ASSET) -> float:
+    """Seconds between the positions kept per asset: 1 (every sample) when the budget allows it, else
+    a whole number of roll-up slots, so that the window can be read from the roll-up."""
+    step_s = length_s / max(2, min(max_points, MAX_POINTS_TOTAL // max(fleet, 1)))
+    if step_s <= 1.0:
+        return 1.0
+    slot = store_positions.POSITION_S
+    return float(math.ceil(step_s / slot - 1e-9) * slot)
+
+
 def load_window(
-    engine: Engine, request: ReplayRequest, trials: Trials, max_points: int = MAX_POINTS_PER_ASSET
+    engine: Engine,
+    request: ReplayRequest,
+    trials: Trials,
+    max_points: int = MAX_POINTS_PER_ASSET,
+    *,
+    history: bool = False,
 ) -> dict[str, Any]:
     """Everything the page plays back for `request`, as plain JSON-able data (the browser's store):
 
     `assets`: per asset its trial and parallel lists `t`, `lat`, `lon`, `state` (oldest first, thinned
     to `max_points`); `events`: every event message; `alerts`: alerts whose time overlaps the window,
-    each with `start` and `end` (None while still active); `colours`: marker colour per "trial/state"."""
+    each with `start` and `end` (None while still active); `colours`: marker colour per "trial/state".
+
+    A thinned window reads the positions roll-up; `history` reads the raw rows instead (the same
+    frames, slower: what the roll-up is tested against)."""
     start, end = request.start, request.end
     chosen = set(request.assets)
     with engine.connect() as conn:
         fleet = len(chosen) or conn.execute(select(func.count()).select_from(asset_trials)).scalar() or 1
-        step_s = request.length_s / max(2, min(max_points, MAX_POINTS_TOTAL // fleet))
-        stmt = _positions(conn.dialect.name, start, end, step_s)
-        if chosen:
-            stmt = stmt.where(telemetry.c.asset_id.in_(sorted(chosen)))
-        samples = conn.execute(stmt).all()
+        step_s = step_for(request.length_s, fleet, max_points)
+        samples = _position_rows(conn, request, step_s, history=history)
         event_stmt = (
             select(
                 telemetry.c.ts,
@@ -204,7 +287,7 @@ def load_window(
                 telemetry.c.lon,
                 telemetry.c.payload,
             )
-            .where(telemetry.c.ts >= start, telemetry.c.ts <= end, telemetry.c.channel == "event")
+            .where(telemetry.c.ts >= start, telemetry.c.ts <= end, telemetry.c.channel == EVENT_CHANNEL)
             .order_by(telemetry.c.ts)
         )
         if chosen:
@@ -233,16 +316,14 @@ def load_window(
         alert_rows = conn.execute(alert_stmt).all()
 
     assets: dict[str, dict[str, Any]] = {}
-    for asset_id, trial, ts, lat, lon, state in samples:
-        if lat is None or lon is None:
-            continue
-        entry = assets.setdefault(asset_id, {"trial": trial, "t": [], "lat": [], "lon": [], "state": []})
-        entry["t"].append(round(ts, 3))
-        entry["lat"].append(round(lat, 6))
-        entry["lon"].append(round(lon, 6))
-        entry["state"].append(state or "")
+    for row in sorted(samples, key=lambda r: r[0]):
+        asset_id, trial, lists = _lists(row)
+        assets[asset_id] = {"trial": trial, **lists}
     per_asset = max(2, min(max_points, MAX_POINTS_TOTAL // max(len(assets), 1)))
     for entry in assets.values():
+        # A window straddles up to two more buckets than it spans: those are not a reason to thin.
+        if len(entry["t"]) <= per_asset + 2:
+            continue
         kept = _thin(entry["t"], per_asset)
         if len(kept) < len(entry["t"]):
             for key in ("t", "lat", "lon", "state"):

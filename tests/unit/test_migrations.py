@@ -18,7 +18,7 @@ from sqlalchemy import MetaData, inspect, select, text
 
 from dashboard.core.alerting import records as alert_records
 from dashboard.core.auth import records as auth_records
-from dashboard.core.store import queries, schema
+from dashboard.core.store import positions, queries, schema
 from dashboard.core.store.db import current_revision, head_revision, make_engine, migrate
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -69,7 +69,7 @@ def test_a_new_store_is_made_at_head_and_migrating_again_changes_nothing(store_u
     engine = make_engine(store_url)
     assert current_revision(engine) is None
     assert migrate(engine) == head_revision()
-    assert current_revision(engine) == head_revision() == "0004_kpi_rollups_recomputed"
+    assert current_revision(engine) == head_revision() == "0006_radio_slots"
     names = set(inspect(engine).get_table_names())
     assert set(schema.metadata.tables) <= names and "schema_meta" not in names
     assert migrate(engine) == head_revision()
@@ -118,14 +118,29 @@ def test_a_store_from_before_migrations_upgrades_in_place_with_nothing_lost(stor
 
 
 def _assert_nothing_lost(before, columns_before, after, columns_after) -> None:
-    assert set(after) == set(before) - {"schema_meta"} | {"alert_cursors", "asset_trials"}
+    assert set(after) == set(before) - {"schema_meta"} | {
+        "alert_cursors",
+        "asset_trials",
+        "positions",
+        "radio_slots",
+        "radio_dirty",
+    }
     assert after["alert_cursors"] == []
+    # The replay roll-up is filled from the history: one row per asset and slot with a position.
+    t = columns_before["telemetry"].index
+    slots = {
+        (r[t("asset_id")], int(_epoch(r[t("ts")]) // positions.POSITION_S))
+        for r in before["telemetry"]
+        if r[t("channel")] == "telemetry" and r[t("lat")] is not None and r[t("lon")] is not None
+    }
+    p = columns_after["positions"].index
+    assert {(r[p("asset_id")], r[p("slot")]) for r in after["positions"]} == slots and slots
     # Every asset is bound to the trial `latest` holds for it (columns by name: asset_id, bound_at, trial).
     at = columns_after["latest"].index
     owners = sorted((r[at("asset_id")], r[at("trial")]) for r in after["latest"])
     assert sorted((r[0], r[2]) for r in after["asset_trials"]) == owners and len(owners) == LEGACY_COUNTS["latest"]
     for table, rows in before.items():
-        if table == "schema_meta":
+        if table in ("schema_meta", "positions"):
             continue
         if columns_after[table] == columns_before[table]:
             assert after[table] == rows, table
@@ -236,7 +251,7 @@ def test_kpi_rollups_of_an_older_definition_are_recomputed(store_url):
                 "samples": 3.0,
             },
         )
-    assert migrate(engine) == "0004_kpi_rollups_recomputed"
+    assert migrate(engine) == "0006_radio_slots"
     with engine.connect() as conn:
         assert conn.execute(select(schema.kpi_daily)).all() == []
     engine.dispose()

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, func, select
+from sqlalchemy import Connection, Engine, Table, and_, func, select
 
 from dashboard.core.contract.errors import Rejected
 from dashboard.core.contract.messages import UNSET, DeadLetter, Message
+from dashboard.core.store import positions, radio_slots
 from dashboard.core.store.schema import SAMPLE_FIELDS, Epoch, asset_trials, dead_letters, latest, telemetry
 
 _COMMON_COLUMNS = SAMPLE_FIELDS
@@ -172,6 +173,21 @@ def _insert_telemetry(conn: Connection, messages: Sequence[Message], stored_at: 
     return conn.exec_driver_sql(sql, rows).rowcount
 
 
+def _roll_up_positions(conn: Connection, messages: Sequence[Message], all_stored: bool, stored_at: float, writer):
+    """Keep the replay roll-up in step with the rows just inserted, in their transaction.
+
+    When some messages were duplicates of stored rows, only the rows really inserted may count (a
+    repeated seq with another time must not move a slot), so the batch's rows are read back by
+    writer and commit time (an index seek); a few extra rows read there change nothing, as an
+    upsert that keeps the earliest sample is idempotent."""
+    if all_stored:
+        positions.upsert(conn, positions.rows_of(messages, state_of))
+        return
+    mine = telemetry.c.writer.is_(None) if writer is None else telemetry.c.writer == writer
+    # +-1 ms: PostgreSQL's timestamptz keeps microseconds, which may round the float either way.
+    positions.refill(conn, and_(mine, telemetry.c.stored_at.between(stored_at - 1e-3, stored_at + 1e-3)))
+
+
 def _newest_per_asset(messages: Iterable[Message]) -> list[Message]:
     newest: dict[str, Message] = {}
     for message in messages:
@@ -317,6 +333,8 @@ def write_batch(
     stored = 0
     if unique:
         stored = _insert_telemetry(conn, unique, stored_at, writer)
+        _roll_up_positions(conn, unique, stored == len(unique), stored_at, writer)
+        radio_slots.mark_late(conn, unique, stored_at)
         sample_rows, status_rows, event_rows = _latest_rows(unique)
         _upsert_latest(conn, sample_rows, _SAMPLE_COLUMNS, "ts")
         _upsert_latest(conn, status_rows, _STATUS_COLUMNS, "status_ts")

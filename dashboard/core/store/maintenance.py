@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, select, text
 
+from dashboard.core.store import positions
 from dashboard.core.store.schema import bridge_stats, latest
 
 # Rows deleted per transaction: small enough that the bridge's next commit waits milliseconds.
@@ -72,5 +73,7 @@ def purge_slice(engine: Engine, cutoff: float) -> tuple[int, bool]:
         n = _delete_slice(engine, "telemetry", "trial = :trial AND ts < :cutoff", {"trial": trial, "cutoff": cutoff})
         deleted += n
         more = more or n == PURGE_SLICE_ROWS
+    with engine.begin() as conn:  # the replay roll-up goes with the history (not counted as telemetry)
+        more = positions.purge_before(conn, cutoff, PURGE_SLICE_ROWS) == PURGE_SLICE_ROWS or more
     n = _delete_slice(engine, "dead_letters", "received_at < :cutoff", {"cutoff": cutoff})
     return deleted + n, more or n == PURGE_SLICE_ROWS

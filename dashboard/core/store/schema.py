@@ -100,6 +100,15 @@ Index(
 )
 # The alert service follows each writer's committed rows in commit order from its cursor.
 Index("ix_telemetry_writer_stored_at", telemetry.c.writer, telemetry.c.stored_at)
+# Events by time (replay's event list, the radio view's failures): events are a sliver of the rows,
+# so this partial index costs the writer almost nothing. Queries must name the channel as a literal
+# (`store.positions.EVENT_CHANNEL`) for SQLite to see that the index applies.
+Index(
+    "ix_telemetry_event_ts",
+    telemetry.c.ts,
+    sqlite_where=telemetry.c.channel == "event",
+    postgresql_where=telemetry.c.channel == "event",
+)
 
 # One row per asset: what live views read instead of scanning history. Each part has its own
 # time so that an older sample never overwrites a newer one of the same kind.
@@ -119,6 +128,24 @@ latest = Table(
     Column("event_type", String(32)),
     Column("event_ts", Epoch),
     Column("event_payload", Text),
+)
+
+# The replay roll-up (`dashboard.core.store.positions`): per asset, the first position in each
+# `POSITION_S`-second slot (`slot` = floor(ts / POSITION_S)), written by the bridge in the same
+# transaction as the telemetry rows. A window of a thousand assets reads this instead of the history.
+# Keyed by slot first so that a time window is one contiguous range (on SQLite a WITHOUT ROWID table:
+# the rows are stored in key order and the range read needs no second lookup).
+positions = Table(
+    "positions",
+    metadata,
+    Column("slot", BigInteger, primary_key=True),
+    Column("asset_id", String(64), primary_key=True),
+    Column("trial", String(32), nullable=False),
+    Column("ts", Epoch, nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("state", String(32)),
+    sqlite_with_rowid=False,
 )
 
 # Which trial each asset id belongs to: bound by its first stored message, never changed. A message
@@ -184,6 +211,31 @@ kpi_daily = Table(
     Column("stats", Text, nullable=False),  # JSON object of daily_stats columns
     Column("computed_at", Epoch, nullable=False),
     Column("samples", Float, nullable=False),  # raw rows it summarises, for the health page
+)
+
+# The radio roll-up (`dashboard.core.store.radio_slots`, computed by `dashboard.core.correlation`): per
+# measure and ten-minute slot, exposure, events and samples per condition bucket; a row with empty
+# `dimension` and `bucket` holds the slot's totals and says that the slot is rolled up.
+radio_slots = Table(
+    "radio_slots",
+    metadata,
+    Column("measure", String(32), primary_key=True),
+    Column("slot", BigInteger, primary_key=True),  # floor(ts / SLOT_S)
+    Column("dimension", String(16), primary_key=True),
+    Column("bucket", String(32), primary_key=True),
+    Column("exposure", Float, nullable=False),  # km or hours
+    Column("events", Integer, nullable=False),
+    Column("samples", Integer, nullable=False),
+    Column("computed_at", Epoch, nullable=False),
+)
+
+# Slots whose history changed after they may have been rolled up (a late message), marked by the
+# writer in the batch's transaction; the settler rolls them up again and unmarks them.
+radio_dirty = Table(
+    "radio_dirty",
+    metadata,
+    Column("slot", BigInteger, primary_key=True),
+    Column("marked_at", Epoch, nullable=False),
 )
 
 # --- alerts (`dashboard.core.alerting`) -----------------------------------------------------------------
