@@ -1,5 +1,6 @@
 /* Incident replay, in the browser: the cursor moves over the window the server sent once (the
- * `replay-frames` store), so playback and slider steps never wait for a round trip.
+ * `replay-frames` store), so playback and slider steps never wait for a round trip. A click (or Enter)
+ * on an event or alert row moves the cursor to its time.
  *
  * The map figure's trace order is layouts/maps.py's: 0 trails, 1 headings, 2 age rings, 3 markers,
  * 4 alert rings. Event and alert rows carry `data-ts` (and alerts `data-end`): their classes are set
@@ -10,7 +11,7 @@
   const TICK_S = 0.25;       // layouts/replay.py TICK_MS
   const TRAIL_S = 120;       // dashboard/core/replay.py TRAIL_S
   const SILENT_AFTER_S = 30; // dashboard/core/replay.py SILENT_AFTER_S (frames say more when thinned)
-  const SILENT_COLOUR = "#6b7280";
+  const SILENT_COLOUR = "#6b7280";  // layouts/replay.py SILENT_COLOUR
   const UNKNOWN_COLOUR = "#e2e8f0";
   const RING = { critical: "rgba(239, 68, 68, 0.85)", major: "rgba(249, 115, 22, 0.8)",
                  minor: "rgba(250, 204, 21, 0.7)", warning: "rgba(250, 204, 21, 0.55)" };
@@ -56,11 +57,40 @@
       current.classList.add("is-current");
       const list = current.parentElement;
       if (list && (current.offsetTop < list.scrollTop || current.offsetTop > list.scrollTop + list.clientHeight - current.offsetHeight)) {
-        list.scrollTop = Math.max(0, current.offsetTop - list.clientHeight / 2);
+        list.scrollTop = rowAlignedTop(list, current);
       }
     }
     return [passed, rows.length, active];
   }
+
+  /* The scroll position that shows `row` about mid-list with a whole row at the top: scrolling to a
+   * pixel offset would leave the top row cut in half. */
+  function rowAlignedTop(list, row) {
+    let top = row;
+    let room = list.clientHeight / 2;
+    while (top.previousElementSibling && room >= top.offsetHeight) {
+      room -= top.offsetHeight;
+      top = top.previousElementSibling;
+    }
+    const first = list.firstElementChild;
+    const origin = first ? first.offsetTop : 0;
+    // Near the end the list cannot scroll that far (the browser would stop mid-row): a row higher up.
+    const most = list.scrollHeight - list.clientHeight;
+    while (top.previousElementSibling && top.offsetTop - origin > most) { top = top.previousElementSibling; }
+    return Math.max(0, top.offsetTop - origin);
+  }
+
+  /* A click (or Enter) on an event or alert row moves the cursor to its time. */
+  let windowStart = null;  // the loaded window's start, set when it is drawn
+  function moveTo(event) {
+    if (event.type === "keydown" && event.key !== "Enter" && event.key !== " ") { return; }
+    const row = event.target.closest && event.target.closest("#replay-events .replay-row, #replay-alerts .replay-row");
+    if (!row || windowStart === null || !window.dash_clientside.set_props) { return; }
+    event.preventDefault();
+    window.dash_clientside.set_props("replay-slider", { value: Math.max(0, parseFloat(row.dataset.ts) - windowStart) });
+  }
+  document.addEventListener("click", moveTo);
+  document.addEventListener("keydown", moveTo);
 
   function mapAt(figure, frames, t) {
     const trails = { lat: [], lon: [] };
@@ -125,6 +155,7 @@
       draw: function (value, frames, chart, figure, _focus) {
         if (!frames || !figure) { return [nu(), "–", "", "", nu()]; }
         const t = frames.start + (value || 0);
+        windowStart = frames.start;
         markRows("replay-events", t, false);
         markRows("replay-alerts", t, true);
         // The rows of a window just loaded may reach the page after this runs: mark them again then.

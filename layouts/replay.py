@@ -14,6 +14,7 @@ from dashboard.core.replay import DEFAULT_LENGTH_S, LENGTHS_S, SPEEDS
 from dashboard.core.trials import Trials, default_trials
 from layouts import ids
 from layouts.components import clock, page_header, plain, trial_chip, visible
+from layouts.control import LOST_LEGEND, legend_items
 from layouts.map_view import MapArea
 from layouts.maps import map_figure
 
@@ -121,14 +122,17 @@ def layout(*, geojson: dict | None = None, tile_url: str = "", trials: Trials | 
                     html.Div(
                         [
                             html.Div(
-                                dcc.Graph(
-                                    id=ids.REPLAY_MAP,
-                                    figure=map_figure(geojson, tile_url, trials=trials, area=REPLAY_AREA),
-                                    config={"displaylogo": False, "displayModeBar": False, "scrollZoom": True},
-                                    className="replay-map",
-                                    responsive=True,
-                                    style={"height": "100%"},
-                                ),
+                                [
+                                    dcc.Graph(
+                                        id=ids.REPLAY_MAP,
+                                        figure=map_figure(geojson, tile_url, trials=trials, area=REPLAY_AREA),
+                                        config={"displaylogo": False, "displayModeBar": False, "scrollZoom": True},
+                                        className="replay-map",
+                                        responsive=True,
+                                        style={"height": "100%"},
+                                    ),
+                                    legend(trials),
+                                ],
                                 className="replay-map-box",
                             ),
                             html.Div(
@@ -181,6 +185,32 @@ def layout(*, geojson: dict | None = None, tile_url: str = "", trials: Trials | 
     )
 
 
+# Marker colour of an asset whose last position is older than the window's `silent_after_s` at the
+# cursor (assets/replay.js SILENT_COLOUR).
+SILENT_COLOUR = "#6b7280"
+# Alert ring colours by severity (assets/replay.js RING), for the legend.
+RING_LEGEND = (
+    ("rgba(239, 68, 68, 0.85)", "critical"),
+    ("rgba(249, 115, 22, 0.8)", "major"),
+    ("rgba(250, 204, 21, 0.7)", "minor / warning"),
+)
+
+
+def legend(trials: Trials) -> html.Div:
+    """What the replay map's colours mean: the trials' states (as on the wall), silent assets, alert rings."""
+    states = [item for item in legend_items(trials) if item != LOST_LEGEND]
+    return html.Div(
+        [html.Span([html.I(style={"background": colour}), label]) for colour, label in states]
+        + [html.Span([html.I(style={"background": SILENT_COLOUR}), "silent (no recent position)"])]
+        + [
+            html.Span([html.I(className="ring", style={"borderColor": colour}), f"{label} alert"])
+            for colour, label in RING_LEGEND
+        ]
+        + [html.Span("line = its last 2 min", className="legend-note")],
+        className="replay-legend",
+    )
+
+
 def status(text: str, error: bool = False) -> html.Span:
     return html.Span(text, className="replay-error" if error else "replay-ok", role="alert" if error else None)
 
@@ -206,7 +236,9 @@ def event_rows(events: list[dict], trials: Trials | None = None) -> list:
                 html.Span(visible(e["detail"]), className="detail"),
             ],
             className="replay-row",
-            title=f"{trials.name(e['trial']) if trials else e['trial']}",
+            title=f"{trials.name(e['trial']) if trials else e['trial']} · click to move the cursor here",
+            role="button",
+            tabIndex="0",
             **{"data-ts": str(e["ts"]), "data-asset": e["asset"]},
         )
         for e in events
@@ -229,7 +261,9 @@ def alert_rows(alerts: list[dict], trials: Trials | None = None) -> list:
                 trial_chip(a["trial"], trials),
             ],
             className="replay-row",
-            title=visible(a["detail"]),
+            title=f"{visible(a['detail'])} · click to move the cursor here",
+            role="button",
+            tabIndex="0",
             **{
                 "data-ts": str(a["start"]),
                 "data-end": "" if a["end"] is None else str(a["end"]),

@@ -36,9 +36,10 @@ SPEEDS = (1, 5, 10, 30, 60)
 # At most this many positions per asset go to the browser: a 1-hour window at 1 Hz is thinned to one
 # position every 4 s, which is finer than a marker moves visibly at the map's zoom.
 MAX_POINTS_PER_ASSET = 900
-# And at most about this many in all, so a window of a thousand assets stays a few MB in the browser
-# (each asset then keeps MAX_POINTS_TOTAL / assets positions, one every 12 s for 1,000 over an hour).
-MAX_POINTS_TOTAL = 300_000
+# And at most about this many in all, so a window of a thousand assets stays about 10 MB in the browser
+# (each asset then keeps MAX_POINTS_TOTAL / assets positions, rounded to whole roll-up slots: one every
+# 16 s for 1,000 over an hour).
+MAX_POINTS_TOTAL = 240_000
 # How long a marker keeps its place after an asset's last position before it is drawn as silent.
 SILENT_AFTER_S = 30.0
 TRAIL_S = 120.0  # the trail drawn behind each asset at the cursor

@@ -144,6 +144,58 @@ def test_a_window_loaded_by_hand_and_a_marker_clicked_charts_that_asset(watched,
     assert watched.failed == [], watched.failed
 
 
+def test_a_clicked_event_moves_the_cursor_to_it_and_the_map_has_a_legend(watched, live_server, screenshots):
+    page = watched.page
+    sign_in(page, live_server)
+    page.goto(live_server + "/replay")
+    page.wait_for_function(f"() => {{ const m = ({MAP_JS})(); return m && m.markers.length > 0; }}", timeout=20_000)
+    legend = page.text_content(".replay-legend")
+    assert "autonomous" in legend and "silent" in legend and "critical alert" in legend
+    rows = page.locator("#replay-events .replay-row")
+    assert rows.count() >= 3
+    for index in (rows.count() // 2, 0):  # one mid-list, then the first
+        row = rows.nth(index)
+        ts = float(row.get_attribute("data-ts"))
+        row.click()
+        page.wait_for_function(
+            f"() => document.querySelector('#replay-clock').textContent === {replay.time_text(ts)[11:] + ' UTC'!r}"
+        )
+        assert "is-current" in row.get_attribute("class") or "is-past" in row.get_attribute("class")
+        assert "is-future" not in row.get_attribute("class")
+    # Enter on a focused row does the same.
+    last = rows.nth(rows.count() - 1)
+    last.focus()
+    page.keyboard.press("Enter")
+    ts = float(last.get_attribute("data-ts"))
+    page.wait_for_function(
+        f"() => document.querySelector('#replay-clock').textContent === {replay.time_text(ts)[11:] + ' UTC'!r}"
+    )
+    # At the window's end the list scrolls to its last rows, with a whole row at the top.
+    assert page.evaluate(
+        "() => { const l = document.querySelector('#replay-events'); return l.scrollHeight > l.clientHeight; }"
+    )
+    page.evaluate("() => { document.querySelector('#replay-events').scrollTop = 0; }")
+    box = page.locator("#replay-slider").bounding_box()
+    page.mouse.click(box["x"] + box["width"] - 2, box["y"] + box["height"] / 2)
+    page.wait_for_function("() => document.querySelector('#replay-events').scrollTop > 0", timeout=5_000)
+    page.wait_for_timeout(200)  # the rows are marked (and the list scrolled) again 50 ms after drawing
+    assert page.evaluate(CUT_JS) <= 0
+    # The slider follows the dark theme: its filled part is the page's blue, not Dash's purple.
+    range_colour = page.eval_on_selector(
+        "#replay-slider .dash-slider-range", "el => getComputedStyle(el).backgroundColor"
+    )
+    assert range_colour == "rgb(56, 189, 248)"
+    page.screenshot(path=str(screenshots / "replay-clicked-event.png"))
+    assert page.evaluate(REPEATED_IDS_JS) == []
+    assert watched.errors == [], watched.errors
+    assert watched.failed == [], watched.failed
+
+
+# How far the top row in view of the event list is cut off (<= 0: whole).
+CUT_JS = """() => { const list = document.querySelector('#replay-events');
+  const rows = Array.from(list.querySelectorAll('.replay-row'));
+  const top = rows.find((r) => r.offsetTop + r.offsetHeight > list.scrollTop + rows[0].offsetTop);
+  return top ? list.scrollTop - (top.offsetTop - rows[0].offsetTop) : 0; }"""
 RADIO_JS = """() => { const gd = document.querySelector('#replay-radio-chart .js-plotly-plot');
   if (!gd || !gd.data) return null;
   const cells = {};

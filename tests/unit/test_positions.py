@@ -91,10 +91,10 @@ def test_a_window_from_the_roll_up_equals_the_one_from_the_history(fleet_store, 
 
 
 def test_thinning_steps_are_whole_slots_so_the_roll_up_can_serve_them():
-    assert replay.step_for(3600, 1000) == 12.0
+    assert replay.step_for(3600, 1000) == 16.0  # 15 s rounded up to four slots
     assert replay.step_for(3600, 100) == 4.0
     assert replay.step_for(900, 100) == 1.0  # every sample
-    assert replay.step_for(1800, 1000) == 8.0  # 6 s rounded up to two slots
+    assert replay.step_for(1800, 1000) == 8.0  # 7.5 s rounded up to two slots
     assert replay.step_for(600, 1000) % positions.POSITION_S == 0
 
 
