@@ -227,19 +227,18 @@ def _position_rows(conn: Connection, request: ReplayRequest, step_s: float, *, h
     """The window's positions as `_per_asset` rows.
 
     Unthinned (`step_s` <= 1), from the history over [start, end]. Thinned, one per asset per bucket
-    of a whole number of roll-up slots, from the start of the start's slot: from `positions` (the
-    roll-up), or with `history` from the raw rows, which gives the same rows."""
+    of a whole number of roll-up slots, from `positions.read_from(start, step_s)`: from `positions`
+    (the roll-up), or with `history` from the raw rows, which gives the same rows."""
     chosen = sorted(request.assets)
     if step_s <= 1.0:
         stmt = _history_positions(conn.dialect.name, request.start, request.end, step_s)
         column = telemetry.c.asset_id
     elif history:
-        read_from = store_positions.slot_start(request.start)
+        read_from = store_positions.read_from(request.start, step_s)
         stmt = _history_positions(conn.dialect.name, read_from, request.end, step_s)
         column = telemetry.c.asset_id
     else:
-        slots = round(step_s / store_positions.POSITION_S)
-        stmt = store_positions.window(conn.dialect.name, request.start, request.end, slots)
+        stmt = store_positions.window(conn.dialect.name, request.start, request.end, step_s)
         column = store_positions.positions.c.asset_id
     if chosen:
         stmt = stmt.where(column.in_(chosen))

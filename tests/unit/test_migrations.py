@@ -69,7 +69,7 @@ def test_a_new_store_is_made_at_head_and_migrating_again_changes_nothing(store_u
     engine = make_engine(store_url)
     assert current_revision(engine) is None
     assert migrate(engine) == head_revision()
-    assert current_revision(engine) == head_revision() == "0006_radio_slots"
+    assert current_revision(engine) == head_revision() == "0007_positions_two_grains"
     names = set(inspect(engine).get_table_names())
     assert set(schema.metadata.tables) <= names and "schema_meta" not in names
     assert migrate(engine) == head_revision()
@@ -129,12 +129,13 @@ def _assert_nothing_lost(before, columns_before, after, columns_after) -> None:
     # The replay roll-up is filled from the history: one row per asset and slot with a position.
     t = columns_before["telemetry"].index
     slots = {
-        (r[t("asset_id")], int(_epoch(r[t("ts")]) // positions.POSITION_S))
+        (r[t("asset_id")], grain, int(_epoch(r[t("ts")]) // grain))
         for r in before["telemetry"]
         if r[t("channel")] == "telemetry" and r[t("lat")] is not None and r[t("lon")] is not None
+        for grain in positions.GRAINS
     }
     p = columns_after["positions"].index
-    assert {(r[p("asset_id")], r[p("slot")]) for r in after["positions"]} == slots and slots
+    assert {(r[p("asset_id")], r[p("grain")], r[p("slot")]) for r in after["positions"]} == slots and slots
     # Every asset is bound to the trial `latest` holds for it (columns by name: asset_id, bound_at, trial).
     at = columns_after["latest"].index
     owners = sorted((r[at("asset_id")], r[at("trial")]) for r in after["latest"])
@@ -251,7 +252,7 @@ def test_kpi_rollups_of_an_older_definition_are_recomputed(store_url):
                 "samples": 3.0,
             },
         )
-    assert migrate(engine) == "0006_radio_slots"
+    assert migrate(engine) == "0007_positions_two_grains"
     with engine.connect() as conn:
         assert conn.execute(select(schema.kpi_daily)).all() == []
     engine.dispose()

@@ -80,6 +80,8 @@ def _rolled_up(engine) -> list[tuple]:
         (101.1, 900, 40, ()),  # 24 s buckets
         (3.9, 300, 30, ("str-00", "dro-01")),  # chosen assets
         (500.5, 3600, 90, ()),  # a window running past the data
+        (9.3, 1200, 75, ()),  # 16 s: the coarse grain, a range read
+        (7.7, 3600, 113, ()),  # 32 s: two slots of the coarse grain
     ],
 )
 def test_a_window_from_the_roll_up_equals_the_one_from_the_history(fleet_store, offset, length, max_points, assets):
@@ -88,6 +90,13 @@ def test_a_window_from_the_roll_up_equals_the_one_from_the_history(fleet_store, 
     raw = replay.load_window(fleet_store, request, default_trials(), max_points, history=True)
     assert rolled == raw
     assert sum(len(a["t"]) for a in rolled["assets"].values()) > 0
+
+
+def test_a_step_is_read_from_the_coarsest_grain_that_divides_it():
+    assert [positions.grain_for(step) for step in (4.0, 8.0, 12.0, 16.0, 32.0, 48.0)] == [4, 4, 4, 16, 16, 16]
+    assert positions.read_from(1_000_000_017.5, 16.0) == 1_000_000_016.0
+    assert positions.read_from(1_000_000_017.5, 12.0) == 1_000_000_016.0  # 4 s slots: 17.5 is in [16, 20)
+    assert positions.read_from(1_000_000_013.5, 32.0) == 1_000_000_000.0
 
 
 def test_thinning_steps_are_whole_slots_so_the_roll_up_can_serve_them():
@@ -108,12 +117,13 @@ def test_the_roll_up_holds_each_slots_first_position_whatever_the_batch_order(fl
         rows = conn.execute(
             select(telemetry.c.asset_id, telemetry.c.ts, telemetry.c.lat).where(telemetry.c.channel == "telemetry")
         ).all()
-    first: dict[tuple[int, str], float] = {}
+    first: dict[tuple[int, int, str], float] = {}
     for asset, ts, lat in rows:
         if lat is not None:
-            key = (positions.slot_of(ts), asset)
-            first[key] = min(first.get(key, ts), ts)
-    assert {(slot, asset): ts for slot, asset, _trial, ts, *_ in kept} == pytest.approx(first)
+            for grain in positions.GRAINS:
+                key = (grain, positions.slot_of(ts, grain), asset)
+                first[key] = min(first.get(key, ts), ts)
+    assert {(grain, slot, asset): ts for grain, slot, asset, _trial, ts, *_ in kept} == pytest.approx(first)
 
 
 def test_a_repeated_seq_with_another_time_does_not_move_a_slot(store):
@@ -127,7 +137,7 @@ def test_a_repeated_seq_with_another_time_does_not_move_a_slot(store):
     with store.begin() as conn:
         result = write_batch(conn, again, [], T0 + 11, "w")
     assert (result.stored, result.duplicates) == (1, 1)
-    got = [(slot, round(ts, 3), lat) for slot, _a, _t, ts, lat, *_ in _rolled_up(store)]
+    got = [(slot, round(ts, 3), lat) for grain, slot, _a, _t, ts, lat, *_ in _rolled_up(store) if grain == 4]
     assert got == [
         (positions.slot_of(T0 + 2.0), round(T0 + 2.0, 3), 52.0),
         (positions.slot_of(T0 + 6.0), round(T0 + 6.0, 3), 52.5),
@@ -135,13 +145,15 @@ def test_a_repeated_seq_with_another_time_does_not_move_a_slot(store):
 
 
 def test_an_earlier_sample_arriving_late_takes_its_slot(store):
-    slot_start = positions.slot_start(T0) + positions.POSITION_S
+    slot_start = (positions.slot_of(T0, 16) + 1) * 16.0  # a slot start at both grains
     with store.begin() as conn:
         write_batch(conn, [_message("mark", "cell-1", slot_start + 3, 1, lat=52.0, lon=-0.7)], [], T0 + 10)
         write_batch(conn, [_message("mark", "cell-1", slot_start + 1, 2, lat=52.1, lon=-0.7)], [], T0 + 11)
         write_batch(conn, [_message("mark", "cell-1", slot_start + 2, 3, lat=52.2, lon=-0.7)], [], T0 + 12)
-    [(_slot, _asset, _trial, ts, lat, *_)] = _rolled_up(store)
-    assert (ts, lat) == (pytest.approx(slot_start + 1), 52.1)
+    assert [(grain, ts, lat) for grain, _slot, _asset, _trial, ts, lat, *_ in _rolled_up(store)] == [
+        (4, pytest.approx(slot_start + 1), 52.1),
+        (16, pytest.approx(slot_start + 1), 52.1),
+    ]
 
 
 def test_retention_purges_the_roll_up_with_the_history(fleet_store, monkeypatch):
@@ -152,4 +164,4 @@ def test_retention_purges_the_roll_up_with_the_history(fleet_store, monkeypatch)
     with fleet_store.connect() as conn:
         oldest = conn.execute(select(func.min(positions_table.c.ts))).scalar()
         left = conn.execute(select(func.count()).select_from(positions_table)).scalar()
-    assert oldest >= positions.slot_start(cutoff) and left > 0
+    assert oldest >= positions.read_from(cutoff, 16.0) and left > 0

@@ -130,14 +130,15 @@ latest = Table(
     Column("event_payload", Text),
 )
 
-# The replay roll-up (`dashboard.core.store.positions`): per asset, the first position in each
-# `POSITION_S`-second slot (`slot` = floor(ts / POSITION_S)), written by the bridge in the same
-# transaction as the telemetry rows. A window of a thousand assets reads this instead of the history.
-# Keyed by slot first so that a time window is one contiguous range (on SQLite a WITHOUT ROWID table:
-# the rows are stored in key order and the range read needs no second lookup).
+# The replay roll-up (`dashboard.core.store.positions`): per asset, the first position in each slot of
+# `grain` seconds (`slot` = floor(ts / grain)), at each of `positions.GRAINS`, written by the bridge in
+# the same transaction as the telemetry rows. A window of a thousand assets reads this, not the history.
+# Keyed by grain and slot first so that a time window is one contiguous range (on SQLite a WITHOUT
+# ROWID table: the rows are stored in key order and the range read needs no second lookup).
 positions = Table(
     "positions",
     metadata,
+    Column("grain", Integer, primary_key=True),
     Column("slot", BigInteger, primary_key=True),
     Column("asset_id", String(64), primary_key=True),
     Column("trial", String(32), nullable=False),

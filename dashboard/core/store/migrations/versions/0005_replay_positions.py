@@ -1,7 +1,7 @@
 """Replay at scale: the positions roll-up and an index on events by time.
 
-- `positions`: per asset, the first position in each `POSITION_S`-second slot, filled here from the
-  stored history (one pass over it; the bridge keeps it from then on).
+- `positions`: per asset, the first position in each 4-second slot (the bridge keeps it). Revision 0007
+  makes it again at two grains and fills it from the stored history; it used to be filled here.
 - `ix_telemetry_event_ts`: a partial index of event rows by time (events are a sliver of the rows).
 
 Revision ID: 0005_replay_positions
@@ -14,8 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from dashboard.core.store import positions
-from dashboard.core.store.schema import Epoch, telemetry
+from dashboard.core.store.schema import Epoch
 
 revision = "0005_replay_positions"
 down_revision = "0004_kpi_rollups_recomputed"
@@ -42,7 +41,6 @@ def upgrade() -> None:
         sqlite_where=sa.text("channel = 'event'"),
         postgresql_where=sa.text("channel = 'event'"),
     )
-    positions.refill(op.get_bind(), telemetry.c.ts.isnot(None))
 
 
 def downgrade() -> None:
