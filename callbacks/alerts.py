@@ -18,6 +18,7 @@ from dashboard.core.auth import roles
 from dashboard.web import runtime
 from dashboard.web.auth import callback_shape, guard
 from dashboard.web.identity import actor_name
+from dashboard.web.push import alert_feed
 from layouts import alerts, ids
 from layouts.components import clock, trial_name
 
@@ -32,6 +33,7 @@ from layouts.components import clock, trial_name
     State(ids.ALERT_FEED_VERSION, "data"),
     State(ids.ALERT_CRITICAL_SEEN, "data"),
     State(ids.ALERT_CONTEXT, "data"),
+    prevent_initial_call=True,  # the first feed is pushed; polled only while the push is down
 )
 def refresh_feed(_n, version, seen, context):
     now = time.time()
@@ -43,8 +45,6 @@ def refresh_feed(_n, version, seen, context):
     current = feed.read_feed(runtime.get().engine, now, (version.get("changed"), at) if version else None)
     if current is None:
         return no_update, no_update, no_update, no_update, no_update
-    counts = current.counts()
-    count_text = " · ".join(f"{n} {severity}" for severity, n in counts.items()) or "no open alerts"
     new = current.new_critical(seen)
     beep = {"new": new, "at": now} if new and version is not None else no_update  # no beep on first load
     rows = alerts.feed_rows(
@@ -54,7 +54,7 @@ def refresh_feed(_n, version, seen, context):
         trials=runtime.get().settings.trial_model,
         can_act=roles.allows(guard.current_role(), roles.ACT_ALERTS),  # no button this viewer would be refused
     )
-    return rows, {"changed": current.changed, "at": now}, count_text, current.critical, beep
+    return rows, {"changed": current.changed, "at": now}, alert_feed.count_text(current), current.critical, beep
 
 
 @hooks.callback(

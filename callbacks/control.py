@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 
-from dash import ClientsideFunction, Input, Output, Patch, State, hooks, no_update
+from dash import ClientsideFunction, Input, Output, State, hooks, no_update
 from plotly.io.json import to_json_plotly
 
 from dashboard.core.asset_series import recent_series
@@ -19,25 +19,13 @@ from dashboard.core.trials.model import Sparkline
 from dashboard.web import runtime
 from dashboard.web.auth import callback_shape
 from dashboard.web.auth.guard import requires
+from dashboard.web.push import wall
 from layouts import alarm_load, control, ids
 from layouts.components import clock
-from layouts.maps import live_traces, sparkline
+from layouts.maps import sparkline
 
 # Charted for an asset of a trial whose file names no sparklines.
 DEFAULT_SPARKLINES = (Sparkline("speed_mps", "#22d3ee", "Speed m/s"),)
-
-
-def map_patch(traces: dict[int, dict]) -> Patch:
-    """A Patch touching only the live traces' arrays: the overlay, view and zoom are never resent."""
-    patch = Patch()
-    for index, arrays in traces.items():
-        for path, values in arrays.items():
-            target = patch["data"][index]
-            *parents, leaf = path.split(".")
-            for part in parents:
-                target = target[part]
-            target[leaf] = values
-    return patch
 
 
 def digest(children) -> str:
@@ -67,26 +55,13 @@ def changed_only(parts: dict[str, object], sent) -> tuple[dict[str, object], dic
 )
 @requires(roles.VIEW_CONTROL)
 def refresh_wall(_n, sent):
+    """The poll path (the page's interval; while the push channel is live the page stops polling)."""
     rt = runtime.get()
     trials = rt.settings.trial_model
     snap = rt.snapshots.current()
-    assets = snap.assets
-    lost = int(assets["lost"].sum())
-    parked = int(assets["parked"].sum()) if "parked" in assets else 0
-    status = f"{len(assets)} assets · {lost} link lost" if lost else f"{len(assets)} assets · all reporting"
-    if parked:
-        status += f" · {parked} on planned stop"
-    parts, prints = changed_only(
-        {
-            "tiles": control.tiles(assets, trials),
-            "lost": control.lost_list(assets, trials),
-            "feed": control.feed(snap.events, trials=trials),
-            "status": status,
-        },
-        sent,
-    )
+    parts, prints = changed_only(wall.lists(snap, trials), sent)
     return (
-        map_patch(live_traces(assets, snap.trails, snap.alerted, pulse=int(snap.taken_at) % 2 == 1, trials=trials)),
+        wall.live_map(snap, trials),
         parts["tiles"],
         parts["lost"],
         parts["feed"],

@@ -15,7 +15,7 @@ from dashboard.core.alerting.feed import by_asset
 from dashboard.core.auth import roles
 from dashboard.core.trials import Trials
 from layouts import csv_export, ids
-from layouts.components import clock, date_time, missing, page_header, trial_chip, trial_name, visible
+from layouts.components import clock, date_time, missing, page_header, push_badge, trial_chip, trial_name, visible
 
 STATES = ("active", "acknowledged", "cleared", "closed")
 STATE_LABEL = {
@@ -89,7 +89,9 @@ def feed_panel(user=None, interval_s: float = 1.0, context: str = "control") -> 
             ),
             html.Div(id=ids.ALERT_MESSAGE, className="alert-message", role="status"),
             html.Div(id=ids.ALERT_FEED, className="alert-feed"),
-            dcc.Interval(id=ids.ALERT_INTERVAL, interval=int(interval_s * 1000)),
+            # Off until the page's push stream is down (assets/push.js): the feed comes pushed, and a
+            # second render of the same rows would wipe a comment being typed.
+            dcc.Interval(id=ids.ALERT_INTERVAL, interval=int(interval_s * 1000), disabled=True),
             dcc.Store(id=ids.ALERT_FEED_VERSION),
             dcc.Store(id=ids.ALERT_CRITICAL_SEEN, data=[]),
             dcc.Store(id=ids.ALERT_BEEP),
@@ -245,7 +247,7 @@ def _multi(id_, placeholder: str, options=()) -> dcc.Dropdown:
 def layout(user=None, **_) -> html.Div:
     return html.Div(
         [
-            page_header("/alerts", "Alerts", "history and audit"),
+            page_header("/alerts", "Alerts", "history and audit", badge=push_badge("alerts")),
             html.Div(id=ids.ALERTS_RULES_STATUS, className="rules-status"),
             html.Div(
                 [

@@ -6,10 +6,12 @@ import html as html_text
 import math
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 from dash import dcc, html
 
 from dashboard.core.trials import Trials, default_trials
+from layouts import ids
 
 NAV = (
     ("/control", "Control wall"),
@@ -117,13 +119,29 @@ def nav(current: str, class_name: str = "nav") -> html.Nav:
     )
 
 
-def page_header(current: str, title: str, subtitle: str = "", right=None) -> html.Header:
+def push_badge(page: str, live_poll_ms: int = 0) -> html.Span:
+    """Whether the page's live data is pushed ("live") or polled while the push channel is down
+    ("reconnecting"). assets/push.js opens /push/<page> from `data-push` and keeps this up to date;
+    `live_poll_ms`: how often the page's own callback still runs while live (0: not at all)."""
+    stream: dict[str, Any] = {"data-push": page, "data-live-poll-ms": str(live_poll_ms)}
+    return html.Span(
+        "connecting",
+        id=ids.PUSH_BADGE,
+        className="push-badge push-connecting",
+        title="live: updates are pushed as they happen; reconnecting: the page polls every second meanwhile",
+        **stream,
+    )
+
+
+def page_header(current: str, title: str, subtitle: str = "", right=None, badge=None) -> html.Header:
     """The one bar across the top of every staff page: the product, the pages, then this page's title
     and its own figures. The name and the pages come first so the navigation sits in the same place, in
     the same colours, on every page whatever its title."""
-    heading: list[str | html.Span] = [title]
+    heading: list = [title]
     if subtitle:
         heading.append(html.Span(subtitle, className="subtitle"))
+    if badge is not None:  # beside the title: whether the page's data is live (see `push_badge`)
+        heading.append(badge)
     return html.Header(
         [
             dcc.Link("MK Control", href="/", className="brand"),

@@ -21,6 +21,7 @@ from layouts.components import (
     fmt,
     missing,
     page_header,
+    push_badge,
     trial_chip,
     trial_name,
     visible,
@@ -54,12 +55,13 @@ def layout(
             page_header(
                 "/control",
                 "Control wall",
-                "live trials",
+                "",
                 [
                     html.Span(id=ids.CONTROL_STANDING, className="standing"),
                     html.Span(id=ids.CONTROL_STATUS, className="status"),
                     html.Span(id=ids.CONTROL_CLOCK, className="clock"),
                 ],
+                badge=push_badge("control"),
             ),
             html.Div(id=ids.CONTROL_FLOOD, className="flood-banner hidden", role="alert"),
             html.Main(

@@ -6,6 +6,9 @@ Factory parts are typed `object` because callbacks pass Dash's MATCH/ALL wildcar
 
 from __future__ import annotations
 
+# --- live push (any live page): the "live / reconnecting" badge, which also names the page's stream ---
+PUSH_BADGE = "push-badge"
+
 # --- control (video wall) ---
 CONTROL_INTERVAL = "control-interval"
 CONTROL_DETAIL_INTERVAL = "control-detail-interval"

@@ -9,6 +9,7 @@ from dash import dcc, html
 
 from dashboard.core.trials import Trial, Trials, default_trials
 from layouts import ids
+from layouts.components import push_badge
 from layouts.map_view import KIOSK_AREA, bounds, fit
 from layouts.maps import map_figure
 
@@ -33,8 +34,11 @@ def layout(
     trials: Trials | None = None,
     basemap: dict | None = None,
     origin: str = "",
+    rotate_s: float = 8.0,
     **_,
 ) -> html.Div:
+    """The kiosk; `rotate_s` is attract mode's time per trial (its callback keeps the state, so while the
+    map is pushed it still runs often enough to rotate on time)."""
     shown = kiosk_trials(trials)
     first = shown[0].id if shown else ""
     return html.Div(
@@ -82,13 +86,21 @@ def layout(
                 ],
                 className="kiosk-main",
             ),
-            html.Footer(html.Span(id=ids.KIOSK_MODE), className="kiosk-footer"),
+            html.Footer(
+                [html.Span(id=ids.KIOSK_MODE), push_badge("kiosk", live_state_poll_ms(rotate_s))],
+                className="kiosk-footer",
+            ),
             dcc.Interval(id=ids.KIOSK_INTERVAL, interval=1000),
             dcc.Store(id=ids.KIOSK_STATE, data=initial_state(trials)),
             dcc.Store(id=ids.KIOSK_TOUCH, data={"n": 0, "trial": None}),
         ],
         className="page-kiosk",
     )
+
+
+def live_state_poll_ms(rotate_s: float) -> int:
+    """How often the kiosk's own callback runs while its map is pushed: twice per rotation, 1-5 s."""
+    return int(min(max(rotate_s * 500.0, 1000.0), 5000.0))
 
 
 def stage(view: dict | None, trial: str, mode: str) -> list:

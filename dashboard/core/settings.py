@@ -134,6 +134,10 @@ class Settings:
     # Directory where web workers share each tick's snapshot (one database read per tick across all
     # workers). "": each process reads for itself (the dev server); dashboard.web.wsgi defaults it.
     snapshot_cache_dir: str = ""
+    # Screens one web process streams live data to at once (each holds one of its server threads:
+    # keep it below gunicorn's --threads so pages and callbacks still get threads). Beyond it a
+    # screen is refused and polls instead.
+    push_screens: int = 40
     kiosk_delay_s: float = 120.0  # public positions are at least this old
     kiosk_coarsen_m: float = 300.0  # and snapped to a grid this coarse
     kiosk_rotate_s: float = 8.0  # attract mode shows each trial this long
@@ -220,6 +224,7 @@ class Settings:
         "stale_after": "MK_STALE_AFTER",
         "stale_default_s": "MK_STALE_DEFAULT_S",
         "snapshot_cache_dir": "MK_SNAPSHOT_CACHE_DIR",
+        "push_screens": "MK_PUSH_SCREENS",
         "kiosk_delay_s": "MK_KIOSK_DELAY_S",
         "kiosk_coarsen_m": "MK_KIOSK_COARSEN_M",
         "kiosk_rotate_s": "MK_KIOSK_ROTATE_S",
@@ -363,6 +368,7 @@ class Settings:
             "retention_days",
             "web_port",
             "tick_s",
+            "push_screens",
             "stale_default_s",
             "kiosk_rotate_s",
             "kiosk_idle_s",

@@ -40,8 +40,9 @@ STOP_GRACE_S = 15.0
 
 
 # The Procfile's web entry: gunicorn, so the demo shows no development-server warning. Its own lines
-# only from warnings up (one "Booting worker" per worker says nothing a visitor needs).
-WEB_WORKERS, WEB_THREADS = 2, 4
+# only from warnings up (one "Booting worker" per worker says nothing a visitor needs). Threads as the
+# Procfile: each screen's live stream holds one (settings.push_screens per worker), pages use the rest.
+WEB_WORKERS, WEB_THREADS = 2, 48
 
 
 def _child(command: list[str], env: dict[str, str]) -> subprocess.Popen:

@@ -26,7 +26,7 @@ from dashboard.core.snapshot import FileSnapshotCache, SnapshotService
 from dashboard.core.store.db import make_engine, migrate
 from dashboard.core.tiles import open_tiles
 from dashboard.core.trials import Trials, default_trials
-from dashboard.web import runtime
+from dashboard.web import push, runtime
 from dashboard.web.auth import guard
 from dashboard.web.auth.guard import current_user
 from dashboard.web.auth.install import install as install_auth
@@ -155,7 +155,14 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Dash:
             "/kiosk",
             "Experience centre",
             _at_request(
-                partial(kiosk.layout, geojson=overlay, tile_url=settings.map_tile_url, trials=trials, basemap=basemap)
+                partial(
+                    kiosk.layout,
+                    geojson=overlay,
+                    tile_url=settings.map_tile_url,
+                    trials=trials,
+                    basemap=basemap,
+                    rotate_s=settings.kiosk_rotate_s,
+                )
             ),
         ),
         "kpis": ("/kpis", "Trial KPIs", kpis.layout),
@@ -175,4 +182,5 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Dash:
     install_auth(app, settings, engine)  # sign-in, the access guard on every route and callback, headers
     app.server.register_blueprint(basemap_blueprint(tiles))  # /map/: label glyphs, the offline base map
     app.server.register_blueprint(open_api_blueprint(settings))  # /api/open/v1/: public, read-only
+    push.install(app.server, settings, engine, snapshots)  # /push/: live updates to the screens
     return app

@@ -81,7 +81,7 @@ def fleet_as_seeded(request) -> None:
 
 
 @pytest.fixture(scope="session")
-def live_server(live_engine):
+def live_app(live_engine):
     """The real create_app, thresholds wide enough that the test run never ages a live asset out."""
     engine = live_engine
     url = engine.url.render_as_string(hide_password=False)
@@ -93,8 +93,13 @@ def live_server(live_engine):
         kiosk_idle_s=3.0,
         kiosk_delay_s=60.0,
     )
-    app = create_app(settings, engine)
-    server = make_server("127.0.0.1", 0, app.server, threaded=True)
+    return create_app(settings, engine)
+
+
+@pytest.fixture(scope="session")
+def live_server(live_app):
+    """`live_app` served on a free port (threaded: each live push stream holds a thread)."""
+    server = make_server("127.0.0.1", 0, live_app.server, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"

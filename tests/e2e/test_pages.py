@@ -105,7 +105,9 @@ def test_kiosk_rotates_and_never_sends_protected_fields(watched, live_server, sc
     page.wait_for_function(
         "() => document.querySelector('.kiosk-footer').innerText.startsWith('Showing')", timeout=10_000
     )
-    bodies = "\n".join(watched.callback_bodies)
+    pushed = page.evaluate("() => window.mkPush.recent")
+    assert pushed, "the kiosk's map was not pushed"
+    bodies = "\n".join(watched.callback_bodies + pushed)  # what its callbacks and its push stream sent
     assert bodies
     # Exact vehicle positions are protected (cell sites are public infrastructure, in the overlay anyway).
     for secret in (

@@ -58,6 +58,10 @@ ROUTES: dict[str, str] = {
             "stream",
         )
     },
+    # Live push to the screens (dashboard/web/push): the same capability as the page it feeds.
+    "push.control": roles.VIEW_CONTROL,
+    "push.alerts": roles.VIEW_ALERTS,
+    "push.kiosk": roles.VIEW_KIOSK,
 }
 
 # Served to anyone: static files, the sign-in pages, and Dash's framework endpoints. `_dash-layout`

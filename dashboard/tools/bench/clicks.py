@@ -1,6 +1,6 @@
 """Click-to-panel latency for `mk-control bench --only clicks`: how fast the wall answers a pointer.
 
-The web app under gunicorn (the Procfile's 2 workers x 4 threads) over a scratch SQLite store whose
+The web app under gunicorn (the Procfile's 2 workers x 48 threads) over a scratch SQLite store whose
 `latest` table a thread rewrites every second (the fleet moves, a few assets stay silent so the
 link-lost list is filled): the wall updates on its 1 s tick as it does in the control room. One
 headless Chromium page at 1920x1080 on /control, signed in.
@@ -215,6 +215,8 @@ def click_to_panel(settings, clicks: int = CLICKS, fleet: int = FLEET, silent: i
                 progress(f"  /control open, {fleet:,} assets moving every second; {clicks} clicks")
                 rng = random.Random(5)
                 started_responses = responses["wall"]
+                pushed = "() => (window.mkPush ? window.mkPush.updates : 0)"
+                started_pushes = page.evaluate(pushed)
                 started = time.monotonic()
                 for n in range(clicks):
                     _ensure_closed(page)
@@ -251,6 +253,7 @@ def click_to_panel(settings, clicks: int = CLICKS, fleet: int = FLEET, silent: i
                         progress(f"  {n + 1} clicks")
                 elapsed = time.monotonic() - started
                 wall_responses = responses["wall"] - started_responses
+                wall_pushes = page.evaluate(pushed) - started_pushes
                 browser.close()
         finally:
             mover.stopping.set()
@@ -281,6 +284,7 @@ def click_to_panel(settings, clicks: int = CLICKS, fleet: int = FLEET, silent: i
         "closed": len(closed),
         "store_updates": mover.ticks,
         "callback_responses_per_s": wall_responses / elapsed if elapsed else 0.0,
+        "pushed_updates_per_s": wall_pushes / elapsed if elapsed else 0.0,
         "failed_responses": responses["failed"],
         "failures": failures[:5],
         "fleet": fleet,

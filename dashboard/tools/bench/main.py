@@ -37,6 +37,7 @@ PARTS = (
     "screen",
     "replay",
     "clicks",
+    "push",
 )
 PAGE_PARTS = (
     "callbacks",
@@ -45,9 +46,11 @@ PAGE_PARTS = (
     "screen",
     "replay",
     "clicks",
+    "push",
 )  # dashboard.tools.bench.pages / bench_screens: no shared broker needed
-# Only when asked: the soak takes 10 minutes; replay builds a 10M-row fixture and reads all of it.
-DEFAULT_PARTS = tuple(p for p in PARTS if p not in ("soak", "replay"))
+# Only when asked: the soak takes 10 minutes; replay builds a 10M-row fixture and reads all of it; push
+# runs three servers with 50 clients each.
+DEFAULT_PARTS = tuple(p for p in PARTS if p not in ("soak", "replay", "push"))
 DEFAULT_MESSAGES = 200_000  # ~10-20 s per throughput run on 2 cores: long enough to be sustained
 DEFAULT_RATE = 5_000  # offered msg/s for the latency run and the soak (the issue's fixed load)
 DEFAULT_LATENCY_S = 20.0
@@ -67,6 +70,8 @@ TARGET_SCREEN_P99_S = 1.5  # publish to 20 screens at 1 s polling
 TARGET_REPLAY_LOAD_S = 2.0  # a 1-hour window of 1,000 assets at 1 Hz from a 10M-row store
 TARGET_REPLAY_STEP_MS = 200.0  # each slider step drawn
 TARGET_CORRELATION_S = 2.0  # the correlation view over 30 days
+TARGET_PUSH_P99_S = 1.0  # publish to on the wire at each of 50 pushed screens, 1,000-asset fleet
+TARGET_FRESH_GAP_S = 1.0  # every pushed screen gets a fresh position at least once a second
 TARGET_CLICK_P95_MS = 300.0  # pointer press to the wall's detail panel shown, while the wall updates
 # Growth over a soak below this is noise (allocator arenas, SQLite page cache warming), not a leak.
 SOAK_RSS_TOLERANCE_MB = 20.0
@@ -131,6 +136,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--replay-assets", type=int, default=1000, help="assets at 1 Hz in the replay fixture")
     parser.add_argument("--clicks", type=int, default=40, help="pointer presses timed in the clicks part (default 40)")
     parser.add_argument("--click-fleet", type=int, default=1000, help="assets moving on the wall in the clicks part")
+    parser.add_argument(
+        "--push-candidates", default="sse,websocket,poll", help="transports side by side in the push part"
+    )
+    parser.add_argument("--push-screens", type=int, default=50, help="lightweight clients per push candidate")
+    parser.add_argument("--push-fleet", type=int, default=1000, help="assets publishing at 1 Hz in the push part")
+    parser.add_argument("--push-seconds", type=float, default=20.0, help="probe time per push candidate")
     from dashboard.tools.bench import pages as bench_pages
 
     bench_pages.add_arguments(parser)
@@ -268,6 +279,8 @@ def _pages(part: str, args, settings: Settings, report, progress) -> None:
             report.add("opendata", name, value)
     elif part == "clicks":
         _clicks(args, settings, report, progress)
+    elif part == "push":
+        _push(args, report, progress)
     elif part == "replay":
         from dashboard.tools.bench.replay import measure as replay_times
 
@@ -316,6 +329,40 @@ def _pages(part: str, args, settings: Settings, report, progress) -> None:
         )
 
 
+def _push(args, report, progress) -> None:
+    """Push transports side by side (and today's polling): latency, freshness, CPU and bytes per screen."""
+    from dashboard.tools.bench.push import measure
+
+    candidates = tuple(c.strip() for c in args.push_candidates.split(",") if c.strip())
+    results = measure(candidates, args.push_screens, args.push_fleet, args.push_seconds, progress)
+    for name, r in results.items():
+        load = " ".join(f"{v:.2f}" for v in r["load"])
+        progress(
+            f"  {name}: {r['ready']}/{r['screens']} screens, p50 {r['p50']:.2f} s p99 {r['p99']:.2f} s "
+            f"max {r['max']:.2f} s, {r['missed']} missed, gap p99 {r['gap_p99']:.2f} s max {r['gap_max']:.2f} s, "
+            f"CPU {r['cpu_per_screen_pct']:.2f} %/screen ({r['cpu_total_pct']:.0f} % total), "
+            f"{r['bytes_per_screen_s'] / 1000:.1f} kB/screen/s, {r['errors']} client errors, load {load}"
+        )
+        pushed = name != "poll"
+        ok = r["p99"] <= TARGET_PUSH_P99_S and r["missed"] == 0 and r["ready"] == r["screens"]
+        report.add(
+            "push",
+            f"{name}: publish-to-wire p50 / p99, {r['screens']} screens, {args.push_fleet:,} assets at 1 Hz",
+            f"{r['p50']:.2f} / {r['p99']:.2f} s",
+            f"p99 <= {TARGET_PUSH_P99_S:.0f} s" if pushed else "",
+            ok if pushed else None,
+        )
+        report.add(
+            "push",
+            f"{name}: longest wait for a fresh position, p99 / max",
+            f"{r['gap_p99']:.2f} / {r['gap_max']:.2f} s",
+            f"<= {TARGET_FRESH_GAP_S:.0f} s" if pushed else "",
+            r["gap_max"] <= TARGET_FRESH_GAP_S if pushed else None,
+        )
+        report.add("push", f"{name}: server CPU per screen (all workers)", f"{r['cpu_per_screen_pct']:.2f} % of a core")
+        report.add("push", f"{name}: bytes per screen per second", f"{r['bytes_per_screen_s'] / 1000:.1f} kB")
+
+
 def _clicks(args, settings: Settings, report, progress) -> None:
     """Pointer press to the wall's detail panel (and Close to hidden) in Chromium while the wall updates."""
     from dashboard.tools.bench.clicks import click_to_panel
@@ -325,7 +372,8 @@ def _clicks(args, settings: Settings, report, progress) -> None:
     progress(
         f"  {r['opened']} of {r['clicks']} presses opened the panel ({r['lost_open']} lost), {r['closed']} closed "
         f"({r['lost_close']} lost); link-lost rows p95 {ms(r['row_p95'])}, markers p95 {ms(r['marker_p95'])}; "
-        f"{r['callback_responses_per_s']:.1f} wall updates/s, {r['failed_responses']} failed requests"
+        f"{r['callback_responses_per_s']:.1f} callback responses/s, {r['pushed_updates_per_s']:.1f} pushed "
+        f"updates/s, {r['failed_responses']} failed requests"
     )
     report.add(
         "clicks",

@@ -2,8 +2,9 @@
 
 The real pipeline, all on this machine: Mosquitto spawned on a free port (`dashboard.tools.local_broker.Mosquitto`),
 the real `mqtt_bridge.bridge.Bridge` writing to a scratch SQLite store, the web app under gunicorn (the
-Procfile's 2 workers x 4 threads, sharing one snapshot per tick), and SCREENS headless Chromium pages on
-/control polling every `tick_s`, signed in through /login.
+Procfile's 2 workers x 48 threads, sharing one snapshot per tick), and SCREENS headless Chromium pages on
+/control, signed in through /login, receiving the wall's live push (or polling every `tick_s` while it
+is down).
 
 A probe shuttle publishes telemetry whose latitude encodes its sequence number. Each page watches its
 map's marker trace (every WATCH_MS) and records when the probe's latitude changes. A message counts as
@@ -36,8 +37,8 @@ PROBE = "cav-probe-01"
 PROBE_LAT0, PROBE_STEP = 52.03, 1e-5  # latitude = PROBE_LAT0 + seq * PROBE_STEP (seq < 1000)
 WATCH_MS = 25
 USER, PASSWORD = "bench-wall", "twenty screens watch one probe 41"
-# In every page before Dash loads: each control-map update the browser receives, read for the probe's
-# latitude (the marker trace's customdata and lat arrays of the Patch), with the browser's wall clock.
+# In every page before Dash loads: each control-map update the browser receives, polled or pushed, read
+# for the probe's latitude (the marker trace's customdata and lat arrays), with the browser's wall clock.
 ARRIVAL = """
 window.__arrived = [];
 const __fetch = window.fetch;
@@ -58,6 +59,21 @@ window.fetch = async (...args) => {
   }
   return response;
 };
+// Pushed updates (assets/push.js, server-sent events): the map's marker arrays come as separate parts.
+const __EventSource = window.EventSource;
+window.EventSource = function (url) {
+  const source = new __EventSource(url);
+  let index = -1;
+  source.addEventListener('update', (e) => {
+    const at = Date.now() / 1000;
+    const wall = (JSON.parse(e.data).props || {})['control-map'] || {};
+    const ids = wall['figure#%(trace)d.customdata'], lats = wall['figure#%(trace)d.lat'];
+    if (ids) index = ids.operations[0].params.value.indexOf(%(asset)s);
+    if (lats && index >= 0) window.__arrived.push([lats.operations[0].params.value[index], at]);
+  });
+  return source;
+};
+window.EventSource.CLOSED = __EventSource.CLOSED;
 """
 # The page-side watcher: the probe's latitude on the drawn marker trace, with the browser's wall clock.
 WATCHER = """([asset, every]) => {
@@ -106,7 +122,7 @@ def _web(url: str, port: int, workdir: Path) -> subprocess.Popen:
         "--workers",
         "2",
         "--threads",
-        "4",
+        "48",
         "--bind",
         f"127.0.0.1:{port}",
         "--log-level",
