@@ -340,7 +340,10 @@ def correlate(engine: Engine, trials: Trials, first: date, last: date, *, histor
             with engine.connect() as conn:
                 done = radio_slots.rolled_up(conn, rollup_id(measure), lo, hi) - radio_slots.dirty(conn, lo, hi).keys()
                 tally = radio_slots.sums(conn, rollup_id(measure), done)
-        for a, b in radio_slots.runs(set(range(lo, hi + 1)) - done):
+        # Slots before the trial's first message or after its last count nothing: not read at all.
+        span = _data_slots(engine, measure)
+        wanted = set(range(max(lo, span[0]), min(hi, span[1]) + 1)) if span else set()
+        for a, b in radio_slots.runs(wanted - done):
             span = (a * radio_slots.SLOT_S, (b + 1) * radio_slots.SLOT_S)
             _tally(*_frames(engine, trials, measure, sites, *span), tally)
         results.append(_result(measure, tally))
@@ -351,15 +354,22 @@ def correlate(engine: Engine, trials: Trials, first: date, last: date, *, histor
 SETTLE_RUN_SLOTS = 6  # slots computed together: an hour of a thousand assets at 1 Hz is a few GB at most
 
 
+def _data_slots(engine: Engine, measure: RadioMeasure) -> tuple[int, int] | None:
+    """The slots of the oldest and the newest stored message of the measure's trial (index seeks), or
+    None when it has none: slots outside them hold no sample and no event of it."""
+    mine = telemetry.c.trial == measure.trial
+    with engine.connect() as conn:  # apart: SQLite seeks the index for a lone min() or max() only
+        oldest = conn.execute(select(func.min(telemetry.c.ts)).where(mine)).scalar()
+        newest = conn.execute(select(func.max(telemetry.c.ts)).where(mine)).scalar()
+    if oldest is None or newest is None:
+        return None
+    return radio_slots.slot_of(oldest), radio_slots.slot_of(newest)
+
+
 def _first_slot(engine: Engine, trials: Trials) -> int | None:
-    """The slot of the oldest stored message of any measured trial (an index seek per trial)."""
-    with engine.connect() as conn:
-        oldest = [
-            conn.execute(select(func.min(telemetry.c.ts)).where(telemetry.c.trial == m.trial)).scalar()
-            for m in _measures(trials)
-        ]
-    found = [ts for ts in oldest if ts is not None]
-    return radio_slots.slot_of(min(found)) if found else None
+    """The slot of the oldest stored message of any measured trial."""
+    found = [span[0] for span in (_data_slots(engine, m) for m in _measures(trials)) if span is not None]
+    return min(found) if found else None
 
 
 def settle(engine: Engine, trials: Trials, now: float, limit: int = 144) -> int:

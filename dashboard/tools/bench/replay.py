@@ -14,6 +14,7 @@ import bisect
 import json
 import os
 import sqlite3
+import statistics
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -149,6 +150,7 @@ def _step_ms(frames: dict, steps: int = 50) -> float:
     return worst
 
 
+WINDOW_REPEATS = 3  # loads of the same window after the first
 HISTORY_MAX_ROWS = 4_000_000  # beyond this the history paths take minutes and GBs: not timed
 MONTH_DAYS = 30
 
@@ -186,7 +188,12 @@ def measure(rows: int, assets: int, progress=print) -> dict[str, str]:
         request = replay.ReplayRequest(start=END - 3600, length_s=3600, at=None)
         started = time.perf_counter()
         frames = replay.load_window(engine, request, trials)
-        load_s = time.perf_counter() - started
+        load_s = time.perf_counter() - started  # the first: its pages may not be cached yet
+        again = []
+        for _ in range(WINDOW_REPEATS):
+            started = time.perf_counter()
+            replay.load_window(engine, request, trials)
+            again.append(time.perf_counter() - started)
         if rows <= HISTORY_MAX_ROWS:
             started = time.perf_counter()
             raw_frames = replay.load_window(engine, request, trials, history=True)
@@ -228,7 +235,8 @@ def measure(rows: int, assets: int, progress=print) -> dict[str, str]:
         f"{'cached' if cached else 'built'} in {generation_s:.0f} s "
         f"(of which {rollup_s:.0f} s filling the positions roll-up from the history)"
         + (f"; migrated to the current schema in {migrated_s:.0f} s" if migrated_s >= 1 else ""),
-        "replay window load (1 h, every asset)": f"{load_s:.2f} s",
+        "replay window load (1 h, every asset)": f"{max(load_s, statistics.median(again)):.2f} s "
+        f"(first {load_s:.2f} s, then median {statistics.median(again):.2f} s of {WINDOW_REPEATS})",
         "replay frames sent to the browser": f"{size_mb:.1f} MB, "
         f"{sum(len(a['t']) for a in frames['assets'].values()):,} positions, JSON-encoded in {json_s:.2f} s",
         "replay cursor step (positions of every asset, Python)": f"{step:.1f} ms",
