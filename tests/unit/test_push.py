@@ -278,7 +278,7 @@ def test_streams_beyond_the_limit_are_refused_so_the_page_polls(app, monkeypatch
         first.close()
 
 
-def test_the_wall_resends_trails_at_most_once_a_second_and_positions_every_tick(monkeypatch):
+def test_the_wall_resends_trails_now_and_then_and_positions_every_tick(monkeypatch):
     from dashboard.web.push import wall
 
     monkeypatch.setattr(
@@ -287,9 +287,10 @@ def test_the_wall_resends_trails_at_most_once_a_second_and_positions_every_tick(
     monkeypatch.setattr(wall, "wall_parts", lambda snap, trials, traces: traces)
     build = wall.WallBuilder(trials=None)  # type: ignore[arg-type]
     sent = []
-    for t in (0.0, 0.25, 1.0):
+    for t in (0.0, 0.25, wall.TRAILS_EVERY_S):
         snap = FakeSnapshot(0)
         snap.taken_at = t
         sent.append(build(snap))
-    assert [s[3]["lat"] for s in sent] == [[0.0], [0.25], [1.0]]  # positions: every tick
-    assert [s[0]["lat"] for s in sent] == [[0.0], [0.0], [1.0]]  # trails: held for a second
+    every = wall.TRAILS_EVERY_S
+    assert [s[3]["lat"] for s in sent] == [[0.0], [0.25], [every]]  # positions: every tick
+    assert [s[0]["lat"] for s in sent] == [[0.0], [0.0], [every]]  # trails: held back

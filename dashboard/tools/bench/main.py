@@ -340,7 +340,8 @@ def _push(args, report, progress) -> None:
         progress(
             f"  {name}: {r['ready']}/{r['screens']} screens, p50 {r['p50']:.2f} s p99 {r['p99']:.2f} s "
             f"max {r['max']:.2f} s, {r['missed']} missed, gap p99 {r['gap_p99']:.2f} s max {r['gap_max']:.2f} s, "
-            f"CPU {r['cpu_per_screen_pct']:.2f} %/screen ({r['cpu_total_pct']:.0f} % total), "
+            f"CPU {r['cpu_per_screen_pct']:.2f} %/screen ({r['cpu_total_pct']:.0f} % total; clients "
+            f"{r['clients_cpu_pct']:.0f} %), "
             f"{r['bytes_per_screen_s'] / 1000:.1f} kB/screen/s, {r['errors']} client errors, load {load}"
         )
         pushed = name != "poll"

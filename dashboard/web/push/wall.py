@@ -14,9 +14,11 @@ from layouts import alarm_load, control, ids
 from layouts.components import clock
 from layouts.maps import TRAILS, live_traces
 
-# The trails (a minute of history per asset, the bulk of the map's bytes) are pushed at most this often;
-# they gain a point every `snapshot.TRAIL_STEP_S` per asset, so a faster resend shows nothing new.
-TRAILS_EVERY_S = 1.0
+# The trails (a minute of history per asset: most of the map's bytes, ~600 kB at 1,000 assets) are pushed
+# at most this often. They gain a point every `snapshot.TRAIL_STEP_S` per asset and only show where an
+# asset came from (the marker and its heading tick, pushed every tick, show where it is), so a trail
+# ending up to this far behind its marker costs the wall little, and the stream a fifth of its bytes.
+TRAILS_EVERY_S = 5.0
 
 
 def map_patch(traces: dict[int, dict]) -> Patch:
