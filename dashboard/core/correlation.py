@@ -336,16 +336,18 @@ def correlate(engine: Engine, trials: Trials, first: date, last: date, *, histor
     for measure in _measures(trials):
         tally: Tally = {}
         done: set[int] = set()
+        # Slots before the trial's first message or after its last have no history left to read (none
+        # yet, or purged by retention): only their roll-up counts, marked or not.
+        span = _data_slots(engine, measure)
         if not history:
             with engine.connect() as conn:
-                done = radio_slots.rolled_up(conn, rollup_id(measure), lo, hi) - radio_slots.dirty(conn, lo, hi).keys()
+                marked = {k for k in radio_slots.dirty(conn, lo, hi) if span and span[0] <= k <= span[1]}
+                done = radio_slots.rolled_up(conn, rollup_id(measure), lo, hi) - marked
                 tally = radio_slots.sums(conn, rollup_id(measure), done)
-        # Slots before the trial's first message or after its last count nothing: not read at all.
-        span = _data_slots(engine, measure)
         wanted = set(range(max(lo, span[0]), min(hi, span[1]) + 1)) if span else set()
         for a, b in radio_slots.runs(wanted - done):
-            span = (a * radio_slots.SLOT_S, (b + 1) * radio_slots.SLOT_S)
-            _tally(*_frames(engine, trials, measure, sites, *span), tally)
+            bounds = (a * radio_slots.SLOT_S, (b + 1) * radio_slots.SLOT_S)
+            _tally(*_frames(engine, trials, measure, sites, *bounds), tally)
         results.append(_result(measure, tally))
     return results
 

@@ -7,11 +7,11 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from dashboard.core import correlation
 from dashboard.core.store import radio_slots
-from dashboard.core.store.schema import radio_dirty
+from dashboard.core.store.schema import radio_dirty, telemetry
 from dashboard.core.store.schema import radio_slots as radio_table
 from dashboard.core.trials import default_trials
 from tests import seeding
@@ -134,6 +134,17 @@ def test_a_late_failure_counts_at_once_and_is_rolled_up_again(story):
         assert conn.execute(select(func.count()).select_from(radio_dirty)).scalar() == 0
     assert _figures(_correlate(story)) == from_history
     assert shuttle.events == _correlate(story, history=True)[0].events
+
+
+def test_rolled_up_slots_outlive_the_history_they_were_made_from(story):
+    correlation.settle(story, default_trials(), LATER)
+    rolled = _figures(_correlate(story))
+    late = seeding.Seeded(LATER)
+    late.messages.append(("mk/streetcav/cav-00/event", {"ts": T0 + 5.5, "seq": 900_001, "type": "obstacle"}, LATER))
+    seeding.write(story, late)  # marks the first slots
+    with story.begin() as conn:  # retention: the day's raw rows are gone
+        conn.execute(delete(telemetry))
+    assert _figures(_correlate(story)) == rolled
 
 
 def test_a_mark_made_while_a_slot_was_rolled_up_stays(store):
