@@ -99,21 +99,39 @@
         }
     }
 
-    // The highlighted kiosk trial is the active button's (the kiosk's callback sets it).
-    function kioskOpacity(trials) {
+    // The kiosk trial on show is the active button's (the kiosk's callback sets it).
+    function kioskShown() {
         var active = document.querySelector(".kiosk-button.active[id]");
-        var chosen = null;
         try {
-            chosen = active ? JSON.parse(active.id).trial : null;
+            return active ? JSON.parse(active.id).trial : null;
         } catch (e) {
-            chosen = null;
+            return null;
         }
+    }
+
+    function kioskOpacity(trials) {
+        var chosen = kioskShown();
         return trials.map(function (t) { return t === chosen ? 1.0 : 0.3; });
+    }
+
+    // The shown trial's live figures onto its stage (big number, unit, sentence), as they change.
+    function kioskFacts(facts) {
+        var shown = facts && facts[kioskShown()];
+        if (!shown) {
+            return;
+        }
+        Object.keys(shown).forEach(function (id) {
+            var element = document.getElementById(id);
+            if (element && element.textContent !== String(shown[id])) {
+                setProps(id, {children: shown[id]});
+            }
+        });
     }
 
     function forScript(parts) {
         if (parts.kiosk) {
             state.kioskTrials = parts.kiosk;
+            kioskFacts(parts.kiosk.facts);
         }
         if (parts.critical) {
             var before = state.critical;

@@ -113,10 +113,13 @@ def stage(view: dict | None, trial: str, mode: str) -> list:
     return [
         html.H2(facts["title"], className=f"kiosk-title kiosk-{trial}", style={"color": facts["colour"]}),
         html.Div(
-            [html.Span(facts["number"], className="kiosk-number"), html.Span(facts["unit"], className="kiosk-unit")],
+            [
+                html.Span(facts["number"], id=ids.KIOSK_NUMBER, className="kiosk-number"),
+                html.Span(facts["unit"], id=ids.KIOSK_UNIT, className="kiosk-unit"),
+            ],
             className="kiosk-figure",
         ),
-        html.P(facts["sentence"], className="kiosk-sentence"),
+        html.P(facts["sentence"], id=ids.KIOSK_SENTENCE, className="kiosk-sentence"),
         html.H3("What is this trial for?"),
         html.P(facts["purpose"], className="kiosk-purpose"),
         html.Div([html.Span(className="dot active" if t == trial else "dot") for t in view["trials"]], className="dots")

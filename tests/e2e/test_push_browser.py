@@ -90,6 +90,15 @@ def test_the_alerts_page_and_the_kiosk_are_pushed(live_server, watched):
     page.goto(live_server + "/kiosk")
     _badge(page, "live")
     page.wait_for_function("() => window.mkPush.updates > 0")
+    # The stage shows the pushed figures of the trial on show.
+    page.wait_for_function(
+        """() => { const k = window.mkPush.kioskTrials; const active = document.querySelector('.kiosk-button.active[id]');
+                   if (!k || !active) return false;
+                   const facts = k.facts[JSON.parse(active.id).trial];
+                   const shown = document.getElementById('kiosk-number');
+                   return facts && shown && shown.textContent === String(facts['kiosk-number']); }""",
+        timeout=15_000,
+    )
     sign_in(page, live_server)
     page.goto(live_server + "/alerts")
     _badge(page, "live")

@@ -242,6 +242,9 @@ def test_the_public_kiosk_stream_carries_only_delayed_coarsened_positions(app):
         time.sleep(0.5)
     assert set(props) == {"kiosk-map", "mk-push"}
     assert set(props["mk-push"]) == {"kiosk"}
+    facts = props["mk-push"]["kiosk"]["facts"]  # each trial's big number, unit and sentence, nothing more
+    assert set(facts) == {"streetcav", "droneport", "mark"}
+    assert all(set(f) == {"kiosk-number", "kiosk-unit", "kiosk-sentence"} for f in facts.values())
     text = json.dumps(props)
     assert not any(row["asset_id"] in text for row in _fleet_rows(FLEET, 0.0))
     operations = props["kiosk-map"]["figure"]["operations"]

@@ -1,8 +1,9 @@
-"""The kiosk's pushed part: the public, delayed and coarsened positions, and nothing else.
+"""The kiosk's pushed parts: the public, delayed and coarsened positions and each trial's live figures.
 
 Built only from `privacy.public_view` (as the kiosk's callback is), so the public channel carries
-exactly what the kiosk page may show. Which trial is highlighted is each kiosk's own state: the
-page's script fades the other trials' dots from `trials` (one trial id per dot, in the dots' order).
+exactly what the kiosk page may show. Which trial is shown is each kiosk's own state: the page's
+script fades the other trials' dots from `trials` (one trial id per dot, in the dots' order) and puts
+the shown trial's `facts` (big number, its unit, the sentence) on the stage.
 """
 
 from __future__ import annotations
@@ -32,5 +33,16 @@ def kiosk_parts(snap: Snapshot, settings: Settings) -> dict[tuple[str, str], obj
             target[path] = values
     return {
         (ids.KIOSK_MAP, "figure"): patch,
-        (SCRIPT_ID, "kiosk"): {"trace": MARKERS, "trials": [p["trial"] for p in positions]},
+        (SCRIPT_ID, "kiosk"): {
+            "trace": MARKERS,
+            "trials": [p["trial"] for p in positions],
+            "facts": {
+                trial: {
+                    ids.KIOSK_NUMBER: facts["number"],
+                    ids.KIOSK_UNIT: facts["unit"],
+                    ids.KIOSK_SENTENCE: facts["sentence"],
+                }
+                for trial, facts in view["trials"].items()
+            },
+        },
     }
