@@ -10,12 +10,12 @@ delays an alert.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 
 from sqlalchemy import Engine
 
+from dashboard.alert_service.settler import Settler
 from dashboard.core.kpis import daily_rows
 from dashboard.core.settings import Settings
 
@@ -25,8 +25,10 @@ log = logging.getLogger(__name__)
 SETTLE_EVERY_S = 300.0
 
 
-class KpiSettler:
-    """A daemon thread: every `every_s`, each trial's settled days without roll-ups, oldest first."""
+class KpiSettler(Settler):
+    """Every `every_s`, each trial's settled days without roll-ups, oldest first."""
+
+    what = "KPI roll-up"
 
     def __init__(
         self,
@@ -36,20 +38,10 @@ class KpiSettler:
         every_s: float = SETTLE_EVERY_S,
         clock: Callable[[], float] = time.time,
     ):
+        super().__init__("kpi-settler", every_s, clock)
         self.engine = engine
         self.settings = settings
-        self.every_s = every_s
-        self.clock = clock
         self.days_rolled = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="kpi-settler", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._thread.join(timeout)
 
     def settle_once(self) -> int:
         """Roll up every missing settled day now; returns how many (trial, day) pairs were rolled up."""
@@ -65,11 +57,3 @@ class KpiSettler:
         if rolled:
             log.info("KPI roll-ups: %d trial days settled", rolled)
         return rolled
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.settle_once()
-            except Exception as exc:  # an outage or a bad day must not end the settler for good
-                log.warning("KPI roll-up failed (%s); trying again later", str(exc).splitlines()[0][:200])
-            self._stop.wait(self.every_s)

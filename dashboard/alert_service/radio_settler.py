@@ -8,12 +8,12 @@ thousand vehicles would take minutes. Like `KpiSettler`, it runs in its own thre
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 
 from sqlalchemy import Engine
 
+from dashboard.alert_service.settler import Settler
 from dashboard.core import correlation
 from dashboard.core.trials import Trials
 
@@ -25,8 +25,10 @@ SETTLE_EVERY_S = 120.0
 SLOTS_PER_PASS = 36
 
 
-class RadioSettler:
-    """A daemon thread: every `every_s`, the settled slots not rolled up yet (or marked since), oldest first."""
+class RadioSettler(Settler):
+    """Every `every_s`, the settled slots not rolled up yet (or marked since), oldest first."""
+
+    what = "radio roll-up"
 
     def __init__(
         self,
@@ -36,20 +38,10 @@ class RadioSettler:
         every_s: float = SETTLE_EVERY_S,
         clock: Callable[[], float] = time.time,
     ):
+        super().__init__("radio-settler", every_s, clock)
         self.engine = engine
         self.trials = trials
-        self.every_s = every_s
-        self.clock = clock
         self.slots_rolled = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="radio-settler", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._thread.join(timeout)
 
     def settle_once(self) -> int:
         """Roll up one pass of slots now; returns how many."""
@@ -59,11 +51,5 @@ class RadioSettler:
             log.info("radio roll-up: %d ten-minute slots rolled up", rolled)
         return rolled
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            backlog = False
-            try:
-                backlog = self.settle_once() == SLOTS_PER_PASS
-            except Exception as exc:  # an outage or a bad slot must not end the settler for good
-                log.warning("radio roll-up failed (%s); trying again later", str(exc).splitlines()[0][:200])
-            self._stop.wait(0.0 if backlog else self.every_s)
+    def has_backlog(self, rolled: int) -> bool:
+        return rolled == SLOTS_PER_PASS  # a store older than the roll-up: go on at once
