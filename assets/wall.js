@@ -73,6 +73,41 @@
         });
     }
 
+    // The map's redraws wait from a press until the frame that answers it is on screen. On software
+    // WebGL (a wall PC without a GPU) each redraw is read back from the canvas in its frame's commit,
+    // 100-400 ms of the main thread, and a redraw that falls in the frame showing the panel delays the
+    // panel by as much. A redraw asked for meanwhile is made right after, so the map lags by one frame.
+    function holdMapUntilPainted() {
+        var graph = document.querySelector("#" + MAP + " .js-plotly-plot");
+        var layout = graph && graph._fullLayout;
+        var map = layout && layout.map && layout.map._subplot ? layout.map._subplot.map : null;
+        if (!map || typeof map._render !== "function" || typeof map.triggerRepaint !== "function") {
+            return;
+        }
+        if (!map.mkHold) {
+            var hold = (map.mkHold = {presses: 0, missed: false});
+            var render = map._render;
+            map._render = function (timeStamp) {
+                if (hold.presses > 0) {
+                    hold.missed = true;
+                    return this;
+                }
+                return render.call(this, timeStamp);
+            };
+        }
+        var held = map.mkHold;
+        held.presses += 1;
+        requestAnimationFrame(function () {
+            setTimeout(function () { // the task after the frame: it has been painted
+                held.presses -= 1;
+                if (held.presses === 0 && held.missed) {
+                    held.missed = false;
+                    map.triggerRepaint();
+                }
+            }, 0);
+        });
+    }
+
     document.addEventListener(
         "pointerdown",
         function (event) {
@@ -80,6 +115,9 @@
                 return;
             }
             var target = event.target;
+            if (target && target.closest && target.closest(".page-control")) {
+                holdMapUntilPainted();
+            }
             if (target && target.closest && target.closest("#" + CLOSE)) {
                 select(null);
                 return;
