@@ -10,7 +10,8 @@ A probe shuttle publishes telemetry whose latitude encodes its sequence number. 
 map's marker trace (every WATCH_MS) and records when the probe's latitude changes. A message counts as
 on screen when the page shows it or any newer one (a live view that skipped a superseded sample has
 still shown the newest data), so every published message gets one latency per page:
-browser time of first showing seq >= n, minus message n's device `ts` (same host, same clock).
+browser time of first showing seq >= n, minus message n's device `ts` (same host, same clock). Probing
+starts once every page has drawn the probe once and SETTLE_S more: the screens in operation, not loading.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ FOREGROUND_ARGS = [
 PROBE = "cav-probe-01"
 PROBE_LAT0, PROBE_STEP = 52.03, 1e-5  # latitude = PROBE_LAT0 + seq * PROBE_STEP (seq < 1000)
 WATCH_MS = 25
+SETTLE_S = 3.0  # after every screen has drawn the probe once: the wall in its steady state
 USER, PASSWORD = "bench-wall", "twenty screens watch one probe 41"
 # In every page before Dash loads: each control-map update the browser receives, polled or pushed, read
 # for the probe's latitude (the marker trace's customdata and lat arrays), with the browser's wall clock.
@@ -198,12 +200,17 @@ def publish_to_screen(
                 for p in pages:
                     p.goto(base + "/control")
                 for i, p in enumerate(pages):
-                    # Ready when the browser has received the probe (drawing 20 software-WebGL maps on
-                    # two cores can lag far behind; it is measured separately).
+                    # Ready when the browser has received the probe and drawn it once: a wall's first
+                    # draw, while the page loads, takes seconds with software WebGL and is not what a
+                    # screen in operation shows (drawing 20 such maps on two cores can lag far behind;
+                    # the drawn latency is measured with one screen).
                     p.wait_for_function("() => window.__arrived.length > 0", timeout=180_000)
                     p.evaluate(WATCHER, [PROBE, WATCH_MS])
                     if i % 5 == 4:
                         progress(f"  {i + 1} screens receiving the probe")
+                for p in pages:
+                    p.wait_for_function("() => window.__probe.length > 0", timeout=180_000)
+                time.sleep(SETTLE_S)
                 progress(f"  {screens} screens open on /control; probing for {seconds:.0f} s at {rate_hz:g} Hz")
                 sent: list[float] = [0.0]
                 start = time.time()
