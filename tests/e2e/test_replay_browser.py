@@ -58,6 +58,8 @@ def _row_classes(page, list_id: str) -> list[str]:
 
 
 def test_replay_opened_from_an_alert_is_centred_on_it_and_plays_back(watched, live_server, link_alert, screenshots):
+    from playwright.sync_api import expect
+
     page = watched.page
     sign_in(page, live_server)
     link = replay.link(DRONE, link_alert["first_seen"])
@@ -95,8 +97,8 @@ def test_replay_opened_from_an_alert_is_centred_on_it_and_plays_back(watched, li
     page.wait_for_function(
         "() => document.querySelectorAll('#replay-alerts .replay-row.is-active').length === 0", timeout=10_000
     )
-    page.click("#replay-play")  # pause
-    assert page.text_content("#replay-play") == "Play"
+    page.click("#replay-play")  # pause: the button says so once the page's clientside callback has run
+    expect(page.locator("#replay-play")).to_have_text("Play", timeout=5_000)
     assert page.locator("#replay-events .replay-row.is-future").count() < future_before
     assert page.evaluate(MAP_JS)["rings"] == []
     assert len(watched.callback_bodies) == calls_before  # playback asked the server nothing
