@@ -19,6 +19,18 @@ from tests.e2e.conftest import ADMIN_PASSWORD, ADMIN_USER, app_in_own_process, s
 
 pytestmark = pytest.mark.e2e
 ROBOTS = 5
+# Where a robot's marker is on the page, clear of the detail panel and the legend.
+ROBOT_ON_SCREEN_JS = """() => {
+  const gd = document.querySelector('#control-map .js-plotly-plot');
+  const map = gd._fullLayout.map._subplot.map, box = map.getContainer().getBoundingClientRect();
+  const markers = gd.data[3];
+  for (let i = 0; i < markers.customdata.length; i++) {
+    if (!markers.customdata[i].startsWith('robot-')) continue;
+    const at = map.project([markers.lon[i], markers.lat[i]]);
+    if (at.x > 40 && at.x < box.width * 0.6 && at.y > 40 && at.y < box.height * 0.75) return [box.left + at.x, box.top + at.y];
+  }
+  return null;
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +94,16 @@ def test_redway_robots_are_on_every_page(watched, redway_server, screenshots):
         timeout=30_000,
     )
     page.screenshot(path=str(screenshots / "redway-control.png"))
+    # A robot chosen on the map: its panel's head (the longest trial name) keeps Close inside the panel.
+    x, y = page.evaluate(ROBOT_ON_SCREEN_JS)
+    page.mouse.move(x - 3, y - 3)
+    page.mouse.click(x, y)
+    page.wait_for_selector(".detail-panel:not(.hidden) .detail-meta .chip", timeout=15_000)
+    assert page.locator(".detail-panel h3").inner_text().startswith("robot-")
+    panel, close = page.locator(".detail-panel").bounding_box(), page.locator("#control-detail-close").bounding_box()
+    assert close["x"] + close["width"] <= panel["x"] + panel["width"], (close, panel)
+    page.screenshot(path=str(screenshots / "redway-control-robot.png"))
+    page.locator("#control-detail-close").click()
 
     page.goto(redway_server + "/kpis")
     page.wait_for_selector("#kpi-section-redway .kpi-card", timeout=60_000)
