@@ -14,23 +14,13 @@ from dashboard.core.store.db import make_engine, migrate
 from dashboard.core.store.ingest import write_batch
 from dashboard.core.trials import DEMO_TRIALS_PATH
 from dashboard.simulator.fleet import SimulatorOptions, generate
+from dashboard.tools.bench.clicks import MARKERS_ON_SCREEN
+from layouts.maps import MARKERS
 from tests import seeding
 from tests.e2e.conftest import ADMIN_PASSWORD, ADMIN_USER, app_in_own_process, sign_in
 
 pytestmark = pytest.mark.e2e
 ROBOTS = 5
-# Where a robot's marker is on the page, clear of the detail panel and the legend.
-ROBOT_ON_SCREEN_JS = """() => {
-  const gd = document.querySelector('#control-map .js-plotly-plot');
-  const map = gd._fullLayout.map._subplot.map, box = map.getContainer().getBoundingClientRect();
-  const markers = gd.data[3];
-  for (let i = 0; i < markers.customdata.length; i++) {
-    if (!markers.customdata[i].startsWith('robot-')) continue;
-    const at = map.project([markers.lon[i], markers.lat[i]]);
-    if (at.x > 40 && at.x < box.width * 0.6 && at.y > 40 && at.y < box.height * 0.75) return [box.left + at.x, box.top + at.y];
-  }
-  return null;
-}"""
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +85,7 @@ def test_redway_robots_are_on_every_page(watched, redway_server, screenshots):
     )
     page.screenshot(path=str(screenshots / "redway-control.png"))
     # A robot chosen on the map: its panel's head (the longest trial name) keeps Close inside the panel.
-    x, y = page.evaluate(ROBOT_ON_SCREEN_JS)
+    _, x, y = next(m for m in page.evaluate(MARKERS_ON_SCREEN, MARKERS) if m[0].startswith("robot-"))
     page.mouse.move(x - 3, y - 3)
     page.mouse.click(x, y)
     page.wait_for_selector(".detail-panel:not(.hidden) .detail-meta .chip", timeout=15_000)
